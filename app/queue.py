@@ -1,0 +1,214 @@
+"""A small PostgreSQL job queue: SKIP LOCKED claims under a lease, backoff retries, dead letter, replay."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import socket
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Job:
+    id: int
+    tenant_id: str
+    queue: str
+    kind: str
+    payload: dict[str, Any]
+    attempts: int
+    max_attempts: int
+
+
+class LeaseLost(Exception):
+    """The job's lease ran out and another worker may own it; this worker's effects are rolled back."""
+
+
+Handler = Callable[[asyncpg.Connection, Sequence[Job]], Awaitable[None]]
+
+
+class Queue:
+    """One named queue in rag.jobs."""
+
+    def __init__(
+        self, pool: asyncpg.Pool, name: str, *, lease_seconds: float = 120.0, max_attempts: int = 5,
+        backoff_base: float = 2.0, backoff_cap: float = 600.0,
+    ) -> None:
+        self.pool = pool
+        self.name = name
+        self.lease_seconds = lease_seconds
+        self.max_attempts = max_attempts
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
+
+    async def enqueue(
+        self, conn: asyncpg.Connection, kind: str, payload: dict[str, Any], *, tenant_id: str = "default",
+        dedupe_key: str | None = None, delay_seconds: float = 0.0,
+    ) -> int | None:
+        """Add a job inside the caller's transaction; None when an identical job is already waiting."""
+        return await conn.fetchval(
+            """INSERT INTO rag.jobs (tenant_id, queue, kind, payload, max_attempts, dedupe_key, run_at)
+               VALUES ($1, $2, $3, $4, $5, $6, now() + make_interval(secs => $7))
+               ON CONFLICT (queue, dedupe_key) WHERE dedupe_key IS NOT NULL AND status = 'pending'
+               DO NOTHING RETURNING id""",
+            tenant_id, self.name, kind, payload, self.max_attempts, dedupe_key, delay_seconds,
+        )
+
+    async def claim(self, worker_id: str, limit: int = 16) -> list[Job]:
+        """Take up to `limit` due jobs (pending, or running with an expired lease) for this worker."""
+        rows = await self.pool.fetch(
+            """UPDATE rag.jobs AS j
+                  SET status = 'running', locked_by = $2, attempts = j.attempts + 1,
+                      lease_until = now() + make_interval(secs => $4), updated_at = now()
+                WHERE j.id IN (
+                      SELECT id FROM rag.jobs
+                       WHERE queue = $1
+                         AND ((status = 'pending' AND run_at <= now())
+                              OR (status = 'running' AND lease_until < now()))
+                       ORDER BY run_at, id
+                       FOR UPDATE SKIP LOCKED
+                       LIMIT $3)
+            RETURNING j.id, j.tenant_id, j.queue, j.kind, j.payload, j.attempts, j.max_attempts""",
+            self.name, worker_id, limit, self.lease_seconds,
+        )
+        return [Job(**dict(r)) for r in sorted(rows, key=lambda r: r["id"])]
+
+    async def complete(self, conn: asyncpg.Connection, jobs: Sequence[Job], worker_id: str) -> None:
+        """Mark jobs done in the caller's transaction; raises LeaseLost if any is no longer ours."""
+        ids = [j.id for j in jobs]
+        done = await conn.fetchval(
+            """WITH d AS (UPDATE rag.jobs SET status = 'done', finished_at = now(), updated_at = now(),
+                                             locked_by = NULL, lease_until = NULL, last_error = NULL
+                           WHERE id = ANY($1) AND status = 'running' AND locked_by = $2 RETURNING 1)
+               SELECT count(*) FROM d""",
+            ids, worker_id,
+        )
+        if done != len(ids):
+            raise LeaseLost(f"{len(ids) - done} of jobs {ids} are no longer leased to {worker_id}")
+
+    async def fail(self, job: Job, worker_id: str, error: str) -> str:
+        """Record a failure: back to pending after a backoff, or dead when attempts are used up."""
+        delay = min(self.backoff_cap, self.backoff_base ** job.attempts) * (0.5 + random.random() / 2)
+        status = await self.pool.fetchval(
+            """UPDATE rag.jobs
+                  SET status = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'pending' END,
+                      run_at = now() + make_interval(secs => $3), last_error = $4,
+                      locked_by = NULL, lease_until = NULL, updated_at = now(),
+                      finished_at = CASE WHEN attempts >= max_attempts THEN now() END
+                WHERE id = $1 AND locked_by = $2 AND status = 'running'
+            RETURNING status""",
+            job.id, worker_id, delay, error[:4000],
+        )
+        return status or "lost"
+
+    async def replay(self, job_id: int) -> bool:
+        """Send a dead job back to the queue with fresh attempts."""
+        return bool(
+            await self.pool.fetchval(
+                """UPDATE rag.jobs SET status = 'pending', attempts = 0, run_at = now(), updated_at = now(),
+                                      finished_at = NULL
+                    WHERE id = $1 AND queue = $2 AND status = 'dead' RETURNING true""",
+                job_id, self.name,
+            )
+        )
+
+    async def pending(self, tenant_id: str | None = None) -> int:
+        """Jobs not finished yet (pending or running)."""
+        return await self.pool.fetchval(
+            """SELECT count(*) FROM rag.jobs WHERE queue = $1 AND status IN ('pending', 'running')
+                  AND ($2::text IS NULL OR tenant_id = $2)""",
+            self.name, tenant_id,
+        )
+
+
+async def queue_stats(conn: asyncpg.Connection | asyncpg.Pool) -> dict[str, Any]:
+    """Counts by queue and state, the age of the oldest due job, and the dead-lettered jobs."""
+    counts = await conn.fetch("SELECT queue, status, count(*) AS n FROM rag.jobs GROUP BY 1, 2 ORDER BY 1, 2")
+    oldest = await conn.fetchval(
+        "SELECT extract(epoch FROM now() - min(run_at)) FROM rag.jobs WHERE status = 'pending' AND run_at <= now()"
+    )
+    dead = await conn.fetch(
+        """SELECT id, queue, kind, attempts, last_error, updated_at FROM rag.jobs
+            WHERE status = 'dead' ORDER BY id DESC LIMIT 100"""
+    )
+    by_queue: dict[str, dict[str, int]] = {}
+    for row in counts:
+        by_queue.setdefault(row["queue"], {})[row["status"]] = row["n"]
+    return {
+        "queues": by_queue,
+        "oldest_pending_seconds": float(oldest) if oldest is not None else 0.0,
+        "dead": [dict(r) for r in dead],
+    }
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{random.getrandbits(32):08x}"
+
+
+class Worker:
+    """Claims batches from a queue and runs the handler; effects and completion commit together."""
+
+    def __init__(
+        self, queue: Queue, handler: Handler, *, batch_size: int = 16, poll_interval: float = 0.5,
+        worker_id: str | None = None,
+    ) -> None:
+        self.queue = queue
+        self.handler = handler
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self.worker_id = worker_id or worker_name()
+
+    async def _run(self, jobs: Sequence[Job]) -> None:
+        async with self.queue.pool.acquire() as conn, conn.transaction():
+            await self.handler(conn, jobs)
+            await self.queue.complete(conn, jobs, self.worker_id)
+
+    async def run_once(self) -> int:
+        """Claim and process one batch; return how many jobs were claimed."""
+        jobs = await self.queue.claim(self.worker_id, self.batch_size)
+        if not jobs:
+            return 0
+        try:
+            await self._run(jobs)
+        except LeaseLost as exc:
+            log.warning("%s", exc)
+        except Exception:
+            # Find the poison: retry one by one, so one bad job does not fail its batch mates.
+            for job in jobs:
+                try:
+                    await self._run([job])
+                except LeaseLost as exc:
+                    log.warning("%s", exc)
+                except Exception as exc:  # noqa: BLE001 - any handler error is recorded on the job
+                    status = await self.queue.fail(job, self.worker_id, f"{type(exc).__name__}: {exc}")
+                    log.warning("job %s failed (%s): %s", job.id, status, exc)
+        return len(jobs)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Work until `stop` is set, sleeping between empty polls."""
+        while not stop.is_set():
+            try:
+                claimed = await self.run_once()
+            except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as exc:
+                log.warning("worker %s: database unavailable (%s); retrying", self.worker_id, exc)
+                claimed = 0
+            if not claimed:
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=self.poll_interval)
+                except TimeoutError:
+                    pass
+
+    async def drain(self) -> int:
+        """Process until nothing is due; return the jobs processed (for CLI --wait and benchmarks)."""
+        total = 0
+        while True:
+            n = await self.run_once()
+            if not n:
+                return total
+            total += n

@@ -1,0 +1,91 @@
+"""Builds the service's parts from settings: database, pool, embedder, queue, pipeline, retriever."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+
+from app.db import Database, create_pool, migrate
+from app.errors import ConfigurationError
+from app.queue import Queue, Worker
+from app.settings import Settings
+from ingest.chunking import Chunker
+from ingest.embedding import Embedder, HashEmbedder, LocalEmbedder, OpenAIEmbedder
+from ingest.pipeline import EmbeddingIndexer, IngestPipeline, Languages, embed_queue
+from ingest.store import DocumentStore
+from retrieval.retriever import HybridRetriever
+
+
+def openai_client(settings: Settings) -> object:
+    """An AsyncOpenAI client from settings (any OpenAI-compatible server)."""
+    import openai
+
+    return openai.AsyncOpenAI(
+        api_key=settings.openai.api_key or "not-needed", base_url=settings.openai.base_url,
+        timeout=settings.openai.timeout, max_retries=settings.openai.max_retries,
+    )
+
+
+def make_embedder(settings: Settings) -> Embedder:
+    """The embedder EMBEDDING_PROVIDER names."""
+    provider = settings.embedding.provider
+    if provider == "hash":
+        return HashEmbedder(settings.embedding.dimensions or 384)
+    if provider == "local":
+        return LocalEmbedder(batch_size=settings.embedding.batch_size)
+    if provider == "openai":
+        dims = settings.embedding.dimensions or 1536
+        return OpenAIEmbedder(
+            openai_client(settings), settings.embedding.model, dims,
+            send_dimensions=bool(settings.embedding.dimensions), batch_size=settings.embedding.batch_size,
+        )
+    raise ConfigurationError(f"EMBEDDING_PROVIDER must be local, openai or hash, not {provider!r}")
+
+
+@dataclass
+class Services:
+    """Everything a process needs, started together and closed together."""
+
+    settings: Settings
+    database: Database
+    pool: asyncpg.Pool
+    embedder: Embedder
+    languages: Languages
+    queue: Queue
+    indexer: EmbeddingIndexer
+    pipeline: IngestPipeline
+    retriever: HybridRetriever
+
+    @classmethod
+    async def start(
+        cls, settings: Settings, *, embedder: Embedder | None = None, database: Database | None = None,
+    ) -> Services:
+        database = database or Database.start(settings.database)
+        conn = await asyncpg.connect(database.url)
+        try:
+            await migrate(conn)
+        finally:
+            await conn.close()
+        pool = await create_pool(database.url, min_size=settings.database.pool_min, max_size=settings.database.pool_max)
+        embedder = embedder or make_embedder(settings)
+        indexer = EmbeddingIndexer(embedder)
+        await indexer.register_model(pool)
+        languages = await Languages.load(pool)
+        queue = embed_queue(pool)
+        chunker = Chunker(settings.chunks.size, settings.chunks.overlap)
+        pipeline = IngestPipeline(pool, chunker, DocumentStore(queue, embedder.name), languages)
+        return cls(settings, database, pool, embedder, languages, queue, indexer, pipeline, HybridRetriever(pool, embedder))
+
+    def worker(self, **kwargs: object) -> Worker:
+        return Worker(self.queue, self.indexer.handle, **kwargs)  # type: ignore[arg-type]
+
+    async def close(self) -> None:
+        await self.pool.close()
+        self.database.stop()
+
+
+def data_path(settings: Settings, *parts: str) -> Path:
+    path = settings.database.data_dir.joinpath(*parts)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path

@@ -1,0 +1,109 @@
+"""Frozen settings, one dataclass per concern, read from the environment through one cached getter."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+
+def _env(name: str, default: str) -> str:
+    value = os.environ.get(name)
+    return default if value is None or value == "" else value
+
+
+def _env_int(name: str, default: int) -> int:
+    return int(_env(name, str(default)))
+
+
+def _env_float(name: str, default: float) -> float:
+    return float(_env(name, str(default)))
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    return _env(name, "1" if default else "0").strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    """Where the data lives."""
+
+    url: str | None = field(default_factory=lambda: os.environ.get("DATABASE_URL") or None)
+    """DATABASE_URL: a PostgreSQL 15+ server with pgvector; unset = embedded PostgreSQL."""
+    data_dir: Path = field(default_factory=lambda: Path(_env("IPAI_DATA_DIR", "./.ipai-rag")).resolve())
+    """IPAI_DATA_DIR: embedded database folder, embedding cache, eval runs."""
+    pool_min: int = field(default_factory=lambda: _env_int("DB_POOL_MIN", 2))
+    """DB_POOL_MIN: connections kept open."""
+    pool_max: int = field(default_factory=lambda: _env_int("DB_POOL_MAX", 10))
+    """DB_POOL_MAX: most connections at once."""
+
+
+@dataclass(frozen=True)
+class OpenAISettings:
+    """Any OpenAI-compatible server (OpenAI, vLLM, Ollama, LiteLLM)."""
+
+    api_key: str | None = field(default_factory=lambda: os.environ.get("OPENAI_API_KEY") or None)
+    """OPENAI_API_KEY: unset = offline providers."""
+    base_url: str | None = field(default_factory=lambda: os.environ.get("OPENAI_BASE_URL") or None)
+    """OPENAI_BASE_URL: e.g. http://localhost:11434/v1 for Ollama."""
+    timeout: float = field(default_factory=lambda: _env_float("OPENAI_TIMEOUT", 30.0))
+    """OPENAI_TIMEOUT: seconds per request."""
+    max_retries: int = field(default_factory=lambda: _env_int("OPENAI_MAX_RETRIES", 3))
+    """OPENAI_MAX_RETRIES: retries on 429/5xx/timeouts, exponential backoff with jitter."""
+
+
+@dataclass(frozen=True)
+class EmbeddingSettings:
+    """Which embedder the service uses."""
+
+    provider: str = field(default_factory=lambda: _env("EMBEDDING_PROVIDER", "local"))
+    """EMBEDDING_PROVIDER: local (MiniLM, offline), openai, or hash (lexical, for tests)."""
+    model: str = field(default_factory=lambda: _env("EMBEDDING_MODEL", "text-embedding-3-small"))
+    """EMBEDDING_MODEL: model name for the openai provider."""
+    dimensions: int = field(default_factory=lambda: _env_int("EMBEDDING_DIMENSIONS", 0))
+    """EMBEDDING_DIMENSIONS: vector size; 0 = the provider's default (1536 openai, 384 local/hash)."""
+    batch_size: int = field(default_factory=lambda: _env_int("EMBEDDING_BATCH_SIZE", 64))
+    """EMBEDDING_BATCH_SIZE: texts per embedding call."""
+
+
+@dataclass(frozen=True)
+class ChunkSettings:
+    """How documents are cut."""
+
+    size: int = field(default_factory=lambda: _env_int("CHUNK_TOKENS", 512))
+    """CHUNK_TOKENS: target chunk size in cl100k_base tokens."""
+    overlap: int = field(default_factory=lambda: _env_int("CHUNK_OVERLAP", 64))
+    """CHUNK_OVERLAP: tokens repeated between neighbouring chunks."""
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """The HTTP service and its in-process worker."""
+
+    host: str = field(default_factory=lambda: _env("HOST", "127.0.0.1"))
+    """HOST: bind address."""
+    port: int = field(default_factory=lambda: _env_int("PORT", 8000))
+    """PORT: bind port."""
+    run_worker: bool = field(default_factory=lambda: _env_bool("RUN_WORKER", True))
+    """RUN_WORKER: run an embedding worker inside `serve`."""
+    max_upload_bytes: int = field(default_factory=lambda: _env_int("MAX_UPLOAD_BYTES", 50 * 1024 * 1024))
+    """MAX_UPLOAD_BYTES: largest accepted request body (413 beyond)."""
+    tenant_id: str = field(default_factory=lambda: _env("DEFAULT_TENANT", "default"))
+    """DEFAULT_TENANT: tenant used when a request names none."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All settings of one process."""
+
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    openai: OpenAISettings = field(default_factory=OpenAISettings)
+    embedding: EmbeddingSettings = field(default_factory=EmbeddingSettings)
+    chunks: ChunkSettings = field(default_factory=ChunkSettings)
+    server: ServerSettings = field(default_factory=ServerSettings)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read once from the environment."""
+    return Settings()

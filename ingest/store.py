@@ -1,0 +1,229 @@
+"""Writes documents and chunks: hash-based no-ops, partial re-chunking, one transaction per batch."""
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import asyncpg
+
+from app.queue import Queue
+from ingest.chunking import Chunk
+
+EMBED_QUEUE = "embed"
+CHUNK_COLUMNS = [
+    "document_id", "tenant_id", "ordinal", "content", "content_hash", "token_count", "section_path",
+    "heading", "char_start", "char_end", "language", "metadata",
+]
+
+
+@dataclass
+class PreparedDocument:
+    """A document ready to store: resolved fields and its chunks."""
+
+    external_id: str
+    source: str
+    title: str
+    text: str
+    content_hash: str
+    language: str
+    metadata: dict[str, Any]
+    provenance: dict[str, Any]
+    chunks: list[Chunk]
+
+
+@dataclass
+class StoreResult:
+    """What one store call changed."""
+
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    chunks_inserted: int = 0
+    chunks_kept: int = 0
+    chunks_deleted: int = 0
+    document_ids: list[int] = field(default_factory=list)
+
+    def add(self, other: StoreResult) -> None:
+        for name in ("inserted", "updated", "unchanged", "chunks_inserted", "chunks_kept", "chunks_deleted"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.document_ids.extend(other.document_ids)
+
+
+def heading_for(title: str, section_path: str) -> str:
+    """The text indexed and embedded with a chunk besides its content: "title > section path"."""
+    if not section_path:
+        return title
+    if not title or section_path == title or section_path.startswith(title + " > "):
+        return section_path
+    return f"{title} > {section_path}"
+
+
+def embedding_text(heading: str, content: str) -> str:
+    """What the embedder sees for a chunk (and what the eval cache is keyed by)."""
+    return f"{heading}\n{content}" if heading else content
+
+
+class DocumentStore:
+    """Stores prepared documents for one tenant and enqueues embedding of new chunks."""
+
+    def __init__(self, queue: Queue, model: str | None) -> None:
+        self.queue = queue
+        self.model = model
+
+    async def store(
+        self, conn: asyncpg.Connection, docs: Sequence[PreparedDocument], tenant_id: str
+    ) -> StoreResult:
+        """Write docs in the caller's transaction. Unchanged documents cause no writes at all."""
+        result = StoreResult()
+        if not docs:
+            return result
+        # The same (source, external_id) twice in one call: the last one wins.
+        unique: dict[tuple[str, str], PreparedDocument] = {}
+        for doc in docs:
+            unique[(doc.source, doc.external_id)] = doc
+        docs = list(unique.values())
+        existing = {
+            (r["source"], r["external_id"]): r
+            for r in await conn.fetch(
+                """SELECT d.id, d.source, d.external_id, d.content_hash, d.title, d.language::text AS language,
+                          d.metadata
+                     FROM rag.documents AS d
+                     JOIN unnest($2::text[], $3::text[]) AS k(source, external_id)
+                       ON d.source = k.source AND d.external_id = k.external_id
+                    WHERE d.tenant_id = $1""",
+                tenant_id, [d.source for d in docs], [d.external_id for d in docs],
+            )
+        }
+        new_docs, changed = [], []
+        for doc in docs:
+            row = existing.get((doc.source, doc.external_id))
+            if row is None:
+                new_docs.append(doc)
+            elif (
+                row["content_hash"] == doc.content_hash and row["title"] == doc.title
+                and row["language"] == doc.language and row["metadata"] == doc.metadata
+            ):
+                result.unchanged += 1
+                result.document_ids.append(row["id"])
+            else:
+                changed.append((row, doc))
+
+        chunk_rows: list[tuple[Any, ...]] = []
+        to_embed: list[int] = []
+        if new_docs:
+            ids = await conn.fetch(
+                """INSERT INTO rag.documents (tenant_id, external_id, title, source, provenance, language,
+                                              content, content_hash, metadata)
+                   SELECT $1, k.external_id, k.title, k.source, k.provenance, k.language::regconfig,
+                          k.content, k.content_hash, k.metadata
+                     FROM unnest($2::text[], $3::text[], $4::text[], $5::jsonb[], $6::text[], $7::text[],
+                                 $8::text[], $9::jsonb[])
+                          WITH ORDINALITY AS k(external_id, title, source, provenance, language, content,
+                                               content_hash, metadata, n)
+                    ORDER BY k.n
+                RETURNING id""",
+                tenant_id, [d.external_id for d in new_docs], [d.title for d in new_docs],
+                [d.source for d in new_docs], [d.provenance for d in new_docs], [d.language for d in new_docs],
+                [d.text for d in new_docs], [d.content_hash for d in new_docs], [d.metadata for d in new_docs],
+            )
+            for record, doc in zip(ids, new_docs):
+                doc_id = record["id"]
+                result.document_ids.append(doc_id)
+                chunk_rows.extend(self._chunk_rows(doc_id, tenant_id, doc, doc.chunks))
+                result.chunks_inserted += len(doc.chunks)
+                if doc.chunks:
+                    to_embed.append(doc_id)
+            result.inserted += len(new_docs)
+
+        if changed:
+            await self._update_changed(conn, changed, tenant_id, chunk_rows, to_embed, result)
+
+        if chunk_rows:
+            await conn.copy_records_to_table("chunks", schema_name="rag", columns=CHUNK_COLUMNS, records=chunk_rows)
+        if self.model:
+            for doc_id in to_embed:
+                await self.queue.enqueue(
+                    conn, "embed_document", {"document_id": doc_id, "model": self.model},
+                    tenant_id=tenant_id, dedupe_key=f"{doc_id}:{self.model}",
+                )
+        return result
+
+    @staticmethod
+    def _chunk_rows(doc_id: int, tenant_id: str, doc: PreparedDocument, chunks: Sequence[Chunk]) -> list[tuple]:
+        rows = []
+        for c in chunks:
+            rows.append((
+                doc_id, tenant_id, c.ordinal, c.content, c.content_hash, c.token_count, c.section_path,
+                heading_for(doc.title, c.section_path), c.char_start, c.char_end, doc.language, {},
+            ))
+        return rows
+
+    async def _update_changed(
+        self, conn: asyncpg.Connection, changed: list[tuple[asyncpg.Record, PreparedDocument]], tenant_id: str,
+        chunk_rows: list[tuple[Any, ...]], to_embed: list[int], result: StoreResult,
+    ) -> None:
+        ids = [row["id"] for row, _ in changed]
+        await conn.execute(
+            """UPDATE rag.documents AS d
+                  SET title = k.title, provenance = k.provenance, language = k.language::regconfig,
+                      content = k.content, content_hash = k.content_hash, metadata = k.metadata,
+                      version = d.version + 1, updated_at = now()
+                 FROM unnest($1::bigint[], $2::text[], $3::jsonb[], $4::text[], $5::text[], $6::text[],
+                             $7::jsonb[]) AS k(id, title, provenance, language, content, content_hash, metadata)
+                WHERE d.id = k.id""",
+            ids, [d.title for _, d in changed], [d.provenance for _, d in changed],
+            [d.language for _, d in changed], [d.text for _, d in changed],
+            [d.content_hash for _, d in changed], [d.metadata for _, d in changed],
+        )
+        old = defaultdict(list)
+        for r in await conn.fetch(
+            """SELECT id, document_id, content_hash, heading, language::text AS language FROM rag.chunks
+                WHERE document_id = ANY($1) ORDER BY document_id, ordinal""",
+            ids,
+        ):
+            old[r["document_id"]].append(r)
+        keep_ids, keep_ordinals, keep_starts, keep_ends, keep_paths, delete_ids = [], [], [], [], [], []
+        for row, doc in changed:
+            doc_id = row["id"]
+            result.document_ids.append(doc_id)
+            available = defaultdict(list)
+            for chunk in old[doc_id]:
+                available[(chunk["content_hash"], chunk["heading"], chunk["language"])].append(chunk["id"])
+            fresh = []
+            for c in doc.chunks:
+                key = (c.content_hash, heading_for(doc.title, c.section_path), doc.language)
+                if available.get(key):
+                    keep_ids.append(available[key].pop(0))
+                    keep_ordinals.append(c.ordinal)
+                    keep_starts.append(c.char_start)
+                    keep_ends.append(c.char_end)
+                    keep_paths.append(c.section_path)
+                    result.chunks_kept += 1
+                else:
+                    fresh.append(c)
+            for leftovers in available.values():
+                delete_ids.extend(leftovers)
+            chunk_rows.extend(self._chunk_rows(doc_id, tenant_id, doc, fresh))
+            result.chunks_inserted += len(fresh)
+            if fresh:
+                to_embed.append(doc_id)
+        result.updated += len(changed)
+        if delete_ids:
+            await conn.execute("DELETE FROM rag.chunks WHERE id = ANY($1)", delete_ids)
+            result.chunks_deleted += len(delete_ids)
+        if keep_ids:
+            await conn.execute(
+                """UPDATE rag.chunks AS c SET ordinal = k.ordinal, char_start = k.char_start,
+                                              char_end = k.char_end, section_path = k.section_path
+                     FROM unnest($1::bigint[], $2::int[], $3::int[], $4::int[], $5::text[])
+                          AS k(id, ordinal, char_start, char_end, section_path)
+                    WHERE c.id = k.id""",
+                keep_ids, keep_ordinals, keep_starts, keep_ends, keep_paths,
+            )
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")

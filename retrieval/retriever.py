@@ -1,0 +1,150 @@
+"""HybridRetriever.search(): embeds the query and calls rag.hybrid_search; Python only passes parameters."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import numpy as np
+
+from app.errors import InvalidInput
+from ingest.embedding import Embedder
+
+DEFAULTS_FILE = Path(__file__).resolve().parent / "defaults.json"
+MODES = ("hybrid", "vector", "lexical", "trigram")
+MAX_K = 1000
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Restrictions on which documents may match."""
+
+    sources: list[str] | None = None
+    languages: list[str] | None = None
+    document_ids: list[int] | None = None
+    metadata: dict[str, Any] | None = None
+    updated_from: datetime | None = None
+    updated_to: datetime | None = None
+
+
+@dataclass(frozen=True)
+class SearchParams:
+    """Fusion and leg parameters; defaults come from retrieval/defaults.json (tuned on train splits)."""
+
+    w_vector: float = 1.0
+    w_lexical: float = 1.0
+    w_trigram: float = 0.0
+    fusion: str = "rrf"
+    rrf_k: float = 60.0
+    candidates: int = 100
+    postings_depth: int = 1000
+    trigram_threshold: float = 0.3
+    k1: float = 1.2
+    b: float = 0.75
+    ef_search: int = 100
+
+    @classmethod
+    def defaults(cls, path: Path = DEFAULTS_FILE) -> SearchParams:
+        if not path.exists():
+            return cls()
+        data = json.loads(path.read_text())
+        known = {k: v for k, v in data.get("params", {}).items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+    def for_mode(self, mode: str) -> SearchParams:
+        """The same parameters with the legs a mode does not use switched off."""
+        if mode not in MODES:
+            raise InvalidInput(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
+        if mode == "hybrid":
+            return self
+        weights = {"vector": (1.0, 0.0, 0.0), "lexical": (0.0, 1.0, 0.0), "trigram": (0.0, 0.0, 1.0)}[mode]
+        return replace(self, w_vector=weights[0], w_lexical=weights[1], w_trigram=weights[2])
+
+
+@dataclass
+class Hit:
+    """One retrieved chunk (with each leg's rank and raw score for explain)."""
+
+    chunk_id: int
+    document_id: int
+    external_id: str
+    title: str
+    source: str
+    section_path: str
+    content: str
+    char_start: int
+    char_end: int
+    version: int
+    snippet: str | None
+    score: float
+    legs: dict[str, dict[str, float | int | None]] = field(default_factory=dict)
+
+
+class HybridRetriever:
+    """Query -> ranked chunks through one call of rag.hybrid_search."""
+
+    def __init__(self, pool: asyncpg.Pool, embedder: Embedder, params: SearchParams | None = None) -> None:
+        self.pool = pool
+        self.embedder = embedder
+        self.params = params or SearchParams.defaults()
+
+    async def embed_query(self, query: str) -> np.ndarray:
+        return (await self.embedder.embed([query]))[0]
+
+    async def search(
+        self, query: str, *, k: int = 10, mode: str = "hybrid", tenant_id: str = "default",
+        filters: Filters | None = None, params: SearchParams | None = None, offset: int = 0,
+        match_threshold: float = 0.0, collapse: bool = False, snippets: bool = True,
+        query_embedding: np.ndarray | None = None, model: str | None = None,
+        conn: asyncpg.Connection | None = None,
+    ) -> list[Hit]:
+        query = (query or "").strip()
+        if not query:
+            raise InvalidInput("the query is empty")
+        if not 1 <= k <= MAX_K:
+            raise InvalidInput(f"k must be between 1 and {MAX_K}, got {k}")
+        if offset < 0:
+            raise InvalidInput("offset must be 0 or more")
+        if not -1.0 <= match_threshold <= 1.0:
+            raise InvalidInput("match_threshold is a cosine similarity between -1 and 1")
+        p = (params or self.params).for_mode(mode)
+        f = filters or Filters()
+        if p.w_vector > 0 and query_embedding is None:
+            query_embedding = await self.embed_query(query)
+        if p.w_vector == 0:
+            query_embedding = None
+        if query_embedding is not None and len(query_embedding) != self.embedder.dimensions and model is None:
+            raise InvalidInput(
+                f"query embedding has {len(query_embedding)} dimensions; the model expects {self.embedder.dimensions}"
+            )
+        args = (
+            query_embedding, query, match_threshold, k, tenant_id, model or (self.embedder.name if p.w_vector else None),
+            p.w_vector, p.w_lexical, p.w_trigram, p.fusion, p.rrf_k, offset,
+            f.sources, f.languages, f.document_ids, f.metadata, f.updated_from, f.updated_to,
+            collapse, p.candidates, p.postings_depth, p.trigram_threshold, p.k1, p.b, snippets, p.ef_search,
+        )
+        sql = f"SELECT * FROM rag.hybrid_search({', '.join(f'${i}' for i in range(1, len(args) + 1))})"
+        try:
+            if conn is None:
+                async with self.pool.acquire() as c:
+                    rows = await c.fetch(sql, *args)
+            else:
+                rows = await conn.fetch(sql, *args)
+        except (asyncpg.InvalidParameterValueError, asyncpg.DataError, asyncpg.UndefinedObjectError) as exc:
+            raise InvalidInput(str(exc)) from exc
+        return [_hit(r) for r in rows]
+
+
+def _hit(r: asyncpg.Record) -> Hit:
+    legs = {
+        leg: {"rank": r[f"{leg}_rank"], "score": r[f"{leg}_score"]}
+        for leg in ("vector", "lexical", "trigram")
+    }
+    return Hit(
+        chunk_id=r["chunk_id"], document_id=r["document_id"], external_id=r["external_id"], title=r["title"],
+        source=r["source"], section_path=r["section_path"], content=r["content"], char_start=r["char_start"],
+        char_end=r["char_end"], version=r["version"], snippet=r["snippet"], score=r["score"], legs=legs,
+    )
