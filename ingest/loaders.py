@@ -105,7 +105,7 @@ def parse_rst(text: str, fallback_title: str) -> tuple[str, list[Section]]:
 
 def parse_html(raw: str, fallback_title: str) -> tuple[str, str, list[Section]]:
     """Visible text (scripts, styles dropped) with h1-h6 headings as sections."""
-    from selectolax.parser import HTMLParser
+    from selectolax.lexbor import LexborHTMLParser as HTMLParser
 
     tree = HTMLParser(raw)
     for node in tree.css("script, style, noscript, template, head"):
@@ -171,7 +171,7 @@ def parse_pdf(data: bytes, fallback_title: str) -> tuple[str, str, list[Section]
 
 SUFFIXES = {
     ".md": "markdown", ".markdown": "markdown", ".rst": "rst", ".txt": "text", ".text": "text",
-    ".html": "html", ".htm": "html", ".pdf": "pdf", ".jsonl": "jsonl",
+    ".html": "html", ".htm": "html", ".pdf": "pdf", ".jsonl": "jsonl", ".ndjson": "jsonl",
 }
 CONTENT_TYPES = {
     "text/markdown": "markdown", "text/x-markdown": "markdown", "text/x-rst": "rst", "text/plain": "text",

@@ -74,9 +74,13 @@ class DocumentStore:
         self.model = model
 
     async def store(
-        self, conn: asyncpg.Connection, docs: Sequence[PreparedDocument], tenant_id: str
+        self, conn: asyncpg.Connection, docs: Sequence[PreparedDocument], tenant_id: str, *, force: bool = False
     ) -> StoreResult:
-        """Write docs in the caller's transaction. Unchanged documents cause no writes at all."""
+        """Write docs in the caller's transaction. Unchanged documents cause no writes at all.
+
+        force=True re-chunks unchanged documents too (reindex after a chunker change), without
+        bumping their version.
+        """
         result = StoreResult()
         if not docs:
             return result
@@ -102,7 +106,7 @@ class DocumentStore:
             row = existing.get((doc.source, doc.external_id))
             if row is None:
                 new_docs.append(doc)
-            elif (
+            elif not force and (
                 row["content_hash"] == doc.content_hash and row["title"] == doc.title
                 and row["language"] == doc.language and row["metadata"] == doc.metadata
             ):
@@ -139,7 +143,7 @@ class DocumentStore:
             result.inserted += len(new_docs)
 
         if changed:
-            await self._update_changed(conn, changed, tenant_id, chunk_rows, to_embed, result)
+            await self._update_changed(conn, changed, tenant_id, chunk_rows, to_embed, result, bump=not force)
 
         if chunk_rows:
             await conn.copy_records_to_table("chunks", schema_name="rag", columns=CHUNK_COLUMNS, records=chunk_rows)
@@ -163,20 +167,20 @@ class DocumentStore:
 
     async def _update_changed(
         self, conn: asyncpg.Connection, changed: list[tuple[asyncpg.Record, PreparedDocument]], tenant_id: str,
-        chunk_rows: list[tuple[Any, ...]], to_embed: list[int], result: StoreResult,
+        chunk_rows: list[tuple[Any, ...]], to_embed: list[int], result: StoreResult, bump: bool = True,
     ) -> None:
         ids = [row["id"] for row, _ in changed]
         await conn.execute(
             """UPDATE rag.documents AS d
                   SET title = k.title, provenance = k.provenance, language = k.language::regconfig,
                       content = k.content, content_hash = k.content_hash, metadata = k.metadata,
-                      version = d.version + 1, updated_at = now()
+                      version = d.version + $8::int, updated_at = now()
                  FROM unnest($1::bigint[], $2::text[], $3::jsonb[], $4::text[], $5::text[], $6::text[],
                              $7::jsonb[]) AS k(id, title, provenance, language, content, content_hash, metadata)
                 WHERE d.id = k.id""",
             ids, [d.title for _, d in changed], [d.provenance for _, d in changed],
             [d.language for _, d in changed], [d.text for _, d in changed],
-            [d.content_hash for _, d in changed], [d.metadata for _, d in changed],
+            [d.content_hash for _, d in changed], [d.metadata for _, d in changed], 1 if bump else 0,
         )
         old = defaultdict(list)
         for r in await conn.fetch(

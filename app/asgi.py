@@ -1,0 +1,92 @@
+"""create_app(): routes, lifespan (services, in-process worker), dependencies, error mapping, OpenAPI."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+from litestar import Litestar, Request
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin
+
+from app.db import Database
+from app.errors import InvalidInput
+from app.kb import KnowledgeBaseController
+from app.problems import EXCEPTION_HANDLERS
+from app.search import SearchController
+from app.services import Services
+from app.settings import Settings, get_settings
+from app.system import SystemController
+from ingest.embedding import Embedder
+
+log = logging.getLogger(__name__)
+_TENANT = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
+
+
+def provide_services(state: State) -> Services:
+    return state.services
+
+
+def provide_tenant(request: Request) -> str:
+    """The tenant a request acts for (X-Tenant-ID; the default tenant when absent)."""
+    tenant = request.headers.get("x-tenant-id") or request.app.state.settings.server.tenant_id
+    if not _TENANT.match(tenant):
+        raise InvalidInput("X-Tenant-ID must be 1-64 characters of letters, digits, '_', '.', ':' or '-'")
+    return tenant
+
+
+async def _ingest_sample(services: Services, paths: Sequence[Path]) -> None:
+    from ingest.loaders import iter_paths, load_path
+    from ingest.pipeline import IngestOptions
+
+    docs = [doc for root, path in iter_paths(list(paths)) for doc in load_path(root, path)]
+    result = await services.pipeline.ingest(docs, IngestOptions(source="sample"))
+    log.info("sample knowledge base: %d new, %d updated, %d unchanged documents",
+             result.inserted, result.updated, result.unchanged)
+
+
+def create_app(
+    settings: Settings | None = None, *, embedder: Embedder | None = None, database: Database | None = None,
+    run_worker: bool | None = None, startup_ingest: Sequence[Path] = (),
+) -> Litestar:
+    """The ASGI application; nothing starts until its lifespan runs.
+
+    startup_ingest: folders ingested (source 'sample') once the service is up; unchanged files are no-ops.
+    """
+    settings = settings or get_settings()
+    worker_enabled = settings.server.run_worker if run_worker is None else run_worker
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        services = await Services.start(settings, embedder=embedder, database=database)
+        app.state.services = services
+        stop = asyncio.Event()
+        tasks = [asyncio.create_task(services.worker().run(stop))] if worker_enabled else []
+        if startup_ingest:
+            tasks.append(asyncio.create_task(_ingest_sample(services, startup_ingest)))
+        try:
+            yield
+        finally:
+            stop.set()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await services.close()
+
+    return Litestar(
+        route_handlers=[KnowledgeBaseController, SearchController, SystemController],
+        dependencies={"services": Provide(provide_services, sync_to_thread=False),
+                      "tenant_id": Provide(provide_tenant, sync_to_thread=False)},
+        lifespan=[lifespan],
+        exception_handlers=EXCEPTION_HANDLERS,
+        request_max_body_size=settings.server.max_upload_bytes,
+        state=State({"settings": settings}),
+        openapi_config=OpenAPIConfig(
+            title="ipai-rag", version="0.1.0", path="/docs",
+            description="Knowledge base, hybrid retrieval and Odoo integration service.",
+            render_plugins=[ScalarRenderPlugin()],
+        ),
+    )

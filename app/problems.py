@@ -1,0 +1,85 @@
+"""Problem-details (RFC 9457) responses for every error, mapped in one place."""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import asyncpg
+import msgspec
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+
+from app.errors import BadRequest, IpaiError, InvalidInput
+
+log = logging.getLogger(__name__)
+PROBLEM_JSON = "application/problem+json"
+
+
+def problem(status: int, title: str, detail: str, request: Request | None = None, **extra: Any) -> Response:
+    body: dict[str, Any] = {
+        "type": f"https://ipai-rag.dev/problems/{title.lower().replace(' ', '-')}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    if request is not None:
+        body["instance"] = request.url.path
+    body.update({k: v for k, v in extra.items() if v is not None})
+    return Response(content=body, status_code=status, media_type=PROBLEM_JSON)
+
+
+def handle_ipai(request: Request, exc: IpaiError) -> Response:
+    if exc.status_code >= 500:
+        log.error("%s: %s", exc.title, exc.detail)
+    return problem(exc.status_code, exc.title, exc.detail, request, **exc.extra)
+
+
+def handle_validation(request: Request, exc: ValidationException) -> Response:
+    errors = exc.extra if isinstance(exc.extra, list) else None
+    detail = exc.detail
+    if errors:
+        detail = "; ".join(
+            f"{e.get('key') or e.get('source') or 'body'}: {e.get('message')}" for e in errors if isinstance(e, dict)
+        ) or detail
+    return problem(400, "Bad request", detail, request, errors=errors)
+
+
+def handle_http(request: Request, exc: HTTPException) -> Response:
+    titles = {404: "Not found", 405: "Method not allowed", 413: "Payload too large", 415: "Unsupported media type"}
+    detail = exc.detail
+    if exc.status_code == 413:
+        detail = f"{exc.detail}: the request body is larger than this endpoint accepts"
+    return problem(exc.status_code, titles.get(exc.status_code, "HTTP error"), detail, request)
+
+
+def handle_database_down(request: Request, exc: Exception) -> Response:
+    log.error("database unavailable: %s", exc)
+    return problem(503, "Database unavailable", "the database cannot be reached; retry later", request)
+
+
+def handle_unexpected(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, (ConnectionError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
+                        asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError)):
+        return handle_database_down(request, exc)
+    log.exception("unhandled error on %s", request.url.path)
+    return problem(500, "Internal error", "an unexpected error occurred; it has been logged", request)
+
+
+EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
+    IpaiError: handle_ipai,
+    ValidationException: handle_validation,
+    HTTPException: handle_http,
+    Exception: handle_unexpected,
+}
+
+
+def decode_json(body: bytes, type_: type[Any]) -> Any:
+    """Decode a JSON body into a msgspec type; malformed -> 400, wrong shape -> 422, with the reason."""
+    if not body.strip():
+        raise BadRequest("the request body is empty; send a JSON object")
+    try:
+        return msgspec.json.decode(body, type=type_)
+    except msgspec.ValidationError as exc:
+        raise InvalidInput(f"the JSON body does not fit: {exc}") from exc
+    except msgspec.DecodeError as exc:
+        raise BadRequest(f"malformed JSON: {exc}") from exc

@@ -1,0 +1,57 @@
+"""GET /health, GET /v1/jobs, POST /v1/jobs/{id}/replay."""
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import Controller, get, post
+from litestar.response import Response
+
+from app.errors import NotFound
+from app.problems import problem
+from app.queue import queue_stats
+from app.services import Services
+from sql.queries import q
+
+
+class Health(msgspec.Struct):
+    status: str
+    database: str
+    server_version: str | None = None
+    pgvector: str | None = None
+    pg_trgm: str | None = None
+    queue_lag_seconds: float | None = None
+    jobs_waiting: int | None = None
+    embedding_model: str | None = None
+
+
+class JobsOut(msgspec.Struct):
+    queues: dict[str, dict[str, int]]
+    oldest_pending_seconds: float
+    dead: list[dict[str, Any]]
+
+
+class SystemController(Controller):
+    tags = ["system"]
+
+    @get("/health", operation_id="health")
+    async def health(self, services: Services) -> Response:
+        """Database reachable, pgvector version, queue lag."""
+        try:
+            row = await services.pool.fetchrow(q("health"), timeout=5)
+        except Exception as exc:  # noqa: BLE001 - any failure means "not healthy"
+            return problem(503, "Database unavailable", f"health check failed: {type(exc).__name__}")
+        body = Health(status="ok", database="reachable", embedding_model=services.embedder.name, **dict(row))
+        return Response(content=body)
+
+    @get("/v1/jobs", operation_id="jobs")
+    async def jobs(self, services: Services) -> JobsOut:
+        """Queue counts by state, age of the oldest pending job, dead-lettered jobs."""
+        return JobsOut(**await queue_stats(services.pool))
+
+    @post("/v1/jobs/{job_id:int}/replay", operation_id="replayJob", status_code=202)
+    async def replay(self, services: Services, job_id: int) -> dict[str, Any]:
+        """Send a dead-lettered job back to its queue."""
+        if not await services.queue.replay(job_id):
+            raise NotFound(f"job {job_id} is not dead-lettered in the embed queue")
+        return {"id": job_id, "status": "pending"}

@@ -1,0 +1,1 @@
+"""The evaluation harness: retrieval metrics, ablations, tuning, comparisons and reports."""

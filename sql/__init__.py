@@ -1,0 +1,1 @@
+"""SQL files: numbered migrations and the named queries (loaded once by sql.queries)."""

@@ -1,0 +1,130 @@
+"""Fixtures: one embedded PostgreSQL per session, a fresh migrated database per test, real services."""
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+from collections.abc import AsyncIterator, Iterator, Sequence
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import numpy as np
+import pytest
+
+from app.db import Database, EmbeddedPostgres, migrate
+from app.services import Services
+from app.settings import ChunkSettings, DatabaseSettings, EmbeddingSettings, ServerSettings, Settings
+from ingest.embedding import HashEmbedder
+from tests.openai_server import FakeOpenAI
+
+TEMPLATE = "ipai_template"
+_counter = itertools.count()
+
+
+def with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
+
+
+@pytest.fixture(scope="session")
+def pg_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The embedded server (DATABASE_URL in the environment is ignored: tests own their server)."""
+    server = EmbeddedPostgres(tmp_path_factory.mktemp("pg"))
+    url = server.start()
+
+    async def make_template() -> None:
+        conn = await asyncpg.connect(url)
+        try:
+            await conn.execute(f"DROP DATABASE IF EXISTS {TEMPLATE}")
+            await conn.execute(f"CREATE DATABASE {TEMPLATE}")
+        finally:
+            await conn.close()
+        conn = await asyncpg.connect(with_database(url, TEMPLATE))
+        try:
+            await migrate(conn)
+        finally:
+            await conn.close()
+
+    asyncio.run(make_template())
+    yield url
+    server.stop()
+
+
+@pytest.fixture
+async def db_url(pg_url: str) -> AsyncIterator[str]:
+    """A fresh database with every migration applied (a copy of the migrated template)."""
+    name = f"t_{os.getpid()}_{next(_counter)}"
+    conn = await asyncpg.connect(pg_url)
+    try:
+        await conn.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}")
+    finally:
+        await conn.close()
+    yield with_database(pg_url, name)
+    conn = await asyncpg.connect(pg_url)
+    try:
+        await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+async def empty_db_url(pg_url: str) -> AsyncIterator[str]:
+    """A database with nothing in it (for migration tests)."""
+    name = f"e_{os.getpid()}_{next(_counter)}"
+    conn = await asyncpg.connect(pg_url)
+    try:
+        await conn.execute(f"CREATE DATABASE {name}")
+    finally:
+        await conn.close()
+    yield with_database(pg_url, name)
+    conn = await asyncpg.connect(pg_url)
+    try:
+        await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    finally:
+        await conn.close()
+
+
+def make_settings(db_url: str, tmp_path: Path, **server: object) -> Settings:
+    return Settings(
+        database=DatabaseSettings(url=db_url, data_dir=tmp_path, pool_min=1, pool_max=5),
+        embedding=EmbeddingSettings(provider="hash", model="hash", dimensions=384, batch_size=64),
+        chunks=ChunkSettings(size=512, overlap=64),
+        server=ServerSettings(**{"run_worker": False, **server}),  # type: ignore[arg-type]
+    )
+
+
+class CountingEmbedder(HashEmbedder):
+    """The hash embedder, counting what it is asked to embed (to test hash-based no-ops)."""
+
+    def __init__(self, dimensions: int = 384) -> None:
+        super().__init__(dimensions)
+        self.calls = 0
+        self.texts: list[str] = []
+
+    async def embed(self, texts: Sequence[str]) -> np.ndarray:
+        self.calls += 1
+        self.texts.extend(texts)
+        return await super().embed(texts)
+
+
+@pytest.fixture
+def embedder() -> CountingEmbedder:
+    return CountingEmbedder()
+
+
+@pytest.fixture
+async def services(db_url: str, tmp_path: Path, embedder: CountingEmbedder) -> AsyncIterator[Services]:
+    s = await Services.start(make_settings(db_url, tmp_path), embedder=embedder, database=Database(db_url))
+    try:
+        yield s
+    finally:
+        await s.close()
+
+
+@pytest.fixture
+def fake_openai() -> Iterator[FakeOpenAI]:
+    server = FakeOpenAI()
+    server.start()
+    yield server
+    server.stop()

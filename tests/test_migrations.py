@@ -1,0 +1,84 @@
+"""Migrations: the drift test against sql/schema.txt, idempotence, edits refused, missing extensions."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from app import db as dbmod
+from app.db import MIGRATIONS_DIR, migrate, migration_files
+from app.errors import ConfigurationError, MissingExtension
+from app.schema import describe_schema
+
+SCHEMA_FILE = Path(__file__).resolve().parent.parent / "sql" / "schema.txt"
+
+
+async def test_migrations_on_an_empty_database_match_the_documented_schema(empty_db_url: str) -> None:
+    conn = await asyncpg.connect(empty_db_url)
+    try:
+        applied = await migrate(conn)
+        assert applied == [name for _, name, _ in migration_files()]
+        actual = await describe_schema(conn)
+    finally:
+        await conn.close()
+    expected = SCHEMA_FILE.read_text()
+    assert actual == expected, (
+        "schema drift: the migrations no longer produce sql/schema.txt; if the change is intended, "
+        "regenerate it with `ipai-rag migrate --schema > sql/schema.txt`"
+    )
+
+
+async def test_second_run_applies_nothing(empty_db_url: str) -> None:
+    conn = await asyncpg.connect(empty_db_url)
+    try:
+        await migrate(conn)
+        assert await migrate(conn) == []
+        count = await conn.fetchval("SELECT count(*) FROM public.ipai_migrations")
+        assert count == len(migration_files())
+    finally:
+        await conn.close()
+
+
+async def test_an_edited_migration_is_refused(empty_db_url: str, tmp_path: Path) -> None:
+    for path in MIGRATIONS_DIR.glob("*.sql"):
+        (tmp_path / path.name).write_text(path.read_text())
+    conn = await asyncpg.connect(empty_db_url)
+    try:
+        await migrate(conn, tmp_path)
+        first = sorted(tmp_path.glob("*.sql"))[0]
+        first.write_text(first.read_text() + "\n-- edited\n")
+        with pytest.raises(ConfigurationError, match="edited after it was applied"):
+            await migrate(conn, tmp_path)
+    finally:
+        await conn.close()
+
+
+async def test_missing_extension_is_named_and_nothing_is_created(
+    empty_db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(dbmod.REQUIRED_EXTENSIONS, "no_such_ext", "the no_such_ext package")
+    conn = await asyncpg.connect(empty_db_url)
+    try:
+        with pytest.raises(MissingExtension) as info:
+            await migrate(conn)
+        assert "no_such_ext" in info.value.detail and "install" in info.value.detail
+        assert "vector" not in info.value.detail.split("install")[0]
+        assert await conn.fetchval("SELECT count(*) FROM pg_namespace WHERE nspname = 'rag'") == 0
+        assert await conn.fetchval("SELECT to_regclass('public.ipai_migrations')") is None
+    finally:
+        await conn.close()
+
+
+async def test_a_failing_migration_leaves_nothing_half_created(empty_db_url: str, tmp_path: Path) -> None:
+    (tmp_path / "0001_ok.sql").write_text("CREATE TABLE public.good (id int);")
+    (tmp_path / "0002_bad.sql").write_text("CREATE TABLE public.half (id int); SELECT no_such_function();")
+    conn = await asyncpg.connect(empty_db_url)
+    try:
+        with pytest.raises(asyncpg.UndefinedFunctionError):
+            await migrate(conn, tmp_path)
+        assert await conn.fetchval("SELECT to_regclass('public.good')") is not None
+        assert await conn.fetchval("SELECT to_regclass('public.half')") is None
+        assert await conn.fetchval("SELECT count(*) FROM public.ipai_migrations") == 1
+    finally:
+        await conn.close()
