@@ -222,15 +222,23 @@ def load_bytes(data: bytes, name: str, content_type: str | None = None) -> Itera
     if kind == "jsonl":
         yield from parse_jsonl(text, name)
         return
+    doc = parse_text(text, kind, "", name, fallback_title=stem)
+    doc.provenance = provenance
+    yield doc
+
+
+def parse_text(text: str, kind: str, title: str, external_id: str, fallback_title: str = "") -> LoadedDocument:
+    """A document from text in one of the text formats; an explicit title wins over the parsed one."""
     if kind == "markdown":
-        title, sections = parse_markdown(text, stem)
+        parsed, sections = parse_markdown(text, title or fallback_title)
     elif kind == "rst":
-        title, sections = parse_rst(text, stem)
+        parsed, sections = parse_rst(text, title or fallback_title)
     elif kind == "html":
-        title, text, sections = parse_html(text, stem)
+        parsed, text, sections = parse_html(text, title or fallback_title)
     else:
-        title, sections = stem, [Section((stem,), 0, len(text))]
-    yield LoadedDocument(name, title, text, sections, provenance=provenance)
+        parsed = title or fallback_title
+        sections = [Section((parsed,) if parsed else (), 0, len(text))]
+    return LoadedDocument(external_id, title or parsed, text, sections)
 
 
 def parse_jsonl(text: str, name: str) -> Iterator[LoadedDocument]:

@@ -15,7 +15,7 @@ from app.kb.service import KnowledgeBase
 from app.problems import decode_json
 from app.services import Services
 from ingest.chunking import text_hash
-from ingest.loaders import LoadedDocument, load_bytes
+from ingest.loaders import load_bytes, parse_text
 from ingest.pipeline import IngestOptions
 
 WAIT_SECONDS = 60.0
@@ -49,11 +49,10 @@ class KnowledgeBaseController(Controller):
             docs, options = await self._from_upload(request, tenant_id)
         elif content_type.split(";")[0].strip() in ("application/json", ""):
             body = decode_json(await request.body(), DocumentIn)
-            docs = [LoadedDocument(
-                external_id=body.external_id or f"sha256:{text_hash(body.content)}", title=body.title,
-                text=body.content, metadata=body.metadata, provenance={"via": "api"},
-                language=body.language, source=body.source,
-            )]
+            docs = [parse_text(body.content, body.format, body.title,
+                               body.external_id or f"sha256:{text_hash(body.content)}")]
+            docs[0].metadata, docs[0].provenance = body.metadata, {"via": "api"}
+            docs[0].language, docs[0].source = body.language, body.source
             options = IngestOptions(tenant_id=tenant_id)
         else:
             raise UnsupportedMediaType(
@@ -78,8 +77,9 @@ class KnowledgeBaseController(Controller):
             docs[0].title = str(title)
         for doc in docs:
             doc.provenance.setdefault("via", "upload")
+            doc.source = doc.source or "upload"
         options = IngestOptions(
-            tenant_id=tenant_id, source=str(form.get("source") or "upload"),
+            tenant_id=tenant_id, source=str(form["source"]) if form.get("source") else None,
             language=str(form["language"]) if form.get("language") else None,
             metadata=_metadata_param(form.get("metadata")),  # type: ignore[arg-type]
         )
@@ -114,7 +114,7 @@ class KnowledgeBaseController(Controller):
         body = decode_json(await request.body(), DocumentUpdate)
         kb = KnowledgeBase(services, tenant_id)
         out = await kb.update(document_id, body.content, title=body.title, language=body.language,
-                              metadata=body.metadata)
+                              metadata=body.metadata, text_format=body.format)
         if wait:
             await kb.wait_embedded([document_id], WAIT_SECONDS)
             out.documents = [await kb.get(document_id)]

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
@@ -16,6 +16,8 @@ class DocumentIn(msgspec.Struct, forbid_unknown_fields=True):
     source: str = "api"
     language: str | None = None
     metadata: dict[str, Any] = {}
+    format: Literal["markdown", "rst", "text", "html"] = "markdown"
+    """How to read the content's headings (sections and heading paths)."""
 
 
 class DocumentUpdate(msgspec.Struct, forbid_unknown_fields=True):
@@ -25,6 +27,7 @@ class DocumentUpdate(msgspec.Struct, forbid_unknown_fields=True):
     title: str | None = None
     language: str | None = None
     metadata: dict[str, Any] | None = None
+    format: Literal["markdown", "rst", "text", "html"] = "markdown"
 
 
 class ChunkOut(msgspec.Struct):

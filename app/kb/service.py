@@ -13,7 +13,7 @@ from app.errors import InvalidInput, NotFound
 from app.kb.schemas import ChunkOut, DocumentOut, IngestOut, ReindexIn, ReindexOut
 from app.services import Services
 from ingest.chunking import text_hash
-from ingest.loaders import LoadedDocument
+from ingest.loaders import LoadedDocument, parse_text
 from ingest.pipeline import IngestOptions
 from ingest.store import StoreResult
 from sql.queries import q
@@ -90,17 +90,15 @@ class KnowledgeBase:
 
     async def update(
         self, document_id: int, content: str, *, title: str | None = None, language: str | None = None,
-        metadata: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None, text_format: str = "markdown",
     ) -> IngestOut:
         row = await self.services.pool.fetchrow(q("document_content"), document_id, self.tenant_id)
         if row is None:
             raise NotFound(f"document {document_id} does not exist")
-        doc = LoadedDocument(
-            external_id=row["external_id"], title=row["title"] if title is None else title, text=content,
-            metadata=row["metadata"] if metadata is None else metadata,
-            provenance={**row["provenance"], "updated_via": "api", "ingested_at": None},
-            language=language or row["language"], source=row["source"],
-        )
+        doc = parse_text(content, text_format, row["title"] if title is None else title, row["external_id"])
+        doc.metadata = row["metadata"] if metadata is None else metadata
+        doc.provenance = {**row["provenance"], "updated_via": "api", "ingested_at": None}
+        doc.language, doc.source = language or row["language"], row["source"]
         return await self.ingest([doc], IngestOptions(tenant_id=self.tenant_id))
 
     async def delete(self, document_id: int) -> None:

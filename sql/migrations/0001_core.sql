@@ -57,7 +57,7 @@ CREATE TABLE rag.chunks (
     CONSTRAINT chunks_span CHECK (char_start >= 0 AND char_end >= char_start)
 );
 CREATE INDEX chunks_document ON rag.chunks (document_id, ordinal);
-CREATE INDEX chunks_heading_trgm ON rag.chunks USING gist (heading gist_trgm_ops);
+CREATE INDEX chunks_heading_trgm ON rag.chunks USING gin (heading gin_trgm_ops);
 
 -- One row per chunk per embedding model: two models can coexist during a model change.
 -- Each model gets its own partial HNSW index on its own dimension (rag.register_embedding_model).
@@ -88,7 +88,7 @@ CREATE TABLE rag.term_stats (
     PRIMARY KEY (tenant_id, language, lexeme)
 );
 -- The vocabulary the trigram leg matches query tokens against (typos, identifiers).
-CREATE INDEX term_stats_lexeme_trgm ON rag.term_stats USING gist (lexeme gist_trgm_ops);
+CREATE INDEX term_stats_lexeme_trgm ON rag.term_stats USING gin (lexeme gin_trgm_ops);
 
 -- Inverted index: one row per (chunk, lexeme). impact = BM25 tf component at insert time, only
 -- for reading postings in impact order; scores are computed exactly from tf, doc_len and the stats.

@@ -56,6 +56,11 @@ RETURNS SETOF rag.search_hit
 LANGUAGE plpgsql STABLE
 SET hnsw.ef_search = 100
 SET hnsw.iterative_scan = 'relaxed_order'
+SET pg_trgm.similarity_threshold = 0.3
+SET pg_trgm.word_similarity_threshold = 0.6
+-- Every leg is an index walk (HNSW, postings, trigram GIN). On small or freshly loaded tables the
+-- planner would otherwise pick sequential scans that compute a distance or similarity per row.
+SET enable_seqscan = off
 AS $fn$
 DECLARE
     v_model   text;
@@ -84,6 +89,9 @@ BEGIN
 
     v_depth := greatest(p_candidates, p_offset + match_count) * CASE WHEN p_collapse THEN 2 ELSE 1 END;
     PERFORM set_config('hnsw.ef_search', greatest(p_ef_search, least(v_depth, 1000))::text, true);
+    -- The trigram operators (% and <%) read their thresholds from these settings.
+    PERFORM set_config('pg_trgm.similarity_threshold', p_trigram_threshold::text, true);
+    PERFORM set_config('pg_trgm.word_similarity_threshold', p_trigram_threshold::text, true);
 
     -- Filters, as SQL text over parameters ($5..$10); never values spliced into the text.
     IF p_sources IS NOT NULL THEN v_filter := v_filter || ' AND d.source = ANY($5)'; END IF;
@@ -150,9 +158,9 @@ BEGIN
                              CROSS JOIN LATERAL (
                                    SELECT t.lexeme, similarity(t.lexeme, q.lexeme) AS sim
                                      FROM rag.term_stats AS t
-                                    WHERE t.tenant_id = $3 AND t.language = q.language
-                                    ORDER BY t.lexeme <-> q.lexeme LIMIT 5) AS vv
-                             WHERE length(q.lexeme) >= 3 AND vv.sim >= $12) AS v
+                                    WHERE t.lexeme %% q.lexeme AND t.tenant_id = $3 AND t.language = q.language
+                                    ORDER BY sim DESC, t.lexeme LIMIT 5) AS vv
+                             WHERE length(q.lexeme) >= 3) AS v
                      CROSS JOIN LATERAL (
                            SELECT p.chunk_id FROM rag.postings AS p %1$s
                             WHERE p.tenant_id = $3 AND p.language = v.language AND p.lexeme = v.lexeme %2$s
@@ -163,9 +171,9 @@ BEGIN
                      CROSS JOIN LATERAL (
                            SELECT c.id AS chunk_id, word_similarity(q.lexeme, c.heading) AS sim
                              FROM rag.chunks AS c %3$s
-                            WHERE c.tenant_id = $3 %2$s
-                            ORDER BY q.lexeme <<-> c.heading LIMIT $4) AS h
-                     WHERE length(q.lexeme) >= 4 AND h.sim >= $12
+                            WHERE q.lexeme <%% c.heading AND c.tenant_id = $3 %2$s
+                            ORDER BY sim DESC, c.id LIMIT $4) AS h
+                     WHERE length(q.lexeme) >= 4
                 ) AS x GROUP BY x.chunk_id, x.token
             ) AS m
             GROUP BY m.chunk_id

@@ -1,0 +1,175 @@
+"""Every knowledge-base endpoint through Litestar's test client, with its error cases."""
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from litestar.testing import AsyncTestClient
+
+from app.asgi import create_app
+from app.db import Database
+from tests.conftest import CountingEmbedder, make_settings
+
+PROBLEM = "application/problem+json"
+
+
+@pytest.fixture
+async def client(db_url: str, tmp_path: Path, embedder: CountingEmbedder) -> AsyncIterator[AsyncTestClient]:
+    app = create_app(make_settings(db_url, tmp_path, max_upload_bytes=64 * 1024), embedder=embedder,
+                     database=Database(db_url), run_worker=True)
+    async with AsyncTestClient(app) as c:
+        yield c
+
+
+def assert_problem(response, status: int, *fragments: str) -> None:  # type: ignore[no-untyped-def]
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith(PROBLEM)
+    body = response.json()
+    assert body["status"] == status and body["title"] and body["detail"]
+    for fragment in fragments:
+        assert fragment in body["detail"], body["detail"]
+
+
+async def test_create_get_update_delete(client: AsyncTestClient) -> None:
+    r = await client.post("/v1/kb/documents?wait=true", json={
+        "external_id": "guide", "title": "Guide", "content": "# Guide\n\nCredit notes refund invoices.\n\n## More\n\nText.",
+        "source": "wiki", "language": "en", "metadata": {"team": "finance"},
+    })
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert body["inserted"] == 1
+    doc = body["documents"][0]
+    assert doc["version"] == 1 and doc["language"] == "english" and doc["embedded_chunks"] == doc["chunk_count"] == 2
+
+    r = await client.get(f"/v1/kb/documents/{doc['id']}?chunks=true")
+    assert r.status_code == 200
+    chunks = r.json()["chunks"]
+    assert [c["section_path"] for c in chunks] == ["Guide", "Guide > More"] and all(c["embedded"] for c in chunks)
+
+    r = await client.put(f"/v1/kb/documents/{doc['id']}?wait=true",
+                         json={"content": "# Guide\n\nCredit notes refund invoices.\n\n## More\n\nNew text."})
+    assert r.status_code == 200, r.text
+    updated = r.json()
+    assert updated["updated"] == 1 and updated["chunks_kept"] == 1 and updated["chunks_inserted"] == 1
+    assert updated["documents"][0]["version"] == 2 and updated["documents"][0]["metadata"] == {"team": "finance"}
+
+    r = await client.post("/v1/kb/documents", json={
+        "external_id": "guide", "title": "Guide", "source": "wiki", "language": "en", "metadata": {"team": "finance"},
+        "content": "# Guide\n\nCredit notes refund invoices.\n\n## More\n\nNew text.",
+    })
+    assert r.json()["unchanged"] == 1, "the same source document again is a no-op"
+
+    assert (await client.delete(f"/v1/kb/documents/{doc['id']}")).status_code == 204
+    assert_problem(await client.get(f"/v1/kb/documents/{doc['id']}"), 404, "does not exist")
+    assert_problem(await client.delete(f"/v1/kb/documents/{doc['id']}"), 404)
+    assert_problem(await client.put(f"/v1/kb/documents/{doc['id']}", json={"content": "x"}), 404)
+
+
+async def test_upload_files(client: AsyncTestClient) -> None:
+    r = await client.post("/v1/kb/documents", files={"file": ("notes.md", b"# Notes\n\nHello upload.", "text/markdown")},
+                          data={"source": "uploads", "metadata": '{"kind": "note"}'})
+    assert r.status_code == 201, r.text
+    doc = r.json()["documents"][0]
+    assert (doc["external_id"], doc["title"], doc["source"], doc["metadata"]) == ("notes.md", "Notes", "uploads", {"kind": "note"})
+
+    corpus = gzip.compress(b'{"_id": "1", "title": "One", "text": "first"}\n{"_id": "2", "title": "Two", "text": "second"}\n')
+    r = await client.post("/v1/kb/documents", files={"file": ("corpus.jsonl.gz", corpus, "application/gzip")})
+    assert r.status_code == 201 and r.json()["inserted"] == 2
+
+
+async def test_bad_input_gets_problem_details(client: AsyncTestClient) -> None:
+    assert_problem(await client.post("/v1/kb/documents", content=b"{not json", headers={"content-type": "application/json"}),
+                   400, "malformed JSON")
+    assert_problem(await client.post("/v1/kb/documents", json={"content": "   "}), 422, "is empty")
+    assert_problem(await client.post("/v1/kb/documents", json={"title": "no content"}), 422, "content")
+    assert_problem(await client.post("/v1/kb/documents", json={"content": "x", "colour": "red"}), 422, "colour")
+    assert_problem(await client.post("/v1/kb/documents", json={"content": "x", "language": "xx-klingon"}), 422,
+                   "unknown language")
+    assert_problem(await client.post("/v1/kb/documents", files={"file": ("a.png", b"\x89PNG", "image/png")}), 415,
+                   "unsupported file type")
+    assert_problem(await client.post("/v1/kb/documents", files={"file": ("a.txt", b"caf\xe9", "text/plain")}), 400,
+                   "not valid UTF-8")
+    assert_problem(await client.post("/v1/kb/documents", content=b"x", headers={"content-type": "text/csv"}), 415)
+    big = b"x" * (65 * 1024)
+    assert_problem(await client.post("/v1/kb/documents", files={"file": ("big.txt", big, "text/plain")}), 413)
+    assert_problem(await client.get("/v1/kb/documents?limit=0"), 400)
+    assert_problem(await client.get("/v1/kb/documents?metadata=notjson"), 422, "metadata must be a JSON object")
+    assert_problem(await client.get("/v1/kb/documents", headers={"x-tenant-id": "bad tenant!"}), 422, "X-Tenant-ID")
+    assert (await client.get("/v1/kb/documents")).json()["items"] == [], "nothing was half-written"
+
+
+async def test_list_paginates_and_filters(client: AsyncTestClient) -> None:
+    for i in range(7):
+        await client.post("/v1/kb/documents", json={
+            "external_id": f"d{i}", "title": f"Doc {i}", "content": f"Body {i}",
+            "source": "a" if i % 2 else "b", "metadata": {"n": i % 3},
+        })
+    seen, cursor = [], 0
+    while cursor is not None:
+        page = (await client.get(f"/v1/kb/documents?limit=3&cursor={cursor}")).json()
+        seen += [d["external_id"] for d in page["items"]]
+        cursor = page["next_cursor"]
+    assert seen == [f"d{i}" for i in range(7)]
+    only_a = (await client.get("/v1/kb/documents?source=a")).json()["items"]
+    assert [d["external_id"] for d in only_a] == ["d1", "d3", "d5"]
+    meta = (await client.get('/v1/kb/documents?metadata={"n": 0}')).json()["items"]
+    assert [d["external_id"] for d in meta] == ["d0", "d3", "d6"]
+    other_tenant = (await client.get("/v1/kb/documents", headers={"x-tenant-id": "other"})).json()["items"]
+    assert other_tenant == []
+
+
+async def test_export_then_ingest_round_trip(client: AsyncTestClient, db_url: str, tmp_path: Path) -> None:
+    await client.post("/v1/kb/documents", json={"external_id": "a", "title": "A", "content": "# A\n\nalpha", "source": "s1",
+                                               "metadata": {"k": [1, 2]}, "language": "fr"})
+    await client.post("/v1/kb/documents", json={"external_id": "b", "title": "B", "content": "beta\n\nmore", "source": "s2"})
+    r = await client.get("/v1/kb/export")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/x-ndjson")
+    lines = [json.loads(x) for x in r.text.splitlines()]
+    assert [x["external_id"] for x in lines] == ["a", "b"]
+
+    # Read it back into another tenant through the same loader the CLI uses.
+    r2 = await client.post("/v1/kb/documents", headers={"x-tenant-id": "copy"},
+                           files={"file": ("export.ndjson", r.content, "application/x-ndjson")})
+    assert r2.status_code == 201, r2.text
+    again = await client.get("/v1/kb/export", headers={"x-tenant-id": "copy"})
+    strip = lambda rows: [{k: v for k, v in x.items() if k != "provenance"} for x in rows]  # noqa: E731
+    assert strip([json.loads(x) for x in again.text.splitlines()]) == strip(lines)
+
+
+async def test_reindex_reembeds_and_reports(client: AsyncTestClient, embedder: CountingEmbedder) -> None:
+    await client.post("/v1/kb/documents?wait=true", json={"external_id": "a", "content": "alpha text", "source": "x"})
+    await client.post("/v1/kb/documents?wait=true", json={"external_id": "b", "content": "beta text", "source": "y"})
+    before = len(embedder.texts)
+    r = await client.post("/v1/kb/reindex", json={"filters": {"sources": ["x"]}})
+    assert r.status_code == 202, r.text
+    assert r.json() | {"model": None} == {"documents": 1, "chunks_inserted": 0, "chunks_deleted": 0,
+                                          "jobs_enqueued": 1, "model": None}
+    for _ in range(100):
+        if (await client.get("/v1/jobs")).json()["queues"]["embed"].get("pending", 0) == 0 and len(embedder.texts) > before:
+            break
+        import asyncio
+        await asyncio.sleep(0.05)
+    assert [t.split("\n")[-1] for t in embedder.texts[before:]] == ["alpha text"]
+    assert_problem(await client.post("/v1/kb/reindex", json={"model": "nope"}), 422, "not registered")
+    assert_problem(await client.post("/v1/kb/reindex", json={"filters": {"colour": 1}}), 422, "colour")
+
+
+async def test_health_jobs_and_openapi(client: AsyncTestClient) -> None:
+    health = (await client.get("/health")).json()
+    assert health["status"] == "ok" and health["pgvector"].startswith("0.8")
+    jobs = (await client.get("/v1/jobs")).json()
+    assert set(jobs) == {"queues", "oldest_pending_seconds", "dead"}
+    spec = (await client.get("/docs/openapi.json")).json()
+    assert "/v1/kb/documents" in spec["paths"] and "/v1/search" in spec["paths"]
+    assert_problem(await client.post("/v1/jobs/999/replay"), 404)
+
+
+async def test_database_down_is_503(client: AsyncTestClient) -> None:
+    services = client.app.state.services
+    services.pool.terminate()
+    assert_problem(await client.get("/v1/kb/documents"), 503, "database")
+    r = await client.get("/health")
+    assert r.status_code == 503

@@ -1,0 +1,207 @@
+"""The hybrid retriever on a small real corpus: each leg, fusion, BM25 exactness, filters, plans, errors."""
+from __future__ import annotations
+
+import math
+from collections import Counter
+from pathlib import Path
+
+import asyncpg
+import pytest
+from litestar.testing import AsyncTestClient
+
+from app.asgi import create_app
+from app.db import Database
+from app.errors import InvalidInput
+from app.services import Services
+from ingest.loaders import LoadedDocument
+from ingest.pipeline import IngestOptions
+from retrieval.retriever import Filters, SearchParams
+from tests.conftest import make_settings
+
+CORPUS = {
+    "credit-notes": ("Credit notes", "A credit note reverses a posted customer invoice. Use Add Credit Note on the invoice."),
+    "invoice-numbers": ("Invoice numbering", "Posted invoices get a sequence number such as INV/2024/0001 from the journal."),
+    "moves": ("Journal entries", "Every invoice is an account.move record; its lines are account.move.line records."),
+    "reconcile": ("Bank reconciliation", "Reconciliation matches bank statement lines with payments and invoices."),
+    "projects": ("Projects", "Projects group tasks; timesheets record the hours spent on each task."),
+    "payroll": ("Payroll", "Payslips compute salaries, deductions and employer contributions every month."),
+}
+
+
+async def load(services: Services, corpus: dict[str, tuple[str, str]] = CORPUS, **options: object) -> None:
+    docs = [LoadedDocument(key, title, text) for key, (title, text) in corpus.items()]
+    await services.pipeline.ingest(docs, IngestOptions(**options))  # type: ignore[arg-type]
+    await services.worker().drain()
+
+
+async def test_each_leg_finds_the_obvious_document(services: Services) -> None:
+    await load(services)
+    for mode in ("vector", "lexical", "trigram", "hybrid"):
+        hits = await services.retriever.search("how do I reverse a customer invoice with a credit note", mode=mode, k=3)
+        assert hits[0].external_id == "credit-notes", (mode, [h.external_id for h in hits])
+    hits = await services.retriever.search("timesheets hours on tasks", mode="hybrid", k=6)
+    assert hits[0].external_id == "projects"
+    assert hits[0].legs["vector"]["rank"] == 1 and hits[0].legs["lexical"]["rank"] == 1
+    assert hits[0].snippet and "<mark>" in hits[0].snippet
+
+
+async def test_trigram_leg_handles_typos_and_identifiers(services: Services) -> None:
+    await load(services)
+    for query, expected in [("acount.move", "moves"), ("INV/2024/0001", "invoice-numbers"),
+                            ("reconciliaton", "reconcile"), ("payslip salarys", "payroll")]:
+        hits = await services.retriever.search(query, mode="trigram", k=3)
+        assert hits and hits[0].external_id == expected, (query, [h.external_id for h in hits])
+    lexical = await services.retriever.search("reconciliaton", mode="lexical", k=3)
+    assert lexical == [], "the typo is not a lexeme: only the trigram leg can find it"
+
+
+async def test_bm25_matches_a_hand_computed_example(services: Services) -> None:
+    corpus = {"a": ("", "zebra zebra apple"), "b": ("", "zebra mango mango mango"), "c": ("", "apple kiwi")}
+    await load(services, corpus)
+    hits = await services.retriever.search("zebra apple", mode="lexical", k=3)
+    docs = {"a": ["zebra", "zebra", "appl"], "b": ["zebra", "mango", "mango", "mango"], "c": ["appl", "kiwi"]}
+    n, avgdl, k1, b = 3, sum(map(len, docs.values())) / 3, 1.2, 0.75
+    df = Counter(t for terms in docs.values() for t in set(terms))
+
+    def bm25(terms: list[str]) -> float:
+        tf = Counter(terms)
+        return sum(
+            math.log(1 + (n - df[t] + 0.5) / (df[t] + 0.5)) * tf[t] * (k1 + 1)
+            / (tf[t] + k1 * (1 - b + b * len(terms) / avgdl))
+            for t in ("zebra", "appl") if t in tf
+        )
+
+    expected = sorted(((bm25(t), key) for key, t in docs.items()), reverse=True)
+    assert [h.external_id for h in hits] == [key for _, key in expected]
+    for hit, (score, _) in zip(hits, expected):
+        assert hit.legs["lexical"]["score"] == pytest.approx(score, rel=1e-9)
+
+
+async def _stats_from_scratch(conn: asyncpg.Connection) -> tuple[list, list]:
+    terms = await conn.fetch(
+        """SELECT c.tenant_id, c.language::text, u.lexeme, count(*) AS df
+             FROM rag.chunks c, unnest(c.fts) u GROUP BY 1, 2, 3 ORDER BY 1, 2, 3""")
+    corpus = await conn.fetch(
+        """SELECT tenant_id, language::text, count(*) AS n, sum(rag.tsvector_length(fts)) AS len
+             FROM rag.chunks GROUP BY 1, 2 ORDER BY 1, 2""")
+    return [tuple(r) for r in terms], [tuple(r) for r in corpus]
+
+
+async def _stats_kept(conn: asyncpg.Connection) -> tuple[list, list]:
+    terms = await conn.fetch("SELECT tenant_id, language::text, lexeme, df FROM rag.term_stats ORDER BY 1, 2, 3")
+    corpus = await conn.fetch("SELECT tenant_id, language::text, chunk_count, total_len FROM rag.corpus_stats ORDER BY 1, 2")
+    return [tuple(r) for r in terms], [tuple(r) for r in corpus]
+
+
+async def test_bm25_statistics_stay_exact_after_update_and_delete(services: Services) -> None:
+    await load(services)
+    await load(services, {"fr": ("Factures", "Les factures clients sont numérotées")}, language="fr", tenant_id="t2")
+    async with services.pool.acquire() as conn:
+        assert await _stats_kept(conn) == await _stats_from_scratch(conn)
+        edited = dict(CORPUS, moves=("Journal entries", "Entries are account.move records with lines."))
+        await load(services, edited)
+        assert await _stats_kept(conn) == await _stats_from_scratch(conn)
+        await conn.execute("DELETE FROM rag.documents WHERE external_id IN ('payroll', 'reconcile')")
+        kept = await _stats_kept(conn)
+        assert kept == await _stats_from_scratch(conn)
+        assert not [t for t in kept[0] if t[2] == "payslip"], "terms of deleted documents leave the vocabulary"
+        assert [r[:3] for r in kept[1] if r[0] == "t2"] == [("t2", "french", 1)]
+        with pytest.raises(asyncpg.CheckViolationError, match="immutable"):
+            await conn.execute("UPDATE rag.chunks SET content = 'x'")
+
+
+async def test_vector_leg_uses_the_hnsw_index(services: Services) -> None:
+    await load(services)
+    async with services.pool.acquire() as conn:
+        await conn.execute("LOAD 'auto_explain'")
+        await conn.execute("SET auto_explain.log_min_duration = 0")
+        await conn.execute("SET auto_explain.log_nested_statements = on")
+        await conn.execute("SET client_min_messages = log")
+        plans: list[str] = []
+        conn.add_log_listener(lambda c, message: plans.append(message.message))
+        await services.retriever.search("credit note", mode="vector", k=3, conn=conn)
+        conn.remove_log_listener(plans.append)
+    vector_plans = [p for p in plans if "chunk_embeddings" in p and "Query Text" in p and "<=>" in p]
+    assert vector_plans, plans
+    assert "Index Scan using chunk_embeddings_hnsw_" in vector_plans[0], vector_plans[0]
+
+
+async def test_a_selective_filter_still_returns_k_results(services: Services) -> None:
+    corpus = {f"doc{i}": (f"Note {i}", f"Invoice note number {i} about payments and credit.") for i in range(300)}
+    docs = [LoadedDocument(k, t, x, metadata={"team": "blue" if i % 25 == 0 else "red"})
+            for i, (k, (t, x)) in enumerate(corpus.items())]
+    await services.pipeline.ingest(docs, IngestOptions())
+    await services.worker().drain()
+    for mode in ("vector", "lexical", "hybrid"):
+        hits = await services.retriever.search("invoice payments", mode=mode, k=10,
+                                               filters=Filters(metadata={"team": "blue"}))
+        assert len(hits) == 10, (mode, len(hits))
+        assert all(int(h.external_id[3:]) % 25 == 0 for h in hits)
+    doc7 = await services.pool.fetchval("SELECT id FROM rag.documents WHERE external_id = 'doc7'")
+    hits = await services.retriever.search("invoice", mode="hybrid", k=5, filters=Filters(document_ids=[doc7]))
+    assert [h.external_id for h in hits] == ["doc7"]
+    assert await services.retriever.search("invoice", k=5, filters=Filters(sources=["nowhere"])) == []
+
+
+async def test_pagination_is_stable(services: Services) -> None:
+    await load(services)
+    full = await services.retriever.search("invoice payments tasks", k=6, mode="hybrid")
+    pages = []
+    for offset in range(0, 6, 2):
+        pages += await services.retriever.search("invoice payments tasks", k=2, offset=offset, mode="hybrid")
+    assert [h.chunk_id for h in pages] == [h.chunk_id for h in full]
+    assert len({h.chunk_id for h in pages}) == len(pages)
+
+
+async def test_match_threshold_filters_the_vector_leg(services: Services) -> None:
+    await load(services)
+    hits = await services.retriever.search("credit note invoice", mode="vector", k=6, match_threshold=0.2)
+    assert hits and all(h.legs["vector"]["score"] >= 0.2 for h in hits)
+    assert len(hits) < 6
+    assert await services.retriever.search("credit note invoice", mode="vector", k=6, match_threshold=0.999) == []
+
+
+async def test_weighted_fusion_and_tenants(services: Services) -> None:
+    await load(services)
+    await load(services, {"secret": ("Credit notes", "Tenant two credit note canary")}, tenant_id="t2")
+    params = SearchParams(fusion="weighted", w_vector=0.5, w_lexical=1.0, w_trigram=0.2)
+    hits = await services.retriever.search("credit note", k=10, params=params)
+    assert hits[0].external_id == "credit-notes" and "secret" not in {h.external_id for h in hits}
+    assert 0 < hits[0].score <= 1.7
+    other = await services.retriever.search("credit note", k=10, tenant_id="t2")
+    assert [h.external_id for h in other] == ["secret"]
+
+
+async def test_retriever_rejects_bad_input(services: Services) -> None:
+    await load(services)
+    with pytest.raises(InvalidInput, match="empty"):
+        await services.retriever.search("  ")
+    with pytest.raises(InvalidInput, match="k must be"):
+        await services.retriever.search("x", k=0)
+    with pytest.raises(InvalidInput, match="k must be"):
+        await services.retriever.search("x", k=10_000_000)
+    with pytest.raises(InvalidInput, match="unknown mode"):
+        await services.retriever.search("x", mode="fuzzy")
+
+
+async def test_search_endpoint_and_its_errors(db_url: str, tmp_path: Path, services: Services) -> None:
+    await load(services)
+    app = create_app(make_settings(db_url, tmp_path), embedder=services.embedder, database=Database(db_url))
+    async with AsyncTestClient(app) as client:
+        r = await client.post("/v1/search", json={"query": "credit note", "k": 2, "explain": True,
+                                                  "filters": {"sources": ["api"]}})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["hits"][0]["external_id"] == "credit-notes" and body["hits"][0]["explain"]["lexical"]["rank"] == 1
+        r = await client.post("/v1/search", json={"query": "credit note", "mode": "lexical", "collapse": True})
+        assert r.status_code == 200 and len({h["document_id"] for h in r.json()["hits"]}) == len(r.json()["hits"])
+        for body, status, fragment in [
+            ({"query": ""}, 422, "empty"), ({"query": "x", "k": 0}, 422, "k must be"),
+            ({"query": "x", "k": 5000}, 422, "k must be"), ({"query": "x", "mode": "fuzzy"}, 422, "mode"),
+            ({"query": "x", "filters": {"colour": "red"}}, 422, "colour"),
+            ({"query": "x", "query_embedding": [0.1, 0.2]}, 422, "dimensions"),
+            ({"query": "x", "weights": {"vector": -1}}, 422, "weights"),
+        ]:
+            r = await client.post("/v1/search", json=body)
+            assert r.status_code == status, (body, r.text)
+            assert fragment in r.json()["detail"], (body, r.json())
