@@ -1,9 +1,158 @@
-"""`ipai-rag eval ...` and `ipai-rag bench ...` sub-commands."""
+"""`ipai-rag eval ...` sub-commands: retrieval, tune, compare, gold."""
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+
+async def _eval_services():  # type: ignore[no-untyped-def]
+    """Services whose embedder goes through the on-disk cache (model + text hash)."""
+    from app.services import Services, data_path, make_embedder
+    from app.settings import get_settings
+    from ingest.embedding import CachedEmbedder
+
+    settings = get_settings()
+    embedder = CachedEmbedder(make_embedder(settings), data_path(settings, "cache", "embeddings.sqlite"))
+    return await Services.start(settings, embedder=embedder)
+
+
+def _command() -> str:
+    return "ipai-rag " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
+def cmd_retrieval(args: argparse.Namespace) -> int:
+    from app.services import data_path
+    from eval.beir import load_beir
+    from eval.report import run_folder, table, write_report
+    from eval.retrieval import RetrievalEvaluation, ablation_configs
+
+    async def run() -> None:
+        started = time.perf_counter()
+        dataset = load_beir(Path(args.dataset), args.split)
+        configs = ablation_configs(args.modes.split(",") if args.modes else None)
+        services = await _eval_services()
+        try:
+            evaluation = RetrievalEvaluation(services, dataset)
+            prepared = await evaluation.prepare()
+            results = await evaluation.ablation(configs, services.retriever.params)
+            seconds = time.perf_counter() - started
+            meta = {"dataset": dataset.name, "split": args.split, "command": _command(), "queries": len(evaluation.query_vectors),
+                    "embedding_model": services.embedder.name, "namespace": evaluation.namespace, "seconds": seconds,
+                    "prepare": prepared}
+            folder = Path(args.out) if args.out else run_folder(data_path(services.settings, "eval-runs", "x").parent,
+                                                                  f"{dataset.name}-{args.split}")
+            folder.mkdir(parents=True, exist_ok=True)
+            write_report(folder, meta, results, dataset.qrels)
+            print(table(results))
+            print(f"\nreport: {folder / 'report.md'}  (results.json, chart.png beside it)")
+            print(f"total run time: {seconds:.1f} s (prepare {prepared['seconds']} s)")
+        finally:
+            await services.close()
+
+    asyncio.run(run())
+    return 0
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    from eval.beir import load_beir
+    from eval.retrieval import RetrievalEvaluation
+    from eval.tuning import refuse_test_split, tune, write_defaults
+
+    refuse_test_split(args.split)
+
+    async def run() -> None:
+        started = time.perf_counter()
+        dataset = load_beir(Path(args.dataset), args.split)
+        services = await _eval_services()
+        try:
+            evaluation = RetrievalEvaluation(services, dataset)
+            await evaluation.prepare()
+            result = await tune(evaluation, services.retriever.params)
+            print(json.dumps({"params": result["params"], "python_ndcg@10": result["python_ndcg@10"],
+                              "sql_metrics": result["sql_metrics"]}, indent=2))
+            if not args.dry_run:
+                write_defaults(result, evaluation, _command())
+                print("wrote retrieval/defaults.json")
+            print(f"total run time: {time.perf_counter() - started:.1f} s")
+        finally:
+            await services.close()
+
+    asyncio.run(run())
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from eval.compare import compare, format_comparison
+
+    print(format_comparison(compare(Path(args.run_a), Path(args.run_b))))
+    return 0
+
+
+def cmd_gold(args: argparse.Namespace) -> int:
+    """Writers' gold sets: {query, relevant: [external ids]} per line, scored on the live knowledge base."""
+    from eval.metrics import mean, per_query
+    from eval.report import table
+
+    rows = [json.loads(line) for line in Path(args.file).read_text().splitlines() if line.strip()]
+
+    async def run() -> None:
+        services = await _eval_services()
+        try:
+            qrels = {str(i): {str(d): 1 for d in row["relevant"]} for i, row in enumerate(rows)}
+            results: dict[str, Any] = {}
+            for mode in ("vector", "lexical", "trigram", "hybrid"):
+                run_: dict[str, dict[str, float]] = {}
+                latencies = []
+                for i, row in enumerate(rows):
+                    started = time.perf_counter()
+                    hits = await services.retriever.search(row["query"], k=100, mode=mode, tenant_id=args.tenant,
+                                                           collapse=True, snippets=False)
+                    latencies.append((time.perf_counter() - started) * 1000)
+                    run_[str(i)] = {}
+                    for h in hits:
+                        run_[str(i)].setdefault(h.external_id, h.score)
+                import numpy as np
+
+                results[mode] = {"metrics": mean(per_query(run_, qrels)),
+                                 "latency_ms": {"p50": float(np.percentile(latencies, 50)),
+                                                "p95": float(np.percentile(latencies, 95))}}
+            print(table(results))
+        finally:
+            await services.close()
+
+    asyncio.run(run())
+    return 0
 
 
 def add_eval_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Registered by app.cli; filled in by the evaluation harness."""
-    return None
+    parser = sub.add_parser("eval", help="evaluate retrieval quality")
+    esub = parser.add_subparsers(dest="eval_command", required=True)
+
+    p = esub.add_parser("retrieval", help="ablation table on a BEIR dataset split")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--split", default="test")
+    p.add_argument("--modes", help="comma list of vector,lexical,trigram,hybrid (default: all)")
+    p.add_argument("--out", help="run folder (default: IPAI_DATA_DIR/eval-runs/<timestamp>-<dataset>-<split>)")
+    p.set_defaults(func=cmd_retrieval)
+
+    p = esub.add_parser("tune", help="tune fusion and BM25 on a train split; writes retrieval/defaults.json")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--split", default="train")
+    p.add_argument("--dry-run", action="store_true", help="print the result without writing the defaults")
+    p.set_defaults(func=cmd_tune)
+
+    p = esub.add_parser("compare", help="compare two runs with a paired randomisation test")
+    p.add_argument("run_a")
+    p.add_argument("run_b")
+    p.set_defaults(func=cmd_compare)
+
+    p = esub.add_parser("gold", help="score a writers' gold set (JSONL of {query, relevant}) on the live KB")
+    p.add_argument("file")
+    p.add_argument("--tenant", default="default")
+    p.set_defaults(func=cmd_gold)

@@ -147,7 +147,8 @@ BEGIN
         v_lex := 'SELECT NULL::bigint AS chunk_id, NULL::float8 AS score WHERE false';
     END IF;
 
-    -- trigram leg: query tokens against the vocabulary of indexed terms and chunk headings
+    -- trigram leg: identifier-like or unknown query tokens against the vocabulary of indexed terms
+    -- and the chunk headings (titles and section paths); words the lexical leg knows are left to it
     IF w_trigram > 0 THEN
         v_tri := format($q$
             SELECT m.chunk_id, sum(m.best) AS score FROM (
@@ -160,7 +161,7 @@ BEGIN
                                      FROM rag.term_stats AS t
                                     WHERE t.lexeme %% q.lexeme AND t.tenant_id = $3 AND t.language = q.language
                                     ORDER BY sim DESC, t.lexeme LIMIT 5) AS vv
-                             WHERE length(q.lexeme) >= 3) AS v
+                             WHERE length(q.lexeme) >= 3 AND q.fuzzy) AS v
                      CROSS JOIN LATERAL (
                            SELECT p.chunk_id FROM rag.postings AS p %1$s
                             WHERE p.tenant_id = $3 AND p.language = v.language AND p.lexeme = v.lexeme %2$s
@@ -173,7 +174,7 @@ BEGIN
                              FROM rag.chunks AS c %3$s
                             WHERE q.lexeme <%% c.heading AND c.tenant_id = $3 %2$s
                             ORDER BY sim DESC, c.id LIMIT $4) AS h
-                     WHERE length(q.lexeme) >= 4
+                     WHERE length(q.lexeme) >= 4 AND q.fuzzy
                 ) AS x GROUP BY x.chunk_id, x.token
             ) AS m
             GROUP BY m.chunk_id
@@ -188,7 +189,11 @@ BEGIN
     v_sql := format($q$
         WITH qterms AS MATERIALIZED (
             SELECT s.language, u.lexeme, s.chunk_count::float8 AS n,
-                   s.total_len::float8 / greatest(s.chunk_count, 1) AS avgdl
+                   s.total_len::float8 / greatest(s.chunk_count, 1) AS avgdl,
+                   -- the trigram leg's tokens: identifier-like, or not an indexed term (a typo)
+                   (u.lexeme ~ '[0-9./_-]' OR NOT EXISTS (
+                        SELECT 1 FROM rag.term_stats AS t0
+                         WHERE t0.tenant_id = $3 AND t0.language = s.language AND t0.lexeme = u.lexeme)) AS fuzzy
               FROM rag.corpus_stats AS s
              CROSS JOIN LATERAL unnest(to_tsvector(s.language, $2)) AS u
              WHERE s.tenant_id = $3 AND ($6::text[] IS NULL OR s.language::text = ANY($6))
