@@ -130,6 +130,29 @@ def cmd_gold(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_ingest(args: argparse.Namespace) -> int:
+    from app.settings import get_settings
+    from eval.benchmarks.ingest import bench_ingest, format_ingest
+
+    result = asyncio.run(bench_ingest(get_settings(), [Path(p) for p in args.paths]))
+    print(format_ingest(result))
+    if args.json:
+        print(json.dumps(result, indent=2))
+    return 0
+
+
+def cmd_bench_search(args: argparse.Namespace) -> int:
+    from app.settings import get_settings
+    from eval.benchmarks.search import bench_search, format_search
+
+    sizes = [int(x) for x in args.sizes.split(",")]
+    result = asyncio.run(bench_search(get_settings(), [Path(p) for p in args.paths], Path(args.queries), sizes))
+    print(format_search(result))
+    if args.json:
+        print(json.dumps(result, indent=2))
+    return 0
+
+
 def add_eval_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = sub.add_parser("eval", help="evaluate retrieval quality")
     esub = parser.add_subparsers(dest="eval_command", required=True)
@@ -156,3 +179,19 @@ def add_eval_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[
     p.add_argument("file")
     p.add_argument("--tenant", default="default")
     p.set_defaults(func=cmd_gold)
+
+    bench = sub.add_parser("bench", help="benchmarks (figures for the README)")
+    bsub = bench.add_subparsers(dest="bench_command", required=True)
+    p = bsub.add_parser("ingest", help="ingestion throughput with the hash embedder vs a raw binary COPY")
+    p.add_argument("paths", nargs="*", default=["../shared/datasets/odoo-docs-14.0",
+                                                 "../shared/datasets/scifact/corpus.jsonl.gz"])
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_bench_ingest)
+
+    p = bsub.add_parser("search", help="search latency per mode at growing sizes, vs the Supabase reference")
+    p.add_argument("paths", nargs="*", default=["../shared/datasets/scifact/corpus.jsonl.gz",
+                                                 "../shared/datasets/odoo-docs-14.0"])
+    p.add_argument("--queries", default="../shared/datasets/scifact", help="BEIR folder whose test queries are run")
+    p.add_argument("--sizes", default="10000,100000")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_bench_search)

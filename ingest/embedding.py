@@ -41,31 +41,40 @@ class HashEmbedder:
     """Feature hashing of words and word bigrams (numpy, no model).
 
     Lexical, not semantic: two texts are close when they share words. Meant for tests and tiny
-    machines; it is deterministic across processes (blake2b, not Python's salted hash).
+    machines; deterministic across processes (blake2b of each word, not Python's salted hash).
     """
 
     provider = "hash"
+    _MIX = np.uint64(0x9E3779B97F4A7C15)
 
     def __init__(self, dimensions: int = 384) -> None:
         self.dimensions = dimensions
         self.name = f"hash-{dimensions}"
+        self._words: dict[str, int] = {}
 
-    def _features(self, text: str) -> list[tuple[int, float]]:
-        words = [w.lower() for w in _WORD.findall(text)]
-        grams = words + [f"{a} {b}" for a, b in zip(words, words[1:])]
-        out = []
-        for gram in grams:
-            digest = hashlib.blake2b(gram.encode(), digest_size=8).digest()
-            value = int.from_bytes(digest, "little")
-            out.append((value % self.dimensions, 1.0 if (value >> 63) & 1 else -1.0))
-        return out
+    def _word_hash(self, word: str) -> int:
+        value = self._words.get(word)
+        if value is None:
+            value = int.from_bytes(hashlib.blake2b(word.encode(), digest_size=8).digest(), "little")
+            if len(self._words) < 2_000_000:
+                self._words[word] = value
+        return value
+
+    def _row(self, text: str) -> np.ndarray:
+        words = np.fromiter((self._word_hash(w.lower()) for w in _WORD.findall(text)), dtype=np.uint64)
+        if words.size == 0:
+            return np.zeros(self.dimensions, dtype=np.float32)
+        with np.errstate(over="ignore"):
+            bigrams = (words[:-1] * self._MIX) ^ words[1:]
+        features = np.concatenate([words, bigrams])
+        index = (features % np.uint64(self.dimensions)).astype(np.intp)
+        sign = np.where(features >> np.uint64(63), 1.0, -1.0)
+        return np.bincount(index, weights=sign, minlength=self.dimensions).astype(np.float32)
 
     def embed_sync(self, texts: Sequence[str]) -> np.ndarray:
-        matrix = np.zeros((len(texts), self.dimensions), dtype=np.float32)
-        for row, text in enumerate(texts):
-            for index, sign in self._features(text):
-                matrix[row, index] += sign
-        return _normalise(matrix)
+        if not texts:
+            return np.zeros((0, self.dimensions), dtype=np.float32)
+        return _normalise(np.stack([self._row(t) for t in texts]))
 
     async def embed(self, texts: Sequence[str]) -> np.ndarray:
         return self.embed_sync(texts)

@@ -105,5 +105,5 @@ async def test_language_codes_resolve_to_configurations(services: Services) -> N
     await services.pipeline.ingest([LoadedDocument("f", "t", "Les factures sont payées")], IngestOptions(language="fr"))
     row = await services.pool.fetchrow("SELECT language::text AS l FROM rag.documents")
     assert row["l"] == "french"
-    lexemes = await services.pool.fetchval("SELECT array_agg(lexeme ORDER BY lexeme) FROM rag.postings")
+    lexemes = await services.pool.fetchval("SELECT array_agg(lexeme ORDER BY lexeme) FROM rag.term_stats")
     assert "factur" in lexemes, "the French stemmer indexed the text"

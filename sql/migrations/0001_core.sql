@@ -81,29 +81,29 @@ CREATE TABLE rag.corpus_stats (
 );
 
 CREATE TABLE rag.term_stats (
+    id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     tenant_id  text NOT NULL,
     language   regconfig NOT NULL,
     lexeme     text NOT NULL,
     df         integer NOT NULL,
-    PRIMARY KEY (tenant_id, language, lexeme)
+    CONSTRAINT term_stats_term UNIQUE (tenant_id, language, lexeme)
 );
 -- The vocabulary the trigram leg matches query tokens against (typos, identifiers).
 CREATE INDEX term_stats_lexeme_trgm ON rag.term_stats USING gin (lexeme gin_trgm_ops);
 
--- Inverted index: one row per (chunk, lexeme). impact = BM25 tf component at insert time, only
--- for reading postings in impact order; scores are computed exactly from tf, doc_len and the stats.
+-- Inverted index: one row per (term, chunk). impact = BM25 tf component at insert time, only for
+-- reading postings in impact order; scores are computed exactly from tf, doc_len and the stats.
+-- A term row is kept while any posting refers to it (df > 0), so term_id stays valid.
 CREATE TABLE rag.postings (
-    tenant_id  text NOT NULL,
-    language   regconfig NOT NULL,
-    lexeme     text NOT NULL,
+    term_id    bigint NOT NULL,
     chunk_id   bigint NOT NULL,
+    tenant_id  text NOT NULL,
     tf         integer NOT NULL,
     doc_len    integer NOT NULL,
-    impact     real NOT NULL,
-    PRIMARY KEY (chunk_id, lexeme)
+    impact     real NOT NULL
 );
-CREATE INDEX postings_impact ON rag.postings (tenant_id, language, lexeme, impact DESC)
-    INCLUDE (chunk_id, tf, doc_len);
+CREATE INDEX postings_impact ON rag.postings (term_id, impact DESC) INCLUDE (chunk_id, tf, doc_len);
+CREATE INDEX postings_chunk ON rag.postings (chunk_id);
 
 -- Total token count of a tsvector (sum of positions; a lexeme without positions counts once).
 CREATE FUNCTION rag.tsvector_length(v tsvector) RETURNS integer
@@ -118,27 +118,35 @@ BEGIN
     PERFORM pg_advisory_xact_lock(hashtext('rag.stats'), hashtext(t.tenant_id))
        FROM (SELECT DISTINCT tenant_id FROM new_chunks ORDER BY 1) AS t;
 
-    INSERT INTO rag.corpus_stats AS s (tenant_id, language, chunk_count, total_len)
-    SELECT tenant_id, language, count(*), sum(rag.tsvector_length(fts))
-      FROM new_chunks GROUP BY tenant_id, language
-    ON CONFLICT (tenant_id, language) DO UPDATE
-       SET chunk_count = s.chunk_count + excluded.chunk_count,
-           total_len = s.total_len + excluded.total_len;
-
-    INSERT INTO rag.postings (tenant_id, language, lexeme, chunk_id, tf, doc_len, impact)
-    SELECT c.tenant_id, c.language, t.lexeme, c.id, t.tf, l.dl,
-           (t.tf / (t.tf + 1.2 * (0.25 + 0.75 * l.dl / greatest(s.total_len::float8 / s.chunk_count, 1))))::real
-      FROM new_chunks AS c
-      JOIN rag.corpus_stats AS s ON s.tenant_id = c.tenant_id AND s.language = c.language
-      CROSS JOIN LATERAL (SELECT rag.tsvector_length(c.fts) AS dl) AS l
-      CROSS JOIN LATERAL (SELECT u.lexeme, coalesce(array_length(u.positions, 1), 1) AS tf
-                            FROM unnest(c.fts) AS u) AS t;
-
-    INSERT INTO rag.term_stats AS s (tenant_id, language, lexeme, df)
-    SELECT c.tenant_id, c.language, u.lexeme, count(*)
-      FROM new_chunks AS c CROSS JOIN LATERAL unnest(c.fts) AS u
-     GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
-    ON CONFLICT (tenant_id, language, lexeme) DO UPDATE SET df = s.df + excluded.df;
+    -- One statement: the vocabulary upsert returns the term ids the postings need.
+    WITH terms AS MATERIALIZED (
+        SELECT c.id AS chunk_id, c.tenant_id, c.language, u.lexeme,
+               coalesce(array_length(u.positions, 1), 1) AS tf,
+               sum(coalesce(array_length(u.positions, 1), 1)) OVER (PARTITION BY c.id) AS dl
+          FROM new_chunks AS c CROSS JOIN LATERAL unnest(c.fts) AS u
+    ), lens AS (
+        SELECT c.tenant_id, c.language, count(*) AS n, coalesce(sum(l.dl), 0) AS len
+          FROM new_chunks AS c
+          LEFT JOIN (SELECT DISTINCT chunk_id, dl FROM terms) AS l ON l.chunk_id = c.id
+         GROUP BY 1, 2
+    ), corpus AS (
+        INSERT INTO rag.corpus_stats AS s (tenant_id, language, chunk_count, total_len)
+        SELECT tenant_id, language, n, len FROM lens
+        ON CONFLICT (tenant_id, language) DO UPDATE
+           SET chunk_count = s.chunk_count + excluded.chunk_count, total_len = s.total_len + excluded.total_len
+        RETURNING s.tenant_id, s.language, s.total_len::float8 / greatest(s.chunk_count, 1) AS avgdl
+    ), vocab AS (
+        INSERT INTO rag.term_stats AS s (tenant_id, language, lexeme, df)
+        SELECT tenant_id, language, lexeme, count(*) FROM terms GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+        ON CONFLICT (tenant_id, language, lexeme) DO UPDATE SET df = s.df + excluded.df
+        RETURNING s.id, s.tenant_id, s.language, s.lexeme
+    )
+    INSERT INTO rag.postings (term_id, chunk_id, tenant_id, tf, doc_len, impact)
+    SELECT v.id, t.chunk_id, t.tenant_id, t.tf, t.dl,
+           (t.tf / (t.tf + 1.2 * (0.25 + 0.75 * t.dl / greatest(c.avgdl, 1))))::real
+      FROM terms AS t
+      JOIN vocab AS v ON v.tenant_id = t.tenant_id AND v.language = t.language AND v.lexeme = t.lexeme
+      JOIN corpus AS c ON c.tenant_id = t.tenant_id AND c.language = t.language;
     RETURN NULL;
 END
 $$;

@@ -138,7 +138,7 @@ BEGIN
               JOIN rag.term_stats AS t ON t.tenant_id = $3 AND t.language = q.language AND t.lexeme = q.lexeme
              CROSS JOIN LATERAL (
                    SELECT p.chunk_id, p.tf, p.doc_len FROM rag.postings AS p %1$s
-                    WHERE p.tenant_id = $3 AND p.language = q.language AND p.lexeme = q.lexeme %2$s
+                    WHERE p.term_id = t.id %2$s
                     ORDER BY p.impact DESC LIMIT $11) AS p
              GROUP BY p.chunk_id
              ORDER BY score DESC, p.chunk_id
@@ -154,17 +154,17 @@ BEGIN
             SELECT m.chunk_id, sum(m.best) AS score FROM (
                 SELECT x.chunk_id, x.token, max(x.sim) AS best FROM (
                     SELECT v.token, v.sim, p.chunk_id
-                      FROM (SELECT q.language, q.lexeme AS token, vv.lexeme, vv.sim
+                      FROM (SELECT q.lexeme AS token, vv.id AS term_id, vv.sim
                               FROM qterms AS q
                              CROSS JOIN LATERAL (
-                                   SELECT t.lexeme, similarity(t.lexeme, q.lexeme) AS sim
+                                   SELECT t.id, similarity(t.lexeme, q.lexeme) AS sim
                                      FROM rag.term_stats AS t
                                     WHERE t.lexeme %% q.lexeme AND t.tenant_id = $3 AND t.language = q.language
                                     ORDER BY sim DESC, t.lexeme LIMIT 5) AS vv
                              WHERE length(q.lexeme) >= 3 AND q.fuzzy) AS v
                      CROSS JOIN LATERAL (
                            SELECT p.chunk_id FROM rag.postings AS p %1$s
-                            WHERE p.tenant_id = $3 AND p.language = v.language AND p.lexeme = v.lexeme %2$s
+                            WHERE p.term_id = v.term_id %2$s
                             ORDER BY p.impact DESC LIMIT $4) AS p
                     UNION ALL
                     SELECT q.lexeme, h.sim, h.chunk_id

@@ -1,0 +1,59 @@
+"""Benchmark plumbing: a throw-away database on the configured server, timing and memory helpers."""
+from __future__ import annotations
+
+import contextlib
+import resource
+import time
+from collections.abc import AsyncIterator
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+from app.db import Database, migrate
+from app.settings import Settings
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process (MiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class Timer:
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
+    @contextlib.contextmanager
+    def __call__(self):  # type: ignore[no-untyped-def]
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds += time.perf_counter() - started
+
+
+@contextlib.asynccontextmanager
+async def scratch_database(settings: Settings, name: str) -> AsyncIterator[str]:
+    """A new migrated database on the configured server, dropped afterwards."""
+    database = Database.start(settings.database)
+    parts = urlsplit(database.url)
+    url = urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
+    admin = await asyncpg.connect(database.url)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    try:
+        conn = await asyncpg.connect(url)
+        try:
+            await migrate(conn)
+        finally:
+            await conn.close()
+        yield url
+    finally:
+        admin = await asyncpg.connect(database.url)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+        database.stop()
