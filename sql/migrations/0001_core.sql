@@ -57,7 +57,6 @@ CREATE TABLE rag.chunks (
     CONSTRAINT chunks_span CHECK (char_start >= 0 AND char_end >= char_start)
 );
 CREATE INDEX chunks_document ON rag.chunks (document_id, ordinal);
-CREATE INDEX chunks_heading_trgm ON rag.chunks USING gin (heading gin_trgm_ops);
 
 -- One row per chunk per embedding model: two models can coexist during a model change.
 -- Each model gets its own partial HNSW index on its own dimension (rag.register_embedding_model).

@@ -57,7 +57,6 @@ LANGUAGE plpgsql STABLE
 SET hnsw.ef_search = 100
 SET hnsw.iterative_scan = 'relaxed_order'
 SET pg_trgm.similarity_threshold = 0.3
-SET pg_trgm.word_similarity_threshold = 0.6
 -- Every leg is an index walk (HNSW, postings, trigram GIN). On small or freshly loaded tables the
 -- planner would otherwise pick sequential scans that compute a distance or similarity per row.
 SET enable_seqscan = off
@@ -89,9 +88,8 @@ BEGIN
 
     v_depth := greatest(p_candidates, p_offset + match_count) * CASE WHEN p_collapse THEN 2 ELSE 1 END;
     PERFORM set_config('hnsw.ef_search', greatest(p_ef_search, least(v_depth, 1000))::text, true);
-    -- The trigram operators (% and <%) read their thresholds from these settings.
+    -- The trigram operator % reads its threshold from this setting.
     PERFORM set_config('pg_trgm.similarity_threshold', p_trigram_threshold::text, true);
-    PERFORM set_config('pg_trgm.word_similarity_threshold', p_trigram_threshold::text, true);
 
     -- Filters, as SQL text over parameters ($5..$10); never values spliced into the text.
     IF p_sources IS NOT NULL THEN v_filter := v_filter || ' AND d.source = ANY($5)'; END IF;
@@ -147,8 +145,9 @@ BEGIN
         v_lex := 'SELECT NULL::bigint AS chunk_id, NULL::float8 AS score WHERE false';
     END IF;
 
-    -- trigram leg: identifier-like or unknown query tokens against the vocabulary of indexed terms
-    -- and the chunk headings (titles and section paths); words the lexical leg knows are left to it
+    -- trigram leg: identifier-like or unknown query tokens (codes, typos) against the vocabulary of
+    -- indexed terms, a short text per term; it holds the words of titles and section paths too, since
+    -- the heading is indexed with each chunk. Words the lexical leg knows exactly are left to it.
     IF w_trigram > 0 THEN
         v_tri := format($q$
             SELECT m.chunk_id, sum(m.best) AS score FROM (
@@ -166,22 +165,12 @@ BEGIN
                            SELECT p.chunk_id FROM rag.postings AS p %1$s
                             WHERE p.term_id = v.term_id %2$s
                             ORDER BY p.impact DESC LIMIT $4) AS p
-                    UNION ALL
-                    SELECT q.lexeme, h.sim, h.chunk_id
-                      FROM qterms AS q
-                     CROSS JOIN LATERAL (
-                           SELECT c.id AS chunk_id, word_similarity(q.lexeme, c.heading) AS sim
-                             FROM rag.chunks AS c %3$s
-                            WHERE q.lexeme <%% c.heading AND c.tenant_id = $3 %2$s
-                            ORDER BY sim DESC, c.id LIMIT $4) AS h
-                     WHERE length(q.lexeme) >= 4 AND q.fuzzy
                 ) AS x GROUP BY x.chunk_id, x.token
             ) AS m
             GROUP BY m.chunk_id
             ORDER BY score DESC, m.chunk_id
             LIMIT $4$q$,
-            v_join, v_filter,
-            CASE WHEN v_joined THEN 'JOIN rag.documents AS d ON d.id = c.document_id' ELSE '' END);
+            v_join, v_filter);
     ELSE
         v_tri := 'SELECT NULL::bigint AS chunk_id, NULL::float8 AS score WHERE false';
     END IF;
