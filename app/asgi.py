@@ -14,6 +14,8 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 
+from app.assistant.controllers import AskController
+from app.chat.controllers import ChatController
 from app.db import Database
 from app.errors import InvalidInput
 from app.kb import KnowledgeBaseController
@@ -77,7 +79,7 @@ def create_app(
             await services.close()
 
     return Litestar(
-        route_handlers=[KnowledgeBaseController, SearchController, SystemController],
+        route_handlers=[KnowledgeBaseController, SearchController, SystemController, AskController, ChatController],
         dependencies={"services": Provide(provide_services, sync_to_thread=False),
                       "tenant_id": Provide(provide_tenant, sync_to_thread=False)},
         lifespan=[lifespan],

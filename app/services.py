@@ -6,6 +6,8 @@ from pathlib import Path
 
 import asyncpg
 
+from app.assistant.llm import ChatModel, OpenAIChat
+from app.assistant.service import Assistant
 from app.db import Database, create_pool, migrate
 from app.errors import ConfigurationError
 from app.queue import Queue, Worker
@@ -56,10 +58,12 @@ class Services:
     indexer: EmbeddingIndexer
     pipeline: IngestPipeline
     retriever: HybridRetriever
+    assistant: Assistant
 
     @classmethod
     async def start(
         cls, settings: Settings, *, embedder: Embedder | None = None, database: Database | None = None,
+        llm: ChatModel | None = None,
     ) -> Services:
         database = database or Database.start(settings.database)
         conn = await asyncpg.connect(database.url)
@@ -75,7 +79,14 @@ class Services:
         queue = embed_queue(pool)
         chunker = Chunker(settings.chunks.size, settings.chunks.overlap)
         pipeline = IngestPipeline(pool, chunker, DocumentStore(queue, embedder.name), languages)
-        return cls(settings, database, pool, embedder, languages, queue, indexer, pipeline, HybridRetriever(pool, embedder))
+        retriever = HybridRetriever(pool, embedder)
+        a = settings.assistant
+        if llm is None and settings.openai.api_key:
+            llm = OpenAIChat(openai_client(settings), a.chat_model, max_tokens=a.max_tokens,
+                             context_window=a.context_window)
+        assistant = Assistant(retriever, llm, min_similarity=a.min_similarity, context_tokens=a.context_tokens,
+                              allowed_hosts=a.allowed_link_hosts)
+        return cls(settings, database, pool, embedder, languages, queue, indexer, pipeline, retriever, assistant)
 
     def worker(self, **kwargs: object) -> Worker:
         return Worker(self.queue, self.indexer.handle, **kwargs)  # type: ignore[arg-type]

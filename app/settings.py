@@ -93,6 +93,25 @@ class ServerSettings:
 
 
 @dataclass(frozen=True)
+class AssistantSettings:
+    """The answering side: chat model, budgets, relevance floor, link allow-list."""
+
+    chat_model: str = field(default_factory=lambda: _env("CHAT_MODEL", "gpt-4o-mini"))
+    """CHAT_MODEL: model name on the OpenAI-compatible server (used only with OPENAI_API_KEY)."""
+    max_tokens: int = field(default_factory=lambda: _env_int("ANSWER_MAX_TOKENS", 512))
+    """ANSWER_MAX_TOKENS: longest generated answer."""
+    context_tokens: int = field(default_factory=lambda: _env_int("CONTEXT_TOKENS", 3000))
+    """CONTEXT_TOKENS: token budget for retrieved text in a prompt."""
+    context_window: int = field(default_factory=lambda: _env_int("CONTEXT_WINDOW", 16000))
+    """CONTEXT_WINDOW: the chat model's window (history is trimmed to fit)."""
+    min_similarity: float = field(default_factory=lambda: _env_float("ASK_MIN_SIMILARITY", 0.3))
+    """ASK_MIN_SIMILARITY: cosine floor below which a hit without shared terms is not relevant."""
+    allowed_link_hosts: frozenset[str] = field(default_factory=lambda: frozenset(
+        h.strip() for h in _env("ALLOWED_LINK_HOSTS", "").split(",") if h.strip()))
+    """ALLOWED_LINK_HOSTS: comma list of hosts answers may link to (others are unlinked)."""
+
+
+@dataclass(frozen=True)
 class Settings:
     """All settings of one process."""
 
@@ -101,6 +120,7 @@ class Settings:
     embedding: EmbeddingSettings = field(default_factory=EmbeddingSettings)
     chunks: ChunkSettings = field(default_factory=ChunkSettings)
     server: ServerSettings = field(default_factory=ServerSettings)
+    assistant: AssistantSettings = field(default_factory=AssistantSettings)
 
 
 @lru_cache(maxsize=1)

@@ -153,6 +153,37 @@ def cmd_bench_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_answers(args: argparse.Namespace) -> int:
+    from app.services import data_path
+    from eval.answers import evaluate_answers, load_squad
+    from eval.report import run_folder
+
+    async def run() -> None:
+        started = time.perf_counter()
+        squad = load_squad(Path(args.squad))
+        services = await _eval_services()
+        try:
+            result = await evaluate_answers(services, services.assistant, squad, limit=args.limit, k=args.k)
+            result["seconds"] = time.perf_counter() - started
+            result["command"] = _command()
+            folder = run_folder(data_path(services.settings, "eval-runs", "x").parent, "squad-answers")
+            (folder / "results.json").write_text(json.dumps(result, indent=1))
+            summary = {k: v for k, v in result.items() if k != "rows"}
+            lines = [f"# Answer evaluation: {squad.path.name}", "", f"- command: `{summary['command']}`", ""]
+            lines += [f"| {k} | {v:.4f} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in summary.items()
+                      if k not in ("command", "latency_ms")]
+            lines.insert(3, "| figure | value |\n|---|---|")
+            lines.append(f"| latency p50 / p95 ms | {summary['latency_ms']['p50']:.1f} / {summary['latency_ms']['p95']:.1f} |")
+            (folder / "report.md").write_text("\n".join(lines) + "\n")
+            print(json.dumps(summary, indent=2))
+            print(f"report: {folder / 'report.md'}")
+        finally:
+            await services.close()
+
+    asyncio.run(run())
+    return 0
+
+
 def add_eval_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = sub.add_parser("eval", help="evaluate retrieval quality")
     esub = parser.add_subparsers(dest="eval_command", required=True)
@@ -169,6 +200,12 @@ def add_eval_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[
     p.add_argument("--split", default="train")
     p.add_argument("--dry-run", action="store_true", help="print the result without writing the defaults")
     p.set_defaults(func=cmd_tune)
+
+    p = esub.add_parser("answers", help="exact match and F1 on SQuAD through the /v1/ask code path")
+    p.add_argument("--squad", required=True, help="SQuAD v1.1 JSON (or .json.gz, or a folder holding one)")
+    p.add_argument("--limit", type=int, help="only the first N questions")
+    p.add_argument("-k", type=int, default=5, help="chunks retrieved per question")
+    p.set_defaults(func=cmd_answers)
 
     p = esub.add_parser("compare", help="compare two runs with a paired randomisation test")
     p.add_argument("run_a")

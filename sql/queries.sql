@@ -75,3 +75,20 @@ SELECT (SELECT extversion FROM pg_extension WHERE extname = 'vector') AS pgvecto
 SELECT count(*) FROM rag.chunks AS c
  WHERE c.tenant_id = $1
    AND NOT EXISTS (SELECT 1 FROM rag.chunk_embeddings AS e WHERE e.chunk_id = c.id AND e.model = $2);
+
+-- name: chat_session
+SELECT id, user_id, title, created_at, updated_at FROM rag.chat_sessions WHERE id = $1 AND tenant_id = $2;
+
+-- name: chat_messages
+SELECT id, role, content, standalone_query, citations, usage, grounded, created_at
+  FROM rag.chat_messages WHERE session_id = $1 ORDER BY id;
+
+-- name: chat_create_session
+INSERT INTO rag.chat_sessions (tenant_id, user_id, title) VALUES ($1, $2, $3) RETURNING id;
+
+-- name: chat_touch_session
+UPDATE rag.chat_sessions SET updated_at = now() WHERE id = $1;
+
+-- name: chat_add_message
+INSERT INTO rag.chat_messages (session_id, tenant_id, role, content, standalone_query, citations, usage, grounded)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id;

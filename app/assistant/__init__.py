@@ -1,0 +1,1 @@
+"""The assistant: grounded, cited answers from the knowledge base (LLM or extractive)."""

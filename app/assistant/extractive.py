@@ -1,0 +1,212 @@
+"""The offline answerer: picks the best-supported sentence of the retrieved chunks and, when the
+question asks for one, the short span in it (a name, a date, a number, a phrase)."""
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+STOPWORDS = frozenset("""
+a an the and or but if of at by for with about against between into through during before after above
+below to from up down in out on off over under again further then once here there when where why how all
+any both each few more most other some such no nor not only own same so than too very s t can will just
+don should now is are was were be been being have has had having do does did doing i me my we our you
+your he him his she her it its they them their what which who whom whose this that these those am would
+could also as within upon among per via since until while whether yet
+""".split())
+QUESTION_WORDS = frozenset("what which who whom whose when where why how".split())
+MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
+NUMBER_WORDS = ("one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|"
+                "sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|"
+                "hundred|thousand|million|billion|dozen|several|half")
+UNITS = (r"%|percent|per cent|million|billion|trillion|thousand|hundred|km|kilometres|kilometers|miles|mi|feet|"
+         r"ft|metres|meters|m|kg|tons|tonnes|pounds|lb|years|year|months|days|hours|minutes|seconds|people|"
+         r"yards|points|degrees|°[CF]?|acres|square miles|sq mi|times|members|students|games|dollars|cents|"
+         r"euros|species|votes|seats")
+
+_DATE = re.compile(
+    rf"\b(?:(?:{MONTHS})\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{3,4}}|\d{{1,2}}(?:st|nd|rd|th)?\s+(?:{MONTHS}),?\s+\d{{3,4}}|"
+    rf"(?:{MONTHS})\s+\d{{3,4}}|(?:{MONTHS})\s+\d{{1,2}}(?:st|nd|rd|th)?|(?:early |late |mid-|the )?\d{{3,4}}s?|"
+    rf"(?:the )?\d{{1,2}}(?:st|nd|rd|th) century|(?:{MONTHS}))\b"
+)
+_NUMBER = re.compile(
+    rf"(?:(?:about|approximately|around|over|nearly|almost|more than|less than|up to)\s+)?"
+    rf"[$£€¥]?\d[\d,]*(?:\.\d+)?(?:\s*(?:{UNITS})\b)?|\b(?:{NUMBER_WORDS})(?:[\s-](?:{NUMBER_WORDS}))*(?:\s+(?:{UNITS})\b)?",
+    re.IGNORECASE,
+)
+_PROPER = re.compile(
+    r"\b[A-Z][\w'’\-\.]*(?:\s+(?:(?:of|the|de|du|von|van|and|for|la|le|del|da|in|on)\s+)?[A-Z][\w'’\-\.]*)*"
+)
+_QUOTED = re.compile(r"[\"“]([^\"”]{2,80})[\"”]")
+_WORD = re.compile(r"[A-Za-z0-9][\w'’\-\.]*[\w]|[A-Za-z0-9]")
+_SENTENCE = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[A-Z0-9\"'(\[])|\n+")
+
+
+def norm(word: str) -> str:
+    """Lower-case, crude English stemming: enough to match 'invoices' with 'invoice'."""
+    w = word.lower().strip(".'’-")
+    for suffix in ("'s", "’s"):
+        if w.endswith(suffix):
+            w = w[: -len(suffix)]
+    for suffix, keep in (("ies", "y"), ("sses", "ss"), ("ing", ""), ("ed", ""), ("es", ""), ("s", "")):
+        if w.endswith(suffix) and len(w) - len(suffix) >= 3:
+            return w[: -len(suffix)] + keep
+    return w
+
+
+def content_words(text: str) -> list[str]:
+    return [norm(w) for w in _WORD.findall(text) if w.lower() not in STOPWORDS and w.lower() not in QUESTION_WORDS]
+
+
+def sentences(text: str) -> list[tuple[int, int]]:
+    """(start, end) offsets of the sentences of text."""
+    out, position = [], 0
+    for match in _SENTENCE.finditer(text):
+        out.append((position, match.start()))
+        position = match.end()
+    out.append((position, len(text)))
+    return [(a, b) for a, b in out if text[a:b].strip()]
+
+
+def answer_type(question: str) -> str:
+    q = question.lower()
+    if re.search(r"\bhow (many|much|long|far|old|large|big|tall|high|fast|often)\b|\bwhat (percentage|percent|"
+                 r"number|amount|proportion|fraction)\b|\bhow many\b", q):
+        return "number"
+    if re.search(r"\bwhen\b|\bwhat (year|years|date|day|month|century|decade|time|period|era)\b|\bwhich (year|century|"
+                 r"decade|month|day)\b|\bin what year\b", q):
+        return "date"
+    if re.search(r"\bwho\b|\bwhom\b|\bwhose\b|\bwhat (person|man|woman|name)\b|\bwhich (person|man|woman)\b", q):
+        return "person"
+    if re.search(r"\bwhere\b|\bwhat (city|country|state|place|town|region|continent|location)\b|\bwhich (city|"
+                 r"country|state|place|town|region|continent)\b", q):
+        return "place"
+    return "thing"
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A retrieved chunk offered to the answerer, in retrieval order."""
+
+    text: str
+    rank: int
+
+
+@dataclass(frozen=True)
+class Extraction:
+    """The chosen sentence (offsets into its passage) and the short answer inside it, if any."""
+
+    passage: int
+    sentence_start: int
+    sentence_end: int
+    short: str
+    short_start: int
+    short_end: int
+    support: float
+
+
+class ExtractiveAnswerer:
+    """Scores sentences by idf-weighted overlap with the question, then extracts a typed span."""
+
+    def __init__(self, rank_prior: float = 0.08, min_support: float = 0.2) -> None:
+        self.rank_prior = rank_prior
+        self.min_support = min_support
+
+    def extract(self, question: str, passages: Sequence[Passage]) -> Extraction | None:
+        q_words = content_words(question)
+        if not q_words or not passages:
+            return None
+        candidates = []
+        for p_index, passage in enumerate(passages):
+            for start, end in sentences(passage.text):
+                candidates.append((p_index, start, end, content_words(passage.text[start:end])))
+        df = Counter(w for *_, words in candidates for w in set(words))
+        n = len(candidates)
+        idf = {w: math.log(1 + (n + 1) / (df.get(w, 0) + 0.5)) for w in set(q_words)}
+        total = sum(idf[w] for w in set(q_words))
+        q_bigrams = set(zip(q_words, q_words[1:]))
+        best = None
+        for p_index, start, end, words in candidates:
+            present = set(words)
+            overlap = sum(idf[w] for w in set(q_words) if w in present) / total
+            bigrams = len(q_bigrams & set(zip(words, words[1:]))) / max(len(q_bigrams), 1)
+            score = overlap + 0.25 * bigrams + self.rank_prior / (passages[p_index].rank)
+            if best is None or score > best[0]:
+                best = (score, overlap, p_index, start, end)
+        if best is None:
+            return None
+        _, overlap, p_index, start, end = best
+        text = passages[p_index].text
+        short = self.span(question, text, start, end, set(q_words))
+        s_start, s_end = short if short else (start, end)
+        return Extraction(p_index, start, end, text[s_start:s_end], s_start, s_end, overlap)
+
+    def span(self, question: str, text: str, start: int, end: int, q_words: set[str]) -> tuple[int, int] | None:
+        """The short answer's offsets inside text[start:end], by the answer type the question asks for."""
+        kind = answer_type(question)
+        sentence = text[start:end]
+        anchors = [m.start() + start for m in _WORD.finditer(sentence) if norm(m.group()) in q_words]
+        spans: list[tuple[float, int, int]] = []
+
+        def add(a: int, b: int, bonus: float) -> None:
+            piece = text[a:b].strip(" ,;:")
+            if piece.endswith(".") and not re.search(r"\b[A-Z]\.$", piece):  # keep "U.S.", drop a full stop
+                piece = piece[:-1]
+            if not piece:
+                return
+            a = a + text[a:b].find(piece)
+            b = a + len(piece)
+            words = [norm(w) for w in _WORD.findall(piece)]
+            if not words or all(w in q_words or w in STOPWORDS for w in words):
+                return
+            inside = sum(1 for w in words if w in q_words) / len(words)
+            distance = min((abs(a - x) for x in anchors), default=len(sentence))
+            spans.append((bonus - inside * 1.5 - distance / 400 - len(words) * 0.01, a, b))
+
+        patterns: list[tuple[re.Pattern[str], float]]
+        if kind == "number":
+            patterns = [(_NUMBER, 1.0)]
+        elif kind == "date":
+            patterns = [(_DATE, 1.0), (_NUMBER, 0.2)]
+        elif kind in ("person", "place"):
+            patterns = [(_PROPER, 1.0)]
+        else:
+            patterns = [(_QUOTED, 0.8), (_PROPER, 0.6), (_DATE, 0.3), (_NUMBER, 0.3)]
+        for pattern, bonus in patterns:
+            for m in pattern.finditer(sentence):
+                group = 1 if pattern is _QUOTED else 0
+                a, b = m.start(group) + start, m.end(group) + start
+                if kind in ("person", "place", "thing") and pattern is _PROPER and m.start() == 0:
+                    bonus_here = bonus - 0.1  # the sentence's first word is capitalised anyway
+                else:
+                    bonus_here = bonus
+                add(a, b, bonus_here)
+        if kind == "thing" or not spans:
+            for a, b in self._phrases(text, start, end, q_words):
+                add(a, b, 0.5 if kind == "thing" else 0.0)
+        if not spans:
+            return None
+        _, a, b = max(spans)
+        return a, b
+
+    @staticmethod
+    def _phrases(text: str, start: int, end: int, q_words: set[str]) -> list[tuple[int, int]]:
+        """Runs of content words that are not question words (noun-phrase-like), at most 5 words."""
+        out = []
+        run: list[tuple[int, int]] = []
+        for m in _WORD.finditer(text, start, end):
+            word = m.group()
+            if word.lower() in STOPWORDS and word.lower() not in ("of",) or norm(word) in q_words:
+                if run:
+                    out.append((run[0][0], run[-1][1]))
+                run = []
+                continue
+            run.append((m.start(), m.end()))
+            if len(run) == 5:
+                out.append((run[0][0], run[-1][1]))
+                run = []
+        if run:
+            out.append((run[0][0], run[-1][1]))
+        return out

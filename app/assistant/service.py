@@ -1,0 +1,150 @@
+"""The assistant: retrieve, decide whether the knowledge base covers the question, answer, verify citations."""
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.assistant.citations import Citation, Removed, citation, verify
+from app.assistant.extractive import ExtractiveAnswerer, Passage
+from app.assistant.llm import ChatModel
+from app.assistant.prompting import SYSTEM_PROMPT, pack_context, sanitise, user_message
+from app.errors import InvalidInput, PayloadTooLarge
+from ingest.tokens import count_tokens
+from retrieval.retriever import Filters, Hit, HybridRetriever
+
+NOT_COVERED = "The knowledge base does not cover this question."
+MAX_QUESTION_TOKENS = 2_000
+
+
+@dataclass
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass
+class Answer:
+    answer: str
+    short_answer: str | None
+    citations: list[Citation]
+    grounded: bool
+    usage: Usage
+    model: str
+    removed_citations: list[Removed] = field(default_factory=list)
+    hits: list[Hit] = field(default_factory=list)
+
+
+class Assistant:
+    """Answers from the knowledge base with an LLM when one is configured, else extractively."""
+
+    def __init__(
+        self, retriever: HybridRetriever, llm: ChatModel | None = None, *, extractive: ExtractiveAnswerer | None = None,
+        min_similarity: float = 0.3, context_tokens: int = 3_000, allowed_hosts: frozenset[str] = frozenset(),
+    ) -> None:
+        self.retriever = retriever
+        self.llm = llm
+        self.extractive = extractive or ExtractiveAnswerer()
+        self.min_similarity = min_similarity
+        self.context_tokens = context_tokens
+        self.allowed_hosts = allowed_hosts
+
+    @property
+    def model(self) -> str:
+        return self.llm.name if self.llm else "extractive"
+
+    @staticmethod
+    def check_question(question: str) -> str:
+        question = (question or "").strip()
+        if not question:
+            raise InvalidInput("the question is empty")
+        if count_tokens(question) > MAX_QUESTION_TOKENS:
+            raise PayloadTooLarge(f"the question is longer than {MAX_QUESTION_TOKENS} tokens; shorten it")
+        return question
+
+    async def retrieve(self, question: str, *, tenant_id: str, k: int, filters: Filters | None = None,
+                       search_query: str | None = None) -> list[Hit]:
+        return await self.retriever.search(search_query or question, k=k, tenant_id=tenant_id, filters=filters)
+
+    def relevant(self, hits: list[Hit]) -> bool:
+        """Something was retrieved that shares terms with the question or is semantically close to it."""
+        for hit in hits:
+            if hit.legs["lexical"]["score"] is not None:
+                return True
+            if (hit.legs["trigram"]["score"] or 0) >= 0.5:
+                return True
+            if (hit.legs["vector"]["score"] or 0) >= self.min_similarity:
+                return True
+        return False
+
+    async def ask(self, question: str, *, tenant_id: str = "default", k: int = 5, filters: Filters | None = None,
+                  search_query: str | None = None, history: list[dict[str, str]] | None = None) -> Answer:
+        question = self.check_question(question)
+        hits = await self.retrieve(question, tenant_id=tenant_id, k=k, filters=filters, search_query=search_query)
+        if not self.relevant(hits):
+            return Answer(NOT_COVERED, None, [], False, Usage(count_tokens(question), 0), self.model, hits=hits)
+        if self.llm is None:
+            return self._extractive(question, hits)
+        context = pack_context(hits, self.context_tokens)
+        messages = [{"role": "system", "content": SYSTEM_PROMPT}, *(history or []),
+                    {"role": "user", "content": user_message(question, context)}]
+        completion = await self.llm.complete(messages)
+        return self._finish(completion.text, context, Usage(completion.prompt_tokens, completion.completion_tokens))
+
+    def _finish(self, text: str, context: list[Hit], usage: Usage) -> Answer:
+        text = sanitise(text, self.allowed_hosts)
+        cleaned, citations, removed = verify(text, context)
+        return Answer(cleaned, None, citations, bool(citations), usage, self.model, removed, context)
+
+    def _extractive(self, question: str, hits: list[Hit]) -> Answer:
+        passages = [Passage(h.content, i + 1) for i, h in enumerate(hits)]
+        found = self.extractive.extract(question, passages)
+        prompt_tokens = count_tokens(question) + sum(count_tokens(h.content) for h in hits)
+        if found is None or found.support < self.extractive.min_support:
+            return Answer(NOT_COVERED, None, [], False, Usage(prompt_tokens, 0), self.model, hits=hits)
+        hit = hits[found.passage]
+        sentence = hit.content[found.sentence_start:found.sentence_end].strip()
+        n = found.passage + 1
+        short = found.short.strip()
+        if short and short != sentence:
+            text = f"{short} [{n}] — “{sentence}”"
+        else:
+            text, short = f"{sentence} [{n}]", None
+        cite = citation(n, hit, found.sentence_start, found.sentence_end)
+        return Answer(text, short, [cite], True, Usage(prompt_tokens, count_tokens(text)), self.model, hits=hits)
+
+    async def ask_stream(self, question: str, **kwargs: Any) -> AsyncIterator[tuple[str, Any]]:
+        """Typed events: retrieval, delta, citation, done; or error."""
+        tenant_id = kwargs.get("tenant_id", "default")
+        question = self.check_question(question)
+        hits = await self.retrieve(question, tenant_id=tenant_id, k=kwargs.get("k", 5), filters=kwargs.get("filters"),
+                                   search_query=kwargs.get("search_query"))
+        yield "retrieval", hits
+        if not self.relevant(hits) or self.llm is None:
+            answer = (self._extractive(question, hits) if self.relevant(hits)
+                      else Answer(NOT_COVERED, None, [], False, Usage(count_tokens(question), 0), self.model, hits=hits))
+            for piece in _pieces(answer.answer):
+                yield "delta", piece
+        else:
+            context = pack_context(hits, self.context_tokens)
+            messages = [{"role": "system", "content": SYSTEM_PROMPT}, *(kwargs.get("history") or []),
+                        {"role": "user", "content": user_message(question, context)}]
+            parts: list[str] = []
+            async for piece in self.llm.stream(messages):
+                parts.append(piece)
+                yield "delta", piece
+            text = "".join(parts)
+            usage = Usage(sum(count_tokens(m["content"]) for m in messages), count_tokens(text))
+            answer = self._finish(text, context, usage)
+        for cite in answer.citations:
+            yield "citation", cite
+        yield "done", answer
+
+
+def _pieces(text: str, size: int = 24) -> list[str]:
+    words = text.split(" ")
+    return [" ".join(words[i:i + size]) + (" " if i + size < len(words) else "") for i in range(0, len(words), size)]

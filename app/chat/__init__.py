@@ -1,0 +1,1 @@
+"""Multi-turn chat sessions and the OpenAI-compatible chat completions facade."""

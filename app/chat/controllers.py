@@ -1,0 +1,110 @@
+"""POST /v1/chat, GET /v1/chat/sessions/{id}, and the OpenAI-compatible POST /v1/chat/completions."""
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import msgspec
+from litestar import Controller, Request, get, post
+from litestar.response import Response, ServerSentEvent, Stream
+
+from app.assistant.controllers import answer_events
+from app.assistant.schemas import ask_out
+from app.chat.schemas import ChatIn, ChatOut, CompletionIn, MessageOut, SessionOut
+from app.chat.service import ChatService, Turn, parse_session_id
+from app.errors import InvalidInput, IpaiError
+from app.problems import decode_json
+from app.services import Services
+
+MODEL = "ipai-rag"
+
+
+def chat_out(turn: Turn) -> ChatOut:
+    return ChatOut(session_id=str(turn.session_id), standalone_query=turn.standalone_query, reply=ask_out(turn.answer))
+
+
+class ChatController(Controller):
+    path = "/v1/chat"
+    tags = ["assistant"]
+
+    @post("", operation_id="chat", status_code=200)
+    async def chat(self, request: Request, services: Services, tenant_id: str) -> Response[ChatOut]:
+        """One chat turn: a follow-up is resolved against the session's history before retrieval."""
+        body = decode_json(await request.body(), ChatIn)
+        if not 1 <= body.k <= 50:
+            raise InvalidInput("k must be between 1 and 50")
+        chat = ChatService(services, tenant_id)
+        session_id = parse_session_id(body.session_id)
+        if body.stream:
+            await chat.prepare(session_id, body.message)  # bad input is a 4xx before the stream starts
+            events = chat.turn_stream(session_id, body.message, user_id=body.user_id, k=body.k)
+            return ServerSentEvent(answer_events(events, done=chat_out))
+        return Response(chat_out(await chat.turn(session_id, body.message, user_id=body.user_id, k=body.k)))
+
+    @get("/sessions/{session_id:str}", operation_id="chatSession")
+    async def session(self, services: Services, tenant_id: str, session_id: str) -> SessionOut:
+        """A session and its messages, oldest first."""
+        sid = parse_session_id(session_id)
+        chat = ChatService(services, tenant_id)
+        messages = await chat.history(sid)  # type: ignore[arg-type]
+        row = await services.pool.fetchrow("SELECT * FROM rag.chat_sessions WHERE id = $1", sid)
+        return SessionOut(id=str(sid), title=row["title"], user_id=row["user_id"], created_at=row["created_at"],
+                          updated_at=row["updated_at"], messages=[MessageOut(**m) for m in messages])
+
+    @post("/completions", operation_id="chatCompletions", status_code=200)
+    async def completions(self, request: Request, services: Services, tenant_id: str) -> Response[Any]:
+        """OpenAI-compatible chat completions answered from the knowledge base (model `ipai-rag`)."""
+        body = decode_json(await request.body(), CompletionIn)
+        turns = [(m.role, _text(m.content)) for m in body.messages]
+        users = [i for i, (role, _) in enumerate(turns) if role == "user"]
+        if not users:
+            raise InvalidInput("messages must contain a user message")
+        question = turns[users[-1]][1]
+        history = [{"role": r, "content": c} for r, c in turns[:users[-1]] if r in ("user", "assistant")]
+        chat = ChatService(services, tenant_id)
+        previous = [{"role": m["role"], "content": m["content"], "standalone_query": None} for m in history]
+        query = await chat.standalone(services.assistant.check_question(question), previous)
+        created = int(time.time())
+        completion_id = f"chatcmpl-{uuid.uuid4().hex}"
+        if body.stream:
+            events = services.assistant.ask_stream(question, tenant_id=tenant_id, search_query=query, history=history)
+            return Stream(_openai_chunks(events, completion_id, created), media_type="text/event-stream")
+        answer = await services.assistant.ask(question, tenant_id=tenant_id, search_query=query, history=history)
+        out = ask_out(answer)
+        return Response({
+            "id": completion_id, "object": "chat.completion", "created": created, "model": MODEL,
+            "choices": [{"index": 0, "finish_reason": "stop",
+                         "message": {"role": "assistant", "content": answer.answer}}],
+            "usage": msgspec.to_builtins(out.usage),
+            "citations": msgspec.to_builtins(out.citations), "grounded": answer.grounded,
+        })
+
+
+def _text(content: Any) -> str:
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    return " ".join(part.get("text", "") for part in content if isinstance(part, dict))
+
+
+async def _openai_chunks(events: AsyncIterator[tuple[str, Any]], completion_id: str, created: int) -> AsyncIterator[bytes]:
+    def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> bytes:
+        body = {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": MODEL,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}
+        return b"data: " + msgspec.json.encode(body) + b"\n\n"
+
+    yield chunk({"role": "assistant", "content": ""})
+    try:
+        async for kind, payload in events:
+            if kind == "delta":
+                yield chunk({"content": payload})
+            elif kind == "done":
+                out = ask_out(payload)
+                yield chunk({}, "stop", usage=msgspec.to_builtins(out.usage),
+                            citations=msgspec.to_builtins(out.citations))
+    except IpaiError as exc:
+        yield b"data: " + msgspec.json.encode({"error": {"message": exc.detail, "code": exc.status_code}}) + b"\n\n"
+    yield b"data: [DONE]\n\n"

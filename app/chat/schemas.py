@@ -1,0 +1,58 @@
+"""Request and response contracts of the chat endpoints and the OpenAI-compatible facade."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from app.assistant.schemas import AskOut
+
+
+class ChatIn(msgspec.Struct, forbid_unknown_fields=True):
+    message: str
+    session_id: str | None = None
+    stream: bool = False
+    user_id: str | None = None
+    k: int = 5
+
+
+class ChatOut(msgspec.Struct):
+    session_id: str
+    standalone_query: str
+    reply: AskOut
+
+
+class MessageOut(msgspec.Struct):
+    id: int
+    role: str
+    content: str
+    standalone_query: str | None
+    citations: list[dict[str, Any]]
+    usage: dict[str, Any]
+    grounded: bool | None
+    created_at: datetime
+
+
+class SessionOut(msgspec.Struct):
+    id: str
+    title: str
+    user_id: str | None
+    created_at: datetime
+    updated_at: datetime
+    messages: list[MessageOut]
+
+
+class OpenAIMessage(msgspec.Struct):
+    role: str
+    content: str | list[dict[str, Any]] | None = None
+
+
+class CompletionIn(msgspec.Struct):
+    """OpenAI chat.completions request; unknown OpenAI fields are accepted and ignored."""
+
+    messages: list[OpenAIMessage]
+    model: str = "ipai-rag"
+    stream: bool = False
+    max_tokens: int | None = None
+    temperature: float | None = None
