@@ -110,9 +110,10 @@ class Extraction:
 class ExtractiveAnswerer:
     """Scores sentences by idf-weighted overlap with the question, then extracts a typed span."""
 
-    def __init__(self, rank_prior: float = 0.08, min_support: float = 0.2) -> None:
+    def __init__(self, rank_prior: float = 0.3, min_support: float = 0.2, distance_weight: float = 0.02) -> None:
         self.rank_prior = rank_prior
         self.min_support = min_support
+        self.distance_weight = distance_weight
 
     def extract(self, question: str, passages: Sequence[Passage]) -> Extraction | None:
         q_words = content_words(question)
@@ -162,8 +163,9 @@ class ExtractiveAnswerer:
             if not words or all(w in q_words or w in STOPWORDS for w in words):
                 return
             inside = sum(1 for w in words if w in q_words) / len(words)
-            distance = min((abs(a - x) for x in anchors), default=len(sentence))
-            spans.append((bonus - inside * 1.5 - distance / 400 - len(words) * 0.01, a, b))
+            # distance in words to the nearest question word found in the sentence
+            gap = min((len(_WORD.findall(text[min(a, x):max(a, x)])) for x in anchors), default=30)
+            spans.append((bonus - inside * 1.5 - self.distance_weight * gap - len(words) * 0.01, a, b))
 
         patterns: list[tuple[re.Pattern[str], float]]
         if kind == "number":

@@ -111,7 +111,7 @@ class Assistant:
         n = found.passage + 1
         short = found.short.strip()
         if short and short != sentence:
-            text = f"{short} [{n}] — “{sentence}”"
+            text = f"{short} [{n}]\n\n> {sentence}"
         else:
             text, short = f"{sentence} [{n}]", None
         cite = citation(n, hit, found.sentence_start, found.sentence_end)
