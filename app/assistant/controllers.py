@@ -2,17 +2,28 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 from litestar import Controller, Request, post
 from litestar.response import Response, ServerSentEvent, ServerSentEventMessage
 
-from app.assistant.schemas import AskIn, AskOut, CitationOut, ask_out, hits_out
-from app.errors import IpaiError
+from app.assistant.classify import Classifier, LabelIn, resolve_labels
+from app.assistant.schemas import AskIn, AskOut, CitationOut, UsageOut, ask_out, hits_out
+from app.assistant.service import memory_namespace
+from app.assistant.summarize import Summarizer
+from app.errors import InvalidInput, IpaiError, NotFound, PayloadTooLarge
+from ingest.chunking import text_hash
+from ingest.loaders import LoadedDocument
+from ingest.pipeline import IngestOptions
+from ingest.tokens import count_tokens
+from sql.queries import q
 from app.problems import decode_json
 from app.services import Services
 from retrieval.retriever import Filters
+
+
+MAX_SUMMARY_TOKENS = 200_000
 
 
 def filters_of(services: Services, f: Any) -> Filters:
@@ -51,13 +62,95 @@ class AskController(Controller):
         """Answer a question from the knowledge base with verified citations (stream=true for SSE)."""
         body = decode_json(await request.body(), AskIn)
         if not 1 <= body.k <= 50:
-            from app.errors import InvalidInput
-
             raise InvalidInput("k must be between 1 and 50")
         assistant = services.assistant
         question = assistant.check_question(body.question)
         filters = filters_of(services, body.filters)
         if body.stream:
-            events = assistant.ask_stream(question, tenant_id=tenant_id, k=body.k, filters=filters)
+            events = assistant.ask_stream(question, tenant_id=tenant_id, k=body.k, filters=filters, user_id=body.user_id)
             return ServerSentEvent(answer_events(events))
-        return Response(ask_out(await assistant.ask(question, tenant_id=tenant_id, k=body.k, filters=filters)))
+        answer = await assistant.ask(question, tenant_id=tenant_id, k=body.k, filters=filters, user_id=body.user_id)
+        return Response(ask_out(answer))
+
+
+class ClassifyIn(msgspec.Struct, forbid_unknown_fields=True):
+    text: str
+    labels: list[str | LabelIn] | None = None
+
+
+class ClassifyOut(msgspec.Struct):
+    label: str
+    confidence: float
+    scores: dict[str, float]
+    method: str
+
+
+class SummarizeIn(msgspec.Struct, forbid_unknown_fields=True):
+    text: str | None = None
+    document_id: int | None = None
+    max_tokens: int = 200
+    style: str = "paragraph"
+
+
+class SummarizeOut(msgspec.Struct):
+    summary: str
+    method: str
+    sections: int
+    usage: UsageOut
+
+
+class MemoryIn(msgspec.Struct, forbid_unknown_fields=True):
+    text: str
+    user_id: str
+    kind: Literal["fact", "conversation"] = "fact"
+    title: str = ""
+
+
+class MemoryOut(msgspec.Struct):
+    document_id: int
+    namespace: str
+    inserted: bool
+
+
+class ToolsController(Controller):
+    tags = ["assistant"]
+
+    @post("/v1/classify", operation_id="classify", status_code=200)
+    async def classify(self, request: Request, services: Services) -> ClassifyOut:
+        """Route a message to an intent label (default labels or the request's own)."""
+        body = decode_json(await request.body(), ClassifyIn)
+        result = await Classifier(services.embedder, services.assistant.llm).classify(
+            body.text, resolve_labels(body.labels))
+        return ClassifyOut(result.label, result.confidence, result.scores, result.method)
+
+    @post("/v1/summarize", operation_id="summarize", status_code=200)
+    async def summarize(self, request: Request, services: Services, tenant_id: str) -> SummarizeOut:
+        """Summarise a text or a stored document (map-reduce with an LLM, else extractive)."""
+        body = decode_json(await request.body(), SummarizeIn)
+        if (body.text is None) == (body.document_id is None):
+            raise InvalidInput("send exactly one of text or document_id")
+        text = body.text
+        if body.document_id is not None:
+            row = await services.pool.fetchrow(q("document_content"), body.document_id, tenant_id)
+            if row is None:
+                raise NotFound(f"document {body.document_id} does not exist")
+            text = row["content"]
+        if count_tokens(text or "") > MAX_SUMMARY_TOKENS:
+            raise PayloadTooLarge(f"the text is longer than {MAX_SUMMARY_TOKENS} tokens")
+        result = await Summarizer(services.embedder, services.assistant.llm).summarize(
+            text or "", max_tokens=body.max_tokens, style=body.style)
+        usage = UsageOut(result.prompt_tokens, result.completion_tokens, result.prompt_tokens + result.completion_tokens)
+        return SummarizeOut(result.summary, result.method, result.sections, usage)
+
+    @post("/v1/memory", operation_id="memory", status_code=201)
+    async def memory(self, request: Request, services: Services, tenant_id: str) -> MemoryOut:
+        """Store a fact or conversation excerpt for one user; their later asks and chats retrieve it."""
+        body = decode_json(await request.body(), MemoryIn)
+        if not body.user_id.strip():
+            raise InvalidInput("user_id is empty")
+        namespace = memory_namespace(tenant_id, body.user_id)
+        doc = LoadedDocument(external_id=f"memory:{text_hash(body.text)[:32]}", title=body.title or body.kind,
+                             text=body.text, metadata={"user_id": body.user_id, "kind": body.kind},
+                             provenance={"via": "memory"}, source="memory")
+        result = await services.pipeline.ingest([doc], IngestOptions(tenant_id=namespace))
+        return MemoryOut(result.document_ids[0], namespace, bool(result.inserted))

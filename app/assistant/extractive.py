@@ -92,6 +92,7 @@ class Passage:
 
     text: str
     rank: int
+    score: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,7 @@ class Extraction:
 class ExtractiveAnswerer:
     """Scores sentences by idf-weighted overlap with the question, then extracts a typed span."""
 
-    def __init__(self, rank_prior: float = 0.3, min_support: float = 0.2, distance_weight: float = 0.02) -> None:
+    def __init__(self, rank_prior: float = 0.5, min_support: float = 0.2, distance_weight: float = 0.02) -> None:
         self.rank_prior = rank_prior
         self.min_support = min_support
         self.distance_weight = distance_weight
@@ -133,7 +134,7 @@ class ExtractiveAnswerer:
             present = set(words)
             overlap = sum(idf[w] for w in set(q_words) if w in present) / total
             bigrams = len(q_bigrams & set(zip(words, words[1:]))) / max(len(q_bigrams), 1)
-            score = overlap + 0.25 * bigrams + self.rank_prior / (passages[p_index].rank)
+            score = overlap + 0.25 * bigrams + self.rank_prior * self._prior(passages, p_index)
             if best is None or score > best[0]:
                 best = (score, overlap, p_index, start, end)
         if best is None:
@@ -143,6 +144,14 @@ class ExtractiveAnswerer:
         short = self.span(question, text, start, end, set(q_words))
         s_start, s_end = short if short else (start, end)
         return Extraction(p_index, start, end, text[s_start:s_end], s_start, s_end, overlap)
+
+    @staticmethod
+    def _prior(passages: Sequence[Passage], index: int) -> float:
+        """The retriever's confidence in a passage: its score relative to the best, else 1/rank."""
+        top = max(p.score for p in passages)
+        if top > 0:
+            return passages[index].score / top
+        return 1.0 / passages[index].rank
 
     def span(self, question: str, text: str, start: int, end: int, q_words: set[str]) -> tuple[int, int] | None:
         """The short answer's offsets inside text[start:end], by the answer type the question asks for."""

@@ -67,8 +67,14 @@ class Assistant:
         return question
 
     async def retrieve(self, question: str, *, tenant_id: str, k: int, filters: Filters | None = None,
-                       search_query: str | None = None) -> list[Hit]:
-        return await self.retriever.search(search_query or question, k=k, tenant_id=tenant_id, filters=filters)
+                       search_query: str | None = None, user_id: str | None = None) -> list[Hit]:
+        """Hits from the tenant's knowledge base and, for a user, from that user's own memory."""
+        query = search_query or question
+        hits = await self.retriever.search(query, k=k, tenant_id=tenant_id, filters=filters)
+        if user_id:
+            own = await self.retriever.search(query, k=k, tenant_id=memory_namespace(tenant_id, user_id))
+            hits = sorted(hits + own, key=lambda h: -h.score)[:k]
+        return hits
 
     def relevant(self, hits: list[Hit]) -> bool:
         """Something was retrieved that shares terms with the question or is semantically close to it."""
@@ -82,9 +88,11 @@ class Assistant:
         return False
 
     async def ask(self, question: str, *, tenant_id: str = "default", k: int = 5, filters: Filters | None = None,
-                  search_query: str | None = None, history: list[dict[str, str]] | None = None) -> Answer:
+                  search_query: str | None = None, history: list[dict[str, str]] | None = None,
+                  user_id: str | None = None) -> Answer:
         question = self.check_question(question)
-        hits = await self.retrieve(question, tenant_id=tenant_id, k=k, filters=filters, search_query=search_query)
+        hits = await self.retrieve(question, tenant_id=tenant_id, k=k, filters=filters, search_query=search_query,
+                                   user_id=user_id)
         if not self.relevant(hits):
             return Answer(NOT_COVERED, None, [], False, Usage(count_tokens(question), 0), self.model, hits=hits)
         if self.llm is None:
@@ -101,7 +109,7 @@ class Assistant:
         return Answer(cleaned, None, citations, bool(citations), usage, self.model, removed, context)
 
     def _extractive(self, question: str, hits: list[Hit]) -> Answer:
-        passages = [Passage(h.content, i + 1) for i, h in enumerate(hits)]
+        passages = [Passage(h.content, i + 1, h.score) for i, h in enumerate(hits)]
         found = self.extractive.extract(question, passages)
         prompt_tokens = count_tokens(question) + sum(count_tokens(h.content) for h in hits)
         if found is None or found.support < self.extractive.min_support:
@@ -122,7 +130,7 @@ class Assistant:
         tenant_id = kwargs.get("tenant_id", "default")
         question = self.check_question(question)
         hits = await self.retrieve(question, tenant_id=tenant_id, k=kwargs.get("k", 5), filters=kwargs.get("filters"),
-                                   search_query=kwargs.get("search_query"))
+                                   search_query=kwargs.get("search_query"), user_id=kwargs.get("user_id"))
         yield "retrieval", hits
         if not self.relevant(hits) or self.llm is None:
             answer = (self._extractive(question, hits) if self.relevant(hits)
@@ -143,6 +151,11 @@ class Assistant:
         for cite in answer.citations:
             yield "citation", cite
         yield "done", answer
+
+
+def memory_namespace(tenant_id: str, user_id: str) -> str:
+    """Where a user's memory items live: a namespace of their own inside the tenant."""
+    return f"{tenant_id}:memory:{user_id}"[:64]
 
 
 def _pieces(text: str, size: int = 24) -> list[str]:

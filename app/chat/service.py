@@ -71,7 +71,7 @@ class ChatService:
                    k: int = 5) -> Turn:
         history, message, query = await self.prepare(session_id, message)
         answer = await self.assistant.ask(message, tenant_id=self.tenant_id, k=k, search_query=query,
-                                          history=_llm_history(history))
+                                          history=_llm_history(history), user_id=user_id)
         session_id = await self.save(session_id, user_id, message, query, answer)
         return Turn(session_id, query, answer)
 
@@ -79,7 +79,8 @@ class ChatService:
                           k: int = 5) -> AsyncIterator[tuple[str, Any]]:
         history, message, query = await self.prepare(session_id, message)
         async for kind, payload in self.assistant.ask_stream(message, tenant_id=self.tenant_id, k=k,
-                                                             search_query=query, history=_llm_history(history)):
+                                                             search_query=query, history=_llm_history(history),
+                                                             user_id=user_id):
             if kind == "done":
                 saved = await self.save(session_id, user_id, message, query, payload)
                 yield "done", Turn(saved, query, payload)
