@@ -198,6 +198,63 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ask(args: argparse.Namespace) -> int:
+    async def run() -> None:
+        services = await _services()
+        try:
+            async for kind, payload in services.assistant.ask_stream(args.question, tenant_id=args.tenant, k=args.k):
+                if kind == "delta":
+                    print(payload, end="", flush=True)
+                elif kind == "done":
+                    print()
+                    for c in payload.citations:
+                        print(f"  [{c.n}] {c.title} ({c.source}, v{c.version}, chars {c.char_start}-{c.char_end})")
+                    u = payload.usage
+                    print(f"  grounded={payload.grounded} model={payload.model} tokens={u.total_tokens}")
+        finally:
+            await services.close()
+
+    asyncio.run(run())
+    return 0
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    """Interactive chat; answers stream as they are produced; an empty line or Ctrl-D ends it."""
+    from app.chat.service import ChatService
+
+    async def run() -> None:
+        services = await _services()
+        chat = ChatService(services, args.tenant)
+        session = None
+        try:
+            while True:
+                try:
+                    message = await asyncio.to_thread(input, "you> ")
+                except EOFError:
+                    break
+                if not message.strip():
+                    break
+                print("ipai> ", end="", flush=True)
+                try:
+                    async for kind, payload in chat.turn_stream(session, message, k=args.k):
+                        if kind == "delta":
+                            print(payload, end="", flush=True)
+                        elif kind == "done":
+                            session = payload.session_id
+                            print()
+                            for c in payload.answer.citations:
+                                print(f"  [{c.n}] {c.title}")
+                except IpaiError as exc:
+                    print(f"\nerror: {exc.detail}")
+            if session:
+                print(f"session {session}")
+        finally:
+            await services.close()
+
+    asyncio.run(run())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ipai-rag", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -238,6 +295,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tenant", default="default")
     p.add_argument("--explain", action="store_true")
     p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("ask", help="ask the knowledge base a question (streams the answer)")
+    p.add_argument("question")
+    p.add_argument("-k", type=int, default=5)
+    p.add_argument("--tenant", default="default")
+    p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("chat", help="interactive multi-turn chat with the knowledge base")
+    p.add_argument("-k", type=int, default=5)
+    p.add_argument("--tenant", default="default")
+    p.set_defaults(func=cmd_chat)
 
     from eval.cli import add_eval_commands
 

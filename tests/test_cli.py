@@ -1,0 +1,52 @@
+"""The command line, run as a user would: ingest --wait, search, export -> ingest, ask, chat, migrate."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+
+def run(args: list[str], db_url: str, tmp_path: Path, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {"DATABASE_URL": db_url, "EMBEDDING_PROVIDER": "hash", "IPAI_DATA_DIR": str(tmp_path),
+           "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    return subprocess.run([sys.executable, "-m", "app.cli", *args], env=env, capture_output=True, text=True,
+                          input=stdin, timeout=180, cwd=Path(__file__).resolve().parent.parent)
+
+
+def test_ingest_search_export_roundtrip_ask_and_chat(db_url: str, tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    (docs / "sub").mkdir(parents=True)
+    (docs / "refunds.md").write_text("# Refunds\n\nA credit note refunds a posted invoice. The clerk is Maria Santos.")
+    (docs / "sub" / "payroll.rst").write_text("Payroll\n=======\n\nPayslips are computed monthly.\n")
+    out = run(["ingest", str(docs), "--source", "handbook", "--wait"], db_url, tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "2 new" in out.stdout and "embedded in" in out.stdout
+
+    out = run(["search", "credit note refund", "-k", "2"], db_url, tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[2].strip().startswith("1") and "Refunds" in out.stdout.splitlines()[2]
+
+    export = tmp_path / "kb.ndjson"
+    out = run(["export", "--out", str(export)], db_url, tmp_path)
+    assert out.returncode == 0, out.stderr
+    lines = [json.loads(x) for x in export.read_text().splitlines()]
+    assert {x["external_id"] for x in lines} == {"refunds.md", "sub/payroll.rst"}
+    out = run(["ingest", str(export)], db_url, tmp_path)
+    assert "0 new, 0 updated, 2 unchanged" in out.stdout, "an export read back is unchanged"
+
+    out = run(["ask", "Who is the clerk?"], db_url, tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "Maria Santos" in out.stdout and "[1] Refunds" in out.stdout
+
+    out = run(["chat"], db_url, tmp_path, stdin="Who is the clerk?\nand payslips?\n\n")
+    assert out.returncode == 0, out.stderr
+    assert "Maria Santos" in out.stdout and "session " in out.stdout
+
+    out = run(["search", ""], db_url, tmp_path)
+    assert out.returncode == 2 and "empty" in out.stderr
+
+
+def test_migrate_reports_up_to_date(db_url: str, tmp_path: Path) -> None:
+    out = run(["migrate"], db_url, tmp_path)
+    assert out.returncode == 0 and "nothing (up to date)" in out.stdout
