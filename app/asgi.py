@@ -15,6 +15,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 
 from app.assistant.controllers import AskController, ToolsController
+from app.catalog.controllers import CatalogController
 from app.chat.controllers import ChatController
 from app.db import Database
 from app.errors import InvalidInput
@@ -79,7 +80,7 @@ def create_app(
             await services.close()
 
     return Litestar(
-        route_handlers=[KnowledgeBaseController, SearchController, SystemController, AskController, ToolsController, ChatController],
+        route_handlers=[KnowledgeBaseController, SearchController, SystemController, AskController, ToolsController, ChatController, CatalogController],
         dependencies={"services": Provide(provide_services, sync_to_thread=False),
                       "tenant_id": Provide(provide_tenant, sync_to_thread=False)},
         lifespan=[lifespan],

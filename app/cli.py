@@ -255,6 +255,31 @@ def cmd_chat(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_catalog_sync(args: argparse.Namespace) -> int:
+    import httpx
+
+    from app.catalog.service import Catalog
+    from app.catalog.sync import run_sync
+    from app.odoo.jsonrpc import OdooClient, OdooConnection
+
+    async def run() -> None:
+        services = await _services()
+        try:
+            odoo = services.settings.odoo
+            url = args.odoo_url or odoo.url
+            conn = OdooConnection(url, args.odoo_db or odoo.db, args.odoo_user or odoo.user,
+                                  args.odoo_password or odoo.password) if url else None
+            async with httpx.AsyncClient(timeout=30) as http:
+                report = await run_sync(Catalog(services, args.tenant), OdooClient(conn, http) if conn else None)
+            for scope, counts in report.items():
+                print(f"{scope:>20}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+        finally:
+            await services.close()
+
+    asyncio.run(run())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ipai-rag", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -306,6 +331,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-k", type=int, default=5)
     p.add_argument("--tenant", default="default")
     p.set_defaults(func=cmd_chat)
+
+    p = sub.add_parser("catalog", help="the asset catalog")
+    csub = p.add_subparsers(dest="catalog_command", required=True)
+    p = csub.add_parser("sync", help="register own tables/views/functions, Odoo models and modules, KB sources")
+    p.add_argument("--odoo-url")
+    p.add_argument("--odoo-db")
+    p.add_argument("--odoo-user")
+    p.add_argument("--odoo-password")
+    p.add_argument("--tenant", default="default")
+    p.set_defaults(func=cmd_catalog_sync)
 
     from eval.cli import add_eval_commands
 

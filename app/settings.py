@@ -112,6 +112,20 @@ class AssistantSettings:
 
 
 @dataclass(frozen=True)
+class OdooSettings:
+    """The Odoo instance the catalog sync reads (until the bridge keeps instances in the database)."""
+
+    url: str | None = field(default_factory=lambda: os.environ.get("ODOO_URL") or None)
+    """ODOO_URL: e.g. https://erp.example.com; unset = catalog sync skips Odoo."""
+    db: str = field(default_factory=lambda: _env("ODOO_DB", "odoo"))
+    """ODOO_DB: the Odoo database name."""
+    user: str = field(default_factory=lambda: _env("ODOO_USER", "admin"))
+    """ODOO_USER: login used for JSON-RPC."""
+    password: str = field(default_factory=lambda: _env("ODOO_PASSWORD", ""))
+    """ODOO_PASSWORD: password or API key of that login."""
+
+
+@dataclass(frozen=True)
 class Settings:
     """All settings of one process."""
 
@@ -121,6 +135,7 @@ class Settings:
     chunks: ChunkSettings = field(default_factory=ChunkSettings)
     server: ServerSettings = field(default_factory=ServerSettings)
     assistant: AssistantSettings = field(default_factory=AssistantSettings)
+    odoo: OdooSettings = field(default_factory=OdooSettings)
 
 
 @lru_cache(maxsize=1)

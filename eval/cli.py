@@ -184,6 +184,15 @@ def cmd_answers(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_catalog(args: argparse.Namespace) -> int:
+    from app.settings import get_settings
+    from eval.benchmarks.catalog import bench_catalog, format_catalog
+
+    result = asyncio.run(bench_catalog(get_settings(), args.assets))
+    print(format_catalog(result))
+    return 0
+
+
 def add_eval_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = sub.add_parser("eval", help="evaluate retrieval quality")
     esub = parser.add_subparsers(dest="eval_command", required=True)
@@ -232,3 +241,7 @@ def add_eval_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[
     p.add_argument("--sizes", default="10000,100000")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench_search)
+
+    p = bsub.add_parser("catalog", help="fuzzy catalog lookup latency with many registered assets")
+    p.add_argument("--assets", type=int, default=100_000)
+    p.set_defaults(func=cmd_bench_catalog)

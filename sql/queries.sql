@@ -92,3 +92,120 @@ UPDATE rag.chat_sessions SET updated_at = now() WHERE id = $1;
 -- name: chat_add_message
 INSERT INTO rag.chat_messages (session_id, tenant_id, role, content, standalone_query, citations, usage, grounded)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id;
+
+-- name: catalog_upsert
+-- Re-registering an unchanged asset writes nothing (updated_at stays): sync is idempotent.
+INSERT INTO catalog.assets AS a (fqdn, tenant_id, type, system, db, model, metadata, owner, tags, registered_by, status)
+SELECT k.fqdn, $1, k.type, k.system, k.db, k.model, k.metadata, k.owner,
+       coalesce(string_to_array(nullif(k.tags, ''), E'\x1f'), '{}'), k.registered_by, 'active'
+  FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::jsonb[], $8::text[], $9::text[],
+              $10::text[]) AS k(fqdn, type, system, db, model, metadata, owner, tags, registered_by)
+ON CONFLICT (fqdn) DO UPDATE
+   SET type = excluded.type, metadata = excluded.metadata, owner = excluded.owner,
+       tags = excluded.tags, registered_by = excluded.registered_by, status = 'active', updated_at = now()
+ WHERE a.tenant_id = excluded.tenant_id
+   AND (a.type, a.metadata, a.owner, a.tags, a.registered_by, a.status)
+       IS DISTINCT FROM (excluded.type, excluded.metadata, excluded.owner, excluded.tags, excluded.registered_by, 'active')
+RETURNING fqdn, (xmax = 0) AS inserted;
+
+-- name: catalog_get
+SELECT fqdn, type, system, db, model, metadata, owner, tags, status, registered_by, registered_at, updated_at
+  FROM catalog.assets WHERE fqdn = $1 AND tenant_id = $2;
+
+-- name: catalog_delete
+DELETE FROM catalog.assets WHERE fqdn = $1 AND tenant_id = $2 RETURNING fqdn;
+
+-- name: catalog_retire
+UPDATE catalog.assets SET status = 'retired', updated_at = now()
+ WHERE tenant_id = $1 AND registered_by = $2 AND status = 'active' AND fqdn <> ALL($3::text[])
+RETURNING fqdn;
+
+-- name: catalog_fuzzy
+-- Trigram candidates among the distinct names, then their assets; rapidfuzz re-ranks in Python.
+-- (Narrow a name shared by many assets with the system or type filter.)
+WITH names AS (
+    SELECT n.name, word_similarity($1, n.name) AS sim
+      FROM catalog.names AS n
+     WHERE $1 <% n.name AND n.tenant_id = $2
+     ORDER BY sim DESC, n.name
+     LIMIT 60
+)
+SELECT a.fqdn, a.type, a.system, a.db, a.model, a.metadata, a.owner, a.tags, a.status, a.registered_by,
+       a.registered_at, a.updated_at, a.name, names.sim
+  FROM names
+ CROSS JOIN LATERAL (
+       SELECT * FROM catalog.assets AS a
+        WHERE a.tenant_id = $2 AND a.name = names.name
+          AND ($3::text IS NULL OR a.type = $3) AND ($4::text IS NULL OR a.system = $4)
+        ORDER BY a.fqdn LIMIT 25) AS a   -- a name shared by many assets offers its first 25
+ ORDER BY names.sim DESC, a.fqdn
+ LIMIT $5;
+
+-- name: catalog_list
+SELECT fqdn, type, system, db, model, metadata, owner, tags, status, registered_by, registered_at, updated_at
+  FROM catalog.assets
+ WHERE tenant_id = $1 AND fqdn > $2
+   AND ($3::text IS NULL OR type = $3) AND ($4::text IS NULL OR system = $4)
+ ORDER BY fqdn
+ LIMIT $5;
+
+-- name: catalog_link
+INSERT INTO catalog.lineage (from_fqdn, to_fqdn, relation, tenant_id)
+SELECT k.f, k.t, k.r, $1 FROM unnest($2::text[], $3::text[], $4::text[]) AS k(f, t, r)
+ON CONFLICT DO NOTHING;
+
+-- name: catalog_lineage_down
+-- An edge back into the path is reported (cycle = true) but not followed: the walk always ends.
+WITH RECURSIVE walk (from_fqdn, to_fqdn, relation, depth, path, cycle) AS (
+    SELECT l.from_fqdn, l.to_fqdn, l.relation, 1, ARRAY[l.from_fqdn, l.to_fqdn], l.to_fqdn = l.from_fqdn
+      FROM catalog.lineage AS l WHERE l.from_fqdn = $1 AND l.tenant_id = $3
+    UNION ALL
+    SELECT l.from_fqdn, l.to_fqdn, l.relation, w.depth + 1, w.path || l.to_fqdn, l.to_fqdn = ANY (w.path)
+      FROM walk AS w JOIN catalog.lineage AS l ON l.from_fqdn = w.to_fqdn AND l.tenant_id = $3
+     WHERE w.depth < $2 AND NOT w.cycle
+)
+SELECT DISTINCT ON (from_fqdn, to_fqdn, relation) from_fqdn, to_fqdn, relation, depth
+  FROM walk ORDER BY from_fqdn, to_fqdn, relation, depth;
+
+-- name: catalog_lineage_up
+WITH RECURSIVE walk (from_fqdn, to_fqdn, relation, depth, path, cycle) AS (
+    SELECT l.from_fqdn, l.to_fqdn, l.relation, 1, ARRAY[l.to_fqdn, l.from_fqdn], l.to_fqdn = l.from_fqdn
+      FROM catalog.lineage AS l WHERE l.to_fqdn = $1 AND l.tenant_id = $3
+    UNION ALL
+    SELECT l.from_fqdn, l.to_fqdn, l.relation, w.depth + 1, w.path || l.from_fqdn, l.from_fqdn = ANY (w.path)
+      FROM walk AS w JOIN catalog.lineage AS l ON l.to_fqdn = w.from_fqdn AND l.tenant_id = $3
+     WHERE w.depth < $2 AND NOT w.cycle
+)
+SELECT DISTINCT ON (from_fqdn, to_fqdn, relation) from_fqdn, to_fqdn, relation, depth
+  FROM walk ORDER BY from_fqdn, to_fqdn, relation, depth;
+
+-- name: catalog_self_relations
+SELECT n.nspname AS schema, c.relname AS name,
+       CASE c.relkind WHEN 'v' THEN 'view' WHEN 'm' THEN 'materialized_view' ELSE 'table' END AS type,
+       obj_description(c.oid, 'pg_class') AS comment,
+       (SELECT jsonb_agg(jsonb_build_object('name', a.attname, 'type', format_type(a.atttypid, a.atttypmod))
+                         ORDER BY a.attnum)
+          FROM pg_attribute AS a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) AS columns
+  FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace
+ WHERE n.nspname = ANY ($1::text[]) AND c.relkind IN ('r', 'p', 'v', 'm')
+ ORDER BY 1, 2;
+
+-- name: catalog_self_functions
+SELECT n.nspname AS schema, p.proname AS name,
+       string_agg(pg_get_function_identity_arguments(p.oid), ' | ') AS args,
+       min(pg_get_function_result(p.oid)) AS result
+  FROM pg_proc AS p JOIN pg_namespace AS n ON n.oid = p.pronamespace
+ WHERE n.nspname = ANY ($1::text[])
+ GROUP BY 1, 2 ORDER BY 1, 2;
+
+-- name: catalog_self_foreign_keys
+SELECT DISTINCT sn.nspname || '.' || s.relname AS from_name, tn.nspname || '.' || t.relname AS to_name
+  FROM pg_constraint AS k
+  JOIN pg_class AS s ON s.oid = k.conrelid JOIN pg_namespace AS sn ON sn.oid = s.relnamespace
+  JOIN pg_class AS t ON t.oid = k.confrelid JOIN pg_namespace AS tn ON tn.oid = t.relnamespace
+ WHERE k.contype = 'f' AND sn.nspname = ANY ($1::text[]) AND tn.nspname = ANY ($1::text[]);
+
+-- name: catalog_kb_sources
+SELECT source, count(*) AS documents, max(updated_at) AS last_update
+  FROM rag.documents WHERE tenant_id = $1 AND source <> 'catalog'
+ GROUP BY source ORDER BY source;

@@ -1,0 +1,1 @@
+"""The asset catalog: FQDN registry, lineage, catalog sync, fuzzy lookup."""

@@ -1,0 +1,90 @@
+"""The catalog API: /v1/catalog/assets, /v1/catalog/lineage, /v1/catalog/sync."""
+from __future__ import annotations
+
+import httpx
+import msgspec
+from litestar import Controller, Request, delete, get, post, put
+from litestar.params import Parameter
+from litestar.response import Response
+
+from app.catalog.schemas import AssetIn, AssetOut, AssetPage, LineageOut, LinkIn, SyncOut
+from app.catalog.service import AssetSpec, Catalog
+from app.catalog.sync import run_sync
+from app.errors import InvalidInput
+from app.odoo.jsonrpc import OdooClient, OdooConnection
+from app.problems import decode_json
+from app.services import Services
+
+
+class OdooIn(msgspec.Struct, forbid_unknown_fields=True):
+    url: str
+    db: str
+    user: str
+    password: str
+
+
+class SyncIn(msgspec.Struct, forbid_unknown_fields=True):
+    odoo: OdooIn | None = None
+
+
+class CatalogController(Controller):
+    path = "/v1/catalog"
+    tags = ["catalog"]
+
+    @put("/assets/{fqdn:str}", operation_id="putAsset")
+    async def put_asset(self, request: Request, services: Services, tenant_id: str, fqdn: str) -> Response[AssetOut]:
+        """Register or update an asset under its FQDN (system.db.model)."""
+        body = decode_json(await request.body(), AssetIn)
+        if not body.type.strip():
+            raise InvalidInput("type is empty (e.g. table, view, odoo_model, analytics_view)")
+        catalog = Catalog(services, tenant_id)
+        inserted, _ = await catalog.register([AssetSpec(fqdn, body.type, body.metadata, body.owner, body.tags)])
+        return Response(await catalog.get(fqdn), status_code=201 if inserted else 200)
+
+    @get("/assets/{fqdn:str}", operation_id="getAsset")
+    async def get_asset(self, services: Services, tenant_id: str, fqdn: str) -> AssetOut:
+        """One asset."""
+        return await Catalog(services, tenant_id).get(fqdn)
+
+    @delete("/assets/{fqdn:str}", operation_id="deleteAsset", status_code=204)
+    async def delete_asset(self, services: Services, tenant_id: str, fqdn: str) -> None:
+        """Delete an asset and its lineage edges."""
+        await Catalog(services, tenant_id).delete(fqdn)
+
+    @get("/assets", operation_id="listAssets")
+    async def list_assets(
+        self, services: Services, tenant_id: str, q: str | None = None,
+        type: str | None = None, system: str | None = None,  # noqa: A002 - the API's own names
+        limit: int = Parameter(default=20, ge=1, le=200), offset: int = Parameter(default=0, ge=0),
+        cursor: str = "",
+    ) -> AssetPage:
+        """List assets, or with q a fuzzy lookup (trigram candidates re-ranked with rapidfuzz)."""
+        items, next_cursor = await Catalog(services, tenant_id).search(
+            q, type_=type, system=system, limit=limit, offset=offset, cursor=cursor)
+        return AssetPage(items=items, next_cursor=next_cursor, offset=offset if q else None)
+
+    @post("/lineage", operation_id="linkAssets", status_code=201)
+    async def link(self, request: Request, services: Services, tenant_id: str) -> dict[str, str]:
+        """Record that data flows from one asset to another."""
+        body = decode_json(await request.body(), LinkIn)
+        await Catalog(services, tenant_id).link([(body.from_fqdn, body.to_fqdn, body.relation)])
+        return {"from_fqdn": body.from_fqdn, "to_fqdn": body.to_fqdn, "relation": body.relation}
+
+    @get("/lineage/{fqdn:str}", operation_id="lineage")
+    async def lineage(self, services: Services, tenant_id: str, fqdn: str, direction: str = "down",
+                      depth: int = 3) -> LineageOut:
+        """Upstream or downstream lineage, recursive and cycle-safe."""
+        edges = await Catalog(services, tenant_id).lineage(fqdn, direction, depth)
+        return LineageOut(fqdn=fqdn, direction=direction, depth=depth, edges=edges)  # type: ignore[arg-type]
+
+    @post("/sync", operation_id="catalogSync", status_code=200)
+    async def sync(self, request: Request, services: Services, tenant_id: str) -> SyncOut:
+        """Register the service's own tables, views and functions, Odoo models and modules, KB sources."""
+        body = decode_json(await request.body() or b"{}", SyncIn)
+        odoo = body.odoo
+        settings = services.settings.odoo
+        conn = (OdooConnection(odoo.url, odoo.db, odoo.user, odoo.password) if odoo else
+                OdooConnection(settings.url, settings.db, settings.user, settings.password) if settings.url else None)
+        async with httpx.AsyncClient(timeout=30) as http:
+            client = OdooClient(conn, http) if conn else None
+            return SyncOut(scopes=await run_sync(Catalog(services, tenant_id), client))
