@@ -15,6 +15,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 
 from app.assistant.controllers import AskController, ToolsController
+from app.assistant.llm import ChatModel
 from app.catalog.controllers import CatalogController
 from app.chat.controllers import ChatController
 from app.db import Database
@@ -55,7 +56,7 @@ async def _ingest_sample(services: Services, paths: Sequence[Path]) -> None:
 
 def create_app(
     settings: Settings | None = None, *, embedder: Embedder | None = None, database: Database | None = None,
-    run_worker: bool | None = None, startup_ingest: Sequence[Path] = (),
+    run_worker: bool | None = None, startup_ingest: Sequence[Path] = (), llm: ChatModel | None = None,
 ) -> Litestar:
     """The ASGI application; nothing starts until its lifespan runs.
 
@@ -66,7 +67,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        services = await Services.start(settings, embedder=embedder, database=database)
+        services = await Services.start(settings, embedder=embedder, database=database, llm=llm)
         app.state.services = services
         stop = asyncio.Event()
         tasks = [asyncio.create_task(services.worker().run(stop))] if worker_enabled else []

@@ -213,3 +213,40 @@ async def test_official_openai_client_against_the_facade(services: Services, liv
         model="ipai-rag", stream=True, messages=[{"role": "user", "content": "Who is the payroll officer?"}])
     parts = [chunk.choices[0].delta.content or "" async for chunk in stream if chunk.choices]
     assert "Jane Smith" in "".join(parts)
+
+
+async def test_a_failed_model_call_leaves_no_half_written_chat_turn(
+    db_url: str, tmp_path: Path, services: Services, fake_openai: FakeOpenAI
+) -> None:
+    await load(services)
+    app = create_app(make_settings(db_url, tmp_path), embedder=CountingEmbedder(), database=Database(db_url),
+                     llm=llm(fake_openai, retries=1))
+    async with AsyncTestClient(app) as client:
+        fake_openai.chat_reply = "A credit note reverses a posted customer invoice [1]."
+        ok = await client.post("/v1/chat", json={"message": "How do I reverse a posted customer invoice?"})
+        assert ok.status_code == 200, ok.text
+        session = ok.json()["session_id"]
+        fake_openai.fail_next(503, times=10)
+        r = await client.post("/v1/chat", json={"message": "How are credit notes posted?", "session_id": session})
+        assert r.status_code == 503 and r.headers["content-type"].startswith("application/problem+json")
+        history = (await client.get(f"/v1/chat/sessions/{session}")).json()["messages"]
+        assert [m["role"] for m in history] == ["user", "assistant"], "the failed turn wrote nothing"
+        fake_openai.fail_next(503, times=10)
+        r = await client.post("/v1/ask", json={"question": "How are credit notes posted?", "stream": True})
+        assert "event: error" in r.text and '"status":503' in r.text
+
+
+async def test_history_is_trimmed_to_the_model_window(services: Services, fake_openai: FakeOpenAI) -> None:
+    await load(services)
+    small = llm(fake_openai)
+    small.context_window, small.max_tokens = 1200, 100
+    assistant = Assistant(services.retriever, small)
+    history = [{"role": "user", "content": f"old question {i} " + "filler " * 150} for i in range(10)]
+    fake_openai.chat_reply = "Credit notes reverse invoices [1]."
+    await assistant.ask("How are invoices reversed with credit notes?", history=history)
+    sent = fake_openai.requests[-1][1]["messages"]
+    from ingest.tokens import count_tokens
+
+    assert sum(count_tokens(m["content"]) for m in sent) <= 1200 - 100
+    assert sent[0]["role"] == "system" and sent[-1]["role"] == "user" and 1 <= len(sent) - 2 < 10
+    assert "old question 9" in sent[-2]["content"], "the most recent history is kept"

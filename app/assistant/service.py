@@ -97,11 +97,25 @@ class Assistant:
             return Answer(NOT_COVERED, None, [], False, Usage(count_tokens(question), 0), self.model, hits=hits)
         if self.llm is None:
             return self._extractive(question, hits)
-        context = pack_context(hits, self.context_tokens)
-        messages = [{"role": "system", "content": SYSTEM_PROMPT}, *(history or []),
-                    {"role": "user", "content": user_message(question, context)}]
+        context, messages = self._prompt(question, hits, history)
         completion = await self.llm.complete(messages)
         return self._finish(completion.text, context, Usage(completion.prompt_tokens, completion.completion_tokens))
+
+    def _prompt(self, question: str, hits: list[Hit], history: list[dict[str, str]] | None
+                ) -> tuple[list[Hit], list[dict[str, str]]]:
+        """Sources packed to the budget, then as much recent history as the model's window still holds."""
+        assert self.llm is not None
+        room = self.llm.context_window - getattr(self.llm, "max_tokens", 512) - count_tokens(SYSTEM_PROMPT)
+        context = pack_context(hits, min(self.context_tokens, room - count_tokens(question) - 200))
+        user = {"role": "user", "content": user_message(question, context)}
+        room -= count_tokens(user["content"])
+        kept: list[dict[str, str]] = []
+        for message in reversed(history or []):
+            room -= count_tokens(message["content"]) + 4
+            if room < 0:
+                break
+            kept.append(message)
+        return context, [{"role": "system", "content": SYSTEM_PROMPT}, *reversed(kept), user]
 
     def _finish(self, text: str, context: list[Hit], usage: Usage) -> Answer:
         text = sanitise(text, self.allowed_hosts)
@@ -138,9 +152,7 @@ class Assistant:
             for piece in _pieces(answer.answer):
                 yield "delta", piece
         else:
-            context = pack_context(hits, self.context_tokens)
-            messages = [{"role": "system", "content": SYSTEM_PROMPT}, *(kwargs.get("history") or []),
-                        {"role": "user", "content": user_message(question, context)}]
+            context, messages = self._prompt(question, hits, kwargs.get("history"))
             parts: list[str] = []
             async for piece in self.llm.stream(messages):
                 parts.append(piece)
