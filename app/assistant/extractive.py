@@ -41,6 +41,7 @@ _PROPER = re.compile(
 )
 _QUOTED = re.compile(r"[\"“]([^\"”]{2,80})[\"”]")
 _WORD = re.compile(r"[A-Za-z0-9][\w'’\-\.]*[\w]|[A-Za-z0-9]")
+_HEADING = re.compile(r"^\s*(#{1,6}\s|[=\-~^*+`:.'\"_#]{3,}\s*$|\.\. )")
 _SENTENCE = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[A-Z0-9\"'(\[])|\n+")
 
 
@@ -83,6 +84,8 @@ def answer_type(question: str) -> str:
     if re.search(r"\bwhere\b|\bwhat (city|country|state|place|town|region|continent|location)\b|\bwhich (city|"
                  r"country|state|place|town|region|continent)\b", q):
         return "place"
+    if re.match(r"\s*(how|why)\b", q) or re.search(r"\bhow (do|does|can|should|to)\b", q):
+        return "explain"  # a procedure or a reason: the sentence is the answer, not a span of it
     return "thing"
 
 
@@ -123,6 +126,8 @@ class ExtractiveAnswerer:
         candidates = []
         for p_index, passage in enumerate(passages):
             for start, end in sentences(passage.text):
+                if _HEADING.match(passage.text[start:end]):
+                    continue  # a heading line names a topic; it does not answer anything
                 candidates.append((p_index, start, end, content_words(passage.text[start:end])))
         df = Counter(w for *_, words in candidates for w in set(words))
         n = len(candidates)
@@ -156,6 +161,8 @@ class ExtractiveAnswerer:
     def span(self, question: str, text: str, start: int, end: int, q_words: set[str]) -> tuple[int, int] | None:
         """The short answer's offsets inside text[start:end], by the answer type the question asks for."""
         kind = answer_type(question)
+        if kind == "explain":
+            return None
         sentence = text[start:end]
         anchors = [m.start() + start for m in _WORD.finditer(sentence) if norm(m.group()) in q_words]
         spans: list[tuple[float, int, int]] = []
