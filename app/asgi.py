@@ -18,6 +18,9 @@ from app.assistant.controllers import AskController, ToolsController
 from app.assistant.llm import ChatModel
 from app.catalog.controllers import CatalogController
 from app.chat.controllers import ChatController
+from app.odoo.controllers import OdooController
+from app.odoo.handlers import ChangeHandlers
+from app.odoo.ledger import Ledger
 from app.db import Database
 from app.errors import InvalidInput
 from app.kb import KnowledgeBaseController
@@ -70,7 +73,11 @@ def create_app(
         services = await Services.start(settings, embedder=embedder, database=database, llm=llm)
         app.state.services = services
         stop = asyncio.Event()
-        tasks = [asyncio.create_task(services.worker().run(stop))] if worker_enabled else []
+        tasks = []
+        if worker_enabled:
+            handlers = ChangeHandlers(services, settings.odoo.kb_models)
+            tasks = [asyncio.create_task(services.worker().run(stop)),
+                     asyncio.create_task(Ledger(services).worker(handlers).run(stop))]
         if startup_ingest:
             tasks.append(asyncio.create_task(_ingest_sample(services, startup_ingest)))
         try:
@@ -81,7 +88,7 @@ def create_app(
             await services.close()
 
     return Litestar(
-        route_handlers=[KnowledgeBaseController, SearchController, SystemController, AskController, ToolsController, ChatController, CatalogController],
+        route_handlers=[KnowledgeBaseController, SearchController, SystemController, AskController, ToolsController, ChatController, CatalogController, OdooController],
         dependencies={"services": Provide(provide_services, sync_to_thread=False),
                       "tenant_id": Provide(provide_tenant, sync_to_thread=False)},
         lifespan=[lifespan],

@@ -28,6 +28,13 @@ class BadRequest(IpaiError):
     title = "Bad request"
 
 
+class Unauthorized(IpaiError):
+    """Missing or bad credentials or signature."""
+
+    status_code = 401
+    title = "Unauthorized"
+
+
 class NotFound(IpaiError):
     status_code = 404
     title = "Not found"

@@ -31,6 +31,7 @@ class LeaseLost(Exception):
 
 
 Handler = Callable[[asyncpg.Connection, Sequence[Job]], Awaitable[None]]
+FailureHook = Callable[[Job, str, str], Awaitable[None]]
 
 
 class Queue:
@@ -156,10 +157,11 @@ class Worker:
 
     def __init__(
         self, queue: Queue, handler: Handler, *, batch_size: int = 16, poll_interval: float = 0.5,
-        worker_id: str | None = None,
+        worker_id: str | None = None, on_failure: FailureHook | None = None,
     ) -> None:
         self.queue = queue
         self.handler = handler
+        self.on_failure = on_failure
         self.batch_size = batch_size
         self.poll_interval = poll_interval
         self.worker_id = worker_id or worker_name()
@@ -186,8 +188,11 @@ class Worker:
                 except LeaseLost as exc:
                     log.warning("%s", exc)
                 except Exception as exc:  # noqa: BLE001 - any handler error is recorded on the job
-                    status = await self.queue.fail(job, self.worker_id, f"{type(exc).__name__}: {exc}")
+                    error = f"{type(exc).__name__}: {exc}"
+                    status = await self.queue.fail(job, self.worker_id, error)
                     log.warning("job %s failed (%s): %s", job.id, status, exc)
+                    if self.on_failure is not None and status != "lost":
+                        await self.on_failure(job, status, error)
         return len(jobs)
 
     async def run(self, stop: asyncio.Event) -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import asyncpg
 
-SCHEMAS = ["rag", "catalog"]
+SCHEMAS = ["rag", "catalog", "odoo", "odoo_seed"]
 
 
 async def describe_schema(conn: asyncpg.Connection, schemas: list[str] | None = None) -> str:

@@ -123,6 +123,9 @@ class OdooSettings:
     """ODOO_USER: login used for JSON-RPC."""
     password: str = field(default_factory=lambda: _env("ODOO_PASSWORD", ""))
     """ODOO_PASSWORD: password or API key of that login."""
+    kb_models: frozenset[str] = field(default_factory=lambda: frozenset(
+        m.strip() for m in _env("ODOO_KB_MODELS", "knowledge.article").split(",") if m.strip()))
+    """ODOO_KB_MODELS: Odoo models whose records become knowledge-base documents."""
 
 
 @dataclass(frozen=True)

@@ -209,3 +209,84 @@ SELECT DISTINCT sn.nspname || '.' || s.relname AS from_name, tn.nspname || '.' |
 SELECT source, count(*) AS documents, max(updated_at) AS last_update
   FROM rag.documents WHERE tenant_id = $1 AND source <> 'catalog'
  GROUP BY source ORDER BY source;
+
+-- name: odoo_instance
+SELECT i.id, i.tenant_id, i.name, i.base_url, i.database,
+       coalesce(array_agg(s.secret ORDER BY s.id) FILTER (WHERE s.active), '{}') AS secrets
+  FROM odoo.instances AS i LEFT JOIN odoo.instance_secrets AS s ON s.instance_id = i.id
+ WHERE i.name = $1
+ GROUP BY i.id;
+
+-- name: odoo_audit
+INSERT INTO odoo.event_log (tenant_id, instance_id, event_row, kind, status, reason, remote_addr, user_agent)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8);
+
+-- name: odoo_insert_event
+INSERT INTO odoo.webhook_events (instance_id, tenant_id, source, event_id, event_type, aggregate_type, aggregate_id, payload)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+ON CONFLICT (instance_id, event_id) DO NOTHING
+RETURNING id;
+
+-- name: odoo_event_by_event_id
+SELECT id, status FROM odoo.webhook_events WHERE instance_id = $1 AND event_id = $2;
+
+-- name: odoo_set_status
+UPDATE odoo.webhook_events
+   SET status = $2, attempts = attempts + $3, last_error = $4,
+       processed_at = CASE WHEN $2 IN ('completed', 'dead') THEN now() ELSE processed_at END
+ WHERE id = $1
+RETURNING tenant_id, instance_id;
+
+-- name: odoo_upsert_project
+INSERT INTO odoo_seed.shadow_projects AS s (instance_id, tenant_id, odoo_id, external_ref, name, write_date, raw)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+ON CONFLICT (instance_id, odoo_id) DO UPDATE
+   SET name = excluded.name, external_ref = coalesce(excluded.external_ref, s.external_ref),
+       previous_name = CASE WHEN s.name IS DISTINCT FROM excluded.name THEN s.name ELSE s.previous_name END,
+       write_date = excluded.write_date, raw = excluded.raw, synced_at = now()
+ WHERE s.write_date < excluded.write_date
+RETURNING odoo_id;
+
+-- name: odoo_upsert_task
+INSERT INTO odoo_seed.shadow_tasks AS s (instance_id, tenant_id, odoo_id, external_ref, project_odoo_id, name, write_date, raw)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+ON CONFLICT (instance_id, odoo_id) DO UPDATE
+   SET name = excluded.name, external_ref = coalesce(excluded.external_ref, s.external_ref),
+       project_odoo_id = excluded.project_odoo_id,
+       previous_name = CASE WHEN s.name IS DISTINCT FROM excluded.name THEN s.name ELSE s.previous_name END,
+       write_date = excluded.write_date, raw = excluded.raw, synced_at = now()
+ WHERE s.write_date < excluded.write_date
+RETURNING odoo_id;
+
+-- name: odoo_upsert_move
+INSERT INTO odoo_seed.shadow_moves AS s (instance_id, tenant_id, odoo_id, name, move_type, state, amount_total, partner,
+                                         write_date, raw)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+ON CONFLICT (instance_id, odoo_id) DO UPDATE
+   SET name = excluded.name, move_type = excluded.move_type, state = excluded.state,
+       amount_total = excluded.amount_total, partner = excluded.partner, write_date = excluded.write_date,
+       raw = excluded.raw, synced_at = now()
+ WHERE s.write_date < excluded.write_date
+RETURNING odoo_id;
+
+-- name: odoo_mapping
+INSERT INTO odoo.entity_mappings AS m (instance_id, tenant_id, odoo_model, odoo_id, local_kind, local_id, external_ref)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+ON CONFLICT (instance_id, odoo_model, odoo_id) DO UPDATE
+   SET local_kind = excluded.local_kind, local_id = excluded.local_id,
+       external_ref = coalesce(excluded.external_ref, m.external_ref), updated_at = now();
+
+-- name: odoo_cursor
+SELECT last_write_date, last_id FROM odoo.sync_cursors WHERE instance_id = $1 AND model = $2;
+
+-- name: odoo_cursor_save
+INSERT INTO odoo.sync_cursors AS c (instance_id, tenant_id, model, last_write_date, last_id)
+VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (instance_id, model) DO UPDATE
+   SET last_write_date = excluded.last_write_date, last_id = excluded.last_id, updated_at = now();
+
+-- name: odoo_event_locked
+SELECT e.*, i.name AS instance_name, i.database AS instance_db
+  FROM odoo.webhook_events AS e JOIN odoo.instances AS i ON i.id = e.instance_id
+ WHERE e.id = $1
+   FOR UPDATE OF e;

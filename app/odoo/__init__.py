@@ -1,1 +1,1 @@
-"""The Odoo side: the JSON-RPC client (more of the bridge lives here as it is built)."""
+"""The Odoo bridge: signed webhooks into an event ledger, processing, pull sync, shadows and drift."""

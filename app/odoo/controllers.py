@@ -1,0 +1,121 @@
+"""The bridge API: webhook receivers (Odoo, GitHub), instances, event replay, drift."""
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import Controller, Request, get, post
+from litestar.exceptions import HTTPException
+from litestar.response import Response
+
+from app.errors import InvalidInput, NotFound, PayloadTooLarge
+from app.odoo.ledger import MAX_BODY, Ledger
+from app.odoo.seed import drift
+from app.problems import decode_json
+from app.services import Services
+
+
+class InstanceIn(msgspec.Struct, forbid_unknown_fields=True):
+    name: str
+    base_url: str
+    database: str
+    secrets: list[str]
+
+
+class SecretIn(msgspec.Struct, forbid_unknown_fields=True):
+    secret: str
+    deactivate_others: bool = False
+
+
+async def _body(request: Request, ledger: Ledger, instance: str | None) -> bytes:
+    """The raw body; over 1 MiB is a 413 that is audited like every other rejection."""
+    try:
+        return await request.body()
+    except HTTPException as exc:
+        if exc.status_code != 413:
+            raise
+        row = None
+        try:
+            row = await ledger.instance(instance)
+        except Exception:  # noqa: BLE001 - an unknown instance is audited without one
+            row = None
+        raise await ledger.reject(PayloadTooLarge(f"webhook bodies are limited to {MAX_BODY} bytes"), row,
+                                  request.client.host if request.client else None,
+                                  request.headers.get("user-agent")) from exc
+
+
+class OdooController(Controller):
+    tags = ["odoo"]
+
+    @post("/v1/odoo/webhook", operation_id="odooWebhook", request_max_body_size=MAX_BODY, status_code=202)
+    async def webhook(self, request: Request, services: Services) -> Response[dict[str, Any]]:
+        """A signed Odoo event: 202 once stored, 200 for a repeat (with the original id)."""
+        return await self._receive(request, services, github=False)
+
+    @post("/v1/github/webhook", operation_id="githubWebhook", request_max_body_size=MAX_BODY, status_code=202)
+    async def github(self, request: Request, services: Services) -> Response[dict[str, Any]]:
+        """A GitHub webhook (X-Hub-Signature-256) into the same ledger."""
+        return await self._receive(request, services, github=True)
+
+    @staticmethod
+    async def _receive(request: Request, services: Services, *, github: bool) -> Response[dict[str, Any]]:
+        ledger = Ledger(services)
+        instance = request.headers.get("x-ipai-instance") or request.query_params.get("instance")
+        body = await _body(request, ledger, instance)
+        status, out = await ledger.receive(
+            instance, body, {k.lower(): v for k, v in request.headers.items()},
+            request.client.host if request.client else None, request.headers.get("user-agent"), github=github)
+        return Response(out, status_code=status)
+
+    @post("/v1/odoo/instances", operation_id="addOdooInstance", status_code=201)
+    async def add_instance(self, request: Request, services: Services, tenant_id: str) -> dict[str, Any]:
+        """Register an Odoo instance with its webhook secret(s)."""
+        body = decode_json(await request.body(), InstanceIn)
+        if not body.secrets or any(len(s) < 16 for s in body.secrets):
+            raise InvalidInput("give at least one webhook secret of 16 or more characters")
+        async with services.pool.acquire() as conn, conn.transaction():
+            if await conn.fetchval("SELECT 1 FROM odoo.instances WHERE name = $1", body.name):
+                raise InvalidInput(f"an instance named {body.name!r} exists already")
+            instance_id = await conn.fetchval(
+                "INSERT INTO odoo.instances (tenant_id, name, base_url, database) VALUES ($1, $2, $3, $4) RETURNING id",
+                tenant_id, body.name, body.base_url, body.database)
+            await conn.executemany("INSERT INTO odoo.instance_secrets (instance_id, tenant_id, secret) VALUES ($1, $2, $3)",
+                                   [(instance_id, tenant_id, s) for s in body.secrets])
+        return {"id": instance_id, "name": body.name}
+
+    @post("/v1/odoo/instances/{name:str}/secrets", operation_id="rotateOdooSecret", status_code=201)
+    async def add_secret(self, request: Request, services: Services, tenant_id: str, name: str) -> dict[str, Any]:
+        """Add a webhook secret (rotation); optionally retire the others."""
+        body = decode_json(await request.body(), SecretIn)
+        if len(body.secret) < 16:
+            raise InvalidInput("webhook secrets need 16 or more characters")
+        async with services.pool.acquire() as conn, conn.transaction():
+            instance_id = await conn.fetchval("SELECT id FROM odoo.instances WHERE name = $1 AND tenant_id = $2",
+                                              name, tenant_id)
+            if instance_id is None:
+                raise NotFound(f"no Odoo instance {name!r}")
+            if body.deactivate_others:
+                await conn.execute("UPDATE odoo.instance_secrets SET active = false WHERE instance_id = $1", instance_id)
+            await conn.execute("INSERT INTO odoo.instance_secrets (instance_id, tenant_id, secret) VALUES ($1, $2, $3)",
+                               instance_id, tenant_id, body.secret)
+        return {"instance": name, "active_secrets": "rotated" if body.deactivate_others else "added"}
+
+    @get("/v1/odoo/events/{event_id:int}", operation_id="odooEvent")
+    async def event(self, services: Services, tenant_id: str, event_id: int) -> dict[str, Any]:
+        """One ledger entry with its status."""
+        row = await services.pool.fetchrow(
+            "SELECT id, event_id, event_type, aggregate_type, aggregate_id, status, attempts, last_error, received_at, "
+            "processed_at FROM odoo.webhook_events WHERE id = $1 AND tenant_id = $2", event_id, tenant_id)
+        if row is None:
+            raise NotFound(f"no event {event_id}")
+        return dict(row)
+
+    @post("/v1/odoo/events/{event_id:int}/replay", operation_id="replayOdooEvent", status_code=202)
+    async def replay(self, services: Services, event_id: int) -> dict[str, Any]:
+        """Send a dead-lettered event back for processing."""
+        return await Ledger(services).replay(event_id)
+
+    @get("/v1/odoo/drift", operation_id="odooDrift")
+    async def drift(self, services: Services, tenant_id: str) -> dict[str, Any]:
+        """Seed vs shadow: missing in Odoo, orphans in Odoo, name drift."""
+        return await drift(services.pool, tenant_id)

@@ -1,0 +1,138 @@
+"""What an Odoo change does here, by aggregate type: shadow snapshots, the module inventory in the
+catalog, knowledge-base documents. Every handler runs inside the caller's transaction, and an older
+write_date never replaces a newer snapshot."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import asyncpg
+
+from app.catalog.fqdn import segment
+from app.services import Services
+from ingest.loaders import LoadedDocument
+from ingest.pipeline import IngestOptions
+from sql.queries import q
+
+DELETES = {"delete", "deleted", "unlink"}
+
+
+@dataclass(frozen=True)
+class Change:
+    """One change of one Odoo record (from a webhook or a pull)."""
+
+    instance_id: int
+    instance: str
+    database: str
+    tenant_id: str
+    event_type: str
+    model: str
+    odoo_id: int
+    record: dict[str, Any]
+
+    @property
+    def write_date(self) -> datetime:
+        return parse_write_date(self.record.get("write_date"))
+
+
+def parse_write_date(value: Any) -> datetime:
+    """Odoo writes 'YYYY-MM-DD HH:MM:SS' in UTC; ISO strings are accepted too; missing = now."""
+    if not value:
+        return datetime.now(timezone.utc)
+    parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def _many2one(value: Any) -> Any:
+    """Odoo renders a many2one as [id, name]; the id is what is kept."""
+    return value[0] if isinstance(value, list) and value else value
+
+
+def _ref(record: dict[str, Any]) -> str | None:
+    return record.get("external_ref") or record.get("x_external_ref") or record.get("code") or None
+
+
+class ChangeHandlers:
+    def __init__(self, services: Services, kb_models: frozenset[str]) -> None:
+        self.services = services
+        self.kb_models = kb_models
+
+    async def apply(self, conn: asyncpg.Connection, change: Change) -> str:
+        """Apply one change; returns what was done (for the audit log)."""
+        if change.model in self.kb_models:
+            return await self._knowledge(conn, change)
+        table = {"project.project": "shadow_projects", "project.task": "shadow_tasks", "account.move": "shadow_moves"}
+        if change.model in table:
+            if change.event_type in DELETES:
+                await conn.execute(f"DELETE FROM odoo_seed.{table[change.model]} WHERE instance_id = $1 AND odoo_id = $2",
+                                   change.instance_id, change.odoo_id)
+                return "deleted snapshot"
+            return await self._snapshot(conn, change, table[change.model])
+        if change.model == "ir.module.module":
+            return await self._module(conn, change)
+        return f"no handler for {change.model}"
+
+    async def _snapshot(self, conn: asyncpg.Connection, c: Change, table: str) -> str:
+        r = c.record
+        name = str(r.get("name") or r.get("display_name") or "")
+        if table == "shadow_projects":
+            done = await conn.fetchval(q("odoo_upsert_project"), c.instance_id, c.tenant_id, c.odoo_id, _ref(r), name,
+                                       c.write_date, r)
+        elif table == "shadow_tasks":
+            done = await conn.fetchval(q("odoo_upsert_task"), c.instance_id, c.tenant_id, c.odoo_id, _ref(r),
+                                       _many2one(r.get("project_id")), name, c.write_date, r)
+        else:
+            partner = r.get("partner_id")
+            partner_name = partner[1] if isinstance(partner, list) and len(partner) > 1 else (str(partner) if partner else None)
+            done = await conn.fetchval(q("odoo_upsert_move"), c.instance_id, c.tenant_id, c.odoo_id, name,
+                                       r.get("move_type"), r.get("state"), r.get("amount_total"), partner_name,
+                                       c.write_date, r)
+        if done is None:
+            return "ignored: an equal or newer snapshot is already stored"
+        await conn.execute(q("odoo_mapping"), c.instance_id, c.tenant_id, c.model, c.odoo_id, table, str(c.odoo_id),
+                           _ref(r))
+        return f"snapshot {table}"
+
+    async def _module(self, conn: asyncpg.Connection, c: Change) -> str:
+        name = str(c.record.get("name") or "")
+        if not name:
+            raise ValueError("ir.module.module change without a module name")
+        fqdn = f"odoo.{segment(c.database)}.modules.{name}"
+        installed = c.record.get("state", "installed") == "installed" and c.event_type not in DELETES
+        await conn.execute(
+            q("catalog_upsert"), c.tenant_id, [fqdn], ["odoo_module"], ["odoo"], [segment(c.database)],
+            [f"modules.{name}"],
+            [{"description": c.record.get("shortdesc") or name, "version": c.record.get("latest_version"),
+              "state": c.record.get("state")}], [None], [""], [f"odoo:{segment(c.database)}"])
+        if not installed:
+            await conn.execute("UPDATE catalog.assets SET status = 'retired', updated_at = now() WHERE fqdn = $1", fqdn)
+        return f"module inventory {'installed' if installed else 'retired'}"
+
+    async def _knowledge(self, conn: asyncpg.Connection, c: Change) -> str:
+        external_id = f"{c.model}/{c.odoo_id}"
+        source = f"odoo:{c.instance}"
+        existing = await conn.fetchrow(
+            "SELECT id, provenance->>'write_date' AS wd FROM rag.documents "
+            "WHERE tenant_id = $1 AND source = $2 AND external_id = $3 FOR UPDATE",
+            c.tenant_id, source, external_id)
+        if existing and existing["wd"] and parse_write_date(existing["wd"]) >= c.write_date:
+            return "ignored: an equal or newer version is already stored"
+        if c.event_type in DELETES:
+            if existing:
+                await conn.execute("DELETE FROM rag.documents WHERE id = $1", existing["id"])
+            return "deleted knowledge document"
+        r = c.record
+        text = str(r.get("body") or r.get("description") or r.get("content") or "").strip()
+        if not text:
+            return "ignored: the record has no text"
+        doc = LoadedDocument(
+            external_id=external_id, title=str(r.get("name") or external_id), text=text, source=source,
+            provenance={"uri": f"odoo://{c.instance}/{c.model}/{c.odoo_id}",
+                        "write_date": c.write_date.isoformat()}, metadata={"odoo_model": c.model})
+        pipeline = self.services.pipeline
+        prepared = pipeline.prepare(doc, IngestOptions(tenant_id=c.tenant_id))
+        result = await pipeline.store.store(conn, [prepared], c.tenant_id)
+        await conn.execute(q("odoo_mapping"), c.instance_id, c.tenant_id, c.model, c.odoo_id, "document",
+                           str(result.document_ids[0]), _ref(r))
+        return "knowledge document"

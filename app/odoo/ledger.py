@@ -1,0 +1,148 @@
+"""Webhook intake: signature, freshness, idempotency, the event ledger and its audit log; processing
+through the job queue, where each event's effect and its status change commit together."""
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+import msgspec
+
+from app.errors import InvalidInput, IpaiError, NotFound, Unauthorized
+from app.odoo.handlers import Change, ChangeHandlers
+from app.odoo.signatures import verify, verify_github
+from app.queue import Job, Queue, Worker
+from app.services import Services
+from sql.queries import q
+
+ODOO_QUEUE = "odoo"
+MAX_BODY = 1024 * 1024
+
+
+class WebhookIn(msgspec.Struct):
+    event_type: str
+    aggregate_type: str
+    aggregate_id: int | str
+    payload: dict[str, Any] = {}
+    event_id: str | None = None
+
+
+class Ledger:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.pool = services.pool
+        self.queue = Queue(services.pool, ODOO_QUEUE, max_attempts=5)
+
+    async def audit(self, conn: asyncpg.Connection | asyncpg.Pool, *, tenant_id: str = "default",
+                    instance_id: int | None = None, event_row: int | None = None, kind: str, status: str | None = None,
+                    reason: str | None = None, remote: str | None = None, agent: str | None = None) -> None:
+        await conn.execute(q("odoo_audit"), tenant_id, instance_id, event_row, kind, status, reason, remote, agent)
+
+    async def instance(self, name: str | None) -> asyncpg.Record:
+        row = await self.pool.fetchrow(q("odoo_instance"), name or "") if name else None
+        if row is None:
+            raise Unauthorized(f"unknown Odoo instance {name!r}: name it with the x-ipai-instance header")
+        return row
+
+    async def reject(self, exc: IpaiError, instance: asyncpg.Record | None, remote: str | None,
+                     agent: str | None) -> IpaiError:
+        await self.audit(self.pool, tenant_id=instance["tenant_id"] if instance else "default",
+                         instance_id=instance["id"] if instance else None, kind="rejected",
+                         status=str(exc.status_code), reason=exc.detail, remote=remote, agent=agent)
+        return exc
+
+    async def receive(self, instance_name: str | None, body: bytes, headers: dict[str, str], remote: str | None,
+                      agent: str | None, *, github: bool = False) -> tuple[int, dict[str, Any]]:
+        """Verify and store one delivery; 202 when new (after commit), 200 with the original id when seen."""
+        instance = None
+        try:
+            instance = await self.instance(instance_name)
+            if github:
+                verify_github(instance["secrets"], headers.get("x-hub-signature-256"), body)
+            else:
+                verify(instance["secrets"], headers.get("x-ipai-timestamp"), headers.get("x-ipai-signature"), body,
+                       time.time())
+            event = self._parse(body, headers, github)
+        except IpaiError as exc:
+            raise await self.reject(exc, instance, remote, agent) from exc
+        event_id = event.event_id or f"sha256:{hashlib.sha256(body).hexdigest()}"
+        async with self.pool.acquire() as conn, conn.transaction():
+            row_id = await conn.fetchval(
+                q("odoo_insert_event"), instance["id"], instance["tenant_id"], "github" if github else "odoo", event_id,
+                event.event_type, event.aggregate_type, str(event.aggregate_id), event.payload)
+            if row_id is None:
+                original = await conn.fetchrow(q("odoo_event_by_event_id"), instance["id"], event_id)
+                await self.audit(conn, tenant_id=instance["tenant_id"], instance_id=instance["id"],
+                                 event_row=original["id"], kind="duplicate", status=original["status"],
+                                 remote=remote, agent=agent)
+                return 200, {"id": original["id"], "status": original["status"], "duplicate": True}
+            await self.queue.enqueue(conn, "odoo_event", {"event": row_id}, tenant_id=instance["tenant_id"])
+            await self.audit(conn, tenant_id=instance["tenant_id"], instance_id=instance["id"], event_row=row_id,
+                             kind="received", status="pending", remote=remote, agent=agent)
+        return 202, {"id": row_id, "status": "pending", "duplicate": False}
+
+    @staticmethod
+    def _parse(body: bytes, headers: dict[str, str], github: bool) -> WebhookIn:
+        if github:
+            try:
+                payload = msgspec.json.decode(body)
+            except msgspec.DecodeError as exc:
+                raise InvalidInput(f"malformed JSON body: {exc}") from exc
+            if not isinstance(payload, dict):
+                raise InvalidInput("a GitHub webhook body must be a JSON object")
+            repository = (payload.get("repository") or {}).get("full_name") or "unknown"
+            return WebhookIn(event_type=headers.get("x-github-event") or "unknown", aggregate_type="github.repository",
+                             aggregate_id=repository, payload=payload, event_id=headers.get("x-github-delivery"))
+        try:
+            event = msgspec.json.decode(body, type=WebhookIn)
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            raise InvalidInput(f"the webhook body does not fit {{event_type, aggregate_type, aggregate_id, payload, "
+                               f"event_id?}}: {exc}") from exc
+        if not event.event_type.strip() or not event.aggregate_type.strip():
+            raise InvalidInput("event_type and aggregate_type must not be empty")
+        return event
+
+    # processing
+
+    def worker(self, handlers: ChangeHandlers, **kwargs: Any) -> Worker:
+        async def handle(conn: asyncpg.Connection, jobs: Sequence[Job]) -> None:
+            for job in jobs:
+                await self.process(conn, handlers, int(job.payload["event"]))
+
+        return Worker(self.queue, handle, on_failure=self._failed, **kwargs)
+
+    async def process(self, conn: asyncpg.Connection, handlers: ChangeHandlers, event_row: int) -> None:
+        event = await conn.fetchrow(q("odoo_event_locked"), event_row)
+        if event is None or event["status"] == "completed":
+            return  # already done (e.g. a replayed job): exactly once
+        record = dict(event["payload"])
+        try:
+            odoo_id = int(record.get("id") or event["aggregate_id"])
+        except (TypeError, ValueError):
+            odoo_id = 0
+        change = Change(event["instance_id"], event["instance_name"], event["instance_db"], event["tenant_id"],
+                        event["event_type"], event["aggregate_type"], odoo_id, record)
+        outcome = await handlers.apply(conn, change)
+        await conn.execute(q("odoo_set_status"), event_row, "completed", 1, None)
+        await self.audit(conn, tenant_id=event["tenant_id"], instance_id=event["instance_id"], event_row=event_row,
+                         kind="status", status="completed", reason=outcome)
+
+    async def _failed(self, job: Job, status: str, error: str) -> None:
+        event_status = "dead" if status == "dead" else "failed"
+        row = await self.pool.fetchrow(q("odoo_set_status"), int(job.payload["event"]), event_status, 1, error)
+        if row:
+            await self.audit(self.pool, tenant_id=row["tenant_id"], instance_id=row["instance_id"],
+                             event_row=int(job.payload["event"]), kind="status", status=event_status, reason=error)
+
+    async def replay(self, event_row: int) -> dict[str, Any]:
+        job_id = await self.pool.fetchval(
+            "SELECT id FROM rag.jobs WHERE queue = $1 AND status = 'dead' AND (payload->>'event')::bigint = $2",
+            ODOO_QUEUE, event_row)
+        if job_id is None or not await self.queue.replay(job_id):
+            raise NotFound(f"event {event_row} is not dead-lettered")
+        row = await self.pool.fetchrow(q("odoo_set_status"), event_row, "pending", 0, None)
+        await self.audit(self.pool, tenant_id=row["tenant_id"], instance_id=row["instance_id"], event_row=event_row,
+                         kind="status", status="pending", reason="replayed")
+        return {"id": event_row, "status": "pending"}
