@@ -280,6 +280,74 @@ def cmd_catalog_sync(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sync_seed(args: argparse.Namespace) -> int:
+    from app.odoo.seed import load_seed, read_seed
+
+    async def run() -> None:
+        seed = read_seed(Path(args.file))
+        services = await _services()
+        try:
+            async with services.pool.acquire() as conn:
+                counts = await load_seed(conn, args.tenant, seed)
+            print(f"seed loaded: {counts['projects']} projects, {counts['tasks']} tasks")
+        finally:
+            await services.close()
+
+    asyncio.run(run())
+    return 0
+
+
+def cmd_sync_pull(args: argparse.Namespace) -> int:
+    import httpx
+
+    from app.errors import NotFound
+    from app.odoo.handlers import ChangeHandlers
+    from app.odoo.jsonrpc import OdooClient, OdooConnection
+    from app.odoo.pull import pull
+    from sql.queries import q
+
+    async def run() -> None:
+        services = await _services()
+        try:
+            instance = await services.pool.fetchrow(q("odoo_instance"), args.instance)
+            if instance is None:
+                raise NotFound(f"no Odoo instance {args.instance!r}")
+            odoo = services.settings.odoo
+            conn = OdooConnection(instance["base_url"], instance["database"], args.user or odoo.user,
+                                  args.password or odoo.password)
+            handlers = ChangeHandlers(services, odoo.kb_models)
+            async with httpx.AsyncClient(timeout=60) as http:
+                for model in args.model:
+                    result = await pull(services, handlers, OdooClient(conn, http), instance, model)
+                    print(f"{model}: {result['applied']} records applied; cursor {result['cursor']}")
+        finally:
+            await services.close()
+
+    asyncio.run(run())
+    return 0
+
+
+def cmd_odoo_worker(args: argparse.Namespace) -> int:
+    from app.odoo.handlers import ChangeHandlers
+    from app.odoo.ledger import Ledger
+
+    async def run() -> None:
+        services = await _services()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
+        try:
+            handlers = ChangeHandlers(services, services.settings.odoo.kb_models)
+            await Ledger(services).worker(handlers).run(stop)
+        finally:
+            await services.close()
+
+    asyncio.run(run())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ipai-rag", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -331,6 +399,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-k", type=int, default=5)
     p.add_argument("--tenant", default="default")
     p.set_defaults(func=cmd_chat)
+
+    p = sub.add_parser("sync", help="the Odoo bridge: seed, pull sync, event worker")
+    ssub = p.add_subparsers(dest="sync_command", required=True)
+    p = ssub.add_parser("seed", help="load the expected projects and tasks (JSON or YAML) for drift checks")
+    p.add_argument("file")
+    p.add_argument("--tenant", default="default")
+    p.set_defaults(func=cmd_sync_seed)
+    p = ssub.add_parser("pull", help="pull changed records (write_date after the cursor) from an instance")
+    p.add_argument("--instance", required=True)
+    p.add_argument("--model", required=True, action="append", help="repeat for several models")
+    p.add_argument("--user")
+    p.add_argument("--password")
+    p.set_defaults(func=cmd_sync_pull)
+    p = ssub.add_parser("worker", help="process received Odoo and GitHub events")
+    p.set_defaults(func=cmd_odoo_worker)
 
     p = sub.add_parser("catalog", help="the asset catalog")
     csub = p.add_subparsers(dest="catalog_command", required=True)

@@ -25,6 +25,10 @@ async def describe_schema(conn: asyncpg.Connection, schemas: list[str] | None = 
         default = f" default {r['column_default']}" if r["column_default"] and not gen else ""
         lines.append(f"column {r['table_schema']}.{r['table_name']}.{r['column_name']} {kind}{null}{gen}{default}")
     for r in await conn.fetch(
+        "SELECT schemaname, viewname, definition FROM pg_views WHERE schemaname = ANY($1) ORDER BY 1, 2", schemas
+    ):
+        lines.append(f"view {r['schemaname']}.{r['viewname']}: {' '.join(r['definition'].split())}")
+    for r in await conn.fetch(
         "SELECT schemaname, indexname, indexdef FROM pg_indexes WHERE schemaname = ANY($1) ORDER BY 1, 2", schemas
     ):
         lines.append(f"index {r['schemaname']}.{r['indexname']}: {r['indexdef']}")

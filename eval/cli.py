@@ -193,6 +193,14 @@ def cmd_bench_catalog(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_webhooks(args: argparse.Namespace) -> int:
+    from app.settings import get_settings
+    from eval.benchmarks.webhooks import bench_webhooks, format_webhooks
+
+    print(format_webhooks(asyncio.run(bench_webhooks(get_settings(), args.events, args.concurrency))))
+    return 0
+
+
 def add_eval_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = sub.add_parser("eval", help="evaluate retrieval quality")
     esub = parser.add_subparsers(dest="eval_command", required=True)
@@ -245,3 +253,8 @@ def add_eval_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[
     p = bsub.add_parser("catalog", help="fuzzy catalog lookup latency with many registered assets")
     p.add_argument("--assets", type=int, default=100_000)
     p.set_defaults(func=cmd_bench_catalog)
+
+    p = bsub.add_parser("webhooks", help="webhook intake throughput and latency beside a trivial endpoint")
+    p.add_argument("--events", type=int, default=5000)
+    p.add_argument("--concurrency", type=int, default=32)
+    p.set_defaults(func=cmd_bench_webhooks)

@@ -44,6 +44,11 @@ class SystemController(Controller):
         body = Health(status="ok", database="reachable", embedding_model=services.embedder.name, **dict(row))
         return Response(content=body)
 
+    @get("/livez", operation_id="live")
+    async def live(self) -> dict[str, str]:
+        """The process answers (no database call): a liveness probe and the benchmarks' baseline."""
+        return {"status": "ok"}
+
     @get("/v1/jobs", operation_id="jobs")
     async def jobs(self, services: Services) -> JobsOut:
         """Queue counts by state, age of the oldest pending job, dead-lettered jobs."""

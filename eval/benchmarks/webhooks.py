@@ -1,0 +1,112 @@
+"""Webhook intake throughput and latency (signature check + durable insert) against a trivial endpoint,
+both served by the same `ipai-rag serve` process in the same run; the load comes from this process."""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from typing import Any
+
+import asyncpg
+import httpx
+import numpy as np
+
+from app.odoo.signatures import sign
+from app.settings import Settings
+from eval.benchmarks.common import scratch_database
+
+SECRET = "bench_secret_0123456789abcdef"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def _load(client: httpx.AsyncClient, requests: list[tuple[str, str, bytes, dict[str, str]]],
+                concurrency: int) -> tuple[float, list[float], dict[int, int]]:
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    queue = iter(requests)
+
+    async def runner() -> None:
+        for method, url, body, headers in queue:
+            t0 = time.perf_counter()
+            r = await client.request(method, url, content=body or None, headers=headers)
+            latencies.append((time.perf_counter() - t0) * 1000)
+            statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(runner() for _ in range(concurrency)))
+    return time.perf_counter() - started, latencies, statuses
+
+
+async def bench_webhooks(settings: Settings, events: int = 5000, concurrency: int = 32) -> dict[str, Any]:
+    async with scratch_database(settings, "ipai_bench_webhooks") as url:
+        conn = await asyncpg.connect(url)
+        try:
+            instance = await conn.fetchval("INSERT INTO odoo.instances (name, base_url, database) "
+                                           "VALUES ('bench', 'http://odoo', 'odoo') RETURNING id")
+            await conn.execute("INSERT INTO odoo.instance_secrets (instance_id, secret) VALUES ($1, $2)", instance, SECRET)
+        finally:
+            await conn.close()
+        port = free_port()
+        env = {**os.environ, "DATABASE_URL": url, "RUN_WORKER": "0", "EMBEDDING_PROVIDER": "hash", "PORT": str(port),
+               "DB_POOL_MAX": "20"}
+        server = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--no-sample"], env=env,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            async with httpx.AsyncClient(base_url=base, timeout=30,
+                                         limits=httpx.Limits(max_connections=concurrency)) as client:
+                for _ in range(300):
+                    try:
+                        if (await client.get("/livez")).status_code == 200:
+                            break
+                    except httpx.TransportError:
+                        pass
+                    await asyncio.sleep(0.1)
+                now = int(time.time())
+                hooks = []
+                for i in range(events):
+                    body = json.dumps({"event_type": "write", "aggregate_type": "project.task", "aggregate_id": i,
+                                       "event_id": f"bench-{i}", "payload": {"id": i, "name": f"Task {i}"}}).encode()
+                    hooks.append(("POST", "/v1/odoo/webhook", body, {
+                        "x-ipai-instance": "bench", "x-ipai-timestamp": str(now),
+                        "x-ipai-signature": sign(SECRET, now, body), "content-type": "application/json"}))
+                trivial = [("GET", "/livez", b"", {})] * events
+                await _load(client, trivial[:500], concurrency)  # warm up
+                t_seconds, t_lat, t_status = await _load(client, trivial, concurrency)
+                w_seconds, w_lat, w_status = await _load(client, hooks, concurrency)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+        conn = await asyncpg.connect(url)
+        try:
+            stored = await conn.fetchval("SELECT count(*) FROM odoo.webhook_events")
+        finally:
+            await conn.close()
+
+    def summary(seconds: float, lat: list[float], status: dict[int, int]) -> dict[str, Any]:
+        return {"per_second": len(lat) / seconds, "p50": float(np.percentile(lat, 50)),
+                "p99": float(np.percentile(lat, 99)), "statuses": status}
+
+    return {"events": events, "concurrency": concurrency, "stored": stored,
+            "webhook": summary(w_seconds, w_lat, w_status), "trivial": summary(t_seconds, t_lat, t_status)}
+
+
+def format_webhooks(r: dict[str, Any]) -> str:
+    w, t = r["webhook"], r["trivial"]
+    return "\n".join([
+        f"{r['events']} requests each, {r['concurrency']} concurrent connections, client in this process",
+        f"webhook (signature + durable insert + queue job): {w['per_second']:.0f}/s, p50 {w['p50']:.1f} ms, "
+        f"p99 {w['p99']:.1f} ms, statuses {w['statuses']}, rows stored {r['stored']}",
+        f"trivial endpoint (GET /livez):                  {t['per_second']:.0f}/s, p50 {t['p50']:.1f} ms, "
+        f"p99 {t['p99']:.1f} ms",
+        f"webhook / trivial throughput: {w['per_second'] / t['per_second']:.2f}",
+    ])
