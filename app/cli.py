@@ -8,10 +8,14 @@ import logging
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from app.errors import IpaiError
+
+if TYPE_CHECKING:
+    from app.services import Services
 
 SAMPLE_DIR = Path(__file__).resolve().parent.parent / "ingest" / "sample"
 
@@ -40,11 +44,30 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _services(embedder: object | None = None):  # type: ignore[no-untyped-def]
+def with_services(work: Callable[[Services], Awaitable[None]]) -> int:
+    """Start the services from the environment, run `work` with them, always close them."""
     from app.services import Services
     from app.settings import get_settings
 
-    return await Services.start(get_settings(), embedder=embedder)  # type: ignore[arg-type]
+    async def run() -> None:
+        services = await Services.start(get_settings())
+        try:
+            await work(services)
+        finally:
+            await services.close()
+
+    asyncio.run(run())
+    return 0
+
+
+async def until_signal(*runs: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+    """Run workers until SIGINT or SIGTERM."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    await asyncio.gather(*(run(stop) for run in runs))
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -81,37 +104,32 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from ingest.pipeline import IngestOptions
     from ingest.store import StoreResult
 
-    async def run() -> None:
-        services = await _services()
-        try:
-            files = list(iter_paths([Path(p) for p in args.paths]))
-            options = IngestOptions(tenant_id=args.tenant, source=args.source, language=args.language)
-            total = StoreResult()
-            started = time.perf_counter()
-            bar = tqdm(total=len(files), unit="file", desc="ingest")
+    async def run(services: Services) -> None:
+        files = list(iter_paths([Path(p) for p in args.paths]))
+        options = IngestOptions(tenant_id=args.tenant, source=args.source, language=args.language)
+        total = StoreResult()
+        started = time.perf_counter()
+        bar = tqdm(total=len(files), unit="file", desc="ingest")
 
-            def documents():  # type: ignore[no-untyped-def]
-                for root, path in files:
-                    yield from load_path(root, path)
-                    bar.update(1)
-                    bar.set_postfix(new=total.inserted, updated=total.updated, unchanged=total.unchanged,
-                                    chunks=total.chunks_inserted)
+        def documents():  # type: ignore[no-untyped-def]
+            for root, path in files:
+                yield from load_path(root, path)
+                bar.update(1)
+                bar.set_postfix(new=total.inserted, updated=total.updated, unchanged=total.unchanged,
+                                chunks=total.chunks_inserted)
 
-            async for result in services.pipeline.ingest_batches(documents(), options):
-                total.add(result)
-            bar.close()
-            elapsed = time.perf_counter() - started
-            print(f"{len(files)} files: {total.inserted} new, {total.updated} updated, {total.unchanged} unchanged "
-                  f"documents; {total.chunks_inserted} chunks stored, {total.chunks_kept} kept, "
-                  f"{total.chunks_deleted} deleted in {elapsed:.1f}s "
-                  f"({total.chunks_inserted / max(elapsed, 1e-9):.0f} chunks/s)")
-            if args.wait:
-                await _drain(services)
-        finally:
-            await services.close()
+        async for result in services.pipeline.ingest_batches(documents(), options):
+            total.add(result)
+        bar.close()
+        elapsed = time.perf_counter() - started
+        print(f"{len(files)} files: {total.inserted} new, {total.updated} updated, {total.unchanged} unchanged "
+              f"documents; {total.chunks_inserted} chunks stored, {total.chunks_kept} kept, "
+              f"{total.chunks_deleted} deleted in {elapsed:.1f}s "
+              f"({total.chunks_inserted / max(elapsed, 1e-9):.0f} chunks/s)")
+        if args.wait:
+            await _drain(services)
 
-    asyncio.run(run())
-    return 0
+    return with_services(run)
 
 
 async def _drain(services) -> None:  # type: ignore[no-untyped-def]
@@ -136,123 +154,93 @@ async def _drain(services) -> None:  # type: ignore[no-untyped-def]
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    async def run() -> None:
-        services = await _services()
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError):
-                loop.add_signal_handler(sig, stop.set)
+    async def run(services: Services) -> None:
         workers = [services.worker() for _ in range(args.concurrency)]
         logging.getLogger("ipai.worker").info("%d worker(s) on queue embed: %s", len(workers),
                                               ", ".join(w.worker_id for w in workers))
-        try:
-            await asyncio.gather(*(w.run(stop) for w in workers))
-        finally:
-            await services.close()
+        await until_signal(*(w.run for w in workers))
 
-    asyncio.run(run())
-    return 0
+    return with_services(run)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
     from app.kb.service import KnowledgeBase
 
-    async def run() -> None:
-        services = await _services()
+    async def run(services: Services) -> None:
+        out = open(args.out, "wb") if args.out else sys.stdout.buffer
         try:
-            out = open(args.out, "wb") if args.out else sys.stdout.buffer
-            try:
-                async for line in KnowledgeBase(services, args.tenant).export(args.source):
-                    out.write(line)
-            finally:
-                if args.out:
-                    out.close()
+            async for line in KnowledgeBase(services, args.tenant).export(args.source):
+                out.write(line)
         finally:
-            await services.close()
+            if args.out:
+                out.close()
 
-    asyncio.run(run())
-    return 0
+    return with_services(run)
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    async def run() -> None:
-        services = await _services()
-        try:
-            started = time.perf_counter()
-            hits = await services.retriever.search(args.query, k=args.k, mode=args.mode, tenant_id=args.tenant)
-            took = (time.perf_counter() - started) * 1000
-            print(f"{len(hits)} hits in {took:.1f} ms ({args.mode})")
-            print(f"{'#':>3}  {'score':>7}  {'vec':>4} {'lex':>4} {'tri':>4}  title > section")
-            for i, h in enumerate(hits, 1):
-                ranks = [h.legs[leg]["rank"] for leg in ("vector", "lexical", "trigram")]
-                where = h.section_path if h.section_path.startswith(h.title) else f"{h.title} > {h.section_path}"
-                print(f"{i:>3}  {h.score:7.4f}  " + " ".join(f"{r if r else '-':>4}" for r in ranks)
-                      + f"  {where.strip(' >')[:90]}")
-                if args.explain and h.snippet:
-                    print("      " + " ".join(h.snippet.split())[:200])
-        finally:
-            await services.close()
+    async def run(services: Services) -> None:
+        started = time.perf_counter()
+        hits = await services.retriever.search(args.query, k=args.k, mode=args.mode, tenant_id=args.tenant)
+        took = (time.perf_counter() - started) * 1000
+        print(f"{len(hits)} hits in {took:.1f} ms ({args.mode})")
+        print(f"{'#':>3}  {'score':>7}  {'vec':>4} {'lex':>4} {'tri':>4}  title > section")
+        for i, h in enumerate(hits, 1):
+            ranks = [h.legs[leg]["rank"] for leg in ("vector", "lexical", "trigram")]
+            where = h.section_path if h.section_path.startswith(h.title) else f"{h.title} > {h.section_path}"
+            print(f"{i:>3}  {h.score:7.4f}  " + " ".join(f"{r if r else '-':>4}" for r in ranks)
+                  + f"  {where.strip(' >')[:90]}")
+            if args.explain and h.snippet:
+                print("      " + " ".join(h.snippet.split())[:200])
 
-    asyncio.run(run())
-    return 0
+    return with_services(run)
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    async def run() -> None:
-        services = await _services()
-        try:
-            async for kind, payload in services.assistant.ask_stream(args.question, tenant_id=args.tenant, k=args.k):
-                if kind == "delta":
-                    print(payload, end="", flush=True)
-                elif kind == "done":
-                    print()
-                    for c in payload.citations:
-                        print(f"  [{c.n}] {c.title} ({c.source}, v{c.version}, chars {c.char_start}-{c.char_end})")
-                    u = payload.usage
-                    print(f"  grounded={payload.grounded} model={payload.model} tokens={u.total_tokens}")
-        finally:
-            await services.close()
+    async def run(services: Services) -> None:
+        async for kind, payload in services.assistant.ask_stream(args.question, tenant_id=args.tenant, k=args.k):
+            if kind == "delta":
+                print(payload, end="", flush=True)
+            elif kind == "done":
+                print()
+                for c in payload.citations:
+                    print(f"  [{c.n}] {c.title} ({c.source}, v{c.version}, chars {c.char_start}-{c.char_end})")
+                u = payload.usage
+                print(f"  grounded={payload.grounded} model={payload.model} tokens={u.total_tokens}")
 
-    asyncio.run(run())
-    return 0
+    return with_services(run)
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
     """Interactive chat; answers stream as they are produced; an empty line or Ctrl-D ends it."""
     from app.chat.service import ChatService
 
-    async def run() -> None:
-        services = await _services()
+    async def run(services: Services) -> None:
         chat = ChatService(services, args.tenant)
         session = None
-        try:
-            while True:
-                try:
-                    message = await asyncio.to_thread(input, "you> ")
-                except EOFError:
-                    break
-                if not message.strip():
-                    break
-                print("ipai> ", end="", flush=True)
-                try:
-                    async for kind, payload in chat.turn_stream(session, message, k=args.k):
-                        if kind == "delta":
-                            print(payload, end="", flush=True)
-                        elif kind == "done":
-                            session = payload.session_id
-                            print()
-                            for c in payload.answer.citations:
-                                print(f"  [{c.n}] {c.title}")
-                except IpaiError as exc:
-                    print(f"\nerror: {exc.detail}")
-            if session:
-                print(f"session {session}")
-        finally:
-            await services.close()
+        while True:
+            try:
+                message = await asyncio.to_thread(input, "you> ")
+            except EOFError:
+                break
+            if not message.strip():
+                break
+            print("ipai> ", end="", flush=True)
+            try:
+                async for kind, payload in chat.turn_stream(session, message, k=args.k):
+                    if kind == "delta":
+                        print(payload, end="", flush=True)
+                    elif kind == "done":
+                        session = payload.session_id
+                        print()
+                        for c in payload.answer.citations:
+                            print(f"  [{c.n}] {c.title}")
+            except IpaiError as exc:
+                print(f"\nerror: {exc.detail}")
+        if session:
+            print(f"session {session}")
 
-    asyncio.run(run())
-    return 0
+    return with_services(run)
 
 
 def cmd_catalog_sync(args: argparse.Namespace) -> int:
@@ -262,39 +250,29 @@ def cmd_catalog_sync(args: argparse.Namespace) -> int:
     from app.catalog.sync import run_sync
     from app.odoo.jsonrpc import OdooClient, OdooConnection
 
-    async def run() -> None:
-        services = await _services()
-        try:
-            odoo = services.settings.odoo
-            url = args.odoo_url or odoo.url
-            conn = OdooConnection(url, args.odoo_db or odoo.db, args.odoo_user or odoo.user,
-                                  args.odoo_password or odoo.password) if url else None
-            async with httpx.AsyncClient(timeout=30) as http:
-                report = await run_sync(Catalog(services, args.tenant), OdooClient(conn, http) if conn else None)
-            for scope, counts in report.items():
-                print(f"{scope:>20}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
-        finally:
-            await services.close()
+    async def run(services: Services) -> None:
+        odoo = services.settings.odoo
+        url = args.odoo_url or odoo.url
+        conn = OdooConnection(url, args.odoo_db or odoo.db, args.odoo_user or odoo.user,
+                              args.odoo_password or odoo.password) if url else None
+        async with httpx.AsyncClient(timeout=30) as http:
+            report = await run_sync(Catalog(services, args.tenant), OdooClient(conn, http) if conn else None)
+        for scope, counts in report.items():
+            print(f"{scope:>20}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
 
-    asyncio.run(run())
-    return 0
+    return with_services(run)
 
 
 def cmd_sync_seed(args: argparse.Namespace) -> int:
     from app.odoo.seed import load_seed, read_seed
 
-    async def run() -> None:
+    async def run(services: Services) -> None:
         seed = read_seed(Path(args.file))
-        services = await _services()
-        try:
-            async with services.pool.acquire() as conn:
-                counts = await load_seed(conn, args.tenant, seed)
-            print(f"seed loaded: {counts['projects']} projects, {counts['tasks']} tasks")
-        finally:
-            await services.close()
+        async with services.pool.acquire() as conn:
+            counts = await load_seed(conn, args.tenant, seed)
+        print(f"seed loaded: {counts['projects']} projects, {counts['tasks']} tasks")
 
-    asyncio.run(run())
-    return 0
+    return with_services(run)
 
 
 def cmd_sync_pull(args: argparse.Namespace) -> int:
@@ -306,46 +284,31 @@ def cmd_sync_pull(args: argparse.Namespace) -> int:
     from app.odoo.pull import pull
     from sql.queries import q
 
-    async def run() -> None:
-        services = await _services()
-        try:
-            instance = await services.pool.fetchrow(q("odoo_instance"), args.instance)
-            if instance is None:
-                raise NotFound(f"no Odoo instance {args.instance!r}")
-            odoo = services.settings.odoo
-            conn = OdooConnection(instance["base_url"], instance["database"], args.user or odoo.user,
-                                  args.password or odoo.password)
-            handlers = ChangeHandlers(services, odoo.kb_models)
-            async with httpx.AsyncClient(timeout=60) as http:
-                for model in args.model:
-                    result = await pull(services, handlers, OdooClient(conn, http), instance, model)
-                    print(f"{model}: {result['applied']} records applied; cursor {result['cursor']}")
-        finally:
-            await services.close()
+    async def run(services: Services) -> None:
+        instance = await services.pool.fetchrow(q("odoo_instance"), args.instance)
+        if instance is None:
+            raise NotFound(f"no Odoo instance {args.instance!r}")
+        odoo = services.settings.odoo
+        conn = OdooConnection(instance["base_url"], instance["database"], args.user or odoo.user,
+                              args.password or odoo.password)
+        handlers = ChangeHandlers(services, odoo.kb_models)
+        async with httpx.AsyncClient(timeout=60) as http:
+            for model in args.model:
+                result = await pull(services, handlers, OdooClient(conn, http), instance, model)
+                print(f"{model}: {result['applied']} records applied; cursor {result['cursor']}")
 
-    asyncio.run(run())
-    return 0
+    return with_services(run)
 
 
 def cmd_odoo_worker(args: argparse.Namespace) -> int:
     from app.odoo.handlers import ChangeHandlers
     from app.odoo.ledger import Ledger
 
-    async def run() -> None:
-        services = await _services()
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError):
-                loop.add_signal_handler(sig, stop.set)
-        try:
-            handlers = ChangeHandlers(services, services.settings.odoo.kb_models)
-            await Ledger(services).worker(handlers).run(stop)
-        finally:
-            await services.close()
+    async def run(services: Services) -> None:
+        handlers = ChangeHandlers(services, services.settings.odoo.kb_models)
+        await until_signal(Ledger(services).worker(handlers).run)
 
-    asyncio.run(run())
-    return 0
+    return with_services(run)
 
 
 def build_parser() -> argparse.ArgumentParser:

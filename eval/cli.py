@@ -7,11 +7,15 @@ import json
 import shlex
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from app.services import Services
 
 
-async def _eval_services():  # type: ignore[no-untyped-def]
+async def eval_services() -> Services:
     """Services whose embedder goes through the on-disk cache (model + text hash)."""
     from app.services import Services, data_path, make_embedder
     from app.settings import get_settings
@@ -20,6 +24,18 @@ async def _eval_services():  # type: ignore[no-untyped-def]
     settings = get_settings()
     embedder = CachedEmbedder(make_embedder(settings), data_path(settings, "cache", "embeddings.sqlite"))
     return await Services.start(settings, embedder=embedder)
+
+
+def with_eval_services(work: Callable[[Services], Awaitable[None]]) -> int:
+    async def run() -> None:
+        services = await eval_services()
+        try:
+            await work(services)
+        finally:
+            await services.close()
+
+    asyncio.run(run())
+    return 0
 
 
 def _command() -> str:
@@ -32,31 +48,27 @@ def cmd_retrieval(args: argparse.Namespace) -> int:
     from eval.report import run_folder, table, write_report
     from eval.retrieval import RetrievalEvaluation, ablation_configs
 
-    async def run() -> None:
-        started = time.perf_counter()
-        dataset = load_beir(Path(args.dataset), args.split)
-        configs = ablation_configs(args.modes.split(",") if args.modes else None)
-        services = await _eval_services()
-        try:
-            evaluation = RetrievalEvaluation(services, dataset)
-            prepared = await evaluation.prepare()
-            results = await evaluation.ablation(configs, services.retriever.params)
-            seconds = time.perf_counter() - started
-            meta = {"dataset": dataset.name, "split": args.split, "command": _command(), "queries": len(evaluation.query_vectors),
-                    "embedding_model": services.embedder.name, "namespace": evaluation.namespace, "seconds": seconds,
-                    "prepare": prepared}
-            folder = Path(args.out) if args.out else run_folder(data_path(services.settings, "eval-runs", "x").parent,
-                                                                  f"{dataset.name}-{args.split}")
-            folder.mkdir(parents=True, exist_ok=True)
-            write_report(folder, meta, results, dataset.qrels)
-            print(table(results))
-            print(f"\nreport: {folder / 'report.md'}  (results.json, chart.png beside it)")
-            print(f"total run time: {seconds:.1f} s (prepare {prepared['seconds']} s)")
-        finally:
-            await services.close()
+    started = time.perf_counter()
+    dataset = load_beir(Path(args.dataset), args.split)
+    configs = ablation_configs(args.modes.split(",") if args.modes else None)
 
-    asyncio.run(run())
-    return 0
+    async def run(services: Services) -> None:
+        evaluation = RetrievalEvaluation(services, dataset)
+        prepared = await evaluation.prepare()
+        results = await evaluation.ablation(configs, services.retriever.params)
+        seconds = time.perf_counter() - started
+        meta = {"dataset": dataset.name, "split": args.split, "command": _command(), "queries": len(evaluation.query_vectors),
+                "embedding_model": services.embedder.name, "namespace": evaluation.namespace, "seconds": seconds,
+                "prepare": prepared}
+        folder = Path(args.out) if args.out else run_folder(data_path(services.settings, "eval-runs", "x").parent,
+                                                              f"{dataset.name}-{args.split}")
+        folder.mkdir(parents=True, exist_ok=True)
+        write_report(folder, meta, results, dataset.qrels)
+        print(table(results))
+        print(f"\nreport: {folder / 'report.md'}  (results.json, chart.png beside it)")
+        print(f"total run time: {seconds:.1f} s (prepare {prepared['seconds']} s)")
+
+    return with_eval_services(run)
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
@@ -66,25 +78,21 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
     refuse_test_split(args.split)
 
-    async def run() -> None:
-        started = time.perf_counter()
-        dataset = load_beir(Path(args.dataset), args.split)
-        services = await _eval_services()
-        try:
-            evaluation = RetrievalEvaluation(services, dataset)
-            await evaluation.prepare()
-            result = await tune(evaluation, services.retriever.params)
-            print(json.dumps({"params": result["params"], "python_ndcg@10": result["python_ndcg@10"],
-                              "sql_metrics": result["sql_metrics"]}, indent=2))
-            if not args.dry_run:
-                write_defaults(result, evaluation, _command())
-                print("wrote retrieval/defaults.json")
-            print(f"total run time: {time.perf_counter() - started:.1f} s")
-        finally:
-            await services.close()
+    started = time.perf_counter()
+    dataset = load_beir(Path(args.dataset), args.split)
 
-    asyncio.run(run())
-    return 0
+    async def run(services: Services) -> None:
+        evaluation = RetrievalEvaluation(services, dataset)
+        await evaluation.prepare()
+        result = await tune(evaluation, services.retriever.params)
+        print(json.dumps({"params": result["params"], "python_ndcg@10": result["python_ndcg@10"],
+                          "sql_metrics": result["sql_metrics"]}, indent=2))
+        if not args.dry_run:
+            write_defaults(result, evaluation, _command())
+            print("wrote retrieval/defaults.json")
+        print(f"total run time: {time.perf_counter() - started:.1f} s")
+
+    return with_eval_services(run)
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -101,33 +109,28 @@ def cmd_gold(args: argparse.Namespace) -> int:
 
     rows = [json.loads(line) for line in Path(args.file).read_text().splitlines() if line.strip()]
 
-    async def run() -> None:
-        services = await _eval_services()
-        try:
-            qrels = {str(i): {str(d): 1 for d in row["relevant"]} for i, row in enumerate(rows)}
-            results: dict[str, Any] = {}
-            for mode in ("vector", "lexical", "trigram", "hybrid"):
-                run_: dict[str, dict[str, float]] = {}
-                latencies = []
-                for i, row in enumerate(rows):
-                    started = time.perf_counter()
-                    hits = await services.retriever.search(row["query"], k=100, mode=mode, tenant_id=args.tenant,
-                                                           collapse=True, snippets=False)
-                    latencies.append((time.perf_counter() - started) * 1000)
-                    run_[str(i)] = {}
-                    for h in hits:
-                        run_[str(i)].setdefault(h.external_id, h.score)
-                import numpy as np
+    async def run(services: Services) -> None:
+        qrels = {str(i): {str(d): 1 for d in row["relevant"]} for i, row in enumerate(rows)}
+        results: dict[str, Any] = {}
+        for mode in ("vector", "lexical", "trigram", "hybrid"):
+            run_: dict[str, dict[str, float]] = {}
+            latencies = []
+            for i, row in enumerate(rows):
+                started = time.perf_counter()
+                hits = await services.retriever.search(row["query"], k=100, mode=mode, tenant_id=args.tenant,
+                                                       collapse=True, snippets=False)
+                latencies.append((time.perf_counter() - started) * 1000)
+                run_[str(i)] = {}
+                for h in hits:
+                    run_[str(i)].setdefault(h.external_id, h.score)
+            import numpy as np
 
-                results[mode] = {"metrics": mean(per_query(run_, qrels)),
-                                 "latency_ms": {"p50": float(np.percentile(latencies, 50)),
-                                                "p95": float(np.percentile(latencies, 95))}}
-            print(table(results))
-        finally:
-            await services.close()
+            results[mode] = {"metrics": mean(per_query(run_, qrels)),
+                             "latency_ms": {"p50": float(np.percentile(latencies, 50)),
+                                            "p95": float(np.percentile(latencies, 95))}}
+        print(table(results))
 
-    asyncio.run(run())
-    return 0
+    return with_eval_services(run)
 
 
 def cmd_bench_ingest(args: argparse.Namespace) -> int:
@@ -158,30 +161,26 @@ def cmd_answers(args: argparse.Namespace) -> int:
     from eval.answers import evaluate_answers, load_squad
     from eval.report import run_folder
 
-    async def run() -> None:
-        started = time.perf_counter()
-        squad = load_squad(Path(args.squad))
-        services = await _eval_services()
-        try:
-            result = await evaluate_answers(services, services.assistant, squad, limit=args.limit, k=args.k)
-            result["seconds"] = time.perf_counter() - started
-            result["command"] = _command()
-            folder = run_folder(data_path(services.settings, "eval-runs", "x").parent, "squad-answers")
-            (folder / "results.json").write_text(json.dumps(result, indent=1))
-            summary = {k: v for k, v in result.items() if k != "rows"}
-            lines = [f"# Answer evaluation: {squad.path.name}", "", f"- command: `{summary['command']}`", ""]
-            lines += [f"| {k} | {v:.4f} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in summary.items()
-                      if k not in ("command", "latency_ms")]
-            lines.insert(3, "| figure | value |\n|---|---|")
-            lines.append(f"| latency p50 / p95 ms | {summary['latency_ms']['p50']:.1f} / {summary['latency_ms']['p95']:.1f} |")
-            (folder / "report.md").write_text("\n".join(lines) + "\n")
-            print(json.dumps(summary, indent=2))
-            print(f"report: {folder / 'report.md'}")
-        finally:
-            await services.close()
+    started = time.perf_counter()
+    squad = load_squad(Path(args.squad))
 
-    asyncio.run(run())
-    return 0
+    async def run(services: Services) -> None:
+        result = await evaluate_answers(services, services.assistant, squad, limit=args.limit, k=args.k)
+        result["seconds"] = time.perf_counter() - started
+        result["command"] = _command()
+        folder = run_folder(data_path(services.settings, "eval-runs", "x").parent, "squad-answers")
+        (folder / "results.json").write_text(json.dumps(result, indent=1))
+        summary = {k: v for k, v in result.items() if k != "rows"}
+        lines = [f"# Answer evaluation: {squad.path.name}", "", f"- command: `{summary['command']}`", ""]
+        lines += [f"| {k} | {v:.4f} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in summary.items()
+                  if k not in ("command", "latency_ms")]
+        lines.insert(3, "| figure | value |\n|---|---|")
+        lines.append(f"| latency p50 / p95 ms | {summary['latency_ms']['p50']:.1f} / {summary['latency_ms']['p95']:.1f} |")
+        (folder / "report.md").write_text("\n".join(lines) + "\n")
+        print(json.dumps(summary, indent=2))
+        print(f"report: {folder / 'report.md'}")
+
+    return with_eval_services(run)
 
 
 def cmd_bench_catalog(args: argparse.Namespace) -> int:

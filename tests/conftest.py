@@ -51,38 +51,33 @@ def pg_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server.stop()
 
 
+async def _admin(pg_url: str, sql: str) -> None:
+    conn = await asyncpg.connect(pg_url)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+async def _scratch(pg_url: str, prefix: str, template: str | None) -> AsyncIterator[str]:
+    name = f"{prefix}_{os.getpid()}_{next(_counter)}"
+    await _admin(pg_url, f"CREATE DATABASE {name}" + (f" TEMPLATE {template}" if template else ""))
+    yield with_database(pg_url, name)
+    await _admin(pg_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
 @pytest.fixture
 async def db_url(pg_url: str) -> AsyncIterator[str]:
     """A fresh database with every migration applied (a copy of the migrated template)."""
-    name = f"t_{os.getpid()}_{next(_counter)}"
-    conn = await asyncpg.connect(pg_url)
-    try:
-        await conn.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}")
-    finally:
-        await conn.close()
-    yield with_database(pg_url, name)
-    conn = await asyncpg.connect(pg_url)
-    try:
-        await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    finally:
-        await conn.close()
+    async for url in _scratch(pg_url, "t", TEMPLATE):
+        yield url
 
 
 @pytest.fixture
 async def empty_db_url(pg_url: str) -> AsyncIterator[str]:
     """A database with nothing in it (for migration tests)."""
-    name = f"e_{os.getpid()}_{next(_counter)}"
-    conn = await asyncpg.connect(pg_url)
-    try:
-        await conn.execute(f"CREATE DATABASE {name}")
-    finally:
-        await conn.close()
-    yield with_database(pg_url, name)
-    conn = await asyncpg.connect(pg_url)
-    try:
-        await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    finally:
-        await conn.close()
+    async for url in _scratch(pg_url, "e", None):
+        yield url
 
 
 def make_settings(db_url: str, tmp_path: Path, **server: object) -> Settings:

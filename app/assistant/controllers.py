@@ -61,8 +61,6 @@ class AskController(Controller):
     async def ask(self, request: Request, services: Services, tenant_id: str) -> Response[AskOut]:
         """Answer a question from the knowledge base with verified citations (stream=true for SSE)."""
         body = decode_json(await request.body(), AskIn)
-        if not 1 <= body.k <= 50:
-            raise InvalidInput("k must be between 1 and 50")
         assistant = services.assistant
         question = assistant.check_question(body.question)
         filters = filters_of(services, body.filters)

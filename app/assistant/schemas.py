@@ -1,18 +1,22 @@
 """Request and response contracts of the assistant endpoints."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
 from app.search.schemas import SearchFilters
 
 
+ChunkCount = Annotated[int, msgspec.Meta(ge=1, le=50)]
+"""How many chunks an answer may draw on."""
+
+
 class AskIn(msgspec.Struct, forbid_unknown_fields=True):
     """A question for the knowledge base."""
 
     question: str
-    k: int = 5
+    k: ChunkCount = 5
     filters: SearchFilters = msgspec.field(default_factory=SearchFilters)
     stream: bool = False
     user_id: str | None = None

@@ -33,8 +33,6 @@ class ChatController(Controller):
     async def chat(self, request: Request, services: Services, tenant_id: str) -> Response[ChatOut]:
         """One chat turn: a follow-up is resolved against the session's history before retrieval."""
         body = decode_json(await request.body(), ChatIn)
-        if not 1 <= body.k <= 50:
-            raise InvalidInput("k must be between 1 and 50")
         chat = ChatService(services, tenant_id)
         session_id = parse_session_id(body.session_id)
         if body.stream:

@@ -6,7 +6,7 @@ from typing import Any
 
 import msgspec
 
-from app.assistant.schemas import AskOut
+from app.assistant.schemas import AskOut, ChunkCount
 
 
 class ChatIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -14,7 +14,7 @@ class ChatIn(msgspec.Struct, forbid_unknown_fields=True):
     session_id: str | None = None
     stream: bool = False
     user_id: str | None = None
-    k: int = 5
+    k: ChunkCount = 5
 
 
 class ChatOut(msgspec.Struct):
