@@ -25,6 +25,7 @@ from app.db import Database
 from app.errors import InvalidInput
 from app.kb import KnowledgeBaseController
 from app.problems import EXCEPTION_HANDLERS
+from app.realtime.controllers import RealtimeController
 from app.search import SearchController
 from app.services import Services
 from app.settings import Settings, get_settings
@@ -88,7 +89,7 @@ def create_app(
             await services.close()
 
     return Litestar(
-        route_handlers=[KnowledgeBaseController, SearchController, SystemController, AskController, ToolsController, ChatController, CatalogController, OdooController],
+        route_handlers=[KnowledgeBaseController, SearchController, SystemController, AskController, ToolsController, ChatController, CatalogController, OdooController, RealtimeController],
         dependencies={"services": Provide(provide_services, sync_to_thread=False),
                       "tenant_id": Provide(provide_tenant, sync_to_thread=False)},
         lifespan=[lifespan],

@@ -1,0 +1,77 @@
+"""Realtime SSE channels over real HTTP: live messages, resume with Last-Event-ID, producers' triggers."""
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from app.asgi import create_app
+from app.db import Database
+from app.services import Services
+from tests.conftest import CountingEmbedder, make_settings
+from tests.live_server import LiveServer
+
+
+@pytest.fixture
+def live(db_url: str, tmp_path: Path, services: Services) -> Iterator[LiveServer]:
+    app = create_app(make_settings(db_url, tmp_path), embedder=CountingEmbedder(), database=Database(db_url))
+    with LiveServer(app) as server:
+        yield server
+
+
+async def read_events(lines: AsyncIterator[str], n: int) -> list[tuple[str, str, dict]]:
+    events, current = [], {}
+    async for line in lines:
+        if line.startswith("id:"):
+            current["id"] = line[3:].strip()
+        elif line.startswith("event:"):
+            current["event"] = line[6:].strip()
+        elif line.startswith("data:") and line[5:].strip():  # comments come with an empty data line
+            current["data"] = json.loads(line[5:].strip())
+        elif line == "":
+            if "data" in current:  # as EventSource does, an event without data is not dispatched
+                events.append((current["id"], current["event"], current["data"]))
+            current = {}
+            if len(events) == n:
+                return events
+    return events
+
+
+async def test_resume_with_last_event_id_then_live(live: LiveServer) -> None:
+    async with httpx.AsyncClient(base_url=live.url, timeout=20) as client:
+        ids = []
+        for i in range(3):
+            r = await client.post("/v1/realtime/approvals", json={"payload": {"n": i}})
+            assert r.status_code == 201
+            ids.append(r.json()["id"])
+        async with client.stream("GET", "/v1/realtime/approvals", headers={"Last-Event-ID": str(ids[0])}) as stream:
+            assert stream.headers["content-type"].startswith("text/event-stream")
+            lines = stream.aiter_lines()
+            missed = await asyncio.wait_for(read_events(lines, 2), 10)
+            assert [(e[0], e[2]["n"]) for e in missed] == [(str(ids[1]), 1), (str(ids[2]), 2)]
+            await client.post("/v1/realtime/approvals", json={"payload": {"n": 3}})
+            await client.post("/v1/realtime/notifications", json={"payload": {"other": True}})
+            [live_event] = await asyncio.wait_for(read_events(lines, 1), 10)
+            assert live_event[1] == "approvals" and live_event[2] == {"n": 3}
+        r = await client.get("/v1/realtime/gossip")
+        assert r.status_code == 422
+
+
+async def test_job_and_bridge_changes_are_published(services: Services) -> None:
+    from app.queue import Queue
+
+    queue = Queue(services.pool, "test")
+    async with services.pool.acquire() as conn:
+        await queue.enqueue(conn, "t", {})
+    jobs = await queue.claim("w", 5)
+    async with services.pool.acquire() as conn:
+        await queue.complete(conn, jobs, "w")
+    rows = await services.pool.fetch("SELECT channel, payload FROM rag.realtime_events ORDER BY id")
+    assert [(r["channel"], r["payload"]["status"], r["payload"]["count"]) for r in rows] == [("jobs", "done", 1)]
+    await services.pool.execute("INSERT INTO odoo.event_log (kind, status, reason) VALUES ('status', 'completed', 'x')")
+    last = await services.pool.fetchrow("SELECT channel, payload FROM rag.realtime_events ORDER BY id DESC LIMIT 1")
+    assert last["channel"] == "odoo-sync" and last["payload"]["status"] == "completed"
