@@ -8,6 +8,7 @@ import re
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
+import httpx
 from litestar import Litestar, Request
 from litestar.datastructures import State
 from litestar.di import Provide
@@ -21,6 +22,7 @@ from app.chat.controllers import ChatController
 from app.odoo.controllers import OdooController
 from app.odoo.handlers import ChangeHandlers
 from app.odoo.ledger import Ledger
+from app.odoo.scheduler import Scheduler
 from app.db import Database
 from app.errors import InvalidInput
 from app.kb import KnowledgeBaseController
@@ -75,10 +77,14 @@ def create_app(
         app.state.services = services
         stop = asyncio.Event()
         tasks = []
+        http = httpx.AsyncClient(timeout=30)
         if worker_enabled:
             handlers = ChangeHandlers(services, settings.odoo.kb_models)
+            scheduler = Scheduler(services)
             tasks = [asyncio.create_task(services.worker().run(stop)),
-                     asyncio.create_task(Ledger(services).worker(handlers).run(stop))]
+                     asyncio.create_task(Ledger(services).worker(handlers).run(stop)),
+                     asyncio.create_task(scheduler.run(stop)),
+                     asyncio.create_task(scheduler.delivery_worker(http).run(stop))]
         if startup_ingest:
             tasks.append(asyncio.create_task(_ingest_sample(services, startup_ingest)))
         try:
@@ -86,6 +92,7 @@ def create_app(
         finally:
             stop.set()
             await asyncio.gather(*tasks, return_exceptions=True)
+            await http.aclose()
             await services.close()
 
     return Litestar(

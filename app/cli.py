@@ -301,12 +301,18 @@ def cmd_sync_pull(args: argparse.Namespace) -> int:
 
 
 def cmd_odoo_worker(args: argparse.Namespace) -> int:
+    import httpx
+
     from app.odoo.handlers import ChangeHandlers
     from app.odoo.ledger import Ledger
+    from app.odoo.scheduler import Scheduler
 
     async def run(services: Services) -> None:
         handlers = ChangeHandlers(services, services.settings.odoo.kb_models)
-        await until_signal(Ledger(services).worker(handlers).run)
+        scheduler = Scheduler(services)
+        async with httpx.AsyncClient(timeout=30) as http:
+            await until_signal(Ledger(services).worker(handlers).run, scheduler.run,
+                               scheduler.delivery_worker(http).run)
 
     return with_services(run)
 
@@ -375,7 +381,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--user")
     p.add_argument("--password")
     p.set_defaults(func=cmd_sync_pull)
-    p = ssub.add_parser("worker", help="process received Odoo and GitHub events")
+    p = ssub.add_parser("worker", help="process received events, run scheduled jobs, deliver outbound webhooks")
     p.set_defaults(func=cmd_odoo_worker)
 
     p = sub.add_parser("catalog", help="the asset catalog")

@@ -123,6 +123,10 @@ class OdooSettings:
     """ODOO_USER: login used for JSON-RPC."""
     password: str = field(default_factory=lambda: _env("ODOO_PASSWORD", ""))
     """ODOO_PASSWORD: password or API key of that login."""
+    outbound_url: str | None = field(default_factory=lambda: os.environ.get("OUTBOUND_WEBHOOK_URL") or None)
+    """OUTBOUND_WEBHOOK_URL: where scheduled jobs are delivered (e.g. an n8n webhook) unless a job names its own."""
+    outbound_secret: str = field(default_factory=lambda: _env("OUTBOUND_WEBHOOK_SECRET", ""))
+    """OUTBOUND_WEBHOOK_SECRET: signs outbound deliveries like inbound webhooks (x-ipai-signature)."""
     kb_models: frozenset[str] = field(default_factory=lambda: frozenset(
         m.strip() for m in _env("ODOO_KB_MODELS", "knowledge.article").split(",") if m.strip()))
     """ODOO_KB_MODELS: Odoo models whose records become knowledge-base documents."""

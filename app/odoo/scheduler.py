@@ -1,0 +1,85 @@
+"""Scheduled jobs: due cron entries (in their own time zone) become outbound webhook deliveries on the
+queue, signed like inbound webhooks and retried with backoff until they land or are dead-lettered."""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
+
+import asyncpg
+import httpx
+from croniter import croniter
+
+from app.odoo.signatures import sign
+from app.queue import Job, Queue, Worker
+from app.services import Services
+
+log = logging.getLogger(__name__)
+OUTBOUND_QUEUE = "outbound"
+DUE = """SELECT name, tenant_id, cron, timezone, webhook_url, next_run_at FROM odoo.scheduled_jobs
+          WHERE enabled AND (next_run_at IS NULL OR next_run_at <= $1) ORDER BY name FOR UPDATE SKIP LOCKED"""
+
+
+def next_run(cron: str, tz: str, after: datetime) -> datetime:
+    """The first time after `after` that the cron expression names, read in the job's time zone."""
+    local = after.astimezone(ZoneInfo(tz))
+    return croniter(cron, local).get_next(datetime).astimezone(timezone.utc)
+
+
+class Scheduler:
+    def __init__(self, services: Services, *, tick_seconds: float = 30.0) -> None:
+        self.services = services
+        self.queue = Queue(services.pool, OUTBOUND_QUEUE, max_attempts=6)
+        self.tick_seconds = tick_seconds
+
+    async def tick(self, now: datetime | None = None) -> list[str]:
+        """Enqueue the deliveries of every due job and move each to its next run; returns their names."""
+        now = now or datetime.now(timezone.utc)
+        settings = self.services.settings.odoo
+        fired = []
+        async with self.services.pool.acquire() as conn, conn.transaction():
+            for job in await conn.fetch(DUE, now):
+                if job["next_run_at"] is not None:  # a first sighting only schedules
+                    url = job["webhook_url"] or settings.outbound_url
+                    payload = {"job": job["name"], "scheduled_for": job["next_run_at"].isoformat(), "url": url}
+                    await self.queue.enqueue(conn, "scheduled_job", payload, tenant_id=job["tenant_id"])
+                    fired.append(job["name"])
+                await conn.execute("UPDATE odoo.scheduled_jobs SET next_run_at = $2, last_run_at = "
+                                   "CASE WHEN $3 THEN $4 ELSE last_run_at END WHERE name = $1",
+                                   job["name"], next_run(job["cron"], job["timezone"], now),
+                                   job["next_run_at"] is not None, now)
+        return fired
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self.tick()
+            except (OSError, asyncpg.PostgresError) as exc:
+                log.warning("scheduler tick failed: %s", exc)
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=self.tick_seconds)
+            except TimeoutError:
+                pass
+
+    def delivery_worker(self, http: httpx.AsyncClient, **kwargs: object) -> Worker:
+        secret = self.services.settings.odoo.outbound_secret
+
+        async def deliver(conn: asyncpg.Connection, jobs: Sequence[Job]) -> None:
+            for job in jobs:
+                url = job.payload.get("url")
+                if not url:
+                    log.info("scheduled job %s ran with no outbound URL configured", job.payload.get("job"))
+                    continue
+                body = json.dumps({k: v for k, v in job.payload.items() if k != "url"}).encode()
+                ts = int(time.time())
+                response = await http.post(url, content=body, headers={
+                    "content-type": "application/json", "x-ipai-timestamp": str(ts),
+                    "x-ipai-signature": sign(secret, ts, body) if secret else ""})
+                if response.status_code >= 300:
+                    raise RuntimeError(f"{url} answered {response.status_code}")
+
+        return Worker(self.queue, deliver, **kwargs)  # type: ignore[arg-type]

@@ -1,0 +1,99 @@
+"""Scheduled jobs: the four seeded crons in Asia/Manila, ticks that enqueue, signed deliveries retried."""
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import pytest
+
+from app.db import Database
+from app.odoo.scheduler import Scheduler, next_run
+from app.odoo.signatures import verify
+from app.services import Services
+from app.settings import OdooSettings
+from tests.conftest import CountingEmbedder, make_settings
+
+UTC = timezone.utc
+
+
+def test_next_runs_of_the_seeded_jobs() -> None:
+    now = datetime(2026, 11, 26, 7, 1, tzinfo=UTC)  # a Thursday, 15:01 in Manila
+    assert next_run("0 8 * * *", "Asia/Manila", now) == datetime(2026, 11, 27, 0, 0, tzinfo=UTC)
+    assert next_run("0 9 * * 1", "Asia/Manila", now) == datetime(2026, 11, 30, 1, 0, tzinfo=UTC)
+    assert next_run("*/15 * * * *", "Asia/Manila", now) == datetime(2026, 11, 26, 7, 15, tzinfo=UTC)
+    assert next_run("0 2 * * *", "Asia/Manila", now) == datetime(2026, 11, 26, 18, 0, tzinfo=UTC)
+
+
+class Receiver:
+    def __init__(self, failures: int) -> None:
+        self.bodies: list[tuple[dict, dict]] = []
+        self.failures = failures
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                return
+
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers["content-length"]))
+                if outer.failures:
+                    outer.failures -= 1
+                    self.send_response(500)
+                else:
+                    outer.bodies.append((dict(self.headers), json.loads(body), body))
+                    self.send_response(200)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver(failures=1)
+    yield r
+    r.server.shutdown()
+
+
+async def test_ticks_enqueue_due_jobs_and_deliveries_are_signed_and_retried(
+    db_url: str, tmp_path: Path, receiver: Receiver
+) -> None:
+    from dataclasses import replace
+
+    settings = replace(make_settings(db_url, tmp_path),
+                       odoo=OdooSettings(outbound_url=receiver.url, outbound_secret="outbound_secret_0123456789"))
+    services = await Services.start(settings, embedder=CountingEmbedder(), database=Database(db_url))
+    try:
+        scheduler = Scheduler(services)
+        scheduler.queue.backoff_base = 0.0
+        t0 = datetime(2026, 11, 26, 7, 1, tzinfo=UTC)
+        assert await scheduler.tick(t0) == [], "the first tick only schedules"
+        assert await scheduler.tick(datetime(2026, 11, 26, 7, 10, tzinfo=UTC)) == []
+        assert await scheduler.tick(datetime(2026, 11, 26, 7, 16, tzinfo=UTC)) == ["health-check"]
+        fired = await scheduler.tick(datetime(2026, 11, 27, 0, 5, tzinfo=UTC))
+        assert fired == ["compliance-alerts", "health-check", "stale-data-cleanup"]
+        async with httpx.AsyncClient() as http:
+            worker = scheduler.delivery_worker(http)
+            for _ in range(5):
+                await worker.drain()
+        assert [b["job"] for _, b, _ in receiver.bodies] == ["health-check", "compliance-alerts", "health-check",
+                                                             "stale-data-cleanup"]
+        headers, _, raw = receiver.bodies[0]
+        lower = {k.lower(): v for k, v in headers.items()}
+        verify(["outbound_secret_0123456789"], lower["x-ipai-timestamp"], lower["x-ipai-signature"], raw,
+               now=float(lower["x-ipai-timestamp"]))
+        assert receiver.failures == 0, "the first delivery met a 500 and was tried again"
+        states = await services.pool.fetch("SELECT status, count(*) FROM rag.jobs WHERE queue = 'outbound' GROUP BY 1")
+        assert [tuple(r) for r in states] == [("done", 4)]
+    finally:
+        await services.close()
