@@ -1,8 +1,9 @@
 """Builds the service's parts from settings: database, pool, embedder, queue, pipeline, retriever."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 
@@ -59,6 +60,8 @@ class Services:
     pipeline: IngestPipeline
     retriever: HybridRetriever
     assistant: Assistant
+    memo: dict[str, Any] = field(default_factory=dict)
+    """Small per-process caches (e.g. Odoo instances and their secrets, for a few seconds)."""
 
     @classmethod
     async def start(

@@ -221,12 +221,6 @@ SELECT i.id, i.tenant_id, i.name, i.base_url, i.database,
 INSERT INTO odoo.event_log (tenant_id, instance_id, event_row, kind, status, reason, remote_addr, user_agent)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8);
 
--- name: odoo_insert_event
-INSERT INTO odoo.webhook_events (instance_id, tenant_id, source, event_id, event_type, aggregate_type, aggregate_id, payload)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-ON CONFLICT (instance_id, event_id) DO NOTHING
-RETURNING id;
-
 -- name: odoo_event_by_event_id
 SELECT id, status FROM odoo.webhook_events WHERE instance_id = $1 AND event_id = $2;
 
@@ -290,3 +284,21 @@ SELECT e.*, i.name AS instance_name, i.database AS instance_db
   FROM odoo.webhook_events AS e JOIN odoo.instances AS i ON i.id = e.instance_id
  WHERE e.id = $1
    FOR UPDATE OF e;
+
+-- name: odoo_receive
+-- One statement (one round trip, one commit): the event, its processing job and its audit row.
+-- No row back means the event id was seen before.
+WITH ev AS (
+    INSERT INTO odoo.webhook_events (instance_id, tenant_id, source, event_id, event_type, aggregate_type,
+                                     aggregate_id, payload)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+    ON CONFLICT (instance_id, event_id) DO NOTHING
+    RETURNING id
+), job AS (
+    INSERT INTO rag.jobs (tenant_id, queue, kind, payload, max_attempts)
+    SELECT $2, 'odoo', 'odoo_event', jsonb_build_object('event', ev.id), 5 FROM ev
+), audit AS (
+    INSERT INTO odoo.event_log (tenant_id, instance_id, event_row, kind, status, remote_addr, user_agent)
+    SELECT $2, $1, ev.id, 'received', 'pending', $9, $10 FROM ev
+)
+SELECT id FROM ev;

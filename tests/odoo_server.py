@@ -71,6 +71,8 @@ class FakeOdoo:
             have = row.get(field)
             if op == "=" and have != value or op == ">" and not (have is not None and have > value):
                 return False
+            if op == ">=" and not (have is not None and have >= value):
+                return False
             if op == "in" and have not in value:
                 return False
         return True

@@ -80,6 +80,7 @@ async def test_ticks_enqueue_due_jobs_and_deliveries_are_signed_and_retried(
         assert await scheduler.tick(t0) == [], "the first tick only schedules"
         assert await scheduler.tick(datetime(2026, 11, 26, 7, 10, tzinfo=UTC)) == []
         assert await scheduler.tick(datetime(2026, 11, 26, 7, 16, tzinfo=UTC)) == ["health-check"]
+        await services.pool.execute("UPDATE odoo.scheduled_jobs SET enabled = false WHERE action <> 'webhook'")
         fired = await scheduler.tick(datetime(2026, 11, 27, 0, 5, tzinfo=UTC))
         assert fired == ["compliance-alerts", "health-check", "stale-data-cleanup"]
         async with httpx.AsyncClient() as http:
@@ -97,3 +98,30 @@ async def test_ticks_enqueue_due_jobs_and_deliveries_are_signed_and_retried(
         assert [tuple(r) for r in states] == [("done", 4)]
     finally:
         await services.close()
+
+
+async def test_scheduled_pulls_refresh_the_finance_shadow(db_url: str, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from tests.odoo_server import FakeOdoo
+
+    fake = FakeOdoo(db="odoo_core").start()
+    fake.records["account.move"] = [
+        {"id": 1, "name": "INV/2026/0001", "move_type": "out_invoice", "state": "posted", "amount_total": 1200.0,
+         "partner_id": [3, "Acme"], "write_date": "2026-11-20 08:00:00"}]
+    settings = replace(make_settings(db_url, tmp_path), odoo=OdooSettings(user="admin", password="secret"))
+    services = await Services.start(settings, embedder=CountingEmbedder(), database=Database(db_url))
+    try:
+        await services.pool.execute("INSERT INTO odoo.instances (name, base_url, database) VALUES ('prod', $1, 'odoo_core')",
+                                    fake.url)
+        await services.pool.execute("UPDATE odoo.scheduled_jobs SET enabled = (name = 'shadow-odoo-finance')")
+        scheduler = Scheduler(services)
+        await scheduler.tick(datetime(2026, 11, 26, 7, 1, tzinfo=UTC))
+        assert await scheduler.tick(datetime(2026, 11, 26, 8, 0, 1, tzinfo=UTC)) == ["shadow-odoo-finance"]
+        async with httpx.AsyncClient() as http:
+            await scheduler.delivery_worker(http).drain()
+        row = await services.pool.fetchrow("SELECT name, partner, amount_total FROM odoo_seed.shadow_moves")
+        assert (row["name"], row["partner"], float(row["amount_total"])) == ("INV/2026/0001", "Acme", 1200.0)
+    finally:
+        await services.close()
+        fake.stop()

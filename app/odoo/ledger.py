@@ -19,6 +19,8 @@ from sql.queries import q
 
 ODOO_QUEUE = "odoo"
 MAX_BODY = 1024 * 1024
+# Instances and their secrets are cached this long: a deactivated secret may still verify for as long.
+INSTANCE_TTL_SECONDS = 5.0
 
 
 class WebhookIn(msgspec.Struct):
@@ -40,10 +42,17 @@ class Ledger:
                     reason: str | None = None, remote: str | None = None, agent: str | None = None) -> None:
         await conn.execute(q("odoo_audit"), tenant_id, instance_id, event_row, kind, status, reason, remote, agent)
 
-    async def instance(self, name: str | None) -> asyncpg.Record:
+    async def instance(self, name: str | None, *, fresh: bool = False) -> asyncpg.Record:
+        """The instance and its active secrets, cached for a few seconds per process."""
+        cache = self.services.memo.setdefault("odoo_instances", {})
+        key = name or ""
+        cached = cache.get(key)
+        if cached and not fresh and time.monotonic() - cached[0] < INSTANCE_TTL_SECONDS:
+            return cached[1]
         row = await self.pool.fetchrow(q("odoo_instance"), name or "") if name else None
         if row is None:
             raise Unauthorized(f"unknown Odoo instance {name!r}: name it with the x-ipai-instance header")
+        cache[key] = (time.monotonic(), row)
         return row
 
     async def reject(self, exc: IpaiError, instance: asyncpg.Record | None, remote: str | None,
@@ -59,29 +68,34 @@ class Ledger:
         instance = None
         try:
             instance = await self.instance(instance_name)
-            if github:
-                verify_github(instance["secrets"], headers.get("x-hub-signature-256"), body)
-            else:
-                verify(instance["secrets"], headers.get("x-ipai-timestamp"), headers.get("x-ipai-signature"), body,
-                       time.time())
+            try:
+                self._verify(instance, headers, body, github)
+            except Unauthorized:
+                # A secret added a moment ago is not in the cache yet: look once more before refusing.
+                instance = await self.instance(instance_name, fresh=True)
+                self._verify(instance, headers, body, github)
             event = self._parse(body, headers, github)
         except IpaiError as exc:
             raise await self.reject(exc, instance, remote, agent) from exc
         event_id = event.event_id or f"sha256:{hashlib.sha256(body).hexdigest()}"
-        async with self.pool.acquire() as conn, conn.transaction():
-            row_id = await conn.fetchval(
-                q("odoo_insert_event"), instance["id"], instance["tenant_id"], "github" if github else "odoo", event_id,
-                event.event_type, event.aggregate_type, str(event.aggregate_id), event.payload)
-            if row_id is None:
-                original = await conn.fetchrow(q("odoo_event_by_event_id"), instance["id"], event_id)
-                await self.audit(conn, tenant_id=instance["tenant_id"], instance_id=instance["id"],
-                                 event_row=original["id"], kind="duplicate", status=original["status"],
-                                 remote=remote, agent=agent)
-                return 200, {"id": original["id"], "status": original["status"], "duplicate": True}
-            await self.queue.enqueue(conn, "odoo_event", {"event": row_id}, tenant_id=instance["tenant_id"])
-            await self.audit(conn, tenant_id=instance["tenant_id"], instance_id=instance["id"], event_row=row_id,
-                             kind="received", status="pending", remote=remote, agent=agent)
-        return 202, {"id": row_id, "status": "pending", "duplicate": False}
+        row_id = await self.pool.fetchval(
+            q("odoo_receive"), instance["id"], instance["tenant_id"], "github" if github else "odoo", event_id,
+            event.event_type, event.aggregate_type, str(event.aggregate_id), event.payload, remote, agent)
+        if row_id is not None:
+            return 202, {"id": row_id, "status": "pending", "duplicate": False}
+        original = await self.pool.fetchrow(q("odoo_event_by_event_id"), instance["id"], event_id)
+        await self.audit(self.pool, tenant_id=instance["tenant_id"], instance_id=instance["id"],
+                         event_row=original["id"], kind="duplicate", status=original["status"], remote=remote,
+                         agent=agent)
+        return 200, {"id": original["id"], "status": original["status"], "duplicate": True}
+
+    @staticmethod
+    def _verify(instance: asyncpg.Record, headers: dict[str, str], body: bytes, github: bool) -> None:
+        if github:
+            verify_github(instance["secrets"], headers.get("x-hub-signature-256"), body)
+        else:
+            verify(instance["secrets"], headers.get("x-ipai-timestamp"), headers.get("x-ipai-signature"), body,
+                   time.time())
 
     @staticmethod
     def _parse(body: bytes, headers: dict[str, str], github: bool) -> WebhookIn:

@@ -14,13 +14,16 @@ import asyncpg
 import httpx
 from croniter import croniter
 
+from app.odoo.handlers import ChangeHandlers
+from app.odoo.jsonrpc import OdooClient, OdooConnection
+from app.odoo.pull import pull
 from app.odoo.signatures import sign
 from app.queue import Job, Queue, Worker
 from app.services import Services
 
 log = logging.getLogger(__name__)
 OUTBOUND_QUEUE = "outbound"
-DUE = """SELECT name, tenant_id, cron, timezone, webhook_url, next_run_at FROM odoo.scheduled_jobs
+DUE = """SELECT name, tenant_id, cron, timezone, action, webhook_url, next_run_at FROM odoo.scheduled_jobs
           WHERE enabled AND (next_run_at IS NULL OR next_run_at <= $1) ORDER BY name FOR UPDATE SKIP LOCKED"""
 
 
@@ -45,7 +48,8 @@ class Scheduler:
             for job in await conn.fetch(DUE, now):
                 if job["next_run_at"] is not None:  # a first sighting only schedules
                     url = job["webhook_url"] or settings.outbound_url
-                    payload = {"job": job["name"], "scheduled_for": job["next_run_at"].isoformat(), "url": url}
+                    payload = {"job": job["name"], "scheduled_for": job["next_run_at"].isoformat(),
+                               "action": job["action"], "url": url}
                     await self.queue.enqueue(conn, "scheduled_job", payload, tenant_id=job["tenant_id"])
                     fired.append(job["name"])
                 await conn.execute("UPDATE odoo.scheduled_jobs SET next_run_at = $2, last_run_at = "
@@ -65,21 +69,40 @@ class Scheduler:
             except TimeoutError:
                 pass
 
-    def delivery_worker(self, http: httpx.AsyncClient, **kwargs: object) -> Worker:
-        secret = self.services.settings.odoo.outbound_secret
+    def delivery_worker(self, http: httpx.AsyncClient, handlers: ChangeHandlers | None = None,
+                        **kwargs: object) -> Worker:
+        """Runs due jobs: outbound deliveries, or pulls of a model from every registered instance."""
+        settings = self.services.settings.odoo
+        handlers = handlers or ChangeHandlers(self.services, settings.kb_models)
 
-        async def deliver(conn: asyncpg.Connection, jobs: Sequence[Job]) -> None:
+        async def run_job(conn: asyncpg.Connection, jobs: Sequence[Job]) -> None:
             for job in jobs:
-                url = job.payload.get("url")
-                if not url:
-                    log.info("scheduled job %s ran with no outbound URL configured", job.payload.get("job"))
-                    continue
-                body = json.dumps({k: v for k, v in job.payload.items() if k != "url"}).encode()
-                ts = int(time.time())
-                response = await http.post(url, content=body, headers={
-                    "content-type": "application/json", "x-ipai-timestamp": str(ts),
-                    "x-ipai-signature": sign(secret, ts, body) if secret else ""})
-                if response.status_code >= 300:
-                    raise RuntimeError(f"{url} answered {response.status_code}")
+                action = job.payload.get("action", "webhook")
+                if action.startswith("pull:"):
+                    await self._pull_all(http, handlers, action.removeprefix("pull:"))
+                else:
+                    await self._deliver(http, job, settings.outbound_secret)
 
-        return Worker(self.queue, deliver, **kwargs)  # type: ignore[arg-type]
+        return Worker(self.queue, run_job, **kwargs)  # type: ignore[arg-type]
+
+    async def _deliver(self, http: httpx.AsyncClient, job: Job, secret: str) -> None:
+        url = job.payload.get("url")
+        if not url:
+            log.info("scheduled job %s ran with no outbound URL configured", job.payload.get("job"))
+            return
+        body = json.dumps({k: v for k, v in job.payload.items() if k != "url"}).encode()
+        ts = int(time.time())
+        response = await http.post(url, content=body, headers={
+            "content-type": "application/json", "x-ipai-timestamp": str(ts),
+            "x-ipai-signature": sign(secret, ts, body) if secret else ""})
+        if response.status_code >= 300:
+            raise RuntimeError(f"{url} answered {response.status_code}")
+
+    async def _pull_all(self, http: httpx.AsyncClient, handlers: ChangeHandlers, model: str) -> None:
+        settings = self.services.settings.odoo
+        for instance in await self.services.pool.fetch(
+                "SELECT i.name, i.id, i.tenant_id, i.base_url, i.database FROM odoo.instances AS i ORDER BY i.id"):
+            client = OdooClient(OdooConnection(instance["base_url"], instance["database"], settings.user,
+                                               settings.password), http)
+            result = await pull(self.services, handlers, client, instance, model)
+            log.info("scheduled pull of %s from %s: %d records", model, instance["name"], result["applied"])

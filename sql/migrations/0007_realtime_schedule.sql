@@ -24,7 +24,7 @@ BEGIN
     INSERT INTO rag.realtime_events (tenant_id, channel, payload)
     SELECT n.tenant_id, 'odoo-sync', jsonb_build_object('event', n.event_row, 'kind', n.kind, 'status', n.status,
                                                         'reason', n.reason, 'at', n.created_at)
-      FROM new_rows AS n WHERE n.kind IN ('received', 'status');
+      FROM new_rows AS n WHERE n.kind = 'status';
     RETURN NULL;
 END $$;
 CREATE TRIGGER event_log_publish AFTER INSERT ON odoo.event_log
@@ -49,13 +49,17 @@ CREATE TABLE odoo.scheduled_jobs (
     tenant_id    text NOT NULL DEFAULT 'default',
     cron         text NOT NULL,
     timezone     text NOT NULL DEFAULT 'Asia/Manila',
+    -- 'webhook' calls the outbound webhook; 'pull:<model>' pulls that model from every instance
+    action       text NOT NULL DEFAULT 'webhook' CHECK (action = 'webhook' OR action LIKE 'pull:%'),
     webhook_url  text,
     enabled      boolean NOT NULL DEFAULT true,
     next_run_at  timestamptz,
     last_run_at  timestamptz
 );
-INSERT INTO odoo.scheduled_jobs (name, cron) VALUES
-    ('compliance-alerts', '0 8 * * *'),
-    ('reminders', '0 9 * * 1'),
-    ('health-check', '*/15 * * * *'),
-    ('stale-data-cleanup', '0 2 * * *');
+INSERT INTO odoo.scheduled_jobs (name, cron, action) VALUES
+    ('compliance-alerts', '0 8 * * *', 'webhook'),
+    ('reminders', '0 9 * * 1', 'webhook'),
+    ('health-check', '*/15 * * * *', 'webhook'),
+    ('stale-data-cleanup', '0 2 * * *', 'webhook'),
+    ('sync-odoo-modules', '30 1 * * *', 'pull:ir.module.module'),
+    ('shadow-odoo-finance', '0 * * * *', 'pull:account.move');
