@@ -44,13 +44,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def with_services(work: Callable[[Services], Awaitable[None]]) -> int:
-    """Start the services from the environment, run `work` with them, always close them."""
-    from app.services import Services
-    from app.settings import get_settings
+def with_services(work: Callable[[Services], Awaitable[None]],
+                  start: Callable[[], Awaitable[Services]] | None = None) -> int:
+    """Start the services (from the environment, or with `start`), run `work`, always close them."""
+
+    async def from_environment() -> Services:
+        from app.services import Services
+        from app.settings import get_settings
+
+        return await Services.start(get_settings())
 
     async def run() -> None:
-        services = await Services.start(get_settings())
+        services = await (start or from_environment)()
         try:
             await work(services)
         finally:

@@ -27,15 +27,9 @@ async def eval_services() -> Services:
 
 
 def with_eval_services(work: Callable[[Services], Awaitable[None]]) -> int:
-    async def run() -> None:
-        services = await eval_services()
-        try:
-            await work(services)
-        finally:
-            await services.close()
+    from app.cli import with_services
 
-    asyncio.run(run())
-    return 0
+    return with_services(work, start=eval_services)
 
 
 def _command() -> str:
