@@ -15,7 +15,7 @@ from app.kb.service import KnowledgeBase
 from app.problems import decode_json
 from app.services import Services
 from ingest.chunking import text_hash
-from ingest.loaders import load_bytes, parse_text
+from ingest.loaders import LoadedDocument, load_bytes, parse_text
 from ingest.pipeline import IngestOptions
 
 WAIT_SECONDS = 60.0
