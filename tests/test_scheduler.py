@@ -80,7 +80,7 @@ async def test_ticks_enqueue_due_jobs_and_deliveries_are_signed_and_retried(
         assert await scheduler.tick(t0) == [], "the first tick only schedules"
         assert await scheduler.tick(datetime(2026, 11, 26, 7, 10, tzinfo=UTC)) == []
         assert await scheduler.tick(datetime(2026, 11, 26, 7, 16, tzinfo=UTC)) == ["health-check"]
-        await services.pool.execute("UPDATE odoo.scheduled_jobs SET enabled = false WHERE action <> 'webhook'")
+        await services.pool.execute("UPDATE odoo.scheduled_jobs SET enabled = false WHERE action LIKE 'pull:%'")
         fired = await scheduler.tick(datetime(2026, 11, 27, 0, 5, tzinfo=UTC))
         assert fired == ["compliance-alerts", "health-check", "stale-data-cleanup"]
         async with httpx.AsyncClient() as http:
@@ -89,6 +89,7 @@ async def test_ticks_enqueue_due_jobs_and_deliveries_are_signed_and_retried(
                 await worker.drain()
         assert [b["job"] for _, b, _ in receiver.bodies] == ["health-check", "compliance-alerts", "health-check",
                                                              "stale-data-cleanup"]
+        assert receiver.bodies[-1][1]["action"] == "cleanup"
         headers, _, raw = receiver.bodies[0]
         lower = {k.lower(): v for k, v in headers.items()}
         verify(["outbound_secret_0123456789"], lower["x-ipai-timestamp"], lower["x-ipai-signature"], raw,
@@ -125,3 +126,18 @@ async def test_scheduled_pulls_refresh_the_finance_shadow(db_url: str, tmp_path:
     finally:
         await services.close()
         fake.stop()
+
+
+async def test_cleanup_prunes_old_realtime_messages_and_finished_jobs(services: Services) -> None:
+    from app.odoo.scheduler import prune
+
+    await services.pool.execute(
+        "INSERT INTO rag.realtime_events (channel, payload, created_at) VALUES "
+        "('notifications', '{}', now() - interval '40 days'), ('notifications', '{}', now())")
+    await services.pool.execute(
+        "INSERT INTO rag.jobs (queue, kind, status, finished_at) VALUES "
+        "('x', 't', 'done', now() - interval '40 days'), ('x', 't', 'done', now()), "
+        "('x', 't', 'dead', now() - interval '40 days')")
+    async with services.pool.acquire() as conn:
+        assert await prune(conn, 30) == {"realtime_events": 1, "jobs": 1}
+    assert await services.pool.fetchval("SELECT count(*) FROM rag.jobs") == 2

@@ -33,9 +33,22 @@ def next_run(cron: str, tz: str, after: datetime) -> datetime:
     return croniter(cron, local).get_next(datetime).astimezone(timezone.utc)
 
 
+async def prune(conn: asyncpg.Connection, days: int) -> dict[str, int]:
+    """Drop realtime messages and finished jobs older than `days` (dead letters stay until replayed)."""
+    realtime = await conn.fetchval(
+        "WITH d AS (DELETE FROM rag.realtime_events WHERE created_at < now() - make_interval(days => $1) RETURNING 1) "
+        "SELECT count(*) FROM d", days)
+    jobs = await conn.fetchval(
+        "WITH d AS (DELETE FROM rag.jobs WHERE status = 'done' AND finished_at < now() - make_interval(days => $1) "
+        "RETURNING 1) SELECT count(*) FROM d", days)
+    log.info("stale-data cleanup: %d realtime messages, %d finished jobs older than %d days", realtime, jobs, days)
+    return {"realtime_events": realtime, "jobs": jobs}
+
+
 class Scheduler:
-    def __init__(self, services: Services, *, tick_seconds: float = 30.0) -> None:
+    def __init__(self, services: Services, *, tick_seconds: float = 30.0, retention_days: int = 30) -> None:
         self.services = services
+        self.retention_days = retention_days
         self.queue = Queue(services.pool, OUTBOUND_QUEUE, max_attempts=6)
         self.tick_seconds = tick_seconds
 
@@ -80,8 +93,10 @@ class Scheduler:
                 action = job.payload.get("action", "webhook")
                 if action.startswith("pull:"):
                     await self._pull_all(http, handlers, action.removeprefix("pull:"))
-                else:
-                    await self._deliver(http, job, settings.outbound_secret)
+                    continue
+                if action == "cleanup":
+                    await prune(conn, self.retention_days)
+                await self._deliver(http, job, settings.outbound_secret)
 
         return Worker(self.queue, run_job, **kwargs)  # type: ignore[arg-type]
 

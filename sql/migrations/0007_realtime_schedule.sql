@@ -49,8 +49,9 @@ CREATE TABLE odoo.scheduled_jobs (
     tenant_id    text NOT NULL DEFAULT 'default',
     cron         text NOT NULL,
     timezone     text NOT NULL DEFAULT 'Asia/Manila',
-    -- 'webhook' calls the outbound webhook; 'pull:<model>' pulls that model from every instance
-    action       text NOT NULL DEFAULT 'webhook' CHECK (action = 'webhook' OR action LIKE 'pull:%'),
+    -- 'webhook' calls the outbound webhook; 'cleanup' prunes old ledgers, then calls it too;
+    -- 'pull:<model>' pulls that model from every instance
+    action       text NOT NULL DEFAULT 'webhook' CHECK (action IN ('webhook', 'cleanup') OR action LIKE 'pull:%'),
     webhook_url  text,
     enabled      boolean NOT NULL DEFAULT true,
     next_run_at  timestamptz,
@@ -60,6 +61,6 @@ INSERT INTO odoo.scheduled_jobs (name, cron, action) VALUES
     ('compliance-alerts', '0 8 * * *', 'webhook'),
     ('reminders', '0 9 * * 1', 'webhook'),
     ('health-check', '*/15 * * * *', 'webhook'),
-    ('stale-data-cleanup', '0 2 * * *', 'webhook'),
+    ('stale-data-cleanup', '0 2 * * *', 'cleanup'),
     ('sync-odoo-modules', '30 1 * * *', 'pull:ir.module.module'),
     ('shadow-odoo-finance', '0 * * * *', 'pull:account.move');
