@@ -322,6 +322,37 @@ def cmd_odoo_worker(args: argparse.Namespace) -> int:
     return with_services(run)
 
 
+def cmd_keys(args: argparse.Namespace) -> int:
+    from app.security.keys import create_key, revoke_key
+
+    async def run(services: Services) -> None:
+        if args.keys_command == "create":
+            key_id, token = await create_key(services.pool, args.tenant, [x.strip() for x in args.scopes.split(",")],
+                                             args.name)
+            print(f"key id {key_id}\n{token}\n(shown once: store it now)")
+        else:
+            await revoke_key(services.pool, args.key_id)
+            print(f"revoked {args.key_id}")
+
+    return with_services(run)
+
+
+def cmd_vault(args: argparse.Namespace) -> int:
+    from app.security.vault import Vault, load_key
+
+    key = load_key()
+
+    async def run(services: Services) -> None:
+        vault = Vault(services.pool, key)
+        if args.vault_command == "put":
+            value = sys.stdin.read().rstrip("\n")
+            print(f"{args.name} version {await vault.put(args.name, value, tenant_id=args.tenant)}")
+        else:
+            print(await vault.get_logged(args.bot, args.name, agent="ipai-rag cli"))
+
+    return with_services(run)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ipai-rag", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -388,6 +419,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_sync_pull)
     p = ssub.add_parser("worker", help="process received events, run scheduled jobs, deliver outbound webhooks")
     p.set_defaults(func=cmd_odoo_worker)
+
+    p = sub.add_parser("keys", help="API keys")
+    ksub = p.add_subparsers(dest="keys_command", required=True)
+    p = ksub.add_parser("create", help="create a key (printed once)")
+    p.add_argument("--tenant", required=True)
+    p.add_argument("--scopes", required=True, help="comma list: kb:read,kb:write,ask,sync,catalog,admin")
+    p.add_argument("--name", default="")
+    p.set_defaults(func=cmd_keys)
+    p = ksub.add_parser("revoke", help="revoke a key at once")
+    p.add_argument("key_id")
+    p.set_defaults(func=cmd_keys)
+
+    p = sub.add_parser("vault", help="the secrets vault (key from IPAI_VAULT_KEY or IPAI_VAULT_KEY_FILE)")
+    vsub = p.add_subparsers(dest="vault_command", required=True)
+    p = vsub.add_parser("put", help="store a new version of a secret read from standard input")
+    p.add_argument("name")
+    p.add_argument("--tenant", default="default")
+    p.set_defaults(func=cmd_vault)
+    p = vsub.add_parser("get", help="read a secret as a bot (audited)")
+    p.add_argument("name")
+    p.add_argument("--bot", required=True)
+    p.set_defaults(func=cmd_vault)
 
     p = sub.add_parser("catalog", help="the asset catalog")
     csub = p.add_subparsers(dest="catalog_command", required=True)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import asyncpg
 
-SCHEMAS = ["rag", "catalog", "odoo", "odoo_seed"]
+SCHEMAS = ["rag", "catalog", "odoo", "odoo_seed", "control_plane"]
 
 
 async def describe_schema(conn: asyncpg.Connection, schemas: list[str] | None = None) -> str:

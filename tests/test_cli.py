@@ -50,3 +50,29 @@ def test_ingest_search_export_roundtrip_ask_and_chat(db_url: str, tmp_path: Path
 def test_migrate_reports_up_to_date(db_url: str, tmp_path: Path) -> None:
     out = run(["migrate"], db_url, tmp_path)
     assert out.returncode == 0 and "nothing (up to date)" in out.stdout
+
+
+def test_keys_and_vault_commands(db_url: str, tmp_path: Path) -> None:
+    import base64
+    import os
+
+    out = run(["keys", "create", "--tenant", "acme", "--scopes", "ask,kb:read"], db_url, tmp_path)
+    assert out.returncode == 0, out.stderr
+    key_id, token = out.stdout.split()[2], out.stdout.splitlines()[1]
+    assert token.startswith("ipai_")
+    assert run(["keys", "revoke", key_id], db_url, tmp_path).returncode == 0
+    assert run(["keys", "revoke", key_id], db_url, tmp_path).returncode == 2, "already revoked"
+    key = base64.b64encode(os.urandom(32)).decode()
+    env_extra = {"IPAI_VAULT_KEY": key}
+    import subprocess
+    import sys
+
+    base_env = {"DATABASE_URL": db_url, "EMBEDDING_PROVIDER": "hash", "IPAI_DATA_DIR": str(tmp_path),
+                "PATH": "/usr/bin:/bin", "HOME": str(tmp_path), **env_extra}
+    cwd = Path(__file__).resolve().parent.parent
+    put = subprocess.run([sys.executable, "-m", "app.cli", "vault", "put", "token"], env=base_env, input="s3cret\n",
+                         capture_output=True, text=True, cwd=cwd, timeout=120)
+    assert put.returncode == 0 and "version 1" in put.stdout, put.stderr
+    denied = subprocess.run([sys.executable, "-m", "app.cli", "vault", "get", "token", "--bot", "nobody"],
+                            env=base_env, capture_output=True, text=True, cwd=cwd, timeout=120)
+    assert denied.returncode == 2 and "may not read" in denied.stderr and "s3cret" not in denied.stderr + denied.stdout

@@ -1,0 +1,61 @@
+"""API keys: shown once, stored as SHA-256, scoped, revocable with immediate effect."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import uuid
+from dataclasses import dataclass
+
+import asyncpg
+
+from app.errors import InvalidInput, NotFound
+
+SCOPES = frozenset({"kb:read", "kb:write", "ask", "sync", "catalog", "admin"})
+
+
+@dataclass(frozen=True)
+class Principal:
+    tenant_id: str
+    scopes: frozenset[str]
+    key_id: str | None = None
+    user_id: str | None = None
+
+    def allows(self, scope: str) -> bool:
+        return "admin" in self.scopes or scope in self.scopes
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def create_key(pool: asyncpg.Pool, tenant_id: str, scopes: list[str], name: str = "") -> tuple[str, str]:
+    """Returns (key id, the key itself); the key is not stored and cannot be shown again."""
+    unknown = set(scopes) - SCOPES
+    if not scopes or unknown:
+        raise InvalidInput(f"scopes must be some of {', '.join(sorted(SCOPES))}; unknown: {sorted(unknown)}")
+    prefix = secrets.token_hex(4)
+    token = f"ipai_{prefix}_{secrets.token_urlsafe(32)}"
+    key_id = uuid.uuid4()
+    await pool.execute("INSERT INTO control_plane.api_keys (id, tenant_id, name, prefix, key_hash, scopes) "
+                       "VALUES ($1, $2, $3, $4, $5, $6)", key_id, tenant_id, name, prefix, _hash(token), sorted(scopes))
+    return str(key_id), token
+
+
+async def verify_key(pool: asyncpg.Pool, token: str) -> Principal | None:
+    """The key's principal, or None for an unknown, malformed or revoked key."""
+    parts = token.split("_", 2)
+    if len(parts) != 3 or parts[0] != "ipai":
+        return None
+    row = await pool.fetchrow("SELECT id, tenant_id, key_hash, scopes, revoked_at FROM control_plane.api_keys "
+                              "WHERE prefix = $1", parts[1])
+    if row is None or row["revoked_at"] is not None or not hmac.compare_digest(row["key_hash"], _hash(token)):
+        return None
+    return Principal(row["tenant_id"], frozenset(row["scopes"]), key_id=str(row["id"]))
+
+
+async def revoke_key(pool: asyncpg.Pool, key_id: str) -> None:
+    done = await pool.fetchval("UPDATE control_plane.api_keys SET revoked_at = now() WHERE id = $1::uuid "
+                               "AND revoked_at IS NULL RETURNING 1", key_id)
+    if not done:
+        raise NotFound(f"no active API key {key_id}")
