@@ -132,30 +132,12 @@ def cmd_ingest(args: argparse.Namespace) -> int:
               f"{total.chunks_deleted} deleted in {elapsed:.1f}s "
               f"({total.chunks_inserted / max(elapsed, 1e-9):.0f} chunks/s)")
         if args.wait:
-            await _drain(services)
+            started = time.perf_counter()
+            await services.embed_pending(args.tenant)
+            print(f"embedded in {time.perf_counter() - started:.1f}s; "
+                  f"queue: {await services.queue.pending()} jobs waiting")
 
     return with_services(run)
-
-
-async def _drain(services) -> None:  # type: ignore[no-untyped-def]
-    """Embed every waiting chunk in this process, with a progress bar."""
-    from tqdm import tqdm
-
-    from sql.queries import q
-
-    todo = await services.pool.fetchval(q("unembedded_chunks"), "default", services.embedder.name)
-    bar = tqdm(total=todo, unit="chunk", desc=f"embed ({services.embedder.name})")
-    worker = services.worker(batch_size=32)
-    started = time.perf_counter()
-    while True:
-        n = await worker.run_once()
-        left = await services.pool.fetchval(q("unembedded_chunks"), "default", services.embedder.name)
-        bar.n = max(0, todo - left)
-        bar.refresh()
-        if not n:
-            break
-    bar.close()
-    print(f"embedded in {time.perf_counter() - started:.1f}s; queue: {await services.queue.pending()} jobs waiting")
 
 
 def cmd_worker(args: argparse.Namespace) -> int:

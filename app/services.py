@@ -94,6 +94,25 @@ class Services:
     def worker(self, **kwargs: object) -> Worker:
         return Worker(self.queue, self.indexer.handle, **kwargs)  # type: ignore[arg-type]
 
+    async def embed_pending(self, tenant_id: str, *, desc: str = "embed", progress: bool = True) -> int:
+        """Embed, in this process, every waiting chunk; the bar counts the tenant's chunks without a vector."""
+        from tqdm import tqdm
+
+        from sql.queries import q
+
+        async def missing() -> int:
+            return await self.pool.fetchval(q("unembedded_chunks"), tenant_id, self.embedder.name)
+
+        todo = await missing()
+        worker = self.worker(batch_size=64)
+        claimed = 0
+        with tqdm(total=todo, desc=f"{desc} ({self.embedder.name})", unit="chunk", disable=not progress) as bar:
+            while n := await worker.run_once():
+                claimed += n
+                bar.n = max(0, todo - await missing())
+                bar.refresh()
+        return claimed
+
     async def close(self) -> None:
         await self.pool.close()
         self.database.stop()

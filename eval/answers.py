@@ -21,7 +21,6 @@ from app.errors import InvalidInput
 from app.services import Services
 from ingest.loaders import LoadedDocument
 from ingest.pipeline import IngestOptions
-from sql.queries import q
 
 
 def normalize_answer(s: str) -> str:
@@ -85,12 +84,7 @@ async def evaluate_answers(services: Services, assistant: Assistant, squad: Squa
                            k: int = 5, progress: bool = True) -> dict[str, Any]:
     namespace = f"eval:squad:{squad.fingerprint()[:12]}"
     await services.pipeline.ingest(squad.paragraphs, IngestOptions(tenant_id=namespace, source="squad"))
-    worker = services.worker(batch_size=64)
-    todo = await services.pool.fetchval(q("unembedded_chunks"), namespace, services.embedder.name)
-    with tqdm(total=todo, desc="embed paragraphs", unit="chunk", disable=not progress) as bar:
-        while await worker.run_once():
-            bar.n = todo - await services.pool.fetchval(q("unembedded_chunks"), namespace, services.embedder.name)
-            bar.refresh()
+    await services.embed_pending(namespace, desc="embed paragraphs", progress=progress)
     questions = squad.questions[:limit] if limit else squad.questions
     rows = []
     for item in tqdm(questions, desc="questions", unit="q", disable=not progress):

@@ -15,7 +15,6 @@ from eval.beir import BeirDataset
 from eval.metrics import Run, mean, per_query
 from ingest.pipeline import IngestOptions
 from retrieval.retriever import SearchParams
-from sql.queries import q
 
 LEGS = ("vector", "lexical", "trigram")
 
@@ -79,7 +78,7 @@ class RetrievalEvaluation:
             totals["unchanged"] += result.unchanged
             totals["chunks"] += result.chunks_inserted
         bar.close()
-        await self._embed_all()
+        await self.services.embed_pending(self.namespace, desc="embed corpus", progress=self.progress)
         judged = [qid for qid in self.dataset.qrels if qid in self.dataset.queries]
         texts = [self.dataset.queries[qid] for qid in judged]
         vectors = await self._embed_with_progress(texts, "embed queries")
@@ -95,15 +94,6 @@ class RetrievalEvaluation:
                 out.extend(await self.services.embedder.embed(texts[i:i + batch]))
                 bar.update(min(batch, len(texts) - i))
         return out
-
-    async def _embed_all(self) -> None:
-        pool, model = self.services.pool, self.services.embedder.name
-        todo = await pool.fetchval(q("unembedded_chunks"), self.namespace, model)
-        worker = self.services.worker(batch_size=64)
-        with tqdm(total=todo, desc=f"embed corpus ({model})", unit="chunk", disable=not self.progress) as bar:
-            while await worker.run_once():
-                bar.n = todo - await pool.fetchval(q("unembedded_chunks"), self.namespace, model)
-                bar.refresh()
 
     async def run(self, params: SearchParams, *, k: int = 100, collapse: bool = True,
                   desc: str = "queries") -> tuple[Run, list[float]]:
