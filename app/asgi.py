@@ -24,11 +24,13 @@ from app.odoo.handlers import ChangeHandlers
 from app.odoo.ledger import Ledger
 from app.odoo.scheduler import Scheduler
 from app.db import Database
-from app.errors import InvalidInput
+from app.errors import Unauthorized
 from app.kb import KnowledgeBaseController
 from app.problems import EXCEPTION_HANDLERS
 from app.realtime.controllers import RealtimeController
 from app.search import SearchController
+from app.security.auth import Authenticator, require_scope
+from app.security.keys import Principal, create_key
 from app.services import Services
 from app.settings import Settings, get_settings
 from app.system import SystemController
@@ -42,12 +44,30 @@ def provide_services(state: State) -> Services:
     return state.services
 
 
+def provide_principal(request: Request) -> Principal:
+    """Who is calling (set by the require_scope guard from the request's API key or JWT)."""
+    principal = getattr(request.state, "principal", None)
+    if principal is None:  # a public route asked for it: it has no caller
+        raise Unauthorized("this endpoint is public and acts for no tenant")
+    return principal
+
+
 def provide_tenant(request: Request) -> str:
-    """The tenant a request acts for (X-Tenant-ID; the default tenant when absent)."""
-    tenant = request.headers.get("x-tenant-id") or request.app.state.settings.server.tenant_id
+    """The tenant a request acts for: always its credentials' tenant, never a header."""
+    tenant = provide_principal(request).tenant_id
     if not _TENANT.match(tenant):
-        raise InvalidInput("X-Tenant-ID must be 1-64 characters of letters, digits, '_', '.', ':' or '-'")
+        raise Unauthorized("the credentials name a tenant that is not 1-64 letters, digits, '_', '.', ':' or '-'")
     return tenant
+
+
+async def _development_key(services: Services) -> None:
+    """Print a fresh admin key of the default tenant (the previous development key is revoked)."""
+    tenant = services.settings.server.tenant_id
+    await services.db.tenant(tenant).execute(
+        "UPDATE control_plane.api_keys SET revoked_at = now() WHERE name = 'development' AND revoked_at IS NULL")
+    _, token = await create_key(services.db, tenant, ["admin"], "development")
+    print(f"development API key (tenant {tenant!r}, scope admin; replaced at every start):\n  {token}\n"
+          f"  e.g. curl -H 'Authorization: Bearer {token}' ...", flush=True)
 
 
 async def _ingest_sample(services: Services, paths: Sequence[Path]) -> None:
@@ -63,6 +83,7 @@ async def _ingest_sample(services: Services, paths: Sequence[Path]) -> None:
 def create_app(
     settings: Settings | None = None, *, embedder: Embedder | None = None, database: Database | None = None,
     run_worker: bool | None = None, startup_ingest: Sequence[Path] = (), llm: ChatModel | None = None,
+    dev_key: bool = False,
 ) -> Litestar:
     """The ASGI application; nothing starts until its lifespan runs.
 
@@ -75,6 +96,9 @@ def create_app(
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         services = await Services.start(settings, embedder=embedder, database=database, llm=llm)
         app.state.services = services
+        app.state.authenticator = Authenticator(services.db, settings.security)
+        if dev_key:
+            await _development_key(services)
         stop = asyncio.Event()
         tasks = []
         http = httpx.AsyncClient(timeout=30)
@@ -98,7 +122,9 @@ def create_app(
     return Litestar(
         route_handlers=[KnowledgeBaseController, SearchController, SystemController, AskController, ToolsController, ChatController, CatalogController, OdooController, RealtimeController],
         dependencies={"services": Provide(provide_services, sync_to_thread=False),
-                      "tenant_id": Provide(provide_tenant, sync_to_thread=False)},
+                      "tenant_id": Provide(provide_tenant, sync_to_thread=False),
+                      "principal": Provide(provide_principal, sync_to_thread=False)},
+        guards=[require_scope],
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=settings.server.max_upload_bytes,

@@ -35,7 +35,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     sample = [SAMPLE_DIR] if args.sample else []
-    app = create_app(settings, startup_ingest=sample)
+    app = create_app(settings, startup_ingest=sample, dev_key=settings.security.dev_key)
     print(f"ipai-rag on http://{args.host or settings.server.host}:{args.port or settings.server.port} "
           f"(API docs at /docs); database: {'DATABASE_URL' if settings.database.url else 'embedded, ' + str(settings.database.data_dir)}",
           flush=True)
@@ -135,7 +135,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             started = time.perf_counter()
             await services.embed_pending(args.tenant)
             print(f"embedded in {time.perf_counter() - started:.1f}s; "
-                  f"queue: {await services.queue.pending()} jobs waiting")
+                  f"queue: {await services.queue.pending(args.tenant)} jobs waiting")
 
     return with_services(run)
 
@@ -255,7 +255,7 @@ def cmd_sync_seed(args: argparse.Namespace) -> int:
 
     async def run(services: Services) -> None:
         seed = read_seed(Path(args.file))
-        async with services.pool.acquire() as conn:
+        async with services.db.tenant(args.tenant).acquire() as conn:
             counts = await load_seed(conn, args.tenant, seed)
         print(f"seed loaded: {counts['projects']} projects, {counts['tasks']} tasks")
 
@@ -272,7 +272,7 @@ def cmd_sync_pull(args: argparse.Namespace) -> int:
     from sql.queries import q
 
     async def run(services: Services) -> None:
-        instance = await services.pool.fetchrow(q("odoo_instance"), args.instance)
+        instance = await services.db.tenant(args.tenant).fetchrow(q("odoo_instance"), args.instance)
         if instance is None:
             raise NotFound(f"no Odoo instance {args.instance!r}")
         odoo = services.settings.odoo
@@ -309,28 +309,24 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
     async def run(services: Services) -> None:
         if args.keys_command == "create":
-            key_id, token = await create_key(services.pool, args.tenant, [x.strip() for x in args.scopes.split(",")],
+            key_id, token = await create_key(services.db, args.tenant, [x.strip() for x in args.scopes.split(",")],
                                              args.name)
             print(f"key id {key_id}\n{token}\n(shown once: store it now)")
         else:
-            await revoke_key(services.pool, args.key_id)
+            await revoke_key(services.db, args.tenant, args.key_id)
             print(f"revoked {args.key_id}")
 
     return with_services(run)
 
 
 def cmd_vault(args: argparse.Namespace) -> int:
-    from app.security.vault import Vault, load_key
-
-    key = load_key()
-
     async def run(services: Services) -> None:
-        vault = Vault(services.pool, key)
+        vault = services.vault
         if args.vault_command == "put":
             value = sys.stdin.read().rstrip("\n")
-            print(f"{args.name} version {await vault.put(args.name, value, tenant_id=args.tenant)}")
+            print(f"{args.name} version {await vault.put(args.tenant, args.name, value)}")
         else:
-            print(await vault.get_logged(args.bot, args.name, agent="ipai-rag cli"))
+            print(await vault.get_logged(args.tenant, args.bot, args.name, agent="ipai-rag cli"))
 
     return with_services(run)
 
@@ -398,6 +394,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, action="append", help="repeat for several models")
     p.add_argument("--user")
     p.add_argument("--password")
+    p.add_argument("--tenant", default="default")
     p.set_defaults(func=cmd_sync_pull)
     p = ssub.add_parser("worker", help="process received events, run scheduled jobs, deliver outbound webhooks")
     p.set_defaults(func=cmd_odoo_worker)
@@ -411,6 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_keys)
     p = ksub.add_parser("revoke", help="revoke a key at once")
     p.add_argument("key_id")
+    p.add_argument("--tenant", default="default")
     p.set_defaults(func=cmd_keys)
 
     p = sub.add_parser("vault", help="the secrets vault (key from IPAI_VAULT_KEY or IPAI_VAULT_KEY_FILE)")
@@ -422,6 +420,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = vsub.add_parser("get", help="read a secret as a bot (audited)")
     p.add_argument("name")
     p.add_argument("--bot", required=True)
+    p.add_argument("--tenant", default="default")
     p.set_defaults(func=cmd_vault)
 
     p = sub.add_parser("catalog", help="the asset catalog")

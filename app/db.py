@@ -1,11 +1,13 @@
 """Database: embedded PostgreSQL or DATABASE_URL, the asyncpg pool (pgvector codecs), migrations."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
 import re
 import warnings
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -173,3 +175,88 @@ async def migrate(conn: asyncpg.Connection, directory: Path = MIGRATIONS_DIR) ->
     finally:
         await conn.execute("SELECT pg_advisory_unlock(hashtext('ipai_migrations'))")
     return applied
+
+
+APP_ROLE = "ipai_app"
+
+
+@contextlib.asynccontextmanager
+async def bind_tenant(conn: asyncpg.Connection, tenant_id: str) -> AsyncIterator[asyncpg.Connection]:
+    """A transaction on `conn` that row-level security sees as `tenant_id` (set_config local to it)."""
+    async with conn.transaction():
+        await conn.execute("SELECT set_config('app.tenant_id', $1, true)", tenant_id)
+        yield conn
+
+
+class Tenant:
+    """The app role's pool bound to one tenant: every use is a transaction whose first statement is
+    set_config('app.tenant_id', tenant, true), so row-level security sees that tenant and no other, and a
+    pooled connection never carries it into the next use."""
+
+    def __init__(self, pool: asyncpg.Pool, tenant_id: str) -> None:
+        self.pool = pool
+        self.tenant_id = tenant_id
+
+    @contextlib.asynccontextmanager
+    async def acquire(self) -> AsyncIterator[asyncpg.Connection]:
+        """A connection inside a transaction of this tenant (a nested conn.transaction() is a savepoint)."""
+        async with self.pool.acquire() as conn, bind_tenant(conn, self.tenant_id):
+            yield conn
+
+    async def fetch(self, query: str, *args: object, timeout: float | None = None) -> list[asyncpg.Record]:
+        async with self.acquire() as conn:
+            return await conn.fetch(query, *args, timeout=timeout)
+
+    async def fetchrow(self, query: str, *args: object, timeout: float | None = None) -> asyncpg.Record | None:
+        async with self.acquire() as conn:
+            return await conn.fetchrow(query, *args, timeout=timeout)
+
+    async def fetchval(self, query: str, *args: object, timeout: float | None = None) -> object:
+        async with self.acquire() as conn:
+            return await conn.fetchval(query, *args, timeout=timeout)
+
+    async def execute(self, query: str, *args: object, timeout: float | None = None) -> str:
+        async with self.acquire() as conn:
+            return await conn.execute(query, *args, timeout=timeout)
+
+
+class Db:
+    """The service's connections: the app role's pool (no tenant: sees nothing) and tenant-bound views."""
+
+    def __init__(self, pool: asyncpg.Pool, url: str) -> None:
+        self.pool = pool
+        self.url = url
+        """The app role's URL, for dedicated connections (LISTEN)."""
+
+    def tenant(self, tenant_id: str) -> Tenant:
+        return Tenant(self.pool, tenant_id)
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+
+async def prepare_app_role(conn: asyncpg.Connection, owner_url: str, data_dir: Path) -> str:
+    """As the owner: check it can run the cross-tenant functions, give ipai_app a login and a password kept
+    in the data folder, and return the URL the service connects with."""
+    from urllib.parse import quote, urlsplit, urlunsplit
+
+    row = await conn.fetchrow("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user")
+    if not (row["rolsuper"] or row["rolbypassrls"]):
+        raise ConfigurationError(
+            "the DATABASE_URL role must be a superuser or have BYPASSRLS: it owns the tables and the queue's "
+            "cross-tenant functions (ALTER ROLE <owner> BYPASSRLS), while the service itself runs as ipai_app"
+        )
+    secret = data_dir / "app-role.password"
+    if not secret.exists():
+        import secrets as random_secrets
+
+        data_dir.mkdir(parents=True, exist_ok=True)
+        secret.touch(mode=0o600)
+        secret.write_text(random_secrets.token_urlsafe(24))
+    password = secret.read_text().strip()
+    literal = await conn.fetchval("SELECT quote_literal($1::text)", password)
+    await conn.execute(f"ALTER ROLE {APP_ROLE} WITH LOGIN PASSWORD {literal}")
+    parts = urlsplit(owner_url)
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, f"{APP_ROLE}:{quote(password, safe='')}@{host}", parts.path, parts.query,
+                       parts.fragment))

@@ -8,10 +8,12 @@ class IpaiError(Exception):
     status_code = 500
     title = "Internal error"
 
-    def __init__(self, detail: str, *, extra: dict[str, object] | None = None) -> None:
+    def __init__(self, detail: str, *, extra: dict[str, object] | None = None,
+                 headers: dict[str, str] | None = None) -> None:
         super().__init__(detail)
         self.detail = detail
         self.extra = extra or {}
+        self.headers = headers or {}
 
 
 class InvalidInput(IpaiError):
@@ -35,6 +37,13 @@ class Unauthorized(IpaiError):
     title = "Unauthorized"
 
 
+class Forbidden(IpaiError):
+    """Valid credentials without the scope (or the right) the request needs."""
+
+    status_code = 403
+    title = "Forbidden"
+
+
 class NotFound(IpaiError):
     status_code = 404
     title = "Not found"
@@ -48,6 +57,13 @@ class Conflict(IpaiError):
 class PayloadTooLarge(IpaiError):
     status_code = 413
     title = "Payload too large"
+
+
+class TooManyRequests(IpaiError):
+    """A key sent more requests than its rate limit allows; retry after `retry_after` seconds."""
+
+    status_code = 429
+    title = "Too many requests"
 
 
 class UnsupportedMediaType(IpaiError):

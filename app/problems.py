@@ -15,7 +15,8 @@ log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
 
 
-def problem(status: int, title: str, detail: str, request: Request | None = None, **extra: Any) -> Response:
+def problem(status: int, title: str, detail: str, request: Request | None = None,
+            headers: dict[str, str] | None = None, **extra: Any) -> Response:
     body: dict[str, Any] = {
         "type": f"https://ipai-rag.dev/problems/{title.lower().replace(' ', '-')}",
         "title": title,
@@ -25,13 +26,13 @@ def problem(status: int, title: str, detail: str, request: Request | None = None
     if request is not None:
         body["instance"] = request.url.path
     body.update({k: v for k, v in extra.items() if v is not None})
-    return Response(content=body, status_code=status, media_type=PROBLEM_JSON)
+    return Response(content=body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
 def handle_ipai(request: Request, exc: IpaiError) -> Response:
     if exc.status_code >= 500:
         log.error("%s: %s", exc.title, exc.detail)
-    return problem(exc.status_code, exc.title, exc.detail, request, **exc.extra)
+    return problem(exc.status_code, exc.title, exc.detail, request, exc.headers, **exc.extra)
 
 
 def handle_validation(request: Request, exc: ValidationException) -> Response:
@@ -52,6 +53,12 @@ def handle_http(request: Request, exc: HTTPException) -> Response:
     return problem(exc.status_code, titles.get(exc.status_code, "HTTP error"), detail, request)
 
 
+def handle_policy(request: Request, exc: asyncpg.InsufficientPrivilegeError) -> Response:
+    """A write the database's row-level security refused (it carried another tenant's id)."""
+    log.warning("refused by the database on %s: %s", request.url.path, exc)
+    return problem(403, "Forbidden", "the database's tenant policy refused this write", request)
+
+
 def handle_database_down(request: Request, exc: Exception) -> Response:
     log.error("database unavailable: %s", exc)
     return problem(503, "Database unavailable", "the database cannot be reached; retry later", request)
@@ -69,6 +76,7 @@ EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
     IpaiError: handle_ipai,
     ValidationException: handle_validation,
     HTTPException: handle_http,
+    asyncpg.InsufficientPrivilegeError: handle_policy,
     Exception: handle_unexpected,
 }
 

@@ -12,6 +12,8 @@ from typing import Any
 
 import asyncpg
 
+from app.db import Db, Tenant
+
 log = logging.getLogger(__name__)
 
 
@@ -38,10 +40,10 @@ class Queue:
     """One named queue in rag.jobs."""
 
     def __init__(
-        self, pool: asyncpg.Pool, name: str, *, lease_seconds: float = 120.0, max_attempts: int = 5,
+        self, db: Db, name: str, *, lease_seconds: float = 120.0, max_attempts: int = 5,
         backoff_base: float = 2.0, backoff_cap: float = 600.0,
     ) -> None:
-        self.pool = pool
+        self.db = db
         self.name = name
         self.lease_seconds = lease_seconds
         self.max_attempts = max_attempts
@@ -62,22 +64,12 @@ class Queue:
         )
 
     async def claim(self, worker_id: str, limit: int = 16) -> list[Job]:
-        """Take up to `limit` due jobs (pending, or running with an expired lease) for this worker."""
-        rows = await self.pool.fetch(
-            """UPDATE rag.jobs AS j
-                  SET status = 'running', locked_by = $2, attempts = j.attempts + 1,
-                      lease_until = now() + make_interval(secs => $4), updated_at = now()
-                WHERE j.id IN (
-                      SELECT id FROM rag.jobs
-                       WHERE queue = $1
-                         AND ((status = 'pending' AND run_at <= now())
-                              OR (status = 'running' AND lease_until < now()))
-                       ORDER BY run_at, id
-                       FOR UPDATE SKIP LOCKED
-                       LIMIT $3)
-            RETURNING j.id, j.tenant_id, j.queue, j.kind, j.payload, j.attempts, j.max_attempts""",
-            self.name, worker_id, limit, self.lease_seconds,
-        )
+        """Take up to `limit` due jobs of any tenant (pending, or running with an expired lease).
+
+        Claiming crosses tenants, so it is the SECURITY DEFINER function rag.claim_jobs_v1; each job is then
+        handled inside its own tenant's transaction."""
+        rows = await self.db.pool.fetch("SELECT * FROM rag.claim_jobs_v1($1, $2, $3, $4)",
+                                        self.name, worker_id, limit, self.lease_seconds)
         return [Job(**dict(r)) for r in sorted(rows, key=lambda r: r["id"])]
 
     async def complete(self, conn: asyncpg.Connection, jobs: Sequence[Job], worker_id: str) -> None:
@@ -96,7 +88,7 @@ class Queue:
     async def fail(self, job: Job, worker_id: str, error: str) -> str:
         """Record a failure: back to pending after a backoff, or dead when attempts are used up."""
         delay = min(self.backoff_cap, self.backoff_base ** job.attempts) * (0.5 + random.random() / 2)
-        status = await self.pool.fetchval(
+        status = await self.db.tenant(job.tenant_id).fetchval(
             """UPDATE rag.jobs
                   SET status = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'pending' END,
                       run_at = now() + make_interval(secs => $3), last_error = $4,
@@ -108,10 +100,10 @@ class Queue:
         )
         return status or "lost"
 
-    async def replay(self, job_id: int) -> bool:
-        """Send a dead job back to the queue with fresh attempts."""
+    async def replay(self, tenant_id: str, job_id: int) -> bool:
+        """Send a dead job of the tenant back to the queue with fresh attempts."""
         return bool(
-            await self.pool.fetchval(
+            await self.db.tenant(tenant_id).fetchval(
                 """UPDATE rag.jobs SET status = 'pending', attempts = 0, run_at = now(), updated_at = now(),
                                       finished_at = NULL
                     WHERE id = $1 AND queue = $2 AND status = 'dead' RETURNING true""",
@@ -119,16 +111,16 @@ class Queue:
             )
         )
 
-    async def pending(self, tenant_id: str | None = None) -> int:
-        """Jobs not finished yet (pending or running)."""
-        return await self.pool.fetchval(
+    async def pending(self, tenant_id: str) -> int:
+        """The tenant's jobs not finished yet (pending or running)."""
+        return await self.db.tenant(tenant_id).fetchval(
             """SELECT count(*) FROM rag.jobs WHERE queue = $1 AND status IN ('pending', 'running')
-                  AND ($2::text IS NULL OR tenant_id = $2)""",
+                  AND tenant_id = $2""",
             self.name, tenant_id,
         )
 
 
-async def queue_stats(conn: asyncpg.Connection | asyncpg.Pool) -> dict[str, Any]:
+async def queue_stats(conn: asyncpg.Connection | Tenant) -> dict[str, Any]:
     """Counts by queue and state, the age of the oldest due job, and the dead-lettered jobs."""
     counts = await conn.fetch("SELECT queue, status, count(*) AS n FROM rag.jobs GROUP BY 1, 2 ORDER BY 1, 2")
     oldest = await conn.fetchval(
@@ -167,9 +159,14 @@ class Worker:
         self.worker_id = worker_id or worker_name()
 
     async def _run(self, jobs: Sequence[Job]) -> None:
-        async with self.queue.pool.acquire() as conn, conn.transaction():
-            await self.handler(conn, jobs)
-            await self.queue.complete(conn, jobs, self.worker_id)
+        """Each tenant's jobs in one transaction of that tenant (a batch may mix tenants)."""
+        by_tenant: dict[str, list[Job]] = {}
+        for job in jobs:
+            by_tenant.setdefault(job.tenant_id, []).append(job)
+        for tenant_id, group in by_tenant.items():
+            async with self.queue.db.tenant(tenant_id).acquire() as conn:
+                await self.handler(conn, group)
+                await self.queue.complete(conn, group, self.worker_id)
 
     async def run_once(self) -> int:
         """Claim and process one batch; return how many jobs were claimed."""

@@ -1,4 +1,4 @@
-"""A plain-text description of the service's schemas (tables, columns, indexes, functions, triggers)."""
+"""A plain-text description of the service's schemas (tables, columns, indexes, functions, triggers, RLS)."""
 from __future__ import annotations
 
 import asyncpg
@@ -52,4 +52,18 @@ async def describe_schema(conn: asyncpg.Connection, schemas: list[str] | None = 
         schemas,
     ):
         lines.append(f"constraint {r['rel']}.{r['conname']}: {r['def']}")
+    for r in await conn.fetch(
+        """SELECT n.nspname, c.relname, c.relrowsecurity, c.relforcerowsecurity
+             FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace
+            WHERE n.nspname = ANY($1) AND c.relkind = 'r' AND c.relrowsecurity ORDER BY 1, 2""",
+        schemas,
+    ):
+        lines.append(f"rls {r['nspname']}.{r['relname']}: enabled{', forced' if r['relforcerowsecurity'] else ''}")
+    for r in await conn.fetch(
+        """SELECT schemaname, tablename, policyname, cmd, roles::text[] AS roles, qual, with_check
+             FROM pg_policies WHERE schemaname = ANY($1) ORDER BY 1, 2, 3""",
+        schemas,
+    ):
+        lines.append(f"policy {r['schemaname']}.{r['tablename']}.{r['policyname']} {r['cmd']} to "
+                     f"{','.join(r['roles'])} using ({r['qual']}) check ({r['with_check']})")
     return "\n".join(lines) + "\n"

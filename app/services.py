@@ -1,6 +1,8 @@
 """Builds the service's parts from settings: database, pool, embedder, queue, pipeline, retriever."""
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -9,9 +11,10 @@ import asyncpg
 
 from app.assistant.llm import ChatModel, OpenAIChat
 from app.assistant.service import Assistant
-from app.db import Database, create_pool, migrate
+from app.db import Database, Db, create_pool, init_connection, migrate, prepare_app_role
 from app.errors import ConfigurationError
 from app.queue import Queue, Worker
+from app.security.vault import Vault, load_key
 from app.settings import Settings
 from ingest.chunking import Chunker
 from ingest.embedding import Embedder, HashEmbedder, LocalEmbedder, OpenAIEmbedder
@@ -20,17 +23,21 @@ from ingest.store import DocumentStore
 from retrieval.retriever import HybridRetriever
 
 
-def openai_client(settings: Settings) -> object:
+MODEL_KEY_SECRET = "openai-api-key"
+"""Vault secret (of DEFAULT_TENANT) holding the model server's API key; OPENAI_API_KEY is the fallback."""
+
+
+def openai_client(settings: Settings, api_key: str | None = None) -> object:
     """An AsyncOpenAI client from settings (any OpenAI-compatible server)."""
     import openai
 
     return openai.AsyncOpenAI(
-        api_key=settings.openai.api_key or "not-needed", base_url=settings.openai.base_url,
+        api_key=api_key or settings.openai.api_key or "not-needed", base_url=settings.openai.base_url,
         timeout=settings.openai.timeout, max_retries=settings.openai.max_retries,
     )
 
 
-def make_embedder(settings: Settings) -> Embedder:
+def make_embedder(settings: Settings, api_key: str | None = None) -> Embedder:
     """The embedder EMBEDDING_PROVIDER names."""
     provider = settings.embedding.provider
     if provider == "hash":
@@ -40,7 +47,7 @@ def make_embedder(settings: Settings) -> Embedder:
     if provider == "openai":
         dims = settings.embedding.dimensions or 1536
         return OpenAIEmbedder(
-            openai_client(settings), settings.embedding.model, dims,
+            openai_client(settings, api_key), settings.embedding.model, dims,
             send_dimensions=bool(settings.embedding.dimensions), batch_size=settings.embedding.batch_size,
         )
     raise ConfigurationError(f"EMBEDDING_PROVIDER must be local, openai or hash, not {provider!r}")
@@ -52,7 +59,9 @@ class Services:
 
     settings: Settings
     database: Database
-    pool: asyncpg.Pool
+    db: Db
+    """The service role's connections; tenant data only through db.tenant(t) (row-level security)."""
+    vault: Vault
     embedder: Embedder
     languages: Languages
     queue: Queue
@@ -69,27 +78,36 @@ class Services:
         llm: ChatModel | None = None,
     ) -> Services:
         database = database or Database.start(settings.database)
+        # As the owner: migrations, the service role's login, the model registry (it creates an index).
         conn = await asyncpg.connect(database.url)
         try:
             await migrate(conn)
+            app_url = settings.database.app_url or await prepare_app_role(
+                conn, database.url, settings.database.data_dir)
+            pool = await create_pool(app_url, min_size=settings.database.pool_min,
+                                     max_size=settings.database.pool_max)
+            db = Db(pool, app_url)
+            vault = Vault(db, load_key(settings.security, settings.database.data_dir))
+            model_keys = await vault.service_values(settings.server.tenant_id, MODEL_KEY_SECRET)
+            api_key = model_keys[0] if model_keys else None
+            embedder = embedder or make_embedder(settings, api_key)
+            indexer = EmbeddingIndexer(embedder)
+            await indexer.register_model(conn)
         finally:
             await conn.close()
-        pool = await create_pool(database.url, min_size=settings.database.pool_min, max_size=settings.database.pool_max)
-        embedder = embedder or make_embedder(settings)
-        indexer = EmbeddingIndexer(embedder)
-        await indexer.register_model(pool)
         languages = await Languages.load(pool)
-        queue = embed_queue(pool)
+        queue = embed_queue(db)
         chunker = Chunker(settings.chunks.size, settings.chunks.overlap)
-        pipeline = IngestPipeline(pool, chunker, DocumentStore(queue, embedder.name), languages)
-        retriever = HybridRetriever(pool, embedder)
+        pipeline = IngestPipeline(db, chunker, DocumentStore(queue, embedder.name), languages)
+        retriever = HybridRetriever(db, embedder)
         a = settings.assistant
-        if llm is None and settings.openai.api_key:
-            llm = OpenAIChat(openai_client(settings), a.chat_model, max_tokens=a.max_tokens,
+        if llm is None and (api_key or settings.openai.api_key):
+            llm = OpenAIChat(openai_client(settings, api_key), a.chat_model, max_tokens=a.max_tokens,
                              context_window=a.context_window)
         assistant = Assistant(retriever, llm, min_similarity=a.min_similarity, context_tokens=a.context_tokens,
                               allowed_hosts=a.allowed_link_hosts)
-        return cls(settings, database, pool, embedder, languages, queue, indexer, pipeline, retriever, assistant)
+        return cls(settings, database, db, vault, embedder, languages, queue, indexer, pipeline, retriever,
+                   assistant)
 
     def worker(self, **kwargs: object) -> Worker:
         return Worker(self.queue, self.indexer.handle, **kwargs)  # type: ignore[arg-type]
@@ -101,7 +119,7 @@ class Services:
         from sql.queries import q
 
         async def missing() -> int:
-            return await self.pool.fetchval(q("unembedded_chunks"), tenant_id, self.embedder.name)
+            return await self.db.tenant(tenant_id).fetchval(q("unembedded_chunks"), tenant_id, self.embedder.name)
 
         todo = await missing()
         worker = self.worker(batch_size=64)
@@ -113,8 +131,18 @@ class Services:
                 bar.refresh()
         return claimed
 
+    @contextlib.asynccontextmanager
+    async def owner(self) -> AsyncIterator[asyncpg.Connection]:
+        """A connection as the database owner, for maintenance only (ANALYZE in evaluations and benchmarks)."""
+        conn = await asyncpg.connect(self.database.url)
+        try:
+            await init_connection(conn)
+            yield conn
+        finally:
+            await conn.close()
+
     async def close(self) -> None:
-        await self.pool.close()
+        await self.db.close()
         self.database.stop()
 
 

@@ -36,6 +36,9 @@ class DatabaseSettings:
     """DB_POOL_MIN: connections kept open."""
     pool_max: int = field(default_factory=lambda: _env_int("DB_POOL_MAX", 10))
     """DB_POOL_MAX: most connections at once."""
+    app_url: str | None = field(default_factory=lambda: os.environ.get("DATABASE_APP_URL") or None)
+    """DATABASE_APP_URL: how the service connects as its non-owner role (member of ipai_app); unset = the
+    owner's URL with the role ipai_app and a password generated into IPAI_DATA_DIR/app-role.password."""
 
 
 @dataclass(frozen=True)
@@ -89,7 +92,7 @@ class ServerSettings:
     max_upload_bytes: int = field(default_factory=lambda: _env_int("MAX_UPLOAD_BYTES", 50 * 1024 * 1024))
     """MAX_UPLOAD_BYTES: largest accepted request body (413 beyond)."""
     tenant_id: str = field(default_factory=lambda: _env("DEFAULT_TENANT", "default"))
-    """DEFAULT_TENANT: tenant used when a request names none."""
+    """DEFAULT_TENANT: tenant of the development key and of CLI commands without --tenant."""
 
 
 @dataclass(frozen=True)
@@ -133,6 +136,34 @@ class OdooSettings:
 
 
 @dataclass(frozen=True)
+class SecuritySettings:
+    """Who may call the API, how often, and where the vault key comes from."""
+
+    jwt_secret: str | None = field(default_factory=lambda: os.environ.get("JWT_SECRET") or None)
+    """JWT_SECRET: HS256 secret (Supabase's project JWT secret); unset = HS256 tokens refused."""
+    jwt_jwks_file: Path | None = field(default_factory=lambda: Path(os.environ["JWT_JWKS_FILE"])
+                                       if os.environ.get("JWT_JWKS_FILE") else None)
+    """JWT_JWKS_FILE: JSON Web Key Set for RS256 tokens; unset = RS256 tokens refused."""
+    jwt_audience: str = field(default_factory=lambda: _env("JWT_AUDIENCE", "authenticated"))
+    """JWT_AUDIENCE: required `aud`."""
+    jwt_issuer: str | None = field(default_factory=lambda: os.environ.get("JWT_ISSUER") or None)
+    """JWT_ISSUER: required `iss` (unset = not checked)."""
+    jwt_tenant_claim: str = field(default_factory=lambda: _env("JWT_TENANT_CLAIM", "tenant_id"))
+    """JWT_TENANT_CLAIM: claim (top level or in app_metadata) naming the tenant."""
+    rate_limit_per_minute: int = field(default_factory=lambda: _env_int("RATE_LIMIT_PER_MINUTE", 600))
+    """RATE_LIMIT_PER_MINUTE: requests per key (or token subject) per minute; 0 = unlimited."""
+    rate_limit_burst: int = field(default_factory=lambda: _env_int("RATE_LIMIT_BURST", 60))
+    """RATE_LIMIT_BURST: requests a key may send at once before the per-minute rate applies."""
+    vault_key: str | None = field(default_factory=lambda: os.environ.get("IPAI_VAULT_KEY") or None)
+    """IPAI_VAULT_KEY: base64 of the 32-byte vault key."""
+    vault_key_file: Path | None = field(default_factory=lambda: Path(os.environ["IPAI_VAULT_KEY_FILE"])
+                                        if os.environ.get("IPAI_VAULT_KEY_FILE") else None)
+    """IPAI_VAULT_KEY_FILE: file holding that key; both unset = IPAI_DATA_DIR/vault.key, created on first use."""
+    dev_key: bool = field(default_factory=lambda: _env_bool("IPAI_DEV_KEY", True))
+    """IPAI_DEV_KEY: `serve` prints a fresh admin key of the default tenant (revoking the previous one)."""
+
+
+@dataclass(frozen=True)
 class Settings:
     """All settings of one process."""
 
@@ -143,6 +174,7 @@ class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     assistant: AssistantSettings = field(default_factory=AssistantSettings)
     odoo: OdooSettings = field(default_factory=OdooSettings)
+    security: SecuritySettings = field(default_factory=SecuritySettings)
 
 
 @lru_cache(maxsize=1)

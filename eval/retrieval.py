@@ -83,7 +83,8 @@ class RetrievalEvaluation:
         texts = [self.dataset.queries[qid] for qid in judged]
         vectors = await self._embed_with_progress(texts, "embed queries")
         self.query_vectors = dict(zip(judged, vectors))
-        await self.services.pool.execute("ANALYZE rag.postings, rag.term_stats, rag.chunks, rag.chunk_embeddings")
+        async with self.services.owner() as conn:
+            await conn.execute("ANALYZE rag.postings, rag.term_stats, rag.chunks, rag.chunk_embeddings")
         totals["seconds"] = round(time.perf_counter() - started, 1)
         return totals
 
@@ -101,7 +102,7 @@ class RetrievalEvaluation:
         run: Run = {}
         latencies = []
         retriever = self.services.retriever
-        async with self.services.pool.acquire() as conn:
+        async with self.services.db.tenant(self.namespace).acquire() as conn:
             for qid, vector in tqdm(self.query_vectors.items(), desc=desc, unit="q", disable=not self.progress,
                                     leave=False):
                 started = time.perf_counter()
@@ -134,7 +135,7 @@ class RetrievalEvaluation:
         for leg in LEGS:
             leg_params = replace(params, **{f"w_{x}": (1.0 if x == leg else 0.0) for x in LEGS})
             lists[leg] = {}
-            async with self.services.pool.acquire() as conn:
+            async with self.services.db.tenant(self.namespace).acquire() as conn:
                 for qid, vector in tqdm(self.query_vectors.items(), desc=f"{leg} leg", unit="q",
                                         disable=not self.progress, leave=False):
                     hits = await self.services.retriever.search(

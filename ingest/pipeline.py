@@ -9,6 +9,7 @@ from typing import Any
 import asyncpg
 import numpy as np
 
+from app.db import Db
 from app.errors import InvalidInput
 from app.queue import Job, Queue
 from ingest.chunking import Chunker, text_hash
@@ -69,10 +70,10 @@ class IngestPipeline:
     """Prepares documents (clean, hash, chunk) and stores them in batches, one transaction each."""
 
     def __init__(
-        self, pool: asyncpg.Pool, chunker: Chunker, store: DocumentStore, languages: Languages,
+        self, db: Db, chunker: Chunker, store: DocumentStore, languages: Languages,
         batch_size: int = 256,
     ) -> None:
-        self.pool = pool
+        self.db = db
         self.chunker = chunker
         self.store = store
         self.languages = languages
@@ -119,7 +120,7 @@ class IngestPipeline:
             yield await self.store_batch(batch, options.tenant_id)
 
     async def store_batch(self, batch: Sequence[PreparedDocument], tenant_id: str) -> StoreResult:
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with self.db.tenant(tenant_id).acquire() as conn:
             return await self.store.store(conn, batch, tenant_id)
 
 
@@ -185,5 +186,5 @@ async def write_embeddings(
     )
 
 
-def embed_queue(pool: asyncpg.Pool) -> Queue:
-    return Queue(pool, EMBED_QUEUE)
+def embed_queue(db: Db) -> Queue:
+    return Queue(db, EMBED_QUEUE)

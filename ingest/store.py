@@ -19,6 +19,17 @@ CHUNK_COLUMNS = [
 ]
 
 
+async def copy_chunks(conn: asyncpg.Connection, rows: Sequence[tuple]) -> None:
+    """Binary COPY into a temp table, then one INSERT ... SELECT: row-level security refuses COPY into a
+    table it guards, and the chunk triggers run once per statement either way."""
+    await conn.execute(
+        f"""CREATE TEMP TABLE IF NOT EXISTS chunks_in ON COMMIT DELETE ROWS AS
+            SELECT {', '.join(CHUNK_COLUMNS)} FROM rag.chunks WITH NO DATA""")
+    await conn.copy_records_to_table("chunks_in", columns=CHUNK_COLUMNS, records=rows)
+    columns = ", ".join(CHUNK_COLUMNS)
+    await conn.execute(f"INSERT INTO rag.chunks ({columns}) SELECT {columns} FROM chunks_in")
+
+
 @dataclass
 class PreparedDocument:
     """A document ready to store: resolved fields and its chunks."""
@@ -146,7 +157,7 @@ class DocumentStore:
             await self._update_changed(conn, changed, tenant_id, chunk_rows, to_embed, result, bump=not force)
 
         if chunk_rows:
-            await conn.copy_records_to_table("chunks", schema_name="rag", columns=CHUNK_COLUMNS, records=chunk_rows)
+            await copy_chunks(conn, chunk_rows)
         if self.model:
             for doc_id in to_embed:
                 await self.queue.enqueue(

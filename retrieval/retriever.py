@@ -10,6 +10,7 @@ from typing import Any
 import asyncpg
 import numpy as np
 
+from app.db import Db
 from app.errors import InvalidInput
 from ingest.embedding import Embedder
 
@@ -86,8 +87,8 @@ class Hit:
 class HybridRetriever:
     """Query -> ranked chunks through one call of rag.hybrid_search."""
 
-    def __init__(self, pool: asyncpg.Pool, embedder: Embedder, params: SearchParams | None = None) -> None:
-        self.pool = pool
+    def __init__(self, db: Db, embedder: Embedder, params: SearchParams | None = None) -> None:
+        self.db = db
         self.embedder = embedder
         self.params = params or SearchParams.defaults()
 
@@ -129,7 +130,7 @@ class HybridRetriever:
         sql = f"SELECT * FROM rag.hybrid_search({', '.join(f'${i}' for i in range(1, len(args) + 1))})"
         try:
             if conn is None:
-                async with self.pool.acquire() as c:
+                async with self.db.tenant(tenant_id).acquire() as c:
                     rows = await c.fetch(sql, *args)
             else:
                 rows = await conn.fetch(sql, *args)

@@ -67,9 +67,8 @@ SELECT d.external_id, d.source, d.title, d.content, d.language::text AS language
 SELECT (SELECT extversion FROM pg_extension WHERE extname = 'vector') AS pgvector,
        (SELECT extversion FROM pg_extension WHERE extname = 'pg_trgm') AS pg_trgm,
        current_setting('server_version') AS server_version,
-       coalesce((SELECT extract(epoch FROM now() - min(run_at)) FROM rag.jobs
-                  WHERE status = 'pending' AND run_at <= now()), 0)::float8 AS queue_lag_seconds,
-       (SELECT count(*) FROM rag.jobs WHERE status IN ('pending', 'running')) AS jobs_waiting;
+       h.queue_lag_seconds, h.jobs_waiting
+  FROM rag.queue_health_v1() AS h;
 
 -- name: unembedded_chunks
 SELECT count(*) FROM rag.chunks AS c
@@ -211,11 +210,7 @@ SELECT source, count(*) AS documents, max(updated_at) AS last_update
  GROUP BY source ORDER BY source;
 
 -- name: odoo_instance
-SELECT i.id, i.tenant_id, i.name, i.base_url, i.database,
-       coalesce(array_agg(s.secret ORDER BY s.id) FILTER (WHERE s.active), '{}') AS secrets
-  FROM odoo.instances AS i LEFT JOIN odoo.instance_secrets AS s ON s.instance_id = i.id
- WHERE i.name = $1
- GROUP BY i.id;
+SELECT i.id, i.tenant_id, i.name, i.base_url, i.database FROM odoo.instances AS i WHERE i.name = $1;
 
 -- name: odoo_audit
 INSERT INTO odoo.event_log (tenant_id, instance_id, event_row, kind, status, reason, remote_addr, user_agent)

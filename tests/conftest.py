@@ -12,7 +12,8 @@ import asyncpg
 import numpy as np
 import pytest
 
-from app.db import Database, EmbeddedPostgres, migrate
+from app.db import Database, Db, EmbeddedPostgres, init_connection, migrate
+from app.security.keys import create_key
 from app.services import Services
 from app.settings import ChunkSettings, DatabaseSettings, EmbeddingSettings, ServerSettings, Settings
 from ingest.embedding import HashEmbedder
@@ -123,3 +124,31 @@ def fake_openai() -> Iterator[FakeOpenAI]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+async def owner(db_url: str) -> AsyncIterator[asyncpg.Pool]:
+    """The database owner's pool (a superuser: row-level security does not apply) for checking rows."""
+    pool = await asyncpg.create_pool(db_url, min_size=1, max_size=2, init=init_connection)
+    yield pool
+    await pool.close()
+
+
+async def issue_key(db_url: str, tenant: str = "default", scopes: Sequence[str] = ("admin",)) -> str:
+    """A fresh API key of the tenant, created as the owner (works while the app runs in another loop)."""
+    pool = await asyncpg.create_pool(db_url, min_size=1, max_size=1)
+    try:
+        return (await create_key(Db(pool, db_url), tenant, list(scopes), "test"))[1]
+    finally:
+        await pool.close()
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {token}"}
+
+
+async def login(client: object, db_url: str, tenant: str = "default", scopes: Sequence[str] = ("admin",)) -> str:
+    """Give a test client an API key of the tenant on every request; returns the key."""
+    token = await issue_key(db_url, tenant, scopes)
+    client.headers.update(bearer(token))  # type: ignore[attr-defined]
+    return token

@@ -17,6 +17,8 @@ class LiveServer:
         self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
                                                     lifespan="on"))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.token = ""
+        """An API key for requests to the app (set by the fixture that starts it)."""
 
     @property
     def url(self) -> str:

@@ -11,7 +11,7 @@ from litestar.testing import AsyncTestClient
 
 from app.asgi import create_app
 from app.db import Database
-from tests.conftest import CountingEmbedder, make_settings
+from tests.conftest import CountingEmbedder, bearer, issue_key, login, make_settings
 
 PROBLEM = "application/problem+json"
 
@@ -21,6 +21,7 @@ async def client(db_url: str, tmp_path: Path, embedder: CountingEmbedder) -> Asy
     app = create_app(make_settings(db_url, tmp_path, max_upload_bytes=64 * 1024), embedder=embedder,
                      database=Database(db_url), run_worker=True)
     async with AsyncTestClient(app) as c:
+        await login(c, db_url)
         yield c
 
 
@@ -97,11 +98,11 @@ async def test_bad_input_gets_problem_details(client: AsyncTestClient) -> None:
     assert_problem(await client.post("/v1/kb/documents", files={"file": ("big.txt", big, "text/plain")}), 413)
     assert_problem(await client.get("/v1/kb/documents?limit=0"), 400)
     assert_problem(await client.get("/v1/kb/documents?metadata=notjson"), 422, "metadata must be a JSON object")
-    assert_problem(await client.get("/v1/kb/documents", headers={"x-tenant-id": "bad tenant!"}), 422, "X-Tenant-ID")
+    assert_problem(await client.get("/v1/kb/documents", headers={"authorization": "Bearer bad"}), 401, "neither")
     assert (await client.get("/v1/kb/documents")).json()["items"] == [], "nothing was half-written"
 
 
-async def test_list_paginates_and_filters(client: AsyncTestClient) -> None:
+async def test_list_paginates_and_filters(client: AsyncTestClient, db_url: str) -> None:
     for i in range(7):
         await client.post("/v1/kb/documents", json={
             "external_id": f"d{i}", "title": f"Doc {i}", "content": f"Body {i}",
@@ -117,7 +118,8 @@ async def test_list_paginates_and_filters(client: AsyncTestClient) -> None:
     assert [d["external_id"] for d in only_a] == ["d1", "d3", "d5"]
     meta = (await client.get('/v1/kb/documents?metadata={"n": 0}')).json()["items"]
     assert [d["external_id"] for d in meta] == ["d0", "d3", "d6"]
-    other_tenant = (await client.get("/v1/kb/documents", headers={"x-tenant-id": "other"})).json()["items"]
+    other = bearer(await issue_key(db_url, "other"))
+    other_tenant = (await client.get("/v1/kb/documents", headers=other)).json()["items"]
     assert other_tenant == []
 
 
@@ -131,10 +133,11 @@ async def test_export_then_ingest_round_trip(client: AsyncTestClient, db_url: st
     assert [x["external_id"] for x in lines] == ["a", "b"]
 
     # Read it back into another tenant through the same loader the CLI uses.
-    r2 = await client.post("/v1/kb/documents", headers={"x-tenant-id": "copy"},
+    copy = bearer(await issue_key(db_url, "copy"))
+    r2 = await client.post("/v1/kb/documents", headers=copy,
                            files={"file": ("export.ndjson", r.content, "application/x-ndjson")})
     assert r2.status_code == 201, r2.text
-    again = await client.get("/v1/kb/export", headers={"x-tenant-id": "copy"})
+    again = await client.get("/v1/kb/export", headers=copy)
     strip = lambda rows: [{k: v for k, v in x.items() if k != "provenance"} for x in rows]  # noqa: E731
     assert strip([json.loads(x) for x in again.text.splitlines()]) == strip(lines)
 
@@ -169,7 +172,7 @@ async def test_health_jobs_and_openapi(client: AsyncTestClient) -> None:
 
 async def test_database_down_is_503(client: AsyncTestClient) -> None:
     services = client.app.state.services
-    services.pool.terminate()
+    services.db.pool.terminate()
     assert_problem(await client.get("/v1/kb/documents"), 503, "database")
     r = await client.get("/health")
     assert r.status_code == 503

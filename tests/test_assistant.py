@@ -3,11 +3,12 @@ and the OpenAI-compatible facade used by the official openai client."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import openai
+import asyncpg
 import pytest
 from litestar.testing import AsyncTestClient
 
@@ -22,7 +23,7 @@ from app.errors import UpstreamError
 from app.services import Services
 from ingest.loaders import LoadedDocument
 from ingest.pipeline import IngestOptions
-from tests.conftest import CountingEmbedder, make_settings
+from tests.conftest import CountingEmbedder, bearer, issue_key, login, make_settings
 from tests.live_server import LiveServer
 from tests.openai_server import FakeOpenAI
 
@@ -55,13 +56,13 @@ def test_answer_types_and_spans() -> None:
     assert answerer.extract("In what year were credit notes introduced?", passages).short == "2015"
 
 
-async def test_extractive_ask_cites_the_span_it_answers_from(services: Services) -> None:
+async def test_extractive_ask_cites_the_span_it_answers_from(services: Services, owner: asyncpg.Pool) -> None:
     await load(services)
     answer = await services.assistant.ask("Who is the payroll officer?")
     assert answer.grounded and answer.short_answer == "Jane Smith"
     [cite] = answer.citations
     assert f"[{cite.n}]" in answer.answer
-    doc = await services.pool.fetchrow("SELECT content, title FROM rag.documents WHERE id = $1", cite.document_id)
+    doc = await owner.fetchrow("SELECT content, title FROM rag.documents WHERE id = $1", cite.document_id)
     assert doc["title"] == "Payroll"
     assert doc["content"][cite.char_start:cite.char_end] == cite.quote and "Jane Smith" in cite.quote
     assert answer.usage.prompt_tokens > 0 and answer.usage.completion_tokens > 0
@@ -137,6 +138,7 @@ async def api(db_url: str, tmp_path: Path, embedder: CountingEmbedder, services:
     await load(services)
     app = create_app(make_settings(db_url, tmp_path), embedder=embedder, database=Database(db_url))
     async with AsyncTestClient(app) as client:
+        await login(client, db_url)
         yield client
 
 
@@ -174,19 +176,17 @@ async def test_chat_sessions_resolve_follow_ups_and_store_turns(api: AsyncTestCl
 
 
 @pytest.fixture
-def live(db_url: str, tmp_path: Path, services: Services, fake_openai: FakeOpenAI) -> Iterator[LiveServer]:
-    import asyncio
-
-    asyncio.get_event_loop_policy()
+async def live(db_url: str, tmp_path: Path, services: Services, fake_openai: FakeOpenAI) -> AsyncIterator[LiveServer]:
     app = create_app(make_settings(db_url, tmp_path), embedder=CountingEmbedder(), database=Database(db_url))
     with LiveServer(app) as server:
+        server.token = await issue_key(db_url, scopes=["ask"])
         yield server
 
 
 async def test_sse_events_arrive_in_order_over_real_http(services: Services, live: LiveServer) -> None:
     await load(services)
     events = []
-    async with httpx.AsyncClient(base_url=live.url, timeout=30) as client:
+    async with httpx.AsyncClient(base_url=live.url, timeout=30, headers=bearer(live.token)) as client:
         async with client.stream("POST", "/v1/ask", json={"question": "Who is the payroll officer?", "stream": True}) as r:
             assert r.headers["content-type"].startswith("text/event-stream")
             event = None
@@ -203,7 +203,7 @@ async def test_sse_events_arrive_in_order_over_real_http(services: Services, liv
 
 async def test_official_openai_client_against_the_facade(services: Services, live: LiveServer) -> None:
     await load(services)
-    client = openai.AsyncOpenAI(api_key="unused", base_url=f"{live.url}/v1")
+    client = openai.AsyncOpenAI(api_key=live.token, base_url=f"{live.url}/v1")  # the key is the bearer token
     completion = await client.chat.completions.create(
         model="ipai-rag", messages=[{"role": "user", "content": "Who is the payroll officer?"}])
     assert "Jane Smith" in completion.choices[0].message.content
@@ -222,6 +222,7 @@ async def test_a_failed_model_call_leaves_no_half_written_chat_turn(
     app = create_app(make_settings(db_url, tmp_path), embedder=CountingEmbedder(), database=Database(db_url),
                      llm=llm(fake_openai, retries=1))
     async with AsyncTestClient(app) as client:
+        await login(client, db_url)
         fake_openai.chat_reply = "A credit note reverses a posted customer invoice [1]."
         ok = await client.post("/v1/chat", json={"message": "How do I reverse a posted customer invoice?"})
         assert ok.status_code == 200, ok.text

@@ -16,7 +16,7 @@ from app.assistant.summarize import Summarizer
 from app.db import Database
 from app.errors import UpstreamError
 from ingest.embedding import HashEmbedder
-from tests.conftest import CountingEmbedder, make_settings
+from tests.conftest import CountingEmbedder, login, make_settings
 from tests.openai_server import FakeOpenAI
 
 LONG = " ".join(
@@ -30,6 +30,7 @@ LONG = " ".join(
 async def client(db_url: str, tmp_path: Path, embedder: CountingEmbedder) -> AsyncIterator[AsyncTestClient]:
     app = create_app(make_settings(db_url, tmp_path), embedder=embedder, database=Database(db_url))
     async with AsyncTestClient(app) as c:
+        await login(c, db_url)
         yield c
 
 

@@ -11,7 +11,7 @@ from app.asgi import create_app
 from app.catalog.fqdn import parse_fqdn, segment
 from app.db import Database
 from app.errors import InvalidInput
-from tests.conftest import CountingEmbedder, make_settings
+from tests.conftest import CountingEmbedder, login, make_settings
 from tests.odoo_server import FakeOdoo
 
 
@@ -33,6 +33,7 @@ def test_fqdn_parsing() -> None:
 async def client(db_url: str, tmp_path: Path, embedder: CountingEmbedder) -> AsyncIterator[AsyncTestClient]:
     app = create_app(make_settings(db_url, tmp_path), embedder=embedder, database=Database(db_url))
     async with AsyncTestClient(app) as c:
+        await login(c, db_url)
         yield c
 
 

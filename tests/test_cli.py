@@ -60,8 +60,9 @@ def test_keys_and_vault_commands(db_url: str, tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     key_id, token = out.stdout.split()[2], out.stdout.splitlines()[1]
     assert token.startswith("ipai_")
-    assert run(["keys", "revoke", key_id], db_url, tmp_path).returncode == 0
-    assert run(["keys", "revoke", key_id], db_url, tmp_path).returncode == 2, "already revoked"
+    assert run(["keys", "revoke", key_id], db_url, tmp_path).returncode == 2, "another tenant's key"
+    assert run(["keys", "revoke", key_id, "--tenant", "acme"], db_url, tmp_path).returncode == 0
+    assert run(["keys", "revoke", key_id, "--tenant", "acme"], db_url, tmp_path).returncode == 2, "already revoked"
     key = base64.b64encode(os.urandom(32)).decode()
     env_extra = {"IPAI_VAULT_KEY": key}
     import subprocess

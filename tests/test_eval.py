@@ -6,6 +6,7 @@ import json
 import random
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from app.errors import InvalidInput
@@ -84,7 +85,7 @@ def test_python_fusion_mirrors_rrf() -> None:
     assert weighted == {"b": pytest.approx(0.0 + 2.0), "a": pytest.approx(1.0)}
 
 
-async def test_evaluation_runs_in_its_own_namespace_and_writes_the_report(services: Services, tmp_path: Path) -> None:
+async def test_evaluation_runs_in_its_own_namespace_and_writes_the_report(services: Services, tmp_path: Path, owner: asyncpg.Pool) -> None:
     await services.pipeline.ingest([LoadedDocument("user-doc", "Zebras", "my own zebra notes")], IngestOptions())
     dataset = load_beir(make_beir(tmp_path / "ds"), "test")
     evaluation = RetrievalEvaluation(services, dataset, progress=False)
@@ -107,7 +108,7 @@ async def test_evaluation_runs_in_its_own_namespace_and_writes_the_report(servic
     saved = json.loads((folder / "results.json").read_text())
     assert saved["results"]["lexical"]["metrics"]["ndcg@10"] == 1.0
     assert compare(folder, folder)["lexical"]["metrics"]["ndcg@10"]["delta"] == 0.0
-    user = await services.pool.fetchval("SELECT count(*) FROM rag.documents WHERE tenant_id = 'default'")
+    user = await owner.fetchval("SELECT count(*) FROM rag.documents WHERE tenant_id = 'default'")
     assert user == 1
 
 

@@ -19,12 +19,12 @@ from app.db import Database
 from app.errors import Unauthorized
 from app.odoo.handlers import ChangeHandlers
 from app.odoo.jsonrpc import OdooClient, OdooConnection
-from app.odoo.ledger import Ledger
+from app.odoo.ledger import Ledger, webhook_secret
 from app.odoo.pull import pull
 from app.odoo.seed import drift, load_seed, read_seed
 from app.odoo.signatures import sign, verify
 from app.services import Services
-from tests.conftest import CountingEmbedder, make_settings
+from tests.conftest import CountingEmbedder, login, make_settings
 from tests.odoo_server import FakeOdoo
 
 SECRET = "whsec_test_0123456789abcdef"
@@ -72,12 +72,13 @@ def event(model: str, odoo_id: int, write_date: str, event_id: str | None = None
 
 
 async def add_instance(services: Services, name: str = "prod") -> asyncpg.Record:
-    async with services.pool.acquire() as conn:
-        instance_id = await conn.fetchval(
-            "INSERT INTO odoo.instances (name, base_url, database) VALUES ($1, 'http://odoo', 'odoo_core') RETURNING id",
-            name)
-        await conn.execute("INSERT INTO odoo.instance_secrets (instance_id, secret) VALUES ($1, $2)", instance_id, SECRET)
-    return await services.pool.fetchrow("SELECT * FROM odoo.instances WHERE id = $1", instance_id)
+    """An instance of the default tenant whose webhook secret is in the vault."""
+    await services.vault.put("default", webhook_secret(name), SECRET)
+    tenant = services.db.tenant("default")
+    instance_id = await tenant.fetchval(
+        "INSERT INTO odoo.instances (name, base_url, database) VALUES ($1, 'http://odoo', 'odoo_core') RETURNING id",
+        name)
+    return await tenant.fetchrow("SELECT * FROM odoo.instances WHERE id = $1", instance_id)
 
 
 @pytest.fixture
@@ -86,15 +87,16 @@ async def client(db_url: str, tmp_path: Path, embedder: CountingEmbedder, servic
     await add_instance(services)
     app = create_app(make_settings(db_url, tmp_path), embedder=embedder, database=Database(db_url))
     async with AsyncTestClient(app) as c:
+        await login(c, db_url)
         yield c
 
 
 async def rejected(services: Services) -> list[str]:
-    return [r["status"] for r in await services.pool.fetch(
+    return [r["status"] for r in await services.db.tenant("default").fetch(
         "SELECT status FROM odoo.event_log WHERE kind = 'rejected' ORDER BY id")]
 
 
-async def test_webhook_receipt_duplicates_and_rejections(client: AsyncTestClient, services: Services) -> None:
+async def test_webhook_receipt_duplicates_and_rejections(client: AsyncTestClient, services: Services, owner: asyncpg.Pool) -> None:
     body = event("project.project", 7, "2026-01-01 10:00:00", name="Rollout")
     first = await client.post("/v1/odoo/webhook", content=body, headers=headers(body))
     assert first.status_code == 202, first.text
@@ -113,13 +115,13 @@ async def test_webhook_receipt_duplicates_and_rejections(client: AsyncTestClient
     unknown = await client.post("/v1/odoo/webhook", content=body, headers={**headers(body), "x-ipai-instance": "nope"})
     assert unknown.status_code == 401
     assert await rejected(services) == ["401", "401", "422", "422", "413", "401"]
-    kinds = [r["kind"] for r in await services.pool.fetch("SELECT kind FROM odoo.event_log WHERE kind <> 'rejected' ORDER BY id")]
+    kinds = [r["kind"] for r in await owner.fetch("SELECT kind FROM odoo.event_log WHERE kind <> 'rejected' ORDER BY id")]
     assert kinds[:2] == ["received", "duplicate"]
     with pytest.raises(asyncpg.InsufficientPrivilegeError):
-        await services.pool.execute("DELETE FROM odoo.event_log")
+        await owner.execute("DELETE FROM odoo.event_log")
 
 
-async def test_a_hundred_concurrent_duplicates_store_one_row(services: Services) -> None:
+async def test_a_hundred_concurrent_duplicates_store_one_row(services: Services, owner: asyncpg.Pool) -> None:
     await add_instance(services)
     ledger = Ledger(services)
     body = event("project.project", 9, "2026-01-02 00:00:00", event_id="evt-9", name="Once")
@@ -127,11 +129,11 @@ async def test_a_hundred_concurrent_duplicates_store_one_row(services: Services)
                                      for _ in range(100)))
     assert sorted(code for code, _ in results) == [200] * 99 + [202]
     assert len({out["id"] for _, out in results}) == 1
-    assert await services.pool.fetchval("SELECT count(*) FROM odoo.webhook_events") == 1
-    assert await services.pool.fetchval("SELECT count(*) FROM rag.jobs WHERE queue = 'odoo'") == 1
+    assert await owner.fetchval("SELECT count(*) FROM odoo.webhook_events") == 1
+    assert await owner.fetchval("SELECT count(*) FROM rag.jobs WHERE queue = 'odoo'") == 1
 
 
-async def test_processing_is_exactly_once_after_a_worker_dies(services: Services) -> None:
+async def test_processing_is_exactly_once_after_a_worker_dies(services: Services, owner: asyncpg.Pool) -> None:
     await add_instance(services)
     ledger = Ledger(services)
     ledger.queue.lease_seconds = 0.5
@@ -143,15 +145,15 @@ async def test_processing_is_exactly_once_after_a_worker_dies(services: Services
     await asyncio.sleep(0.7)
     assert await worker.run_once() == 1
     assert await worker.run_once() == 0
-    row = await services.pool.fetchrow("SELECT status, attempts FROM odoo.webhook_events WHERE id = $1", out["id"])
+    row = await owner.fetchrow("SELECT status, attempts FROM odoo.webhook_events WHERE id = $1", out["id"])
     assert row["status"] == "completed"
-    assert await services.pool.fetchval("SELECT name FROM odoo_seed.shadow_projects WHERE odoo_id = 11") == "Alpha"
-    completions = await services.pool.fetchval(
+    assert await owner.fetchval("SELECT name FROM odoo_seed.shadow_projects WHERE odoo_id = 11") == "Alpha"
+    completions = await owner.fetchval(
         "SELECT count(*) FROM odoo.event_log WHERE event_row = $1 AND status = 'completed'", out["id"])
     assert completions == 1
 
 
-async def test_poison_event_is_dead_lettered_while_a_thousand_complete(services: Services) -> None:
+async def test_poison_event_is_dead_lettered_while_a_thousand_complete(services: Services, owner: asyncpg.Pool) -> None:
     await add_instance(services)
     ledger = Ledger(services)
     ledger.queue.backoff_base = 0.0
@@ -163,45 +165,45 @@ async def test_poison_event_is_dead_lettered_while_a_thousand_complete(services:
     _, bad = await ledger.receive("prod", poison, headers(poison), None, None)
     worker = ledger.worker(ChangeHandlers(services, frozenset()), batch_size=100)
     for _ in range(30):
-        if not await worker.run_once() and not await services.pool.fetchval(
+        if not await worker.run_once() and not await owner.fetchval(
                 "SELECT count(*) FROM rag.jobs WHERE queue = 'odoo' AND status IN ('pending', 'running')"):
             break
-    counts = dict(await services.pool.fetch("SELECT status, count(*) FROM odoo.webhook_events GROUP BY 1"))
+    counts = dict(await owner.fetch("SELECT status, count(*) FROM odoo.webhook_events GROUP BY 1"))
     assert counts == {"completed": 1000, "dead": 1}
-    assert await services.pool.fetchval("SELECT count(*) FROM odoo_seed.shadow_tasks") == 1000
-    assert "module name" in await services.pool.fetchval("SELECT last_error FROM odoo.webhook_events WHERE id = $1",
+    assert await owner.fetchval("SELECT count(*) FROM odoo_seed.shadow_tasks") == 1000
+    assert "module name" in await owner.fetchval("SELECT last_error FROM odoo.webhook_events WHERE id = $1",
                                                          bad["id"])
-    assert (await ledger.replay(bad["id"]))["status"] == "pending"
+    assert (await ledger.replay("default", bad["id"]))["status"] == "pending"
 
 
-async def test_out_of_order_updates_keep_the_newest(services: Services) -> None:
+async def test_out_of_order_updates_keep_the_newest(services: Services, owner: asyncpg.Pool) -> None:
     await add_instance(services)
     ledger = Ledger(services)
     for name, wd in (("Newest", "2026-02-01 12:00:00"), ("Older", "2026-01-01 12:00:00")):
         body = event("project.project", 5, wd, name=name)
         await ledger.receive("prod", body, headers(body), None, None)
     await ledger.worker(ChangeHandlers(services, frozenset())).drain()
-    row = await services.pool.fetchrow("SELECT name, write_date FROM odoo_seed.shadow_projects WHERE odoo_id = 5")
+    row = await owner.fetchrow("SELECT name, write_date FROM odoo_seed.shadow_projects WHERE odoo_id = 5")
     assert row["name"] == "Newest"
-    log = await services.pool.fetch("SELECT reason FROM odoo.event_log WHERE kind = 'status' ORDER BY id")
+    log = await owner.fetch("SELECT reason FROM odoo.event_log WHERE kind = 'status' ORDER BY id")
     assert log[-1]["reason"].startswith("ignored")
 
 
-async def test_cursor_never_moves_back(services: Services) -> None:
+async def test_cursor_never_moves_back(services: Services, owner: asyncpg.Pool) -> None:
     instance = await add_instance(services)
-    await services.pool.execute("INSERT INTO odoo.sync_cursors (instance_id, model, last_write_date, last_id) "
+    await owner.execute("INSERT INTO odoo.sync_cursors (instance_id, model, last_write_date, last_id) "
                                 "VALUES ($1, 'project.task', '2026-01-02', 10)", instance["id"])
-    await services.pool.execute("UPDATE odoo.sync_cursors SET last_id = 11")
+    await owner.execute("UPDATE odoo.sync_cursors SET last_id = 11")
     with pytest.raises(asyncpg.CheckViolationError, match="move back"):
-        await services.pool.execute("UPDATE odoo.sync_cursors SET last_write_date = '2026-01-01'")
+        await owner.execute("UPDATE odoo.sync_cursors SET last_write_date = '2026-01-01'")
 
 
-async def test_drift_views_on_a_seeded_example(services: Services, tmp_path: Path) -> None:
+async def test_drift_views_on_a_seeded_example(services: Services, tmp_path: Path, owner: asyncpg.Pool) -> None:
     instance = await add_instance(services)
     seed = tmp_path / "seed.yaml"
     seed.write_text("projects:\n  - {external_ref: P1, name: Rollout}\n  - {external_ref: P2, name: Training}\n"
                     "tasks:\n  - {external_ref: T1, name: Kickoff, project_ref: P1}\n")
-    async with services.pool.acquire() as conn:
+    async with owner.acquire() as conn:
         assert await load_seed(conn, "default", read_seed(seed)) == {"projects": 2, "tasks": 1}
     ledger = Ledger(services)
     for body in (event("project.project", 1, "2026-01-01 00:00:00", name="Roll-out", external_ref="P1"),
@@ -209,7 +211,7 @@ async def test_drift_views_on_a_seeded_example(services: Services, tmp_path: Pat
                  event("project.task", 4, "2026-01-01 00:00:00", name="Kickoff", external_ref="T1", project_id=1)):
         await ledger.receive("prod", body, headers(body), None, None)
     await ledger.worker(ChangeHandlers(services, frozenset())).drain()
-    report = await drift(services.pool, "default")
+    report = await drift(owner, "default")
     assert [(r["kind"], r["external_ref"]) for r in report["missing_in_odoo"]] == [("project", "P2")]
     assert [(r["kind"], r["external_ref"]) for r in report["orphan_in_odoo"]] == [("project", "P3")]
     assert [(r["external_ref"], r["seed_name"], r["odoo_name"], r["drift"]) for r in report["name_drift"]] == [
@@ -217,7 +219,7 @@ async def test_drift_views_on_a_seeded_example(services: Services, tmp_path: Pat
     assert instance["database"] == "odoo_core"
 
 
-async def test_pull_sync_is_paged_resumable_and_feeds_the_knowledge_base(services: Services) -> None:
+async def test_pull_sync_is_paged_resumable_and_feeds_the_knowledge_base(services: Services, owner: asyncpg.Pool) -> None:
     instance = await add_instance(services)
     fake = FakeOdoo(db="odoo_core").start()
     try:
@@ -244,9 +246,9 @@ async def test_pull_sync_is_paged_resumable_and_feeds_the_knowledge_base(service
             assert again["applied"] == 2
             kb = await pull(services, handlers, client, instance, "knowledge.article")
             assert kb["applied"] == 1
-        names = dict(await services.pool.fetch("SELECT odoo_id, name FROM odoo_seed.shadow_tasks"))
+        names = dict(await owner.fetch("SELECT odoo_id, name FROM odoo_seed.shadow_tasks"))
         assert len(names) == 8 and names[1] == "Task 1 renamed"
-        doc = await services.pool.fetchrow("SELECT source, provenance FROM rag.documents WHERE external_id = 'knowledge.article/1'")
+        doc = await owner.fetchrow("SELECT source, provenance FROM rag.documents WHERE external_id = 'knowledge.article/1'")
         assert doc["source"] == "odoo:prod" and doc["provenance"]["uri"] == "odoo://prod/knowledge.article/1"
         answer = await services.assistant.ask("Within how many days are refunds issued?")
         assert answer.grounded and "14 days" in answer.answer
@@ -254,7 +256,7 @@ async def test_pull_sync_is_paged_resumable_and_feeds_the_knowledge_base(service
         fake.stop()
 
 
-async def test_knowledge_documents_follow_odoo_updates_and_deletes(services: Services) -> None:
+async def test_knowledge_documents_follow_odoo_updates_and_deletes(services: Services, owner: asyncpg.Pool) -> None:
     await add_instance(services)
     ledger = Ledger(services)
     handlers = ChangeHandlers(services, frozenset({"knowledge.article"}))
@@ -265,22 +267,22 @@ async def test_knowledge_documents_follow_odoo_updates_and_deletes(services: Ser
         body = event("knowledge.article", 42, wd, kind=kind, name="Returns", body=body_text)
         await ledger.receive("prod", body, headers(body), None, None)
     await ledger.worker(handlers).drain()
-    content = await services.pool.fetchval("SELECT content FROM rag.documents WHERE external_id = 'knowledge.article/42'")
+    content = await owner.fetchval("SELECT content FROM rag.documents WHERE external_id = 'knowledge.article/42'")
     assert content == "New text about returns."
     gone = event("knowledge.article", 42, "2026-01-04 00:00:00", kind="unlink")
     await ledger.receive("prod", gone, headers(gone), None, None)
     await ledger.worker(handlers).drain()
-    assert await services.pool.fetchval("SELECT count(*) FROM rag.documents WHERE external_id = 'knowledge.article/42'") == 0
+    assert await owner.fetchval("SELECT count(*) FROM rag.documents WHERE external_id = 'knowledge.article/42'") == 0
 
 
-async def test_github_webhooks_share_the_ledger(client: AsyncTestClient, services: Services) -> None:
+async def test_github_webhooks_share_the_ledger(client: AsyncTestClient, services: Services, owner: asyncpg.Pool) -> None:
     body = json.dumps({"action": "opened", "repository": {"full_name": "ipai/odoo-addons"}}).encode()
     signature = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
     h = {"x-hub-signature-256": signature, "x-github-event": "pull_request", "x-github-delivery": "d-1",
          "content-type": "application/json"}
     r = await client.post("/v1/github/webhook?instance=prod", content=body, headers=h)
     assert r.status_code == 202, r.text
-    row = await services.pool.fetchrow("SELECT source, event_id, event_type, aggregate_id FROM odoo.webhook_events")
+    row = await owner.fetchrow("SELECT source, event_id, event_type, aggregate_id FROM odoo.webhook_events")
     assert tuple(row) == ("github", "d-1", "pull_request", "ipai/odoo-addons")
     r = await client.post("/v1/github/webhook?instance=prod", content=body, headers={**h, "x-hub-signature-256": "sha256=00"})
     assert r.status_code == 401

@@ -1,6 +1,7 @@
 """Ingestion: stored rows, hash-based no-ops, partial re-embedding, versions, atomic batches."""
 from __future__ import annotations
 
+import asyncpg
 import pytest
 
 from app.errors import InvalidInput
@@ -19,7 +20,7 @@ def handbook(text: str = TEXT) -> list[LoadedDocument]:
 
 async def _snapshot(services: Services) -> list[tuple]:
     """Every row's identity and system version (xmin): any write changes it."""
-    rows = await services.pool.fetch(
+    rows = await services.db.tenant("default").fetch(
         """SELECT 'd' AS t, id, xmin::text AS x FROM rag.documents
            UNION ALL SELECT 'c', id, xmin::text FROM rag.chunks
            UNION ALL SELECT 'e', chunk_id, xmin::text FROM rag.chunk_embeddings ORDER BY 1, 2"""
@@ -27,20 +28,20 @@ async def _snapshot(services: Services) -> list[tuple]:
     return [tuple(r) for r in rows]
 
 
-async def test_ingest_stores_document_chunks_and_vectors(services: Services, embedder: CountingEmbedder) -> None:
+async def test_ingest_stores_document_chunks_and_vectors(services: Services, embedder: CountingEmbedder, owner: asyncpg.Pool) -> None:
     result = await services.pipeline.ingest(handbook(), IngestOptions(source="docs"))
     assert (result.inserted, result.unchanged) == (1, 0)
     assert result.chunks_inserted == 9  # the intro heading and 8 parts
     await services.worker().drain()
-    doc = await services.pool.fetchrow("SELECT * FROM rag.documents")
+    doc = await owner.fetchrow("SELECT * FROM rag.documents")
     assert (doc["external_id"], doc["title"], doc["source"], doc["version"]) == ("handbook.md", "Handbook", "docs", 1)
     assert doc["provenance"]["file"] == "handbook.md" and "ingested_at" in doc["provenance"]
     assert doc["embedding"] is not None
-    chunks = await services.pool.fetch("SELECT * FROM rag.chunks ORDER BY ordinal")
+    chunks = await owner.fetch("SELECT * FROM rag.chunks ORDER BY ordinal")
     for chunk in chunks:
         assert doc["content"][chunk["char_start"]:chunk["char_end"]] == chunk["content"]
     assert chunks[3]["section_path"] == "Handbook > Part 2"
-    vectors = await services.pool.fetchval("SELECT count(*) FROM rag.chunk_embeddings WHERE model = $1", embedder.name)
+    vectors = await owner.fetchval("SELECT count(*) FROM rag.chunk_embeddings WHERE model = $1", embedder.name)
     assert vectors == len(chunks)
 
 
@@ -55,7 +56,7 @@ async def test_reingesting_unchanged_document_is_a_no_op(services: Services, emb
     assert await _snapshot(services) == before, "no row changed"
 
 
-async def test_editing_one_paragraph_reembeds_only_its_chunk(services: Services, embedder: CountingEmbedder) -> None:
+async def test_editing_one_paragraph_reembeds_only_its_chunk(services: Services, embedder: CountingEmbedder, owner: asyncpg.Pool) -> None:
     await services.pipeline.ingest(handbook(), IngestOptions(source="docs"))
     await services.worker().drain()
     embedded_before = len(embedder.texts)
@@ -65,17 +66,17 @@ async def test_editing_one_paragraph_reembeds_only_its_chunk(services: Services,
     await services.worker().drain()
     new_texts = embedder.texts[embedded_before:]
     assert len(new_texts) == 1 and "rewritten paragraph four" in new_texts[0]
-    doc = await services.pool.fetchrow("SELECT version, content FROM rag.documents")
+    doc = await owner.fetchrow("SELECT version, content FROM rag.documents")
     assert doc["version"] == 2
-    for chunk in await services.pool.fetch("SELECT * FROM rag.chunks"):
+    for chunk in await owner.fetch("SELECT * FROM rag.chunks"):
         assert doc["content"][chunk["char_start"]:chunk["char_end"]] == chunk["content"]
-    missing = await services.pool.fetchval(
+    missing = await owner.fetchval(
         "SELECT count(*) FROM rag.chunks c LEFT JOIN rag.chunk_embeddings e ON e.chunk_id = c.id WHERE e.chunk_id IS NULL"
     )
     assert missing == 0
 
 
-async def test_a_failing_batch_writes_nothing(services: Services, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_failing_batch_writes_nothing(services: Services, monkeypatch: pytest.MonkeyPatch, owner: asyncpg.Pool) -> None:
     docs = [LoadedDocument(f"d{i}", f"T{i}", f"text number {i}") for i in range(5)]
 
     async def broken_copy(*args: object, **kwargs: object) -> None:
@@ -87,23 +88,23 @@ async def test_a_failing_batch_writes_nothing(services: Services, monkeypatch: p
     with pytest.raises(RuntimeError, match="disk full"):
         await services.pipeline.ingest(docs, IngestOptions())
     monkeypatch.undo()
-    assert await services.pool.fetchval("SELECT count(*) FROM rag.documents") == 0
-    assert await services.pool.fetchval("SELECT count(*) FROM rag.jobs") == 0
+    assert await owner.fetchval("SELECT count(*) FROM rag.documents") == 0
+    assert await owner.fetchval("SELECT count(*) FROM rag.jobs") == 0
 
 
-async def test_bad_documents_are_refused_before_anything_is_written(services: Services) -> None:
+async def test_bad_documents_are_refused_before_anything_is_written(services: Services, owner: asyncpg.Pool) -> None:
     with pytest.raises(InvalidInput, match="is empty"):
         await services.pipeline.ingest([LoadedDocument("x", "t", "   \n ")], IngestOptions())
     with pytest.raises(InvalidInput, match="unknown language 'klingon'"):
         await services.pipeline.ingest([LoadedDocument("x", "t", "text")], IngestOptions(language="klingon"))
     with pytest.raises(InvalidInput, match="NUL"):
         await services.pipeline.ingest([LoadedDocument("x", "t", "a\x00b")], IngestOptions())
-    assert await services.pool.fetchval("SELECT count(*) FROM rag.documents") == 0
+    assert await owner.fetchval("SELECT count(*) FROM rag.documents") == 0
 
 
-async def test_language_codes_resolve_to_configurations(services: Services) -> None:
+async def test_language_codes_resolve_to_configurations(services: Services, owner: asyncpg.Pool) -> None:
     await services.pipeline.ingest([LoadedDocument("f", "t", "Les factures sont payées")], IngestOptions(language="fr"))
-    row = await services.pool.fetchrow("SELECT language::text AS l FROM rag.documents")
+    row = await owner.fetchrow("SELECT language::text AS l FROM rag.documents")
     assert row["l"] == "french"
-    lexemes = await services.pool.fetchval("SELECT array_agg(lexeme ORDER BY lexeme) FROM rag.term_stats")
+    lexemes = await owner.fetchval("SELECT array_agg(lexeme ORDER BY lexeme) FROM rag.term_stats")
     assert "factur" in lexemes, "the French stemmer indexed the text"

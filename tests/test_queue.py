@@ -12,12 +12,12 @@ from app.services import Services
 
 
 async def _enqueue(queue: Queue, n: int, kind: str = "t") -> list[int]:
-    async with queue.pool.acquire() as conn:
+    async with queue.db.tenant("default").acquire() as conn:
         return [await queue.enqueue(conn, kind, {"n": i}) for i in range(n)]
 
 
-async def test_two_workers_never_do_a_job_twice(services: Services) -> None:
-    queue = Queue(services.pool, "test")
+async def test_two_workers_never_do_a_job_twice(services: Services, owner: asyncpg.Pool) -> None:
+    queue = Queue(services.db, "test")
     await _enqueue(queue, 200)
     done: Counter[int] = Counter()
 
@@ -30,12 +30,12 @@ async def test_two_workers_never_do_a_job_twice(services: Services) -> None:
     counts = await asyncio.gather(*(w.drain() for w in workers))
     assert sum(counts) == 200 and all(c > 0 for c in counts), counts
     assert set(done) == set(range(200)) and set(done.values()) == {1}
-    stats = await queue_stats(services.pool)
+    stats = await queue_stats(owner)
     assert stats["queues"]["test"] == {"done": 200}
 
 
-async def test_a_dead_workers_job_is_picked_up_after_its_lease(services: Services) -> None:
-    queue = Queue(services.pool, "test", lease_seconds=0.5)
+async def test_a_dead_workers_job_is_picked_up_after_its_lease(services: Services, owner: asyncpg.Pool) -> None:
+    queue = Queue(services.db, "test", lease_seconds=0.5)
     [job_id] = await _enqueue(queue, 1)
     claimed = await queue.claim("dying-worker", 10)  # claims, then "dies" without completing
     assert [j.id for j in claimed] == [job_id]
@@ -48,10 +48,10 @@ async def test_a_dead_workers_job_is_picked_up_after_its_lease(services: Service
 
     assert await Worker(queue, handler, worker_id="other").run_once() == 1
     assert seen == [job_id]
-    row = await services.pool.fetchrow("SELECT status, attempts, locked_by FROM rag.jobs WHERE id = $1", job_id)
+    row = await owner.fetchrow("SELECT status, attempts, locked_by FROM rag.jobs WHERE id = $1", job_id)
     assert dict(row) == {"status": "done", "attempts": 2, "locked_by": None}
     # The dead worker's late completion is refused: the job is no longer leased to it.
-    async with services.pool.acquire() as conn:
+    async with owner.acquire() as conn:
         try:
             await queue.complete(conn, claimed, "dying-worker")
             raise AssertionError("completion by a worker without the lease must fail")
@@ -59,14 +59,14 @@ async def test_a_dead_workers_job_is_picked_up_after_its_lease(services: Service
             assert type(exc).__name__ == "LeaseLost"
 
 
-async def test_poison_job_is_dead_lettered_while_others_complete_and_can_be_replayed(services: Services) -> None:
-    queue = Queue(services.pool, "test", max_attempts=3, backoff_base=0.0)
+async def test_poison_job_is_dead_lettered_while_others_complete_and_can_be_replayed(services: Services, owner: asyncpg.Pool) -> None:
+    queue = Queue(services.db, "test", max_attempts=3, backoff_base=0.0)
     ids = await _enqueue(queue, 20)
     poison = ids[5]
     fail = True
+    await owner.execute("CREATE TABLE public.effects (job bigint PRIMARY KEY); GRANT ALL ON public.effects TO ipai_app")
 
     async def handler(conn: asyncpg.Connection, jobs: Sequence[Job]) -> None:
-        await conn.execute("CREATE TABLE IF NOT EXISTS public.effects (job bigint PRIMARY KEY)")
         for job in jobs:
             await conn.execute("INSERT INTO public.effects VALUES ($1)", job.id)
             if job.id == poison and fail:
@@ -75,25 +75,26 @@ async def test_poison_job_is_dead_lettered_while_others_complete_and_can_be_repl
     worker = Worker(queue, handler, batch_size=8)
     for _ in range(6):
         await worker.drain()
-    rows = {r["id"]: r for r in await services.pool.fetch("SELECT id, status, attempts, last_error FROM rag.jobs")}
+    rows = {r["id"]: r for r in await owner.fetch("SELECT id, status, attempts, last_error FROM rag.jobs")}
     assert rows[poison]["status"] == "dead" and rows[poison]["attempts"] == 3
     assert "cannot process this one" in rows[poison]["last_error"]
     assert all(rows[i]["status"] == "done" for i in ids if i != poison)
-    effects = {r["job"] for r in await services.pool.fetch("SELECT job FROM public.effects")}
+    effects = {r["job"] for r in await owner.fetch("SELECT job FROM public.effects")}
     assert poison not in effects, "a failed job's effects roll back with it"
     assert effects == set(ids) - {poison}
-    stats = await queue_stats(services.pool)
+    stats = await queue_stats(owner)
     assert [d["id"] for d in stats["dead"]] == [poison]
 
     fail = False
-    assert await queue.replay(poison)
-    assert not await queue.replay(ids[0]), "only dead jobs can be replayed"
+    assert not await queue.replay("other", poison), "another tenant's job is invisible"
+    assert await queue.replay("default", poison)
+    assert not await queue.replay("default", ids[0]), "only dead jobs can be replayed"
     await worker.drain()
-    assert await services.pool.fetchval("SELECT status FROM rag.jobs WHERE id = $1", poison) == "done"
+    assert await owner.fetchval("SELECT status FROM rag.jobs WHERE id = $1", poison) == "done"
 
 
-async def test_failed_job_waits_for_its_backoff(services: Services) -> None:
-    queue = Queue(services.pool, "test", backoff_base=30.0)
+async def test_failed_job_waits_for_its_backoff(services: Services, owner: asyncpg.Pool) -> None:
+    queue = Queue(services.db, "test", backoff_base=30.0)
     [job_id] = await _enqueue(queue, 1)
 
     async def handler(conn: asyncpg.Connection, jobs: Sequence[Job]) -> None:
@@ -102,15 +103,15 @@ async def test_failed_job_waits_for_its_backoff(services: Services) -> None:
     worker = Worker(queue, handler)
     assert await worker.run_once() == 1
     assert await worker.run_once() == 0, "the retry is scheduled in the future"
-    row = await services.pool.fetchrow(
+    row = await owner.fetchrow(
         "SELECT status, run_at > now() + interval '10 seconds' AS later FROM rag.jobs WHERE id = $1", job_id
     )
     assert row["status"] == "pending" and row["later"]
 
 
-async def test_dedupe_key_keeps_one_waiting_job(services: Services) -> None:
-    queue = Queue(services.pool, "test")
-    async with services.pool.acquire() as conn:
+async def test_dedupe_key_keeps_one_waiting_job(services: Services, owner: asyncpg.Pool) -> None:
+    queue = Queue(services.db, "test")
+    async with owner.acquire() as conn:
         first = await queue.enqueue(conn, "t", {}, dedupe_key="doc:1")
         second = await queue.enqueue(conn, "t", {}, dedupe_key="doc:1")
     assert first is not None and second is None

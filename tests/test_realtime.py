@@ -3,23 +3,25 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
+import asyncpg
 import pytest
 
 from app.asgi import create_app
 from app.db import Database
 from app.services import Services
-from tests.conftest import CountingEmbedder, make_settings
+from tests.conftest import CountingEmbedder, bearer, issue_key, make_settings
 from tests.live_server import LiveServer
 
 
 @pytest.fixture
-def live(db_url: str, tmp_path: Path, services: Services) -> Iterator[LiveServer]:
+async def live(db_url: str, tmp_path: Path, services: Services) -> AsyncIterator[LiveServer]:
     app = create_app(make_settings(db_url, tmp_path), embedder=CountingEmbedder(), database=Database(db_url))
     with LiveServer(app) as server:
+        server.token = await issue_key(db_url, scopes=["sync"])
         yield server
 
 
@@ -42,7 +44,7 @@ async def read_events(lines: AsyncIterator[str], n: int) -> list[tuple[str, str,
 
 
 async def test_resume_with_last_event_id_then_live(live: LiveServer) -> None:
-    async with httpx.AsyncClient(base_url=live.url, timeout=20) as client:
+    async with httpx.AsyncClient(base_url=live.url, timeout=20, headers=bearer(live.token)) as client:
         ids = []
         for i in range(3):
             r = await client.post("/v1/realtime/approvals", json={"payload": {"n": i}})
@@ -61,17 +63,17 @@ async def test_resume_with_last_event_id_then_live(live: LiveServer) -> None:
         assert r.status_code == 422
 
 
-async def test_job_and_bridge_changes_are_published(services: Services) -> None:
+async def test_job_and_bridge_changes_are_published(services: Services, owner: asyncpg.Pool) -> None:
     from app.queue import Queue
 
-    queue = Queue(services.pool, "test")
-    async with services.pool.acquire() as conn:
+    queue = Queue(services.db, "test")
+    async with owner.acquire() as conn:
         await queue.enqueue(conn, "t", {})
     jobs = await queue.claim("w", 5)
-    async with services.pool.acquire() as conn:
+    async with owner.acquire() as conn:
         await queue.complete(conn, jobs, "w")
-    rows = await services.pool.fetch("SELECT channel, payload FROM rag.realtime_events ORDER BY id")
+    rows = await owner.fetch("SELECT channel, payload FROM rag.realtime_events ORDER BY id")
     assert [(r["channel"], r["payload"]["status"], r["payload"]["count"]) for r in rows] == [("jobs", "done", 1)]
-    await services.pool.execute("INSERT INTO odoo.event_log (kind, status, reason) VALUES ('status', 'completed', 'x')")
-    last = await services.pool.fetchrow("SELECT channel, payload FROM rag.realtime_events ORDER BY id DESC LIMIT 1")
+    await owner.execute("INSERT INTO odoo.event_log (kind, status, reason) VALUES ('status', 'completed', 'x')")
+    last = await owner.fetchrow("SELECT channel, payload FROM rag.realtime_events ORDER BY id DESC LIMIT 1")
     assert last["channel"] == "odoo-sync" and last["payload"]["status"] == "completed"

@@ -16,7 +16,7 @@ from app.services import Services
 from ingest.loaders import LoadedDocument
 from ingest.pipeline import IngestOptions
 from retrieval.retriever import Filters, SearchParams
-from tests.conftest import make_settings
+from tests.conftest import login, make_settings
 
 CORPUS = {
     "credit-notes": ("Credit notes", "A credit note reverses a posted customer invoice. Use Add Credit Note on the invoice."),
@@ -97,10 +97,10 @@ async def _stats_kept(conn: asyncpg.Connection) -> tuple[list, list]:
     return [tuple(r) for r in terms], [tuple(r) for r in corpus]
 
 
-async def test_bm25_statistics_stay_exact_after_update_and_delete(services: Services) -> None:
+async def test_bm25_statistics_stay_exact_after_update_and_delete(services: Services, owner: asyncpg.Pool) -> None:
     await load(services)
     await load(services, {"fr": ("Factures", "Les factures clients sont numérotées")}, language="fr", tenant_id="t2")
-    async with services.pool.acquire() as conn:
+    async with owner.acquire() as conn:
         assert await _stats_kept(conn) == await _stats_from_scratch(conn)
         edited = dict(CORPUS, moves=("Journal entries", "Entries are account.move records with lines."))
         await load(services, edited)
@@ -114,9 +114,9 @@ async def test_bm25_statistics_stay_exact_after_update_and_delete(services: Serv
             await conn.execute("UPDATE rag.chunks SET content = 'x'")
 
 
-async def test_vector_leg_uses_the_hnsw_index(services: Services) -> None:
+async def test_vector_leg_uses_the_hnsw_index(services: Services, owner: asyncpg.Pool) -> None:
     await load(services)
-    async with services.pool.acquire() as conn:
+    async with owner.acquire() as conn:
         await conn.execute("LOAD 'auto_explain'")
         await conn.execute("SET auto_explain.log_min_duration = 0")
         await conn.execute("SET auto_explain.log_nested_statements = on")
@@ -130,7 +130,7 @@ async def test_vector_leg_uses_the_hnsw_index(services: Services) -> None:
     assert "Index Scan using chunk_embeddings_hnsw_" in vector_plans[0], vector_plans[0]
 
 
-async def test_a_selective_filter_still_returns_k_results(services: Services) -> None:
+async def test_a_selective_filter_still_returns_k_results(services: Services, owner: asyncpg.Pool) -> None:
     corpus = {f"doc{i}": (f"Note {i}", f"Invoice note number {i} about payments and credit.") for i in range(300)}
     docs = [LoadedDocument(k, t, x, metadata={"team": "blue" if i % 25 == 0 else "red"})
             for i, (k, (t, x)) in enumerate(corpus.items())]
@@ -141,7 +141,7 @@ async def test_a_selective_filter_still_returns_k_results(services: Services) ->
                                                filters=Filters(metadata={"team": "blue"}))
         assert len(hits) == 10, (mode, len(hits))
         assert all(int(h.external_id[3:]) % 25 == 0 for h in hits)
-    doc7 = await services.pool.fetchval("SELECT id FROM rag.documents WHERE external_id = 'doc7'")
+    doc7 = await owner.fetchval("SELECT id FROM rag.documents WHERE external_id = 'doc7'")
     hits = await services.retriever.search("invoice", mode="hybrid", k=5, filters=Filters(document_ids=[doc7]))
     assert [h.external_id for h in hits] == ["doc7"]
     assert await services.retriever.search("invoice", k=5, filters=Filters(sources=["nowhere"])) == []
@@ -192,6 +192,7 @@ async def test_search_endpoint_and_its_errors(db_url: str, tmp_path: Path, servi
     await load(services)
     app = create_app(make_settings(db_url, tmp_path), embedder=services.embedder, database=Database(db_url))
     async with AsyncTestClient(app) as client:
+        await login(client, db_url)
         r = await client.post("/v1/search", json={"query": "credit note", "k": 2, "explain": True,
                                                   "filters": {"sources": ["api"]}})
         assert r.status_code == 200, r.text

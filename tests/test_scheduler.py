@@ -9,6 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
+import asyncpg
 import pytest
 
 from app.db import Database
@@ -67,7 +68,7 @@ def receiver() -> Iterator[Receiver]:
 
 async def test_ticks_enqueue_due_jobs_and_deliveries_are_signed_and_retried(
     db_url: str, tmp_path: Path, receiver: Receiver
-) -> None:
+, owner: asyncpg.Pool) -> None:
     from dataclasses import replace
 
     settings = replace(make_settings(db_url, tmp_path),
@@ -80,7 +81,7 @@ async def test_ticks_enqueue_due_jobs_and_deliveries_are_signed_and_retried(
         assert await scheduler.tick(t0) == [], "the first tick only schedules"
         assert await scheduler.tick(datetime(2026, 11, 26, 7, 10, tzinfo=UTC)) == []
         assert await scheduler.tick(datetime(2026, 11, 26, 7, 16, tzinfo=UTC)) == ["health-check"]
-        await services.pool.execute("UPDATE odoo.scheduled_jobs SET enabled = false WHERE action LIKE 'pull:%'")
+        await owner.execute("UPDATE odoo.scheduled_jobs SET enabled = false WHERE action LIKE 'pull:%'")
         fired = await scheduler.tick(datetime(2026, 11, 27, 0, 5, tzinfo=UTC))
         assert fired == ["compliance-alerts", "health-check", "stale-data-cleanup"]
         async with httpx.AsyncClient() as http:
@@ -95,13 +96,13 @@ async def test_ticks_enqueue_due_jobs_and_deliveries_are_signed_and_retried(
         verify(["outbound_secret_0123456789"], lower["x-ipai-timestamp"], lower["x-ipai-signature"], raw,
                now=float(lower["x-ipai-timestamp"]))
         assert receiver.failures == 0, "the first delivery met a 500 and was tried again"
-        states = await services.pool.fetch("SELECT status, count(*) FROM rag.jobs WHERE queue = 'outbound' GROUP BY 1")
+        states = await owner.fetch("SELECT status, count(*) FROM rag.jobs WHERE queue = 'outbound' GROUP BY 1")
         assert [tuple(r) for r in states] == [("done", 4)]
     finally:
         await services.close()
 
 
-async def test_scheduled_pulls_refresh_the_finance_shadow(db_url: str, tmp_path: Path) -> None:
+async def test_scheduled_pulls_refresh_the_finance_shadow(db_url: str, tmp_path: Path, owner: asyncpg.Pool) -> None:
     from dataclasses import replace
 
     from tests.odoo_server import FakeOdoo
@@ -113,31 +114,31 @@ async def test_scheduled_pulls_refresh_the_finance_shadow(db_url: str, tmp_path:
     settings = replace(make_settings(db_url, tmp_path), odoo=OdooSettings(user="admin", password="secret"))
     services = await Services.start(settings, embedder=CountingEmbedder(), database=Database(db_url))
     try:
-        await services.pool.execute("INSERT INTO odoo.instances (name, base_url, database) VALUES ('prod', $1, 'odoo_core')",
+        await owner.execute("INSERT INTO odoo.instances (name, base_url, database) VALUES ('prod', $1, 'odoo_core')",
                                     fake.url)
-        await services.pool.execute("UPDATE odoo.scheduled_jobs SET enabled = (name = 'shadow-odoo-finance')")
+        await owner.execute("UPDATE odoo.scheduled_jobs SET enabled = (name = 'shadow-odoo-finance')")
         scheduler = Scheduler(services)
         await scheduler.tick(datetime(2026, 11, 26, 7, 1, tzinfo=UTC))
         assert await scheduler.tick(datetime(2026, 11, 26, 8, 0, 1, tzinfo=UTC)) == ["shadow-odoo-finance"]
         async with httpx.AsyncClient() as http:
             await scheduler.delivery_worker(http).drain()
-        row = await services.pool.fetchrow("SELECT name, partner, amount_total FROM odoo_seed.shadow_moves")
+        row = await owner.fetchrow("SELECT name, partner, amount_total FROM odoo_seed.shadow_moves")
         assert (row["name"], row["partner"], float(row["amount_total"])) == ("INV/2026/0001", "Acme", 1200.0)
     finally:
         await services.close()
         fake.stop()
 
 
-async def test_cleanup_prunes_old_realtime_messages_and_finished_jobs(services: Services) -> None:
+async def test_cleanup_prunes_old_realtime_messages_and_finished_jobs(services: Services, owner: asyncpg.Pool) -> None:
     from app.odoo.scheduler import prune
 
-    await services.pool.execute(
+    await owner.execute(
         "INSERT INTO rag.realtime_events (channel, payload, created_at) VALUES "
         "('notifications', '{}', now() - interval '40 days'), ('notifications', '{}', now())")
-    await services.pool.execute(
+    await owner.execute(
         "INSERT INTO rag.jobs (queue, kind, status, finished_at) VALUES "
         "('x', 't', 'done', now() - interval '40 days'), ('x', 't', 'done', now()), "
         "('x', 't', 'dead', now() - interval '40 days')")
-    async with services.pool.acquire() as conn:
+    async with owner.acquire() as conn:
         assert await prune(conn, 30) == {"realtime_events": 1, "jobs": 1}
-    assert await services.pool.fetchval("SELECT count(*) FROM rag.jobs") == 2
+    assert await owner.fetchval("SELECT count(*) FROM rag.jobs") == 2

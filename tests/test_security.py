@@ -1,52 +1,74 @@
-"""API keys, JWTs and the vault (their enforcement on endpoints and RLS come later)."""
+"""API keys, JWTs and the vault; authentication on every endpoint, scopes, rate limits, the development key."""
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac as hmac_
 import json
 import os
+import re
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
 import jwt
 import pytest
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from litestar.testing import AsyncTestClient
 
-from app.errors import ConfigurationError, Unauthorized
-from app.security.jwt import JwtSettings, verify_jwt
+from app.asgi import create_app
+from app.db import Database
+from app.errors import ConfigurationError, Forbidden, Unauthorized
+from app.security.auth import RateLimiter
+from app.security.jwt import verify_jwt
 from app.security.keys import create_key, revoke_key, verify_key
-from app.security.vault import Forbidden, Vault, load_key
+from app.security.vault import Vault, load_key
 from app.services import Services
+from app.settings import SecuritySettings
+from tests.conftest import CountingEmbedder, bearer, issue_key, make_settings
 
 SENTINEL = "sk-SENTINEL-7f3a9c0d1e2b"
+ISSUER = "https://proj.supabase.co/auth/v1"
+JWT_SECRET = "super-secret-jwt-token-with-at-least-32-characters"
 
 
-async def test_api_keys_are_hashed_scoped_and_revocable(services: Services) -> None:
-    key_id, token = await create_key(services.pool, "acme", ["ask", "kb:write"], "bot")
-    stored = await services.pool.fetchrow("SELECT * FROM control_plane.api_keys")
+async def test_api_keys_are_hashed_scoped_and_revocable(services: Services, owner: asyncpg.Pool) -> None:
+    key_id, token = await create_key(services.db, "acme", ["ask", "kb:write"], "bot")
+    stored = await owner.fetchrow("SELECT * FROM control_plane.api_keys")
     assert token not in json.dumps({k: str(v) for k, v in dict(stored).items()})
-    principal = await verify_key(services.pool, token)
+    principal = await verify_key(services.db, token)
     assert principal and principal.tenant_id == "acme" and principal.allows("ask") and not principal.allows("sync")
-    assert await verify_key(services.pool, token[:-1] + ("A" if token[-1] != "A" else "B")) is None
-    assert await verify_key(services.pool, "not-a-key") is None
-    await revoke_key(services.pool, key_id)
-    assert await verify_key(services.pool, token) is None, "revocation takes effect at once"
+    assert await verify_key(services.db, token[:-1] + ("A" if token[-1] != "A" else "B")) is None
+    assert await verify_key(services.db, "not-a-key") is None
+    with pytest.raises(Exception, match="no active API key"):
+        await revoke_key(services.db, "other-tenant", key_id)
+    await revoke_key(services.db, "acme", key_id)
+    assert await verify_key(services.db, token) is None, "revocation takes effect at once"
     with pytest.raises(Exception, match="scopes"):
-        await create_key(services.pool, "acme", ["root"])
+        await create_key(services.db, "acme", ["root"])
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
 def test_jwt_checks(tmp_path: Path) -> None:
-    secret = "super-secret-jwt-token-with-at-least-32-characters"
-    settings = JwtSettings(hs256_secret=secret, issuer="https://proj.supabase.co/auth/v1")
+    settings = SecuritySettings(jwt_secret=JWT_SECRET, jwt_issuer=ISSUER)
     now = int(time.time())
-    claims = {"sub": "u1", "aud": "authenticated", "iss": "https://proj.supabase.co/auth/v1", "exp": now + 60,
+    claims = {"sub": "u1", "aud": "authenticated", "iss": ISSUER, "exp": now + 60,
               "tenant_id": "acme", "scopes": "ask kb:read"}
-    principal = verify_jwt(jwt.encode(claims, secret, algorithm="HS256"), settings)
+    principal = verify_jwt(jwt.encode(claims, JWT_SECRET, algorithm="HS256"), settings)
     assert (principal.tenant_id, principal.user_id, principal.allows("ask")) == ("acme", "u1", True)
+    plain = {k: v for k, v in claims.items() if k != "scopes"}
+    assert verify_jwt(jwt.encode(plain, JWT_SECRET, algorithm="HS256"), settings).scopes == {"kb:read", "ask"}
     for bad, reason in [({**claims, "exp": now - 10}, "expired"), ({**claims, "aud": "other"}, "(?i)audience"),
-                        ({**claims, "iss": "https://evil"}, "(?i)issuer")]:
+                        ({**claims, "iss": "https://evil"}, "(?i)issuer"), ({**claims, "tenant_id": None}, "tenant_id")]:
         with pytest.raises(Unauthorized, match=reason):
-            verify_jwt(jwt.encode(bad, secret, algorithm="HS256"), settings)
+            verify_jwt(jwt.encode(bad, JWT_SECRET, algorithm="HS256"), settings)
+    with pytest.raises(Unauthorized, match="(?i)signature"):
+        verify_jwt(jwt.encode(claims, "another-secret-of-at-least-32-characters!", algorithm="HS256"), settings)
     unsigned = jwt.encode(claims, None, algorithm="none")
     with pytest.raises(Unauthorized, match="not accepted"):
         verify_jwt(unsigned, settings)
@@ -55,85 +77,208 @@ def test_jwt_checks(tmp_path: Path) -> None:
     jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(private.public_key()))
     jwks = tmp_path / "jwks.json"
     jwks.write_text(json.dumps({"keys": [{**jwk, "kid": "k1"}]}))
-    rs = JwtSettings(jwks_file=jwks, issuer="https://proj.supabase.co/auth/v1")
+    rs = SecuritySettings(jwt_jwks_file=jwks, jwt_issuer=ISSUER)
     good = jwt.encode(claims, private, algorithm="RS256", headers={"kid": "k1"})
     assert verify_jwt(good, rs).tenant_id == "acme"
     # Algorithm confusion: an HS256 token whose "secret" is the public key must not verify.
-    from cryptography.hazmat.primitives import serialization
-
     public_pem = private.public_key().public_bytes(serialization.Encoding.PEM,
                                                    serialization.PublicFormat.SubjectPublicKeyInfo)
-    import hashlib
-    import hmac as hmac_
-
-    def b64(data: bytes) -> str:
-        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-    signing_input = f"{b64(json.dumps({'alg': 'HS256', 'kid': 'k1'}).encode())}.{b64(json.dumps(claims).encode())}"
-    forged = f"{signing_input}.{b64(hmac_.new(public_pem, signing_input.encode(), hashlib.sha256).digest())}"
+    signing_input = f"{_b64(json.dumps({'alg': 'HS256', 'kid': 'k1'}).encode())}.{_b64(json.dumps(claims).encode())}"
+    forged = f"{signing_input}.{_b64(hmac_.new(public_pem, signing_input.encode(), hashlib.sha256).digest())}"
     with pytest.raises(Unauthorized, match="not accepted"):
         verify_jwt(forged, rs)
 
 
 def vault_key() -> bytes:
-    return load_key({"IPAI_VAULT_KEY": base64.b64encode(os.urandom(32)).decode()})
+    return load_key(SecuritySettings(vault_key=base64.b64encode(os.urandom(32)).decode()))
 
 
-async def test_vault_ciphertext_aad_audit_and_rotation(services: Services) -> None:
-    vault = Vault(services.pool, vault_key())
-    await services.pool.execute("INSERT INTO control_plane.bot_registry (bot_id, allowed_secrets) "
-                                "VALUES ('n8n', ARRAY['openai_key'])")
-    assert await vault.put("openai_key", SENTINEL) == 1
-    dump = await services.pool.fetchval("SELECT string_agg(t::text, '|') FROM control_plane.secrets AS t")
+async def test_vault_ciphertext_aad_audit_and_rotation(services: Services, owner: asyncpg.Pool) -> None:
+    vault = Vault(services.db, vault_key())
+    await owner.execute("INSERT INTO control_plane.bot_registry (bot_id, allowed_secrets) "
+                        "VALUES ('n8n', ARRAY['openai_key'])")
+    assert await vault.put("default", "openai_key", SENTINEL) == 1
+    dump = await owner.fetchval("SELECT string_agg(t::text, '|') FROM control_plane.secrets AS t")
     assert SENTINEL not in dump and SENTINEL.encode().hex() not in dump
-    assert await vault.get_logged("n8n", "openai_key", remote="10.0.0.1", agent="n8n/1.0") == SENTINEL
+    assert await vault.get_logged("default", "n8n", "openai_key", remote="10.0.0.1", agent="n8n/1.0") == SENTINEL
     with pytest.raises(Forbidden):
-        await vault.get_logged("intruder", "openai_key")
+        await vault.get_logged("default", "intruder", "openai_key")
     with pytest.raises(Forbidden):
-        await vault.get_logged("n8n", "other_secret")
-    audit = [tuple(r) for r in await services.pool.fetch(
-        "SELECT bot_id, secret_name, access_type, allowed FROM control_plane.audit_log ORDER BY id")]
-    assert audit == [("n8n", "openai_key", "read", True), ("intruder", "openai_key", "read:unknown-bot", False),
-                     ("n8n", "other_secret", "read:denied", False)]
+        await vault.get_logged("default", "n8n", "other_secret")
+    with pytest.raises(Forbidden):
+        await vault.get_logged("acme", "n8n", "openai_key")  # another tenant does not see the bot
+    audit = [tuple(r) for r in await owner.fetch(
+        "SELECT tenant_id, bot_id, secret_name, access_type, allowed FROM control_plane.audit_log "
+        "WHERE bot_id <> 'ipai-rag' ORDER BY id")]  # ipai-rag: the service reading its model key at start
+    assert audit == [("default", "n8n", "openai_key", "read", True),
+                     ("default", "intruder", "openai_key", "read:unknown-bot", False),
+                     ("default", "n8n", "other_secret", "read:denied", False),
+                     ("acme", "n8n", "openai_key", "read:unknown-bot", False)]
 
-    assert await vault.put("openai_key", "sk-second") == 2
-    assert await vault.get_logged("n8n", "openai_key") == "sk-second"
-    assert await vault.get_logged("n8n", "openai_key", version=1) == SENTINEL, "the old version stays readable"
-    await vault.retire("openai_key", 1)
+    assert await vault.put("default", "openai_key", "sk-second") == 2
+    assert await vault.get_logged("default", "n8n", "openai_key") == "sk-second"
+    assert await vault.get_logged("default", "n8n", "openai_key", version=1) == SENTINEL, "old version readable"
+    assert await vault.service_values("default", "openai_key") == ["sk-second", SENTINEL]
+    await vault.retire("default", "openai_key", 1)
     with pytest.raises(Forbidden):
-        await vault.get_logged("n8n", "openai_key", version=1)
+        await vault.get_logged("default", "n8n", "openai_key", version=1)
+    assert await vault.service_values("default", "openai_key") == ["sk-second"]
 
     # Associated data: ciphertext moved into another row does not decrypt.
-    await services.pool.execute(
+    await owner.execute(
         "UPDATE control_plane.secrets AS s SET nonce = o.nonce, ciphertext = o.ciphertext "
         "FROM control_plane.secrets AS o WHERE s.version = 2 AND o.version = 1")
     with pytest.raises(ConfigurationError, match="does not decrypt"):
-        await vault.get_logged("n8n", "openai_key")
+        await vault.get_logged("default", "n8n", "openai_key")
 
-    with pytest.raises(asyncpg.InsufficientPrivilegeError):
-        await services.pool.execute("UPDATE control_plane.audit_log SET allowed = true")
-    with pytest.raises(asyncpg.InsufficientPrivilegeError):
-        await services.pool.execute("DELETE FROM control_plane.audit_log")
+    # The audit log is append-only: the service role has no UPDATE/DELETE grant, the owner meets a trigger.
+    tenant = services.db.tenant("default")
+    for statement in ("UPDATE control_plane.audit_log SET allowed = true", "DELETE FROM control_plane.audit_log"):
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await tenant.execute(statement)
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await owner.execute(statement)
 
 
-async def test_no_value_without_its_audit_row(services: Services) -> None:
-    vault = Vault(services.pool, vault_key())
-    await services.pool.execute("INSERT INTO control_plane.bot_registry (bot_id, allowed_secrets) VALUES ('b', ARRAY['s'])")
-    await vault.put("s", SENTINEL)
-    await services.pool.execute("""
+async def test_no_value_without_its_audit_row(services: Services, owner: asyncpg.Pool) -> None:
+    vault = Vault(services.db, vault_key())
+    await owner.execute("INSERT INTO control_plane.bot_registry (bot_id, allowed_secrets) VALUES ('b', ARRAY['s'])")
+    await vault.put("default", "s", SENTINEL)
+    await owner.execute("""
         CREATE FUNCTION public.fail_audit() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN RAISE EXCEPTION 'audit storage full'; END $$;
         CREATE TRIGGER fail BEFORE INSERT ON control_plane.audit_log FOR EACH ROW EXECUTE FUNCTION public.fail_audit();
     """)
     with pytest.raises(asyncpg.RaiseError, match="audit storage full"):
-        await vault.get_logged("b", "s")
+        await vault.get_logged("default", "b", "s")
+    with pytest.raises(asyncpg.RaiseError, match="audit storage full"):
+        await vault.service_values("default", "s")
 
 
-def test_vault_key_comes_from_the_environment(tmp_path: Path) -> None:
+def test_vault_key_comes_from_the_environment_or_a_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="IPAI_VAULT_KEY"):
-        load_key({})
+        load_key(SecuritySettings(vault_key=None, vault_key_file=None))
     with pytest.raises(ConfigurationError, match="32 bytes"):
-        load_key({"IPAI_VAULT_KEY": base64.b64encode(b"short").decode()})
+        load_key(SecuritySettings(vault_key=base64.b64encode(b"short").decode()))
     key_file = tmp_path / "vault.key"
     key_file.write_text(base64.b64encode(b"k" * 32).decode())
-    assert load_key({"IPAI_VAULT_KEY_FILE": str(key_file)}) == b"k" * 32
+    assert load_key(SecuritySettings(vault_key=None, vault_key_file=key_file)) == b"k" * 32
+    generated = load_key(SecuritySettings(vault_key=None, vault_key_file=None), tmp_path / "data")
+    assert len(generated) == 32 and (tmp_path / "data" / "vault.key").stat().st_mode & 0o077 == 0
+    assert load_key(SecuritySettings(vault_key=None, vault_key_file=None), tmp_path / "data") == generated
+
+
+def test_rate_limiter_is_a_token_bucket() -> None:
+    now = [0.0]
+    limiter = RateLimiter(per_minute=60, burst=2, clock=lambda: now[0])
+    assert [limiter.take("k"), limiter.take("k")] == [0.0, 0.0]
+    assert limiter.take("k") == pytest.approx(1.0)
+    assert limiter.take("other") == 0.0, "buckets are per caller"
+    now[0] = 1.0
+    assert limiter.take("k") == 0.0
+
+
+# HTTP: every route needs credentials except health, the webhooks and the OpenAPI page.
+
+PUBLIC = {"/health", "/livez", "/v1/odoo/webhook", "/v1/github/webhook"}
+
+
+@pytest.fixture
+async def app_client(db_url: str, tmp_path: Path) -> AsyncIterator[AsyncTestClient]:
+    settings = make_settings(db_url, tmp_path)
+    settings = type(settings)(**{**settings.__dict__, "security": SecuritySettings(
+        jwt_secret=JWT_SECRET, jwt_issuer=ISSUER, rate_limit_per_minute=60, rate_limit_burst=5)})
+    app = create_app(settings, embedder=CountingEmbedder(), database=Database(db_url))
+    async with AsyncTestClient(app) as client:
+        yield client
+
+
+def _routes(client: AsyncTestClient) -> list[tuple[str, str, dict]]:
+    out = []
+    for route in client.app.routes:
+        for handler in getattr(route, "route_handlers", []):
+            for method in handler.http_methods:
+                if method not in ("HEAD", "OPTIONS"):
+                    out.append((method, route.path.replace("{", "").replace("}", "").replace(":int", "1")
+                                .replace("document_id", "1").replace("job_id", "1").replace("event_id", "1"),
+                                handler.opt))
+    return out
+
+
+async def test_every_route_but_the_public_ones_needs_credentials(app_client: AsyncTestClient, db_url: str) -> None:
+    routes = [(m, p, opt) for m, p, opt in _routes(app_client) if not p.startswith("/docs")]
+    assert len(routes) > 30
+    for method, path, opt in routes:
+        if path in PUBLIC:
+            assert opt.get("public"), path
+            continue
+        assert opt.get("scope"), f"{method} {path} declares no scope"
+        r = await app_client.request(method, path, json={})
+        assert r.status_code == 401, (method, path, r.status_code, r.text)
+        assert r.headers["www-authenticate"].startswith("Bearer") and r.json()["title"] == "Unauthorized"
+    assert (await app_client.get("/docs/openapi.json")).status_code == 200
+    assert (await app_client.get("/health")).status_code == 200
+
+    token = await issue_key(db_url, "acme", ["kb:read"])
+    assert (await app_client.get("/v1/kb/documents", headers=bearer(token))).status_code == 200
+    r = await app_client.post("/v1/kb/documents", json={"content": "x"}, headers=bearer(token))
+    assert r.status_code == 403 and "kb:write" in r.json()["detail"]
+    assert (await app_client.get("/v1/jobs", headers=bearer(token))).status_code == 403
+    for bad in ("Bearer ipai_00000000_nope", "Bearer not-a-token", "Basic abc", "Bearer a.b.c"):
+        r = await app_client.get("/v1/kb/documents", headers={"authorization": bad})
+        assert r.status_code == 401, bad
+    assert (await app_client.get("/v1/kb/documents", headers={"x-api-key": token})).status_code == 200
+
+
+async def test_revoked_key_is_refused_at_once_and_jwts_carry_tenant_and_user(
+        app_client: AsyncTestClient, services: Services) -> None:
+    key_id, token = await create_key(services.db, "acme", ["admin"])
+    assert (await app_client.get("/v1/kb/documents", headers=bearer(token))).status_code == 200
+    await revoke_key(services.db, "acme", key_id)
+    assert (await app_client.get("/v1/kb/documents", headers=bearer(token))).status_code == 401
+
+    claims = {"sub": "user-1", "aud": "authenticated", "iss": ISSUER, "exp": int(time.time()) + 60,
+              "app_metadata": {"tenant_id": "acme"}}
+    user = bearer(jwt.encode(claims, JWT_SECRET, algorithm="HS256"))
+    assert (await app_client.post("/v1/search", json={"query": "x"}, headers=user)).status_code == 200
+    assert (await app_client.post("/v1/kb/documents", json={"content": "x"}, headers=user)).status_code == 403
+    r = await app_client.post("/v1/memory", json={"text": "I prefer PDF invoices", "user_id": "user-2"}, headers=user)
+    assert r.status_code == 403 and "user-1" in r.json()["detail"], "a user cannot write another user's memory"
+    r = await app_client.post("/v1/memory", json={"text": "I prefer PDF invoices"}, headers=user)
+    assert r.status_code == 201 and r.json()["namespace"] == "acme:memory:user-1"
+    expired = bearer(jwt.encode({**claims, "exp": int(time.time()) - 5}, JWT_SECRET, algorithm="HS256"))
+    r = await app_client.post("/v1/search", json={"query": "x"}, headers=expired)
+    assert r.status_code == 401 and "expired" in r.json()["detail"]
+
+
+async def test_rate_limit_per_key_answers_429_with_retry_after(app_client: AsyncTestClient, db_url: str) -> None:
+    one, other = await issue_key(db_url, "acme", ["kb:read"]), await issue_key(db_url, "acme", ["kb:read"])
+    statuses = [(await app_client.get("/v1/kb/documents", headers=bearer(one))).status_code for _ in range(7)]
+    assert statuses[:5] == [200] * 5 and statuses[5:] == [429, 429]
+    r = await app_client.get("/v1/kb/documents", headers=bearer(one))
+    assert r.headers["content-type"].startswith("application/problem+json") and int(r.headers["retry-after"]) >= 1
+    assert (await app_client.get("/v1/kb/documents", headers=bearer(other))).status_code == 200, "limits are per key"
+
+
+async def test_request_body_limit_is_a_413_problem(db_url: str, tmp_path: Path) -> None:
+    app = create_app(make_settings(db_url, tmp_path, max_upload_bytes=1024), embedder=CountingEmbedder(),
+                     database=Database(db_url))
+    async with AsyncTestClient(app) as client:
+        token = await issue_key(db_url)
+        r = await client.post("/v1/search", content=b"{" + b" " * 4096 + b"}",
+                              headers={**bearer(token), "content-type": "application/json"})
+        assert r.status_code == 413 and r.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_serve_prints_a_working_development_key(db_url: str, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    app = create_app(make_settings(db_url, tmp_path), embedder=CountingEmbedder(), database=Database(db_url),
+                     dev_key=True)
+    async with AsyncTestClient(app) as client:
+        first = re.search(r"development API key.*\n\s+(ipai_\S+)", capsys.readouterr().out).group(1)
+        assert (await client.get("/v1/jobs", headers=bearer(first))).status_code == 200
+    async with AsyncTestClient(app) as client:
+        second = re.search(r"development API key.*\n\s+(ipai_\S+)", capsys.readouterr().out).group(1)
+        assert second != first
+        assert (await client.get("/v1/jobs", headers=bearer(first))).status_code == 401, "the old one is revoked"
+        assert (await client.get("/v1/jobs", headers=bearer(second))).status_code == 200

@@ -19,6 +19,8 @@ from ingest.pipeline import IngestOptions
 from ingest.tokens import count_tokens
 from sql.queries import q
 from app.problems import decode_json
+from app.security.auth import acting_user
+from app.security.keys import Principal
 from app.services import Services
 from retrieval.retriever import Filters
 
@@ -57,17 +59,19 @@ class AskController(Controller):
     path = "/v1/ask"
     tags = ["assistant"]
 
-    @post("", operation_id="ask", status_code=200)
-    async def ask(self, request: Request, services: Services, tenant_id: str) -> Response[AskOut]:
+    @post("", operation_id="ask", status_code=200, opt={"scope": "ask"})
+    async def ask(self, request: Request, services: Services, tenant_id: str,
+                  principal: Principal) -> Response[AskOut]:
         """Answer a question from the knowledge base with verified citations (stream=true for SSE)."""
         body = decode_json(await request.body(), AskIn)
+        user_id = acting_user(principal, body.user_id)
         assistant = services.assistant
         question = assistant.check_question(body.question)
         filters = filters_of(services, body.filters)
         if body.stream:
-            events = assistant.ask_stream(question, tenant_id=tenant_id, k=body.k, filters=filters, user_id=body.user_id)
+            events = assistant.ask_stream(question, tenant_id=tenant_id, k=body.k, filters=filters, user_id=user_id)
             return ServerSentEvent(answer_events(events))
-        answer = await assistant.ask(question, tenant_id=tenant_id, k=body.k, filters=filters, user_id=body.user_id)
+        answer = await assistant.ask(question, tenant_id=tenant_id, k=body.k, filters=filters, user_id=user_id)
         return Response(ask_out(answer))
 
 
@@ -99,7 +103,7 @@ class SummarizeOut(msgspec.Struct):
 
 class MemoryIn(msgspec.Struct, forbid_unknown_fields=True):
     text: str
-    user_id: str
+    user_id: str | None = None
     kind: Literal["fact", "conversation"] = "fact"
     title: str = ""
 
@@ -113,7 +117,7 @@ class MemoryOut(msgspec.Struct):
 class ToolsController(Controller):
     tags = ["assistant"]
 
-    @post("/v1/classify", operation_id="classify", status_code=200)
+    @post("/v1/classify", operation_id="classify", status_code=200, opt={"scope": "ask"})
     async def classify(self, request: Request, services: Services) -> ClassifyOut:
         """Route a message to an intent label (default labels or the request's own)."""
         body = decode_json(await request.body(), ClassifyIn)
@@ -121,7 +125,7 @@ class ToolsController(Controller):
             body.text, resolve_labels(body.labels))
         return ClassifyOut(result.label, result.confidence, result.scores, result.method)
 
-    @post("/v1/summarize", operation_id="summarize", status_code=200)
+    @post("/v1/summarize", operation_id="summarize", status_code=200, opt={"scope": "ask"})
     async def summarize(self, request: Request, services: Services, tenant_id: str) -> SummarizeOut:
         """Summarise a text or a stored document (map-reduce with an LLM, else extractive)."""
         body = decode_json(await request.body(), SummarizeIn)
@@ -129,7 +133,7 @@ class ToolsController(Controller):
             raise InvalidInput("send exactly one of text or document_id")
         text = body.text
         if body.document_id is not None:
-            row = await services.pool.fetchrow(q("document_content"), body.document_id, tenant_id)
+            row = await services.db.tenant(tenant_id).fetchrow(q("document_content"), body.document_id, tenant_id)
             if row is None:
                 raise NotFound(f"document {body.document_id} does not exist")
             text = row["content"]
@@ -140,15 +144,16 @@ class ToolsController(Controller):
         usage = UsageOut(result.prompt_tokens, result.completion_tokens, result.prompt_tokens + result.completion_tokens)
         return SummarizeOut(result.summary, result.method, result.sections, usage)
 
-    @post("/v1/memory", operation_id="memory", status_code=201)
-    async def memory(self, request: Request, services: Services, tenant_id: str) -> MemoryOut:
+    @post("/v1/memory", operation_id="memory", status_code=201, opt={"scope": "ask"})
+    async def memory(self, request: Request, services: Services, tenant_id: str, principal: Principal) -> MemoryOut:
         """Store a fact or conversation excerpt for one user; their later asks and chats retrieve it."""
         body = decode_json(await request.body(), MemoryIn)
-        if not body.user_id.strip():
+        user_id = acting_user(principal, body.user_id)
+        if not user_id or not user_id.strip():
             raise InvalidInput("user_id is empty")
-        namespace = memory_namespace(tenant_id, body.user_id)
+        namespace = memory_namespace(tenant_id, user_id)
         doc = LoadedDocument(external_id=f"memory:{text_hash(body.text)[:32]}", title=body.title or body.kind,
-                             text=body.text, metadata={"user_id": body.user_id, "kind": body.kind},
+                             text=body.text, metadata={"user_id": user_id, "kind": body.kind},
                              provenance={"via": "memory"}, source="memory")
         result = await services.pipeline.ingest([doc], IngestOptions(tenant_id=namespace))
         return MemoryOut(result.document_ids[0], namespace, bool(result.inserted))

@@ -31,7 +31,7 @@ class CatalogController(Controller):
     path = "/v1/catalog"
     tags = ["catalog"]
 
-    @put("/assets/{fqdn:str}", operation_id="putAsset")
+    @put("/assets/{fqdn:str}", operation_id="putAsset", opt={"scope": "catalog"})
     async def put_asset(self, request: Request, services: Services, tenant_id: str, fqdn: str) -> Response[AssetOut]:
         """Register or update an asset under its FQDN (system.db.model)."""
         body = decode_json(await request.body(), AssetIn)
@@ -41,17 +41,17 @@ class CatalogController(Controller):
         inserted, _ = await catalog.register([AssetSpec(fqdn, body.type, body.metadata, body.owner, body.tags)])
         return Response(await catalog.get(fqdn), status_code=201 if inserted else 200)
 
-    @get("/assets/{fqdn:str}", operation_id="getAsset")
+    @get("/assets/{fqdn:str}", operation_id="getAsset", opt={"scope": "catalog"})
     async def get_asset(self, services: Services, tenant_id: str, fqdn: str) -> AssetOut:
         """One asset."""
         return await Catalog(services, tenant_id).get(fqdn)
 
-    @delete("/assets/{fqdn:str}", operation_id="deleteAsset", status_code=204)
+    @delete("/assets/{fqdn:str}", operation_id="deleteAsset", status_code=204, opt={"scope": "catalog"})
     async def delete_asset(self, services: Services, tenant_id: str, fqdn: str) -> None:
         """Delete an asset and its lineage edges."""
         await Catalog(services, tenant_id).delete(fqdn)
 
-    @get("/assets", operation_id="listAssets")
+    @get("/assets", operation_id="listAssets", opt={"scope": "catalog"})
     async def list_assets(
         self, services: Services, tenant_id: str, q: str | None = None,
         type: str | None = None, system: str | None = None,  # noqa: A002 - the API's own names
@@ -63,21 +63,21 @@ class CatalogController(Controller):
             q, type_=type, system=system, limit=limit, offset=offset, cursor=cursor)
         return AssetPage(items=items, next_cursor=next_cursor, offset=offset if q else None)
 
-    @post("/lineage", operation_id="linkAssets", status_code=201)
+    @post("/lineage", operation_id="linkAssets", status_code=201, opt={"scope": "catalog"})
     async def link(self, request: Request, services: Services, tenant_id: str) -> dict[str, str]:
         """Record that data flows from one asset to another."""
         body = decode_json(await request.body(), LinkIn)
         await Catalog(services, tenant_id).link([(body.from_fqdn, body.to_fqdn, body.relation)])
         return {"from_fqdn": body.from_fqdn, "to_fqdn": body.to_fqdn, "relation": body.relation}
 
-    @get("/lineage/{fqdn:str}", operation_id="lineage")
+    @get("/lineage/{fqdn:str}", operation_id="lineage", opt={"scope": "catalog"})
     async def lineage(self, services: Services, tenant_id: str, fqdn: str, direction: str = "down",
                       depth: int = 3) -> LineageOut:
         """Upstream or downstream lineage, recursive and cycle-safe."""
         edges = await Catalog(services, tenant_id).lineage(fqdn, direction, depth)
         return LineageOut(fqdn=fqdn, direction=direction, depth=depth, edges=edges)  # type: ignore[arg-type]
 
-    @post("/sync", operation_id="catalogSync", status_code=200)
+    @post("/sync", operation_id="catalogSync", status_code=200, opt={"scope": "catalog"})
     async def sync(self, request: Request, services: Services, tenant_id: str) -> SyncOut:
         """Register the service's own tables, views and functions, Odoo models and modules, KB sources."""
         body = decode_json(await request.body() or b"{}", SyncIn)

@@ -11,7 +11,7 @@ from rapidfuzz import fuzz
 
 from app.catalog.fqdn import parse_fqdn
 from app.catalog.schemas import AssetOut, Edge
-from app.errors import InvalidInput, NotFound
+from app.errors import Conflict, InvalidInput, NotFound
 from app.services import Services
 from ingest.loaders import LoadedDocument
 from ingest.pipeline import IngestOptions
@@ -62,7 +62,7 @@ def rerank_score(query: str, row: asyncpg.Record) -> float:
 class Catalog:
     def __init__(self, services: Services, tenant_id: str) -> None:
         self.services = services
-        self.pool = services.pool
+        self.db = services.db.tenant(tenant_id)
         self.tenant_id = tenant_id
 
     async def register(self, specs: Sequence[AssetSpec], *, mirror: bool = True) -> tuple[int, int]:
@@ -72,16 +72,15 @@ class Catalog:
         parsed = [parse_fqdn(s.fqdn) for s in specs]
         if len({s.fqdn for s in specs}) != len(specs):
             raise InvalidInput("the same FQDN appears twice in one registration")
-        owned = await self.pool.fetch("SELECT fqdn FROM catalog.assets WHERE fqdn = ANY($1) AND tenant_id <> $2",
-                                      [s.fqdn for s in specs], self.tenant_id)
-        if owned:
-            raise NotFound(f"asset {owned[0]['fqdn']} belongs to another tenant")
-        rows = await self.pool.fetch(
-            q("catalog_upsert"), self.tenant_id, [s.fqdn for s in specs], [s.type for s in specs],
-            [p.system for p in parsed], [p.db for p in parsed], [p.model for p in parsed],
-            [s.metadata for s in specs], [s.owner for s in specs], ["\x1f".join(s.tags) for s in specs],
-            [s.registered_by for s in specs],
-        )
+        try:
+            rows = await self.db.fetch(
+                q("catalog_upsert"), self.tenant_id, [s.fqdn for s in specs], [s.type for s in specs],
+                [p.system for p in parsed], [p.db for p in parsed], [p.model for p in parsed],
+                [s.metadata for s in specs], [s.owner for s in specs], ["\x1f".join(s.tags) for s in specs],
+                [s.registered_by for s in specs],
+            )
+        except asyncpg.InsufficientPrivilegeError as exc:  # FQDNs are global; the policy refuses the update
+            raise Conflict("one of these FQDNs is registered by another tenant") from exc
         if mirror:
             await self.mirror(specs)
         inserted = sum(1 for r in rows if r["inserted"])
@@ -94,24 +93,24 @@ class Catalog:
         await self.services.pipeline.ingest(docs, IngestOptions(tenant_id=self.tenant_id, language="english"))
 
     async def unmirror(self, fqdns: Sequence[str]) -> None:
-        await self.pool.execute("DELETE FROM rag.documents WHERE tenant_id = $1 AND source = 'catalog' "
+        await self.db.execute("DELETE FROM rag.documents WHERE tenant_id = $1 AND source = 'catalog' "
                                 "AND external_id = ANY($2)", self.tenant_id, list(fqdns))
 
     async def get(self, fqdn: str) -> AssetOut:
         parse_fqdn(fqdn)
-        row = await self.pool.fetchrow(q("catalog_get"), fqdn, self.tenant_id)
+        row = await self.db.fetchrow(q("catalog_get"), fqdn, self.tenant_id)
         if row is None:
             raise NotFound(f"no asset {fqdn}")
         return asset_out(row)
 
     async def delete(self, fqdn: str) -> None:
         parse_fqdn(fqdn)
-        if await self.pool.fetchval(q("catalog_delete"), fqdn, self.tenant_id) is None:
+        if await self.db.fetchval(q("catalog_delete"), fqdn, self.tenant_id) is None:
             raise NotFound(f"no asset {fqdn}")
         await self.unmirror([fqdn])
 
     async def retire_missing(self, scope: str, seen: Sequence[str]) -> int:
-        retired = [r["fqdn"] for r in await self.pool.fetch(q("catalog_retire"), self.tenant_id, scope, list(seen))]
+        retired = [r["fqdn"] for r in await self.db.fetch(q("catalog_retire"), self.tenant_id, scope, list(seen))]
         await self.unmirror(retired)
         return len(retired)
 
@@ -120,12 +119,12 @@ class Catalog:
         if not 1 <= limit <= 200:
             raise InvalidInput("limit must be between 1 and 200")
         if query is None or not query.strip():
-            rows = await self.pool.fetch(q("catalog_list"), self.tenant_id, cursor, type_, system, limit + 1)
+            rows = await self.db.fetch(q("catalog_list"), self.tenant_id, cursor, type_, system, limit + 1)
             items = [asset_out(r) for r in rows[:limit]]
             return items, (items[-1].fqdn if len(rows) > limit else None)
         if offset < 0 or offset + limit > CANDIDATES:
             raise InvalidInput(f"fuzzy lookup pages through the best {CANDIDATES} matches: offset + limit <= {CANDIDATES}")
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with self.db.acquire() as conn:
             # A strict pass first: close matches are few and cheap to check. Only when it finds too few
             # does the looser pass run (common words can match thousands of names at the lower bar).
             for threshold in THRESHOLDS:
@@ -141,7 +140,7 @@ class Catalog:
             parse_fqdn(f)
             parse_fqdn(t)
         try:
-            await self.pool.execute(q("catalog_link"), self.tenant_id, [e[0] for e in edges], [e[1] for e in edges],
+            await self.db.execute(q("catalog_link"), self.tenant_id, [e[0] for e in edges], [e[1] for e in edges],
                                     [e[2] for e in edges])
         except asyncpg.ForeignKeyViolationError as exc:
             raise NotFound("both ends of a lineage edge must be registered assets") from exc
@@ -152,5 +151,5 @@ class Catalog:
             raise InvalidInput("direction must be up or down")
         if not 1 <= depth <= 20:
             raise InvalidInput("depth must be between 1 and 20")
-        rows = await self.pool.fetch(q(f"catalog_lineage_{direction}"), fqdn, depth, self.tenant_id)
+        rows = await self.db.fetch(q(f"catalog_lineage_{direction}"), fqdn, depth, self.tenant_id)
         return sorted((Edge(**dict(r)) for r in rows), key=lambda e: (e.depth, e.from_fqdn, e.to_fqdn))

@@ -13,7 +13,7 @@ OWN_SCHEMAS = ["rag", "catalog"]
 
 
 async def sync_self(catalog: Catalog) -> tuple[list[AssetSpec], list[tuple[str, str, str]]]:
-    pool = catalog.pool
+    pool = catalog.db
     db = segment(await pool.fetchval("SELECT current_database()"))
     specs, edges = [], []
     for r in await pool.fetch(q("catalog_self_relations"), OWN_SCHEMAS):
@@ -54,7 +54,7 @@ async def sync_kb(catalog: Catalog) -> list[AssetSpec]:
     return [AssetSpec(f"ipai.kb.{segment(r['source'])}", "kb_collection", registered_by="kb",
                       metadata={"description": f"knowledge-base collection {r['source']}", "source": r["source"],
                                 "documents": r["documents"]})
-            for r in await catalog.pool.fetch(q("catalog_kb_sources"), catalog.tenant_id)]
+            for r in await catalog.db.fetch(q("catalog_kb_sources"), catalog.tenant_id)]
 
 
 async def run_sync(catalog: Catalog, odoo: OdooClient | None = None) -> dict[str, dict[str, int]]:

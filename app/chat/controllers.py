@@ -16,6 +16,8 @@ from app.chat.schemas import ChatIn, ChatOut, CompletionIn, MessageOut, SessionO
 from app.chat.service import ChatService, Turn, parse_session_id
 from app.errors import InvalidInput, IpaiError
 from app.problems import decode_json
+from app.security.auth import acting_user
+from app.security.keys import Principal
 from app.services import Services
 
 MODEL = "ipai-rag"
@@ -29,29 +31,31 @@ class ChatController(Controller):
     path = "/v1/chat"
     tags = ["assistant"]
 
-    @post("", operation_id="chat", status_code=200)
-    async def chat(self, request: Request, services: Services, tenant_id: str) -> Response[ChatOut]:
+    @post("", operation_id="chat", status_code=200, opt={"scope": "ask"})
+    async def chat(self, request: Request, services: Services, tenant_id: str,
+                   principal: Principal) -> Response[ChatOut]:
         """One chat turn: a follow-up is resolved against the session's history before retrieval."""
         body = decode_json(await request.body(), ChatIn)
+        user_id = acting_user(principal, body.user_id)
         chat = ChatService(services, tenant_id)
         session_id = parse_session_id(body.session_id)
         if body.stream:
             await chat.prepare(session_id, body.message)  # bad input is a 4xx before the stream starts
-            events = chat.turn_stream(session_id, body.message, user_id=body.user_id, k=body.k)
+            events = chat.turn_stream(session_id, body.message, user_id=user_id, k=body.k)
             return ServerSentEvent(answer_events(events, done=chat_out))
-        return Response(chat_out(await chat.turn(session_id, body.message, user_id=body.user_id, k=body.k)))
+        return Response(chat_out(await chat.turn(session_id, body.message, user_id=user_id, k=body.k)))
 
-    @get("/sessions/{session_id:str}", operation_id="chatSession")
+    @get("/sessions/{session_id:str}", operation_id="chatSession", opt={"scope": "ask"})
     async def session(self, services: Services, tenant_id: str, session_id: str) -> SessionOut:
         """A session and its messages, oldest first."""
         sid = parse_session_id(session_id)
         chat = ChatService(services, tenant_id)
         messages = await chat.history(sid)  # type: ignore[arg-type]
-        row = await services.pool.fetchrow("SELECT * FROM rag.chat_sessions WHERE id = $1", sid)
+        row = await chat.db.fetchrow("SELECT * FROM rag.chat_sessions WHERE id = $1 AND tenant_id = $2", sid, tenant_id)
         return SessionOut(id=str(sid), title=row["title"], user_id=row["user_id"], created_at=row["created_at"],
                           updated_at=row["updated_at"], messages=[MessageOut(**m) for m in messages])
 
-    @post("/completions", operation_id="chatCompletions", status_code=200)
+    @post("/completions", operation_id="chatCompletions", status_code=200, opt={"scope": "ask"})
     async def completions(self, request: Request, services: Services, tenant_id: str) -> Response[Any]:
         """OpenAI-compatible chat completions answered from the knowledge base (model `ipai-rag`)."""
         body = decode_json(await request.body(), CompletionIn)

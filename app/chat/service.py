@@ -42,15 +42,16 @@ class ChatService:
     def __init__(self, services: Services, tenant_id: str) -> None:
         self.services = services
         self.tenant_id = tenant_id
+        self.db = services.db.tenant(tenant_id)
 
     @property
     def assistant(self) -> Assistant:
         return self.services.assistant
 
     async def history(self, session_id: uuid.UUID) -> list[dict[str, Any]]:
-        if await self.services.pool.fetchrow(q("chat_session"), session_id, self.tenant_id) is None:
+        if await self.db.fetchrow(q("chat_session"), session_id, self.tenant_id) is None:
             raise NotFound(f"chat session {session_id} does not exist")
-        return [dict(r) for r in await self.services.pool.fetch(q("chat_messages"), session_id)]
+        return [dict(r) for r in await self.db.fetch(q("chat_messages"), session_id)]
 
     async def standalone(self, message: str, history: list[dict[str, Any]]) -> str:
         previous = next((m["standalone_query"] or m["content"] for m in reversed(history) if m["role"] == "user"), None)
@@ -92,7 +93,7 @@ class ChatService:
         """The user's message and the answer, in one transaction (a new session is created with them)."""
         citations = [asdict(c) for c in answer.citations]
         usage = {"prompt_tokens": answer.usage.prompt_tokens, "completion_tokens": answer.usage.completion_tokens}
-        async with self.services.pool.acquire() as conn, conn.transaction():
+        async with self.db.acquire() as conn:
             if session_id is None:
                 session_id = await conn.fetchval(q("chat_create_session"), self.tenant_id, user_id, message[:120])
             else:

@@ -37,7 +37,7 @@ class KnowledgeBaseController(Controller):
     path = "/v1/kb"
     tags = ["knowledge base"]
 
-    @post("/documents", operation_id="createDocument", status_code=201)
+    @post("/documents", operation_id="createDocument", status_code=201, opt={"scope": "kb:write"})
     async def create_document(
         self, request: Request, services: Services, tenant_id: str,
         wait: bool = Parameter(default=False, description="return only after every chunk is embedded"),
@@ -85,7 +85,7 @@ class KnowledgeBaseController(Controller):
         )
         return docs, options
 
-    @get("/documents", operation_id="listDocuments")
+    @get("/documents", operation_id="listDocuments", opt={"scope": "kb:read"})
     async def list_documents(
         self, services: Services, tenant_id: str,
         cursor: int = Parameter(default=0, ge=0, description="id after which the page starts (next_cursor)"),
@@ -99,14 +99,14 @@ class KnowledgeBaseController(Controller):
         )
         return DocumentPage(items=items, next_cursor=next_cursor)
 
-    @get("/documents/{document_id:int}", operation_id="getDocument")
+    @get("/documents/{document_id:int}", operation_id="getDocument", opt={"scope": "kb:read"})
     async def get_document(
         self, services: Services, tenant_id: str, document_id: int, chunks: bool = False
     ) -> DocumentOut:
         """One document, optionally with its chunks."""
         return await KnowledgeBase(services, tenant_id).get(document_id, with_chunks=chunks)
 
-    @put("/documents/{document_id:int}", operation_id="updateDocument")
+    @put("/documents/{document_id:int}", operation_id="updateDocument", opt={"scope": "kb:write"})
     async def update_document(
         self, request: Request, services: Services, tenant_id: str, document_id: int, wait: bool = False
     ) -> IngestOut:
@@ -120,18 +120,18 @@ class KnowledgeBaseController(Controller):
             out.documents = [await kb.get(document_id)]
         return out
 
-    @delete("/documents/{document_id:int}", operation_id="deleteDocument", status_code=204)
+    @delete("/documents/{document_id:int}", operation_id="deleteDocument", status_code=204, opt={"scope": "kb:write"})
     async def delete_document(self, services: Services, tenant_id: str, document_id: int) -> None:
         """Delete a document with its chunks and vectors."""
         await KnowledgeBase(services, tenant_id).delete(document_id)
 
-    @post("/reindex", operation_id="reindex", status_code=202)
+    @post("/reindex", operation_id="reindex", status_code=202, opt={"scope": "kb:write"})
     async def reindex(self, request: Request, services: Services, tenant_id: str) -> ReindexOut:
         """Re-chunk and/or re-embed all or a filtered set of documents (e.g. into a new model)."""
         body = decode_json(await request.body() or b"{}", ReindexIn)
         return await KnowledgeBase(services, tenant_id).reindex(body)
 
-    @get("/export", operation_id="exportDocuments", media_type="application/x-ndjson")
+    @get("/export", operation_id="exportDocuments", media_type="application/x-ndjson", opt={"scope": "kb:read"})
     async def export(self, services: Services, tenant_id: str, source: str | None = None) -> Stream:
         """Every document as NDJSON, one per line; `ipai-rag ingest` reads it back."""
         return Stream(KnowledgeBase(services, tenant_id).export(source), media_type="application/x-ndjson")

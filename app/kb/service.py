@@ -30,6 +30,7 @@ class KnowledgeBase:
     def __init__(self, services: Services, tenant_id: str) -> None:
         self.services = services
         self.tenant_id = tenant_id
+        self.db = services.db.tenant(tenant_id)
 
     @property
     def model(self) -> str:
@@ -53,7 +54,7 @@ class KnowledgeBase:
         """Poll until every chunk of the documents has a vector of the active model, or the timeout."""
         deadline = time.monotonic() + timeout
         while True:
-            missing = await self.services.pool.fetchval(
+            missing = await self.db.fetchval(
                 """SELECT count(*) FROM rag.chunks AS c WHERE c.document_id = ANY($1) AND NOT EXISTS
                      (SELECT 1 FROM rag.chunk_embeddings AS e WHERE e.chunk_id = c.id AND e.model = $2)""",
                 list(document_ids), self.model,
@@ -65,7 +66,7 @@ class KnowledgeBase:
             await asyncio.sleep(0.1)
 
     async def get(self, document_id: int, *, with_chunks: bool = False) -> DocumentOut:
-        async with self.services.pool.acquire() as conn:
+        async with self.db.acquire() as conn:
             row = await conn.fetchrow(q("document_by_id"), document_id, self.tenant_id, self.model)
             if row is None:
                 raise NotFound(f"document {document_id} does not exist")
@@ -82,7 +83,7 @@ class KnowledgeBase:
             raise InvalidInput("limit must be between 1 and 500")
         if language is not None:
             language = self.services.languages.resolve(language)
-        rows = await self.services.pool.fetch(
+        rows = await self.db.fetch(
             q("documents_page"), self.tenant_id, cursor, self.model, source, language, metadata, limit + 1
         )
         items = [document_out(r) for r in rows[:limit]]
@@ -92,7 +93,7 @@ class KnowledgeBase:
         self, document_id: int, content: str, *, title: str | None = None, language: str | None = None,
         metadata: dict[str, Any] | None = None, text_format: str = "markdown",
     ) -> IngestOut:
-        row = await self.services.pool.fetchrow(q("document_content"), document_id, self.tenant_id)
+        row = await self.db.fetchrow(q("document_content"), document_id, self.tenant_id)
         if row is None:
             raise NotFound(f"document {document_id} does not exist")
         doc = parse_text(content, text_format, row["title"] if title is None else title, row["external_id"])
@@ -102,23 +103,23 @@ class KnowledgeBase:
         return await self.ingest([doc], IngestOptions(tenant_id=self.tenant_id))
 
     async def delete(self, document_id: int) -> None:
-        if await self.services.pool.fetchval(q("delete_document"), document_id, self.tenant_id) is None:
+        if await self.db.fetchval(q("delete_document"), document_id, self.tenant_id) is None:
             raise NotFound(f"document {document_id} does not exist")
 
     async def reindex(self, request: ReindexIn) -> ReindexOut:
         """Re-chunk (stored text, current chunker) and/or re-embed the matching documents."""
         services = self.services
         model = request.model or self.model
-        if await services.pool.fetchval(q("model_exists"), model) is None:
+        if await self.db.fetchval(q("model_exists"), model) is None:
             raise InvalidInput(f"embedding model {model!r} is not registered; start a worker configured with it first")
         f = request.filters
         languages = [services.languages.resolve(x) for x in f.languages] if f.languages else None
-        rows = await services.pool.fetch(
+        rows = await self.db.fetch(
             q("reindex_targets"), self.tenant_id, f.sources, languages, f.document_ids, f.metadata
         )
         inserted = deleted = jobs = 0
         ids = [r["id"] for r in rows]
-        async with services.pool.acquire() as conn, conn.transaction():
+        async with self.db.acquire() as conn:
             if request.rechunk:
                 prepared = [
                     services.pipeline.prepare(
@@ -144,7 +145,7 @@ class KnowledgeBase:
 
     async def export(self, source: str | None = None) -> AsyncIterator[bytes]:
         """NDJSON lines that `ipai-rag ingest` reads back losslessly (server-side cursor, constant memory)."""
-        async with self.services.pool.acquire() as conn, conn.transaction():
+        async with self.db.acquire() as conn:
             async for row in conn.cursor(q("export_documents"), self.tenant_id, source, prefetch=200):
                 line = {
                     "external_id": row["external_id"], "source": row["source"], "title": row["title"],

@@ -3,13 +3,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
 import msgspec
 from litestar import Controller, Request, get, post
 from litestar.exceptions import HTTPException
 from litestar.response import Response
 
-from app.errors import InvalidInput, NotFound, PayloadTooLarge
-from app.odoo.ledger import MAX_BODY, Ledger
+from app.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
+from app.odoo.ledger import MAX_BODY, Ledger, webhook_secret
 from app.odoo.seed import drift
 from app.problems import decode_json
 from app.services import Services
@@ -47,12 +48,14 @@ async def _body(request: Request, ledger: Ledger, instance: str | None) -> bytes
 class OdooController(Controller):
     tags = ["odoo"]
 
-    @post("/v1/odoo/webhook", operation_id="odooWebhook", request_max_body_size=MAX_BODY, status_code=202)
+    @post("/v1/odoo/webhook", operation_id="odooWebhook", request_max_body_size=MAX_BODY, status_code=202,
+        opt={"public": True})
     async def webhook(self, request: Request, services: Services) -> Response[dict[str, Any]]:
         """A signed Odoo event: 202 once stored, 200 for a repeat (with the original id)."""
         return await self._receive(request, services, github=False)
 
-    @post("/v1/github/webhook", operation_id="githubWebhook", request_max_body_size=MAX_BODY, status_code=202)
+    @post("/v1/github/webhook", operation_id="githubWebhook", request_max_body_size=MAX_BODY, status_code=202,
+        opt={"public": True})
     async def github(self, request: Request, services: Services) -> Response[dict[str, Any]]:
         """A GitHub webhook (X-Hub-Signature-256) into the same ledger."""
         return await self._receive(request, services, github=True)
@@ -67,55 +70,57 @@ class OdooController(Controller):
             request.client.host if request.client else None, request.headers.get("user-agent"), github=github)
         return Response(out, status_code=status)
 
-    @post("/v1/odoo/instances", operation_id="addOdooInstance", status_code=201)
+    @post("/v1/odoo/instances", operation_id="addOdooInstance", status_code=201, opt={"scope": "sync"})
     async def add_instance(self, request: Request, services: Services, tenant_id: str) -> dict[str, Any]:
         """Register an Odoo instance with its webhook secret(s)."""
         body = decode_json(await request.body(), InstanceIn)
         if not body.secrets or any(len(s) < 16 for s in body.secrets):
             raise InvalidInput("give at least one webhook secret of 16 or more characters")
-        async with services.pool.acquire() as conn, conn.transaction():
-            if await conn.fetchval("SELECT 1 FROM odoo.instances WHERE name = $1", body.name):
-                raise InvalidInput(f"an instance named {body.name!r} exists already")
-            instance_id = await conn.fetchval(
+        # Instance names are global (webhooks name them); the check sees every tenant's.
+        if await services.db.pool.fetchval("SELECT odoo.instance_tenant_v1($1)", body.name):
+            raise Conflict(f"an instance named {body.name!r} exists already")
+        for secret in body.secrets:  # the vault first: an instance never exists without its secrets
+            await services.vault.put(tenant_id, webhook_secret(body.name), secret)
+        try:
+            instance_id = await services.db.tenant(tenant_id).fetchval(
                 "INSERT INTO odoo.instances (tenant_id, name, base_url, database) VALUES ($1, $2, $3, $4) RETURNING id",
                 tenant_id, body.name, body.base_url, body.database)
-            await conn.executemany("INSERT INTO odoo.instance_secrets (instance_id, tenant_id, secret) VALUES ($1, $2, $3)",
-                                   [(instance_id, tenant_id, s) for s in body.secrets])
+        except asyncpg.UniqueViolationError as exc:
+            raise Conflict(f"an instance named {body.name!r} exists already") from exc
         return {"id": instance_id, "name": body.name}
 
-    @post("/v1/odoo/instances/{name:str}/secrets", operation_id="rotateOdooSecret", status_code=201)
+    @post("/v1/odoo/instances/{name:str}/secrets", operation_id="rotateOdooSecret", status_code=201,
+        opt={"scope": "sync"})
     async def add_secret(self, request: Request, services: Services, tenant_id: str, name: str) -> dict[str, Any]:
         """Add a webhook secret (rotation); optionally retire the others."""
         body = decode_json(await request.body(), SecretIn)
         if len(body.secret) < 16:
             raise InvalidInput("webhook secrets need 16 or more characters")
-        async with services.pool.acquire() as conn, conn.transaction():
-            instance_id = await conn.fetchval("SELECT id FROM odoo.instances WHERE name = $1 AND tenant_id = $2",
-                                              name, tenant_id)
-            if instance_id is None:
-                raise NotFound(f"no Odoo instance {name!r}")
-            if body.deactivate_others:
-                await conn.execute("UPDATE odoo.instance_secrets SET active = false WHERE instance_id = $1", instance_id)
-            await conn.execute("INSERT INTO odoo.instance_secrets (instance_id, tenant_id, secret) VALUES ($1, $2, $3)",
-                               instance_id, tenant_id, body.secret)
+        if await services.db.tenant(tenant_id).fetchval(
+                "SELECT id FROM odoo.instances WHERE name = $1 AND tenant_id = $2", name, tenant_id) is None:
+            raise NotFound(f"no Odoo instance {name!r}")
+        await services.vault.put(tenant_id, webhook_secret(name), body.secret)
+        if body.deactivate_others:
+            await services.vault.retire(tenant_id, webhook_secret(name), keep_latest=True)
         return {"instance": name, "active_secrets": "rotated" if body.deactivate_others else "added"}
 
-    @get("/v1/odoo/events/{event_id:int}", operation_id="odooEvent")
+    @get("/v1/odoo/events/{event_id:int}", operation_id="odooEvent", opt={"scope": "sync"})
     async def event(self, services: Services, tenant_id: str, event_id: int) -> dict[str, Any]:
         """One ledger entry with its status."""
-        row = await services.pool.fetchrow(
+        row = await services.db.tenant(tenant_id).fetchrow(
             "SELECT id, event_id, event_type, aggregate_type, aggregate_id, status, attempts, last_error, received_at, "
             "processed_at FROM odoo.webhook_events WHERE id = $1 AND tenant_id = $2", event_id, tenant_id)
         if row is None:
             raise NotFound(f"no event {event_id}")
         return dict(row)
 
-    @post("/v1/odoo/events/{event_id:int}/replay", operation_id="replayOdooEvent", status_code=202)
-    async def replay(self, services: Services, event_id: int) -> dict[str, Any]:
+    @post("/v1/odoo/events/{event_id:int}/replay", operation_id="replayOdooEvent", status_code=202,
+        opt={"scope": "sync"})
+    async def replay(self, services: Services, tenant_id: str, event_id: int) -> dict[str, Any]:
         """Send a dead-lettered event back for processing."""
-        return await Ledger(services).replay(event_id)
+        return await Ledger(services).replay(tenant_id, event_id)
 
-    @get("/v1/odoo/drift", operation_id="odooDrift")
+    @get("/v1/odoo/drift", operation_id="odooDrift", opt={"scope": "sync"})
     async def drift(self, services: Services, tenant_id: str) -> dict[str, Any]:
         """Seed vs shadow: missing in Odoo, orphans in Odoo, name drift."""
-        return await drift(services.pool, tenant_id)
+        return await drift(services.db.tenant(tenant_id), tenant_id)

@@ -13,6 +13,7 @@ import msgspec
 from app.errors import InvalidInput, IpaiError, NotFound, Unauthorized
 from app.odoo.handlers import Change, ChangeHandlers
 from app.odoo.signatures import verify, verify_github
+from app.db import Tenant
 from app.queue import Job, Queue, Worker
 from app.services import Services
 from sql.queries import q
@@ -21,6 +22,11 @@ ODOO_QUEUE = "odoo"
 MAX_BODY = 1024 * 1024
 # Instances and their secrets are cached this long: a deactivated secret may still verify for as long.
 INSTANCE_TTL_SECONDS = 5.0
+
+
+def webhook_secret(instance: str) -> str:
+    """The vault secret holding an instance's webhook secrets (each active version verifies)."""
+    return f"odoo-webhook:{instance}"
 
 
 class WebhookIn(msgspec.Struct):
@@ -34,30 +40,36 @@ class WebhookIn(msgspec.Struct):
 class Ledger:
     def __init__(self, services: Services) -> None:
         self.services = services
-        self.pool = services.pool
-        self.queue = Queue(services.pool, ODOO_QUEUE, max_attempts=5)
+        self.db = services.db
+        self.queue = Queue(services.db, ODOO_QUEUE, max_attempts=5)
 
-    async def audit(self, conn: asyncpg.Connection | asyncpg.Pool, *, tenant_id: str = "default",
+    async def audit(self, conn: asyncpg.Connection | Tenant, *, tenant_id: str,
                     instance_id: int | None = None, event_row: int | None = None, kind: str, status: str | None = None,
                     reason: str | None = None, remote: str | None = None, agent: str | None = None) -> None:
         await conn.execute(q("odoo_audit"), tenant_id, instance_id, event_row, kind, status, reason, remote, agent)
 
-    async def instance(self, name: str | None, *, fresh: bool = False) -> asyncpg.Record:
-        """The instance and its active secrets, cached for a few seconds per process."""
+    async def instance(self, name: str | None, *, fresh: bool = False) -> dict[str, Any]:
+        """The instance and its active webhook secrets (from the vault), cached for a few seconds per process.
+
+        The instance's tenant is found first (odoo.instance_tenant_v1); everything else is read in it."""
         cache = self.services.memo.setdefault("odoo_instances", {})
         key = name or ""
         cached = cache.get(key)
         if cached and not fresh and time.monotonic() - cached[0] < INSTANCE_TTL_SECONDS:
             return cached[1]
-        row = await self.pool.fetchrow(q("odoo_instance"), name or "") if name else None
+        tenant_id = await self.db.pool.fetchval("SELECT odoo.instance_tenant_v1($1)", name) if name else None
+        row = await self.db.tenant(tenant_id).fetchrow(q("odoo_instance"), name) if tenant_id else None
         if row is None:
             raise Unauthorized(f"unknown Odoo instance {name!r}: name it with the x-ipai-instance header")
-        cache[key] = (time.monotonic(), row)
-        return row
+        instance = {**dict(row), "secrets": await self.services.vault.service_values(tenant_id, webhook_secret(name))}
+        cache[key] = (time.monotonic(), instance)
+        return instance
 
-    async def reject(self, exc: IpaiError, instance: asyncpg.Record | None, remote: str | None,
+    async def reject(self, exc: IpaiError, instance: dict[str, Any] | None, remote: str | None,
                      agent: str | None) -> IpaiError:
-        await self.audit(self.pool, tenant_id=instance["tenant_id"] if instance else "default",
+        """Audit a refused delivery (under the default tenant when the instance is unknown)."""
+        tenant_id = instance["tenant_id"] if instance else self.services.settings.server.tenant_id
+        await self.audit(self.db.tenant(tenant_id), tenant_id=tenant_id,
                          instance_id=instance["id"] if instance else None, kind="rejected",
                          status=str(exc.status_code), reason=exc.detail, remote=remote, agent=agent)
         return exc
@@ -78,19 +90,20 @@ class Ledger:
         except IpaiError as exc:
             raise await self.reject(exc, instance, remote, agent) from exc
         event_id = event.event_id or f"sha256:{hashlib.sha256(body).hexdigest()}"
-        row_id = await self.pool.fetchval(
+        tenant = self.db.tenant(instance["tenant_id"])
+        row_id = await tenant.fetchval(
             q("odoo_receive"), instance["id"], instance["tenant_id"], "github" if github else "odoo", event_id,
             event.event_type, event.aggregate_type, str(event.aggregate_id), event.payload, remote, agent)
         if row_id is not None:
             return 202, {"id": row_id, "status": "pending", "duplicate": False}
-        original = await self.pool.fetchrow(q("odoo_event_by_event_id"), instance["id"], event_id)
-        await self.audit(self.pool, tenant_id=instance["tenant_id"], instance_id=instance["id"],
+        original = await tenant.fetchrow(q("odoo_event_by_event_id"), instance["id"], event_id)
+        await self.audit(tenant, tenant_id=instance["tenant_id"], instance_id=instance["id"],
                          event_row=original["id"], kind="duplicate", status=original["status"], remote=remote,
                          agent=agent)
         return 200, {"id": original["id"], "status": original["status"], "duplicate": True}
 
     @staticmethod
-    def _verify(instance: asyncpg.Record, headers: dict[str, str], body: bytes, github: bool) -> None:
+    def _verify(instance: dict[str, Any], headers: dict[str, str], body: bytes, github: bool) -> None:
         if github:
             verify_github(instance["secrets"], headers.get("x-hub-signature-256"), body)
         else:
@@ -145,18 +158,20 @@ class Ledger:
 
     async def _failed(self, job: Job, status: str, error: str) -> None:
         event_status = "dead" if status == "dead" else "failed"
-        row = await self.pool.fetchrow(q("odoo_set_status"), int(job.payload["event"]), event_status, 1, error)
+        tenant = self.db.tenant(job.tenant_id)
+        row = await tenant.fetchrow(q("odoo_set_status"), int(job.payload["event"]), event_status, 1, error)
         if row:
-            await self.audit(self.pool, tenant_id=row["tenant_id"], instance_id=row["instance_id"],
+            await self.audit(tenant, tenant_id=row["tenant_id"], instance_id=row["instance_id"],
                              event_row=int(job.payload["event"]), kind="status", status=event_status, reason=error)
 
-    async def replay(self, event_row: int) -> dict[str, Any]:
-        job_id = await self.pool.fetchval(
+    async def replay(self, tenant_id: str, event_row: int) -> dict[str, Any]:
+        tenant = self.db.tenant(tenant_id)
+        job_id = await tenant.fetchval(
             "SELECT id FROM rag.jobs WHERE queue = $1 AND status = 'dead' AND (payload->>'event')::bigint = $2",
             ODOO_QUEUE, event_row)
-        if job_id is None or not await self.queue.replay(job_id):
+        if job_id is None or not await self.queue.replay(tenant_id, job_id):
             raise NotFound(f"event {event_row} is not dead-lettered")
-        row = await self.pool.fetchrow(q("odoo_set_status"), event_row, "pending", 0, None)
-        await self.audit(self.pool, tenant_id=row["tenant_id"], instance_id=row["instance_id"], event_row=event_row,
+        row = await tenant.fetchrow(q("odoo_set_status"), event_row, "pending", 0, None)
+        await self.audit(tenant, tenant_id=row["tenant_id"], instance_id=row["instance_id"], event_row=event_row,
                          kind="status", status="pending", reason="replayed")
         return {"id": event_row, "status": "pending"}

@@ -14,8 +14,8 @@ EPOCH = "1970-01-01 00:00:00"
 
 async def pull(services: Services, handlers: ChangeHandlers, client: OdooClient, instance: Any, model: str,
                fields: list[str] | None = None, page_size: int = 200) -> dict[str, Any]:
-    pool = services.pool
-    cursor = await pool.fetchrow(q("odoo_cursor"), instance["id"], model)
+    tenant = services.db.tenant(instance["tenant_id"])
+    cursor = await tenant.fetchrow(q("odoo_cursor"), instance["id"], model)
     last = (cursor["last_write_date"], cursor["last_id"]) if cursor else (parse_write_date(EPOCH), 0)
     since = last[0].strftime("%Y-%m-%d %H:%M:%S")
     applied = 0
@@ -23,7 +23,7 @@ async def pull(services: Services, handlers: ChangeHandlers, client: OdooClient,
 
     async def flush() -> None:
         nonlocal last, applied
-        async with pool.acquire() as conn, conn.transaction():
+        async with tenant.acquire() as conn:
             for record in page:
                 change = Change(instance["id"], instance["name"], instance["database"], instance["tenant_id"],
                                 "write", model, int(record["id"]), record)

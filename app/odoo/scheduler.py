@@ -23,6 +23,8 @@ from app.services import Services
 
 log = logging.getLogger(__name__)
 OUTBOUND_QUEUE = "outbound"
+OUTBOUND_SECRET = "outbound-webhook"
+"""Vault secret (per tenant) signing outbound deliveries; OUTBOUND_WEBHOOK_SECRET is the fallback."""
 DUE = """SELECT name, tenant_id, cron, timezone, action, webhook_url, next_run_at FROM odoo.scheduled_jobs
           WHERE enabled AND (next_run_at IS NULL OR next_run_at <= $1) ORDER BY name FOR UPDATE SKIP LOCKED"""
 
@@ -34,30 +36,32 @@ def next_run(cron: str, tz: str, after: datetime) -> datetime:
 
 
 async def prune(conn: asyncpg.Connection, days: int) -> dict[str, int]:
-    """Drop realtime messages and finished jobs older than `days` (dead letters stay until replayed)."""
-    realtime = await conn.fetchval(
-        "WITH d AS (DELETE FROM rag.realtime_events WHERE created_at < now() - make_interval(days => $1) RETURNING 1) "
-        "SELECT count(*) FROM d", days)
-    jobs = await conn.fetchval(
-        "WITH d AS (DELETE FROM rag.jobs WHERE status = 'done' AND finished_at < now() - make_interval(days => $1) "
-        "RETURNING 1) SELECT count(*) FROM d", days)
-    log.info("stale-data cleanup: %d realtime messages, %d finished jobs older than %d days", realtime, jobs, days)
-    return {"realtime_events": realtime, "jobs": jobs}
+    """Drop realtime messages and finished jobs older than `days` in every tenant (dead letters stay)."""
+    row = await conn.fetchrow("SELECT * FROM rag.prune_v1($1)", days)
+    log.info("stale-data cleanup: %d realtime messages, %d finished jobs older than %d days",
+             row["realtime_events"], row["jobs"], days)
+    return dict(row)
 
 
 class Scheduler:
     def __init__(self, services: Services, *, tick_seconds: float = 30.0, retention_days: int = 30) -> None:
         self.services = services
         self.retention_days = retention_days
-        self.queue = Queue(services.pool, OUTBOUND_QUEUE, max_attempts=6)
+        self.queue = Queue(services.db, OUTBOUND_QUEUE, max_attempts=6)
         self.tick_seconds = tick_seconds
 
     async def tick(self, now: datetime | None = None) -> list[str]:
         """Enqueue the deliveries of every due job and move each to its next run; returns their names."""
         now = now or datetime.now(timezone.utc)
+        fired = []
+        for tenant_id in await self.services.db.pool.fetchval("SELECT array(SELECT odoo.schedule_tenants_v1())"):
+            fired += await self._tick_tenant(tenant_id, now)
+        return fired
+
+    async def _tick_tenant(self, tenant_id: str, now: datetime) -> list[str]:
         settings = self.services.settings.odoo
         fired = []
-        async with self.services.pool.acquire() as conn, conn.transaction():
+        async with self.services.db.tenant(tenant_id).acquire() as conn:
             for job in await conn.fetch(DUE, now):
                 if job["next_run_at"] is not None:  # a first sighting only schedules
                     url = job["webhook_url"] or settings.outbound_url
@@ -92,11 +96,12 @@ class Scheduler:
             for job in jobs:
                 action = job.payload.get("action", "webhook")
                 if action.startswith("pull:"):
-                    await self._pull_all(http, handlers, action.removeprefix("pull:"))
+                    await self._pull_all(http, handlers, job.tenant_id, action.removeprefix("pull:"))
                     continue
                 if action == "cleanup":
                     await prune(conn, self.retention_days)
-                await self._deliver(http, job, settings.outbound_secret)
+                secrets = await self.services.vault.service_values(job.tenant_id, OUTBOUND_SECRET)
+                await self._deliver(http, job, secrets[0] if secrets else settings.outbound_secret)
 
         return Worker(self.queue, run_job, **kwargs)  # type: ignore[arg-type]
 
@@ -113,9 +118,10 @@ class Scheduler:
         if response.status_code >= 300:
             raise RuntimeError(f"{url} answered {response.status_code}")
 
-    async def _pull_all(self, http: httpx.AsyncClient, handlers: ChangeHandlers, model: str) -> None:
+    async def _pull_all(self, http: httpx.AsyncClient, handlers: ChangeHandlers, tenant_id: str, model: str) -> None:
+        """Pull a model from every instance of the tenant that owns the scheduled job."""
         settings = self.services.settings.odoo
-        for instance in await self.services.pool.fetch(
+        for instance in await self.services.db.tenant(tenant_id).fetch(
                 "SELECT i.name, i.id, i.tenant_id, i.base_url, i.database FROM odoo.instances AS i ORDER BY i.id"):
             client = OdooClient(OdooConnection(instance["base_url"], instance["database"], settings.user,
                                                settings.password), http)

@@ -11,6 +11,7 @@ import msgspec
 from litestar import Controller, Request, get, post
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
+from app.db import bind_tenant
 from app.errors import InvalidInput
 from app.problems import decode_json
 from app.services import Services
@@ -32,7 +33,9 @@ def check_channel(channel: str) -> None:
 
 async def channel_events(url: str, tenant_id: str, channel: str, last_id: int | None
                          ) -> AsyncIterator[ServerSentEventMessage]:
-    """Missed messages first (after Last-Event-ID), then live ones as NOTIFY announces them."""
+    """Missed messages first (after Last-Event-ID), then live ones as NOTIFY announces them.
+
+    A dedicated connection of the service role (LISTEN needs one); each read is a transaction of the tenant."""
     conn = await asyncpg.connect(url)
     wake: asyncio.Queue[None] = asyncio.Queue()
 
@@ -44,12 +47,15 @@ async def channel_events(url: str, tenant_id: str, channel: str, last_id: int | 
     try:
         await conn.add_listener("ipai_realtime", on_notify)  # before reading, so nothing falls in between
         if last_id is None:
-            last_id = await conn.fetchval(
-                "SELECT coalesce(max(id), 0) FROM rag.realtime_events WHERE tenant_id = $1 AND channel = $2",
-                tenant_id, channel)
+            async with bind_tenant(conn, tenant_id):
+                last_id = await conn.fetchval(
+                    "SELECT coalesce(max(id), 0) FROM rag.realtime_events WHERE tenant_id = $1 AND channel = $2",
+                    tenant_id, channel)
         yield ServerSentEventMessage(comment=f"channel {channel}", retry=2000)
         while True:
-            for row in await conn.fetch(MISSED, tenant_id, channel, last_id):
+            async with bind_tenant(conn, tenant_id):
+                rows = await conn.fetch(MISSED, tenant_id, channel, last_id)
+            for row in rows:
                 last_id = row["id"]
                 yield ServerSentEventMessage(data=row["data"], event=channel, id=str(row["id"]))
             try:
@@ -64,7 +70,7 @@ class RealtimeController(Controller):
     path = "/v1/realtime"
     tags = ["realtime"]
 
-    @get("/{channel:str}", operation_id="realtime")
+    @get("/{channel:str}", operation_id="realtime", opt={"scope": "sync"})
     async def subscribe(self, request: Request, services: Services, tenant_id: str, channel: str) -> ServerSentEvent:
         """Server-Sent Events of a channel; send Last-Event-ID to receive what was missed."""
         check_channel(channel)
@@ -73,14 +79,14 @@ class RealtimeController(Controller):
             last_id = int(raw) if raw else None
         except ValueError as exc:
             raise InvalidInput("Last-Event-ID must be the id of an event of this channel") from exc
-        return ServerSentEvent(channel_events(services.database.url, tenant_id, channel, last_id))
+        return ServerSentEvent(channel_events(services.db.url, tenant_id, channel, last_id))
 
-    @post("/{channel:str}", operation_id="publish", status_code=201)
+    @post("/{channel:str}", operation_id="publish", status_code=201, opt={"scope": "sync"})
     async def publish(self, request: Request, services: Services, tenant_id: str, channel: str) -> dict[str, int]:
         """Publish a message on a channel (approvals, notifications ...)."""
         check_channel(channel)
         body = decode_json(await request.body(), PublishIn)
-        row_id = await services.pool.fetchval(
+        row_id = await services.db.tenant(tenant_id).fetchval(
             "INSERT INTO rag.realtime_events (tenant_id, channel, payload) VALUES ($1, $2, $3) RETURNING id",
             tenant_id, channel, body.payload)
         return {"id": row_id}

@@ -17,7 +17,7 @@ class SearchController(Controller):
     path = "/v1/search"
     tags = ["search"]
 
-    @post("", operation_id="search", status_code=200)
+    @post("", operation_id="search", status_code=200, opt={"scope": "kb:read"})
     async def search(self, request: Request, services: Services, tenant_id: str) -> SearchOut:
         """Hybrid, vector, lexical or trigram search with filters, pagination and explain."""
         body = decode_json(await request.body(), SearchIn)

@@ -7,8 +7,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 
-import asyncpg
-
+from app.db import Db
 from app.errors import InvalidInput, NotFound
 
 SCOPES = frozenset({"kb:read", "kb:write", "ask", "sync", "catalog", "admin"})
@@ -29,7 +28,7 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-async def create_key(pool: asyncpg.Pool, tenant_id: str, scopes: list[str], name: str = "") -> tuple[str, str]:
+async def create_key(db: Db, tenant_id: str, scopes: list[str], name: str = "") -> tuple[str, str]:
     """Returns (key id, the key itself); the key is not stored and cannot be shown again."""
     unknown = set(scopes) - SCOPES
     if not scopes or unknown:
@@ -37,25 +36,32 @@ async def create_key(pool: asyncpg.Pool, tenant_id: str, scopes: list[str], name
     prefix = secrets.token_hex(4)
     token = f"ipai_{prefix}_{secrets.token_urlsafe(32)}"
     key_id = uuid.uuid4()
-    await pool.execute("INSERT INTO control_plane.api_keys (id, tenant_id, name, prefix, key_hash, scopes) "
+    await db.tenant(tenant_id).execute("INSERT INTO control_plane.api_keys (id, tenant_id, name, prefix, key_hash, scopes) "
                        "VALUES ($1, $2, $3, $4, $5, $6)", key_id, tenant_id, name, prefix, _hash(token), sorted(scopes))
     return str(key_id), token
 
 
-async def verify_key(pool: asyncpg.Pool, token: str) -> Principal | None:
-    """The key's principal, or None for an unknown, malformed or revoked key."""
+async def verify_key(db: Db, token: str) -> Principal | None:
+    """The key's principal, or None for an unknown, malformed or revoked key.
+
+    The key's tenant is what the lookup finds out, so it is the SECURITY DEFINER function
+    control_plane.api_key_by_prefix_v1 (by the key's public prefix; the hash is compared here)."""
     parts = token.split("_", 2)
     if len(parts) != 3 or parts[0] != "ipai":
         return None
-    row = await pool.fetchrow("SELECT id, tenant_id, key_hash, scopes, revoked_at FROM control_plane.api_keys "
-                              "WHERE prefix = $1", parts[1])
+    row = await db.pool.fetchrow("SELECT * FROM control_plane.api_key_by_prefix_v1($1)", parts[1])
     if row is None or row["revoked_at"] is not None or not hmac.compare_digest(row["key_hash"], _hash(token)):
         return None
     return Principal(row["tenant_id"], frozenset(row["scopes"]), key_id=str(row["id"]))
 
 
-async def revoke_key(pool: asyncpg.Pool, key_id: str) -> None:
-    done = await pool.fetchval("UPDATE control_plane.api_keys SET revoked_at = now() WHERE id = $1::uuid "
+async def revoke_key(db: Db, tenant_id: str, key_id: str) -> None:
+    """Revoke one of the tenant's keys; the next request with it is refused."""
+    try:
+        uuid.UUID(key_id)
+    except ValueError as exc:
+        raise InvalidInput(f"{key_id!r} is not a key id") from exc
+    done = await db.tenant(tenant_id).fetchval("UPDATE control_plane.api_keys SET revoked_at = now() WHERE id = $1::uuid "
                                "AND revoked_at IS NULL RETURNING 1", key_id)
     if not done:
         raise NotFound(f"no active API key {key_id}")

@@ -1,4 +1,4 @@
-"""The secrets vault: AES-GCM with the row id as associated data; reads only through the audited function."""
+"""The secrets vault: AES-GCM with the row id as associated data; reads only through audited functions."""
 from __future__ import annotations
 
 import base64
@@ -6,24 +6,29 @@ import os
 import uuid
 from pathlib import Path
 
-import asyncpg
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from app.errors import ConfigurationError, IpaiError, NotFound
+from app.db import Db
+from app.errors import ConfigurationError, Forbidden, NotFound
+from app.settings import SecuritySettings
 
 
-class Forbidden(IpaiError):
-    status_code = 403
-    title = "Forbidden"
+def load_key(settings: SecuritySettings, data_dir: Path | None = None) -> bytes:
+    """The 32-byte key from IPAI_VAULT_KEY (base64) or the file IPAI_VAULT_KEY_FILE; never the database.
 
-
-def load_key(env: dict[str, str] | None = None) -> bytes:
-    """The 32-byte key from IPAI_VAULT_KEY (base64) or the file IPAI_VAULT_KEY_FILE; never the database."""
-    env = dict(os.environ) if env is None else env
-    raw = env.get("IPAI_VAULT_KEY")
-    if not raw and env.get("IPAI_VAULT_KEY_FILE"):
-        raw = Path(env["IPAI_VAULT_KEY_FILE"]).read_text().strip()
+    With neither set and a data folder given, the key file IPAI_DATA_DIR/vault.key is used, created on
+    first use (mode 0600) so local development needs no set-up."""
+    raw = settings.vault_key
+    path = settings.vault_key_file
+    if not raw and path is None and data_dir is not None:
+        path = data_dir / "vault.key"
+        if not path.exists():
+            data_dir.mkdir(parents=True, exist_ok=True)
+            path.touch(mode=0o600)
+            path.write_text(base64.b64encode(os.urandom(32)).decode())
+    if not raw and path is not None:
+        raw = path.read_text().strip()
     if not raw:
         raise ConfigurationError("the vault needs IPAI_VAULT_KEY (base64 of 32 bytes) or IPAI_VAULT_KEY_FILE")
     try:
@@ -36,16 +41,16 @@ def load_key(env: dict[str, str] | None = None) -> bytes:
 
 
 class Vault:
-    def __init__(self, pool: asyncpg.Pool, key: bytes) -> None:
-        self.pool = pool
+    def __init__(self, db: Db, key: bytes) -> None:
+        self.db = db
         self._aead = AESGCM(key)
 
-    async def put(self, name: str, value: str, *, tenant_id: str = "default") -> int:
+    async def put(self, tenant_id: str, name: str, value: str) -> int:
         """Store a new version of a secret (the previous versions stay readable until retired)."""
         row_id = uuid.uuid4()
         nonce = os.urandom(12)
         ciphertext = self._aead.encrypt(nonce, value.encode(), row_id.bytes)
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with self.db.tenant(tenant_id).acquire() as conn:
             await conn.execute("SELECT pg_advisory_xact_lock(hashtext('vault:' || $1 || ':' || $2))", tenant_id, name)
             version = await conn.fetchval(
                 "SELECT coalesce(max(version), 0) + 1 FROM control_plane.secrets WHERE tenant_id = $1 AND name = $2",
@@ -55,23 +60,36 @@ class Vault:
                 "VALUES ($1, $2, $3, $4, $5, $6)", row_id, tenant_id, name, version, nonce, ciphertext)
         return version
 
-    async def retire(self, name: str, version: int, *, tenant_id: str = "default") -> None:
-        done = await self.pool.fetchval(
-            "UPDATE control_plane.secrets SET retired_at = now() WHERE tenant_id = $1 AND name = $2 AND version = $3 "
-            "AND retired_at IS NULL RETURNING 1", tenant_id, name, version)
-        if not done:
+    async def retire(self, tenant_id: str, name: str, version: int | None = None, *, keep_latest: bool = False) -> int:
+        """Retire one version, or (version None) every active version but, with keep_latest, the newest."""
+        done = await self.db.tenant(tenant_id).fetchval(
+            """WITH r AS (UPDATE control_plane.secrets SET retired_at = now()
+                           WHERE tenant_id = $1 AND name = $2 AND retired_at IS NULL
+                             AND ($3::int IS NULL OR version = $3)
+                             AND NOT ($4 AND version = (SELECT max(version) FROM control_plane.secrets
+                                                         WHERE tenant_id = $1 AND name = $2))
+                       RETURNING 1) SELECT count(*) FROM r""", tenant_id, name, version, keep_latest)
+        if version is not None and not done:
             raise NotFound(f"no active version {version} of secret {name!r}")
+        return done
 
-    async def get_logged(self, bot_id: str, name: str, *, remote: str | None = None, agent: str | None = None,
-                         version: int | None = None) -> str:
-        """The secret's value for a bot allowed to read it; every attempt is audited first."""
-        async with self.pool.acquire() as conn, conn.transaction():
-            row = await conn.fetchrow(
-                "SELECT * FROM control_plane.control_plane_get_secret_logged($1, $2, $3, $4, $5)",
-                bot_id, name, remote, agent, version)
-        if row is None:
-            raise Forbidden(f"bot {bot_id!r} may not read secret {name!r}, or it has no active version")
+    def _open(self, name: str, row: object) -> str:
         try:
-            return self._aead.decrypt(row["nonce"], row["ciphertext"], row["id"].bytes).decode()
+            return self._aead.decrypt(row["nonce"], row["ciphertext"], row["id"].bytes).decode()  # type: ignore[index]
         except InvalidTag as exc:
             raise ConfigurationError(f"secret {name!r} does not decrypt with this key (wrong key or moved data)") from exc
+
+    async def get_logged(self, tenant_id: str, bot_id: str, name: str, *, remote: str | None = None,
+                         agent: str | None = None, version: int | None = None) -> str:
+        """The secret's value for a bot allowed to read it; every attempt is audited first."""
+        row = await self.db.tenant(tenant_id).fetchrow(
+            "SELECT * FROM control_plane.control_plane_get_secret_logged($1, $2, $3, $4, $5)",
+            bot_id, name, remote, agent, version)
+        if row is None:
+            raise Forbidden(f"bot {bot_id!r} may not read secret {name!r}, or it has no active version")
+        return self._open(name, row)
+
+    async def service_values(self, tenant_id: str, name: str) -> list[str]:
+        """Every active version of a secret the service itself uses (newest first); the read is audited."""
+        rows = await self.db.tenant(tenant_id).fetch("SELECT * FROM control_plane.service_secrets_v1($1)", name)
+        return [self._open(name, r) for r in rows]

@@ -34,29 +34,29 @@ class JobsOut(msgspec.Struct):
 class SystemController(Controller):
     tags = ["system"]
 
-    @get("/health", operation_id="health")
+    @get("/health", operation_id="health", opt={"public": True})
     async def health(self, services: Services) -> Response:
         """Database reachable, pgvector version, queue lag."""
         try:
-            row = await services.pool.fetchrow(q("health"), timeout=5)
+            row = await services.db.pool.fetchrow(q("health"), timeout=5)
         except Exception as exc:  # noqa: BLE001 - any failure means "not healthy"
             return problem(503, "Database unavailable", f"health check failed: {type(exc).__name__}")
         body = Health(status="ok", database="reachable", embedding_model=services.embedder.name, **dict(row))
         return Response(content=body)
 
-    @get("/livez", operation_id="live")
+    @get("/livez", operation_id="live", opt={"public": True})
     async def live(self) -> dict[str, str]:
         """The process answers (no database call): a liveness probe and the benchmarks' baseline."""
         return {"status": "ok"}
 
-    @get("/v1/jobs", operation_id="jobs")
-    async def jobs(self, services: Services) -> JobsOut:
+    @get("/v1/jobs", operation_id="jobs", opt={"scope": "admin"})
+    async def jobs(self, services: Services, tenant_id: str) -> JobsOut:
         """Queue counts by state, age of the oldest pending job, dead-lettered jobs."""
-        return JobsOut(**await queue_stats(services.pool))
+        return JobsOut(**await queue_stats(services.db.tenant(tenant_id)))
 
-    @post("/v1/jobs/{job_id:int}/replay", operation_id="replayJob", status_code=202)
-    async def replay(self, services: Services, job_id: int) -> dict[str, Any]:
+    @post("/v1/jobs/{job_id:int}/replay", operation_id="replayJob", status_code=202, opt={"scope": "admin"})
+    async def replay(self, services: Services, tenant_id: str, job_id: int) -> dict[str, Any]:
         """Send a dead-lettered job back to its queue."""
-        if not await services.queue.replay(job_id):
+        if not await services.queue.replay(tenant_id, job_id):
             raise NotFound(f"job {job_id} is not dead-lettered in the embed queue")
         return {"id": job_id, "status": "pending"}

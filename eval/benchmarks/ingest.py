@@ -55,13 +55,13 @@ async def _run(services: Services, paths: list[Path], batch_size: int, workers_c
         await asyncio.gather(*tasks)
         await asyncio.gather(*(w.drain() for w in workers))
     total = time.perf_counter() - started
-    embedded = await services.pool.fetchval("SELECT count(*) FROM rag.chunk_embeddings")
+    embedded = await services.db.tenant("bench").fetchval("SELECT count(*) FROM rag.chunk_embeddings")
 
     # The same chunk rows, by a raw binary COPY into the same table (same triggers and indexes),
     # under another tenant whose document rows are created beforehand (not timed).
     copy = Timer()
     for batch in prepared_all:
-        async with services.pool.acquire() as conn, conn.transaction():
+        async with services.db.tenant("rawcopy").acquire() as conn:
             ids = await conn.fetch(
                 """INSERT INTO rag.documents (tenant_id, external_id, title, source, content, content_hash)
                    SELECT 'rawcopy', k.e, '', 'bench', 'x', '' FROM unnest($1::text[]) WITH ORDINALITY AS k(e, n)

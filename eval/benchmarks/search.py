@@ -40,8 +40,7 @@ def percentiles(ms: list[float]) -> dict[str, float]:
 
 async def _fill(services: Services, stream, target: int) -> int:  # type: ignore[no-untyped-def]
     """Ingest from the stream until the tenant holds `target` chunks; embed with the index built after."""
-    pool = services.pool
-    have = await pool.fetchval("SELECT count(*) FROM rag.chunks WHERE tenant_id = $1", TENANT)
+    have = await services.db.tenant(TENANT).fetchval("SELECT count(*) FROM rag.chunks WHERE tenant_id = $1", TENANT)
     options = IngestOptions(tenant_id=TENANT, language="english")
     batch: list[LoadedDocument] = []
     while have < target:
@@ -52,12 +51,13 @@ async def _fill(services: Services, stream, target: int) -> int:  # type: ignore
     if batch:
         have += (await services.pipeline.ingest(batch, options)).chunks_inserted
     # Bulk load: drop the model's HNSW index, embed, build it again (pgvector's advice for bulk loads).
-    index = await pool.fetchval(
-        "SELECT indexname FROM pg_indexes WHERE schemaname = 'rag' AND indexname LIKE 'chunk_embeddings_hnsw_%'")
-    if index:
-        await pool.execute(f'DROP INDEX rag."{index}"')
+    async with services.owner() as conn:
+        index = await conn.fetchval(
+            "SELECT indexname FROM pg_indexes WHERE schemaname = 'rag' AND indexname LIKE 'chunk_embeddings_hnsw_%'")
+        if index:
+            await conn.execute(f'DROP INDEX rag."{index}"')
     await services.worker(batch_size=128).drain()
-    async with pool.acquire() as conn:
+    async with services.owner() as conn:
         await conn.execute("SET maintenance_work_mem = '1GB'")
         await services.indexer.register_model(conn)
         await conn.execute("ANALYZE")
@@ -67,7 +67,7 @@ async def _fill(services: Services, stream, target: int) -> int:  # type: ignore
 async def _time_queries(services: Services, queries: list[str], vectors: np.ndarray, mode: str) -> list[float]:
     retriever = services.retriever
     out = []
-    async with services.pool.acquire() as conn:
+    async with services.db.tenant(TENANT).acquire() as conn:
         for text, vector in zip(queries, vectors):
             started = time.perf_counter()
             if mode == "reference":
@@ -99,7 +99,9 @@ async def bench_search(settings: Settings, paths: list[Path], queries_path: Path
                 for mode in ("vector", "lexical", "trigram", "hybrid"):
                     await _time_queries(services, queries[:20], vectors[:20], mode)  # warm up
                     row[mode] = percentiles(await _time_queries(services, queries, vectors, mode))
-                await services.pool.execute(REFERENCE_SQL.read_text())
+                async with services.owner() as conn:
+                    await conn.execute(REFERENCE_SQL.read_text())
+                    await conn.execute("GRANT EXECUTE ON FUNCTION public.reference_hybrid_search TO ipai_app")
                 n = min(reference_queries, len(queries))
                 row["reference"] = percentiles(await _time_queries(services, queries[:n], vectors[:n], "reference"))
                 row["reference"]["queries"] = n
