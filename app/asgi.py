@@ -30,6 +30,7 @@ from app.problems import EXCEPTION_HANDLERS
 from app.realtime.controllers import RealtimeController
 from app.search import SearchController
 from app.security.auth import Authenticator, require_scope
+from app.security.controllers import VaultController
 from app.security.keys import Principal, create_key
 from app.services import Services
 from app.settings import Settings, get_settings
@@ -120,7 +121,7 @@ def create_app(
             await services.close()
 
     return Litestar(
-        route_handlers=[KnowledgeBaseController, SearchController, SystemController, AskController, ToolsController, ChatController, CatalogController, OdooController, RealtimeController],
+        route_handlers=[KnowledgeBaseController, SearchController, SystemController, AskController, ToolsController, ChatController, CatalogController, OdooController, RealtimeController, VaultController],
         dependencies={"services": Provide(provide_services, sync_to_thread=False),
                       "tenant_id": Provide(provide_tenant, sync_to_thread=False),
                       "principal": Provide(provide_principal, sync_to_thread=False)},

@@ -14,6 +14,7 @@ from app.assistant.service import Assistant
 from app.db import Database, Db, create_pool, init_connection, migrate, prepare_app_role
 from app.errors import ConfigurationError
 from app.queue import Queue, Worker
+from app.odoo.secrets import adopt_plaintext_secrets
 from app.security.vault import Vault, load_key
 from app.settings import Settings
 from ingest.chunking import Chunker
@@ -93,6 +94,7 @@ class Services:
             embedder = embedder or make_embedder(settings, api_key)
             indexer = EmbeddingIndexer(embedder)
             await indexer.register_model(conn)
+            await adopt_plaintext_secrets(conn, vault)
         finally:
             await conn.close()
         languages = await Languages.load(pool)

@@ -27,6 +27,7 @@ class FakeOpenAI:
 
     def __init__(self) -> None:
         self.requests: list[tuple[str, dict[str, Any]]] = []
+        self.authorizations: list[str] = []
         self.failures: deque[int] = deque()
         self.chat_reply = "This is the answer."
         self.lock = threading.Lock()
@@ -53,6 +54,7 @@ class FakeOpenAI:
                 body = json.loads(self.rfile.read(length) or b"{}")
                 with outer.lock:
                     outer.requests.append((self.path, body))
+                    outer.authorizations.append(self.headers.get("authorization", ""))
                     status = outer.failures.popleft() if outer.failures else 200
                 if status != 200:
                     self._send(status, {"error": {"message": f"injected {status}", "type": "test"}},

@@ -19,7 +19,8 @@ from app.db import Database
 from app.errors import Unauthorized
 from app.odoo.handlers import ChangeHandlers
 from app.odoo.jsonrpc import OdooClient, OdooConnection
-from app.odoo.ledger import Ledger, webhook_secret
+from app.odoo.ledger import Ledger
+from app.odoo.secrets import webhook_secret
 from app.odoo.pull import pull
 from app.odoo.seed import drift, load_seed, read_seed
 from app.odoo.signatures import sign, verify

@@ -10,7 +10,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from app.asgi import create_app
-from app.db import Database
+from app.db import Database, bind_tenant
 from app.errors import InvalidInput
 from app.services import Services
 from ingest.loaders import LoadedDocument
@@ -117,14 +117,22 @@ async def test_bm25_statistics_stay_exact_after_update_and_delete(services: Serv
 async def test_vector_leg_uses_the_hnsw_index(services: Services, owner: asyncpg.Pool) -> None:
     await load(services)
     async with owner.acquire() as conn:
-        await conn.execute("LOAD 'auto_explain'")
+        await conn.execute("LOAD 'auto_explain'")  # the plan as the service runs it: its role, RLS, a tenant
         await conn.execute("SET auto_explain.log_min_duration = 0")
         await conn.execute("SET auto_explain.log_nested_statements = on")
         await conn.execute("SET client_min_messages = log")
+        await conn.execute("SET ROLE ipai_app")
         plans: list[str] = []
-        conn.add_log_listener(lambda c, message: plans.append(message.message))
-        await services.retriever.search("credit note", mode="vector", k=3, conn=conn)
-        conn.remove_log_listener(plans.append)
+
+        def listen(_conn: object, message: object) -> None:
+            plans.append(message.message)  # type: ignore[attr-defined]
+
+        conn.add_log_listener(listen)
+        async with bind_tenant(conn, "default"):
+            hits = await services.retriever.search("credit note", mode="vector", k=3, conn=conn)
+        conn.remove_log_listener(listen)
+        await conn.execute("RESET ROLE")
+    assert len(hits) == 3
     vector_plans = [p for p in plans if "chunk_embeddings" in p and "Query Text" in p and "<=>" in p]
     assert vector_plans, plans
     assert "Index Scan using chunk_embeddings_hnsw_" in vector_plans[0], vector_plans[0]

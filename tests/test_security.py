@@ -282,3 +282,46 @@ async def test_serve_prints_a_working_development_key(db_url: str, tmp_path: Pat
         assert second != first
         assert (await client.get("/v1/jobs", headers=bearer(first))).status_code == 401, "the old one is revoked"
         assert (await client.get("/v1/jobs", headers=bearer(second))).status_code == 200
+
+
+async def test_vault_api_registers_bots_and_audits_reads(app_client: AsyncTestClient, db_url: str,
+                                                         owner: asyncpg.Pool) -> None:
+    admin, bot = bearer(await issue_key(db_url, "acme")), bearer(await issue_key(db_url, "acme", ["secrets:read"]))
+    r = await app_client.put("/v1/vault/secrets/n8n-token", headers=admin, json={"value": SENTINEL})
+    assert r.json() == {"name": "n8n-token", "version": 1}
+    assert (await app_client.put("/v1/vault/bots/n8n", headers=admin,
+                                 json={"allowed_secrets": ["n8n-token"]})).status_code == 200
+    r = await app_client.post("/v1/vault/read", headers={**bot, "user-agent": "n8n/1.2"},
+                              json={"bot_id": "n8n", "name": "n8n-token"})
+    assert r.json() == {"name": "n8n-token", "value": SENTINEL}
+    r = await app_client.post("/v1/vault/read", headers=bot, json={"bot_id": "n8n", "name": "other"})
+    assert r.status_code == 403 and SENTINEL not in r.text
+    assert (await app_client.put("/v1/vault/secrets/x", headers=bot, json={"value": "v"})).status_code == 403
+    other = bearer(await issue_key(db_url, "other", ["secrets:read"]))
+    r = await app_client.post("/v1/vault/read", headers=other, json={"bot_id": "n8n", "name": "n8n-token"})
+    assert r.status_code == 403, "another tenant's key cannot read through acme's bot"
+    audit = [tuple(r) for r in await owner.fetch(
+        "SELECT tenant_id, bot_id, access_type, user_agent FROM control_plane.audit_log "
+        "WHERE bot_id = 'n8n' ORDER BY id")]
+    assert audit == [("acme", "n8n", "read", "n8n/1.2"), ("acme", "n8n", "read:denied", "testclient"),
+                     ("other", "n8n", "read:unknown-bot", "testclient")]
+    r = await app_client.post("/v1/vault/secrets/n8n-token/retire", headers=admin, json={"version": 1})
+    assert r.json()["retired"] == 1
+    r = await app_client.post("/v1/vault/read", headers=bot, json={"bot_id": "n8n", "name": "n8n-token"})
+    assert r.status_code == 403
+
+
+async def test_plaintext_webhook_secrets_move_into_the_vault(services: Services, db_url: str, tmp_path: Path,
+                                                             owner: asyncpg.Pool) -> None:
+    instance = await owner.fetchval("INSERT INTO odoo.instances (tenant_id, name, base_url, database) "
+                                    "VALUES ('acme', 'old', 'http://odoo', 'odoo') RETURNING id")
+    await owner.execute("INSERT INTO odoo.instance_secrets (instance_id, tenant_id, secret, active) "
+                        "VALUES ($1, 'acme', $2, true), ($1, 'acme', 'retired-one-xxxxxxxx', false)", instance, SENTINEL)
+    again = await Services.start(services.settings, embedder=CountingEmbedder(), database=Database(db_url))
+    try:
+        assert await owner.fetchval("SELECT count(*) FROM odoo.instance_secrets") == 0
+        assert await again.vault.service_values("acme", "odoo-webhook:old") == [SENTINEL]
+        dump = await owner.fetchval("SELECT string_agg(t::text, '|') FROM control_plane.secrets AS t")
+        assert SENTINEL not in dump
+    finally:
+        await again.close()

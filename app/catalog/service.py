@@ -11,7 +11,7 @@ from rapidfuzz import fuzz
 
 from app.catalog.fqdn import parse_fqdn
 from app.catalog.schemas import AssetOut, Edge
-from app.errors import Conflict, InvalidInput, NotFound
+from app.errors import InvalidInput, NotFound
 from app.services import Services
 from ingest.loaders import LoadedDocument
 from ingest.pipeline import IngestOptions
@@ -72,17 +72,16 @@ class Catalog:
         parsed = [parse_fqdn(s.fqdn) for s in specs]
         if len({s.fqdn for s in specs}) != len(specs):
             raise InvalidInput("the same FQDN appears twice in one registration")
-        try:
-            rows = await self.db.fetch(
-                q("catalog_upsert"), self.tenant_id, [s.fqdn for s in specs], [s.type for s in specs],
-                [p.system for p in parsed], [p.db for p in parsed], [p.model for p in parsed],
-                [s.metadata for s in specs], [s.owner for s in specs], ["\x1f".join(s.tags) for s in specs],
-                [s.registered_by for s in specs],
-            )
-        except asyncpg.InsufficientPrivilegeError as exc:  # FQDNs are global; the policy refuses the update
-            raise Conflict("one of these FQDNs is registered by another tenant") from exc
-        if mirror:
-            await self.mirror(specs)
+        # An FQDN registered by another tenant is invisible here and left untouched (the upsert's WHERE).
+        rows = await self.db.fetch(
+            q("catalog_upsert"), self.tenant_id, [s.fqdn for s in specs], [s.type for s in specs],
+            [p.system for p in parsed], [p.db for p in parsed], [p.model for p in parsed],
+            [s.metadata for s in specs], [s.owner for s in specs], ["\x1f".join(s.tags) for s in specs],
+            [s.registered_by for s in specs],
+        )
+        if mirror:  # only what was written: not unchanged assets, nor another tenant's FQDN
+            written = {r["fqdn"] for r in rows}
+            await self.mirror([s for s in specs if s.fqdn in written])
         inserted = sum(1 for r in rows if r["inserted"])
         return inserted, len(rows) - inserted
 

@@ -10,7 +10,8 @@ from litestar.exceptions import HTTPException
 from litestar.response import Response
 
 from app.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
-from app.odoo.ledger import MAX_BODY, Ledger, webhook_secret
+from app.odoo.ledger import MAX_BODY, Ledger
+from app.odoo.secrets import webhook_secret
 from app.odoo.seed import drift
 from app.problems import decode_json
 from app.services import Services

@@ -12,6 +12,7 @@ import msgspec
 
 from app.errors import InvalidInput, IpaiError, NotFound, Unauthorized
 from app.odoo.handlers import Change, ChangeHandlers
+from app.odoo.secrets import webhook_secret
 from app.odoo.signatures import verify, verify_github
 from app.db import Tenant
 from app.queue import Job, Queue, Worker
@@ -22,11 +23,6 @@ ODOO_QUEUE = "odoo"
 MAX_BODY = 1024 * 1024
 # Instances and their secrets are cached this long: a deactivated secret may still verify for as long.
 INSTANCE_TTL_SECONDS = 5.0
-
-
-def webhook_secret(instance: str) -> str:
-    """The vault secret holding an instance's webhook secrets (each active version verifies)."""
-    return f"odoo-webhook:{instance}"
 
 
 class WebhookIn(msgspec.Struct):

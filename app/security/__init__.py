@@ -1,1 +1,1 @@
-"""Credentials and secrets: API keys, JWT verification, the secrets vault (enforcement comes with RLS)."""
+"""Who may see what: API keys and JWTs on every route, scopes, rate limits, the secrets vault."""

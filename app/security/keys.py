@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from app.db import Db
 from app.errors import InvalidInput, NotFound
 
-SCOPES = frozenset({"kb:read", "kb:write", "ask", "sync", "catalog", "admin"})
+SCOPES = frozenset({"kb:read", "kb:write", "ask", "sync", "catalog", "secrets:read", "admin"})
 
 
 @dataclass(frozen=True)
