@@ -9,7 +9,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     TRANSFORMERS_OFFLINE=1 \
     IPAI_DATA_DIR=/data \
     HOST=0.0.0.0 \
-    PORT=8000
+    PORT=8000 \
+    IPAI_DEV_KEY=0
+# No key is printed into container logs: create the first one with
+#   docker exec <container> ipai-rag keys create --tenant default --scopes admin
+# and give the vault its key from a mounted secret (IPAI_VAULT_KEY_FILE=/run/secrets/...); without one it
+# is generated into /data/vault.key, beside the data it protects.
 
 WORKDIR /srv/ipai-rag
 

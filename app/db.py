@@ -6,10 +6,12 @@ import hashlib
 import logging
 import os
 import re
+import secrets
 import warnings
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import asyncpg
 from pgvector.asyncpg import register_vector
@@ -238,8 +240,6 @@ class Db:
 async def prepare_app_role(conn: asyncpg.Connection, owner_url: str, data_dir: Path) -> str:
     """As the owner: check it can run the cross-tenant functions, give ipai_app a login and a password kept
     in the data folder, and return the URL the service connects with."""
-    from urllib.parse import quote, urlsplit, urlunsplit
-
     row = await conn.fetchrow("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user")
     if not (row["rolsuper"] or row["rolbypassrls"]):
         raise ConfigurationError(
@@ -248,11 +248,9 @@ async def prepare_app_role(conn: asyncpg.Connection, owner_url: str, data_dir: P
         )
     secret = data_dir / "app-role.password"
     if not secret.exists():
-        import secrets as random_secrets
-
         data_dir.mkdir(parents=True, exist_ok=True)
         secret.touch(mode=0o600)
-        secret.write_text(random_secrets.token_urlsafe(24))
+        secret.write_text(secrets.token_urlsafe(24))
     password = secret.read_text().strip()
     literal = await conn.fetchval("SELECT quote_literal($1::text)", password)
     await conn.execute(f"ALTER ROLE {APP_ROLE} WITH LOGIN PASSWORD {literal}")

@@ -159,8 +159,9 @@ class SecuritySettings:
     vault_key_file: Path | None = field(default_factory=lambda: Path(os.environ["IPAI_VAULT_KEY_FILE"])
                                         if os.environ.get("IPAI_VAULT_KEY_FILE") else None)
     """IPAI_VAULT_KEY_FILE: file holding that key; both unset = IPAI_DATA_DIR/vault.key, created on first use."""
-    dev_key: bool = field(default_factory=lambda: _env_bool("IPAI_DEV_KEY", True))
-    """IPAI_DEV_KEY: `serve` prints a fresh admin key of the default tenant (revoking the previous one)."""
+    dev_key: bool = field(default_factory=lambda: _env_bool("IPAI_DEV_KEY", not os.environ.get("DATABASE_URL")))
+    """IPAI_DEV_KEY: `serve` prints a fresh admin key of the default tenant (revoking the previous one);
+    default on with the embedded database (local development), off with DATABASE_URL."""
 
 
 @dataclass(frozen=True)

@@ -63,6 +63,8 @@ LINTS = {
         SELECT c.oid::regclass::text FROM pg_class AS c WHERE c.relowner = 'ipai_app'::regrole
         UNION ALL SELECT p.oid::regprocedure::text FROM pg_proc AS p WHERE p.proowner = 'ipai_app'::regrole
         UNION ALL SELECT nspname FROM pg_namespace WHERE nspowner = 'ipai_app'::regrole""",
+    "schema the service role may create objects in": """
+        SELECT nspname FROM pg_namespace WHERE has_schema_privilege('ipai_app', oid, 'CREATE')""",
     "append-only table the service may change": """
         SELECT t FROM unnest(ARRAY['control_plane.audit_log', 'odoo.event_log']) AS t
          WHERE has_table_privilege('ipai_app', t, 'UPDATE') OR has_table_privilege('ipai_app', t, 'DELETE')""",
@@ -99,6 +101,12 @@ async def test_rls_at_the_database(services: Services) -> None:
                         "VALUES ('b', 'x', 'x', 'api', 'x', 'x')")
     with pytest.raises(asyncpg.InsufficientPrivilegeError, match="row-level security"):
         await a.execute("UPDATE rag.documents SET tenant_id = 'b'")
+    # Search runs with the owner's rights (see 0009), so it refuses any tenant but the transaction's.
+    with pytest.raises(asyncpg.InsufficientPrivilegeError, match="search of tenant b in a transaction of tenant a"):
+        await a.fetch("SELECT * FROM rag.hybrid_search(NULL, 'tenant b', 0, 10, 'b', NULL, 0, 1)")
+    with pytest.raises(asyncpg.InsufficientPrivilegeError, match="permission denied"):
+        await a.fetch("SELECT * FROM rag.hybrid_search_v1(NULL, 'tenant b', 0, 10, 'b', NULL, 0, 1)")
+    assert len(await b.fetch("SELECT * FROM rag.hybrid_search(NULL, 'tenant b', 0, 10, 'b', NULL, 0, 1)")) == 1
     # The tenant is per transaction: the same connection carries nothing into its next use.
     async with services.db.pool.acquire() as conn:
         async with bind_tenant(conn, "a"):
