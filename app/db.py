@@ -10,6 +10,7 @@ import secrets
 import warnings
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -196,8 +197,13 @@ class Tenant:
     pooled connection never carries it into the next use."""
 
     def __init__(self, pool: asyncpg.Pool, tenant_id: str) -> None:
+        if "\x00" in tenant_id:
+            raise ValueError("a tenant id cannot hold a NUL character")
         self.pool = pool
         self.tenant_id = tenant_id
+        # As an SQL literal for the one-message BEGIN; a backslash would depend on standard_conforming_strings,
+        # so such a tenant id takes the parameterised path instead.
+        self._literal = None if "\\" in tenant_id else "'" + tenant_id.replace("'", "''") + "'"
 
     @contextlib.asynccontextmanager
     async def acquire(self) -> AsyncIterator[asyncpg.Connection]:
@@ -205,21 +211,34 @@ class Tenant:
         async with self.pool.acquire() as conn, bind_tenant(conn, self.tenant_id):
             yield conn
 
+    async def _one(self, method: str, query: str, args: tuple[object, ...], timeout: float | None) -> Any:
+        """One statement in its own transaction of this tenant, in three round trips instead of four: BEGIN
+        and set_config travel together as one simple-protocol message (the tenant quoted as a literal)."""
+        if self._literal is None:
+            async with self.acquire() as conn:
+                return await getattr(conn, method)(query, *args, timeout=timeout)
+        async with self.pool.acquire() as conn:
+            await conn.execute(f"BEGIN; SELECT set_config('app.tenant_id', {self._literal}, true)")
+            try:
+                result = await getattr(conn, method)(query, *args, timeout=timeout)
+            except BaseException:
+                if not conn.is_closed():
+                    await conn.execute("ROLLBACK")
+                raise
+            await conn.execute("COMMIT")
+            return result
+
     async def fetch(self, query: str, *args: object, timeout: float | None = None) -> list[asyncpg.Record]:
-        async with self.acquire() as conn:
-            return await conn.fetch(query, *args, timeout=timeout)
+        return await self._one("fetch", query, args, timeout)
 
     async def fetchrow(self, query: str, *args: object, timeout: float | None = None) -> asyncpg.Record | None:
-        async with self.acquire() as conn:
-            return await conn.fetchrow(query, *args, timeout=timeout)
+        return await self._one("fetchrow", query, args, timeout)
 
-    async def fetchval(self, query: str, *args: object, timeout: float | None = None) -> object:
-        async with self.acquire() as conn:
-            return await conn.fetchval(query, *args, timeout=timeout)
+    async def fetchval(self, query: str, *args: object, timeout: float | None = None) -> Any:
+        return await self._one("fetchval", query, args, timeout)
 
     async def execute(self, query: str, *args: object, timeout: float | None = None) -> str:
-        async with self.acquire() as conn:
-            return await conn.execute(query, *args, timeout=timeout)
+        return await self._one("execute", query, args, timeout)
 
 
 class Db:

@@ -107,6 +107,8 @@ async def test_rls_at_the_database(services: Services) -> None:
     with pytest.raises(asyncpg.InsufficientPrivilegeError, match="permission denied"):
         await a.fetch("SELECT * FROM rag.hybrid_search_v1(NULL, 'tenant b', 0, 10, 'b', NULL, 0, 1)")
     assert len(await b.fetch("SELECT * FROM rag.hybrid_search(NULL, 'tenant b', 0, 10, 'b', NULL, 0, 1)")) == 1
+    for odd in ("o'brien", "back\\slash", "x'; SELECT 1; --"):  # quoted as a literal, or bound as a parameter
+        assert await services.db.tenant(odd).fetchval("SELECT current_setting('app.tenant_id')") == odd
     # The tenant is per transaction: the same connection carries nothing into its next use.
     async with services.db.pool.acquire() as conn:
         async with bind_tenant(conn, "a"):

@@ -95,6 +95,7 @@ async def bench_webhooks(settings: Settings, events: int = 5000, concurrency: in
         try:
             instance = await conn.fetchval("INSERT INTO odoo.instances (name, base_url, database) "
                                            "VALUES ('bench', 'http://odoo', 'odoo') RETURNING id")
+            # A plain-text secret as earlier versions stored it: `serve` moves it into the vault at start-up.
             await conn.execute("INSERT INTO odoo.instance_secrets (instance_id, secret) VALUES ($1, $2)", instance, SECRET)
         finally:
             await conn.close()
