@@ -122,13 +122,8 @@ RETURNING fqdn;
 -- name: catalog_fuzzy
 -- Trigram candidates among the distinct names, then their assets; rapidfuzz re-ranks in Python.
 -- (Narrow a name shared by many assets with the system or type filter.)
-WITH names AS (
-    SELECT n.name, word_similarity($1, n.name) AS sim
-      FROM catalog.names AS n
-     WHERE $1 <% n.name AND n.tenant_id = $2
-     ORDER BY sim DESC, n.name
-     LIMIT 60
-)
+-- The candidates come from catalog.fuzzy_names_v1 (SECURITY DEFINER: see 0009), $6 its threshold.
+WITH names AS (SELECT f.name, f.sim FROM catalog.fuzzy_names_v1($1, $2, $6, 60) AS f)
 SELECT a.fqdn, a.type, a.system, a.db, a.model, a.metadata, a.owner, a.tags, a.status, a.registered_by,
        a.registered_at, a.updated_at, a.name, names.sim
   FROM names

@@ -127,8 +127,8 @@ class Catalog:
             # A strict pass first: close matches are few and cheap to check. Only when it finds too few
             # does the looser pass run (common words can match thousands of names at the lower bar).
             for threshold in THRESHOLDS:
-                await conn.execute("SELECT set_config('pg_trgm.word_similarity_threshold', $1, true)", str(threshold))
-                rows = await conn.fetch(q("catalog_fuzzy"), query.lower(), self.tenant_id, type_, system, CANDIDATES)
+                rows = await conn.fetch(q("catalog_fuzzy"), query.lower(), self.tenant_id, type_, system, CANDIDATES,
+                                        threshold)
                 if len(rows) >= offset + limit:
                     break
         ranked = sorted(((rerank_score(query, r), r) for r in rows), key=lambda x: (-x[0], x[1]["fqdn"]))

@@ -133,7 +133,29 @@ BEGIN
 END
 $$;
 
--- Its search_path: the catalog, then wherever the vector and pg_trgm extensions live (public here,
+-- The catalog's fuzzy name lookup, for the same reason (pg_trgm's <% cannot use its index under RLS:
+-- measured at 100k assets, p50 7 -> 531 ms): the trigram candidates among the tenant's distinct names.
+-- The assets behind them are then read under the policies.
+CREATE FUNCTION catalog.fuzzy_names_v1(p_query text, p_tenant_id text, p_threshold double precision,
+                                       p_limit integer)
+RETURNS TABLE (name text, sim real)
+LANGUAGE plpgsql SECURITY DEFINER AS $$
+BEGIN
+    IF p_tenant_id IS DISTINCT FROM rag.current_tenant() THEN
+        RAISE EXCEPTION 'lookup of tenant % in a transaction of tenant %', p_tenant_id,
+            coalesce(rag.current_tenant(), '(none)') USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    PERFORM set_config('pg_trgm.word_similarity_threshold', p_threshold::text, true);
+    RETURN QUERY
+        SELECT n.name, word_similarity(p_query, n.name) AS sim
+          FROM catalog.names AS n
+         WHERE p_query <% n.name AND n.tenant_id = p_tenant_id
+         ORDER BY sim DESC, n.name
+         LIMIT p_limit;
+END
+$$;
+
+-- Their search_path: the catalog, then wherever the vector and pg_trgm extensions live (public here,
 -- extensions on Supabase); the service role may create nothing in any of them (a lint checks).
 DO $$
 DECLARE
@@ -147,7 +169,11 @@ BEGIN
                    'text[], text[], bigint[], jsonb, timestamptz, timestamptz, boolean, integer, integer, '
                    'double precision, double precision, double precision, boolean, integer) '
                    'SET search_path = pg_catalog, %s, pg_temp', v_path);
+    EXECUTE format('ALTER FUNCTION catalog.fuzzy_names_v1(text, text, double precision, integer) '
+                   'SET search_path = pg_catalog, %s, pg_temp', v_path);
 END $$;
+REVOKE ALL ON FUNCTION catalog.fuzzy_names_v1(text, text, double precision, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION catalog.fuzzy_names_v1(text, text, double precision, integer) TO ipai_app;
 REVOKE ALL ON FUNCTION rag.hybrid_search_v1(vector, text, double precision, integer, text, text,
     double precision, double precision, double precision, text, double precision, integer, text[], text[],
     bigint[], jsonb, timestamptz, timestamptz, boolean, integer, integer, double precision, double precision,
