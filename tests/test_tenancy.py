@@ -6,7 +6,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
@@ -107,6 +107,8 @@ async def test_rls_at_the_database(services: Services) -> None:
     with pytest.raises(asyncpg.InsufficientPrivilegeError, match="permission denied"):
         await a.fetch("SELECT * FROM rag.hybrid_search_v1(NULL, 'tenant b', 0, 10, 'b', NULL, 0, 1)")
     assert len(await b.fetch("SELECT * FROM rag.hybrid_search(NULL, 'tenant b', 0, 10, 'b', NULL, 0, 1)")) == 1
+    with pytest.raises(asyncpg.InsufficientPrivilegeError, match="lookup of tenant b in a transaction of tenant a"):
+        await a.fetch("SELECT * FROM catalog.fuzzy_names_v1('x', 'b', 0.5, 10)")
     for odd in ("o'brien", "back\\slash", "x'; SELECT 1; --"):  # quoted as a literal, or bound as a parameter
         assert await services.db.tenant(odd).fetchval("SELECT current_setting('app.tenant_id')") == odd
     # The tenant is per transaction: the same connection carries nothing into its next use.
@@ -118,14 +120,6 @@ async def test_rls_at_the_database(services: Services) -> None:
 
 
 # The matrix.
-
-@pytest.fixture
-def fake() -> Iterator[FakeOpenAI]:
-    server = FakeOpenAI()
-    server.start()
-    yield server
-    server.stop()
-
 
 @pytest.fixture
 async def api(db_url: str, tmp_path: Path) -> AsyncIterator[AsyncTestClient]:
@@ -222,7 +216,8 @@ async def test_tenant_a_never_sees_tenant_b(api: AsyncTestClient, db_url: str, o
     assert await owner.fetchval("SELECT tenant_id FROM odoo_seed.shadow_projects WHERE name = $1", CANARY) == "b"
 
 
-async def test_secrets_never_reach_logs_or_error_bodies(db_url: str, tmp_path: Path, fake: FakeOpenAI) -> None:
+async def test_secrets_never_reach_logs_or_error_bodies(db_url: str, tmp_path: Path, fake_openai: FakeOpenAI) -> None:
+    fake = fake_openai
     records: list[str] = []
 
     class Collect(logging.Handler):
