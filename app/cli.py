@@ -236,12 +236,13 @@ def cmd_catalog_sync(args: argparse.Namespace) -> int:
     from app.catalog.service import Catalog
     from app.catalog.sync import run_sync
     from app.odoo.jsonrpc import OdooClient, OdooConnection
+    from app.odoo.secrets import ODOO_PASSWORD
 
     async def run(services: Services) -> None:
         odoo = services.settings.odoo
         url = args.odoo_url or odoo.url
-        conn = OdooConnection(url, args.odoo_db or odoo.db, args.odoo_user or odoo.user,
-                              args.odoo_password or odoo.password) if url else None
+        password = args.odoo_password or await services.secret(args.tenant, ODOO_PASSWORD, odoo.password)
+        conn = OdooConnection(url, args.odoo_db or odoo.db, args.odoo_user or odoo.user, password) if url else None
         async with httpx.AsyncClient(timeout=30) as http:
             report = await run_sync(Catalog(services, args.tenant), OdooClient(conn, http) if conn else None)
         for scope, counts in report.items():
@@ -269,6 +270,7 @@ def cmd_sync_pull(args: argparse.Namespace) -> int:
     from app.odoo.handlers import ChangeHandlers
     from app.odoo.jsonrpc import OdooClient, OdooConnection
     from app.odoo.pull import pull
+    from app.odoo.secrets import ODOO_PASSWORD
     from sql.queries import q
 
     async def run(services: Services) -> None:
@@ -277,7 +279,7 @@ def cmd_sync_pull(args: argparse.Namespace) -> int:
             raise NotFound(f"no Odoo instance {args.instance!r}")
         odoo = services.settings.odoo
         conn = OdooConnection(instance["base_url"], instance["database"], args.user or odoo.user,
-                              args.password or odoo.password)
+                              args.password or await services.secret(args.tenant, ODOO_PASSWORD, odoo.password))
         handlers = ChangeHandlers(services, odoo.kb_models)
         async with httpx.AsyncClient(timeout=60) as http:
             for model in args.model:

@@ -133,6 +133,12 @@ class Services:
                 bar.refresh()
         return claimed
 
+    async def secret(self, tenant_id: str, name: str, fallback: str) -> str:
+        """A secret the service uses: the newest active version in the tenant's vault (the read is audited),
+        else the fallback from the environment."""
+        values = await self.vault.service_values(tenant_id, name)
+        return values[0] if values else fallback
+
     @contextlib.asynccontextmanager
     async def owner(self) -> AsyncIterator[asyncpg.Connection]:
         """A connection as the database owner, for maintenance only (ANALYZE in evaluations and benchmarks)."""

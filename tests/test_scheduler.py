@@ -105,15 +105,18 @@ async def test_ticks_enqueue_due_jobs_and_deliveries_are_signed_and_retried(
 async def test_scheduled_pulls_refresh_the_finance_shadow(db_url: str, tmp_path: Path, owner: asyncpg.Pool) -> None:
     from dataclasses import replace
 
+    from app.odoo.secrets import ODOO_PASSWORD
     from tests.odoo_server import FakeOdoo
 
     fake = FakeOdoo(db="odoo_core").start()
     fake.records["account.move"] = [
         {"id": 1, "name": "INV/2026/0001", "move_type": "out_invoice", "state": "posted", "amount_total": 1200.0,
          "partner_id": [3, "Acme"], "write_date": "2026-11-20 08:00:00"}]
-    settings = replace(make_settings(db_url, tmp_path), odoo=OdooSettings(user="admin", password="secret"))
+    # The environment's password is wrong: the pull works only with the one in the tenant's vault.
+    settings = replace(make_settings(db_url, tmp_path), odoo=OdooSettings(user="admin", password="stale"))
     services = await Services.start(settings, embedder=CountingEmbedder(), database=Database(db_url))
     try:
+        await services.vault.put("default", ODOO_PASSWORD, "secret")
         await owner.execute("INSERT INTO odoo.instances (name, base_url, database) VALUES ('prod', $1, 'odoo_core')",
                                     fake.url)
         await owner.execute("UPDATE odoo.scheduled_jobs SET enabled = (name = 'shadow-odoo-finance')")

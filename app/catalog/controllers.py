@@ -12,6 +12,7 @@ from app.catalog.service import AssetSpec, Catalog
 from app.catalog.sync import run_sync
 from app.errors import InvalidInput
 from app.odoo.jsonrpc import OdooClient, OdooConnection
+from app.odoo.secrets import ODOO_PASSWORD
 from app.problems import decode_json
 from app.services import Services
 
@@ -84,7 +85,9 @@ class CatalogController(Controller):
         odoo = body.odoo
         settings = services.settings.odoo
         conn = (OdooConnection(odoo.url, odoo.db, odoo.user, odoo.password) if odoo else
-                OdooConnection(settings.url, settings.db, settings.user, settings.password) if settings.url else None)
+                OdooConnection(settings.url, settings.db, settings.user,
+                               await services.secret(tenant_id, ODOO_PASSWORD, settings.password))
+                if settings.url else None)
         async with httpx.AsyncClient(timeout=30) as http:
             client = OdooClient(conn, http) if conn else None
             return SyncOut(scopes=await run_sync(Catalog(services, tenant_id), client))

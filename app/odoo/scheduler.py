@@ -17,14 +17,13 @@ from croniter import croniter
 from app.odoo.handlers import ChangeHandlers
 from app.odoo.jsonrpc import OdooClient, OdooConnection
 from app.odoo.pull import pull
+from app.odoo.secrets import ODOO_PASSWORD, OUTBOUND_SECRET
 from app.odoo.signatures import sign
 from app.queue import Job, Queue, Worker
 from app.services import Services
 
 log = logging.getLogger(__name__)
 OUTBOUND_QUEUE = "outbound"
-OUTBOUND_SECRET = "outbound-webhook"
-"""Vault secret (per tenant) signing outbound deliveries; OUTBOUND_WEBHOOK_SECRET is the fallback."""
 DUE = """SELECT name, tenant_id, cron, timezone, action, webhook_url, next_run_at FROM odoo.scheduled_jobs
           WHERE enabled AND (next_run_at IS NULL OR next_run_at <= $1) ORDER BY name FOR UPDATE SKIP LOCKED"""
 
@@ -100,8 +99,8 @@ class Scheduler:
                     continue
                 if action == "cleanup":
                     await prune(conn, self.retention_days)
-                secrets = await self.services.vault.service_values(job.tenant_id, OUTBOUND_SECRET)
-                await self._deliver(http, job, secrets[0] if secrets else settings.outbound_secret)
+                await self._deliver(http, job, await self.services.secret(job.tenant_id, OUTBOUND_SECRET,
+                                                                          settings.outbound_secret))
 
         return Worker(self.queue, run_job, **kwargs)  # type: ignore[arg-type]
 
@@ -121,9 +120,10 @@ class Scheduler:
     async def _pull_all(self, http: httpx.AsyncClient, handlers: ChangeHandlers, tenant_id: str, model: str) -> None:
         """Pull a model from every instance of the tenant that owns the scheduled job."""
         settings = self.services.settings.odoo
+        password = await self.services.secret(tenant_id, ODOO_PASSWORD, settings.password)
         for instance in await self.services.db.tenant(tenant_id).fetch(
                 "SELECT i.name, i.id, i.tenant_id, i.base_url, i.database FROM odoo.instances AS i ORDER BY i.id"):
             client = OdooClient(OdooConnection(instance["base_url"], instance["database"], settings.user,
-                                               settings.password), http)
+                                               password), http)
             result = await pull(self.services, handlers, client, instance, model)
             log.info("scheduled pull of %s from %s: %d records", model, instance["name"], result["applied"])

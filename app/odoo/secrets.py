@@ -1,5 +1,6 @@
-"""Odoo webhook secrets live in the vault (one secret per instance, each active version verifies); secrets
-stored in plain text by earlier versions (odoo.instance_secrets) are moved into it at start-up."""
+"""The Odoo secrets the service reads from the vault: webhook secrets (one secret per instance, each
+active version verifies; plain-text ones of earlier versions are moved into it at start-up), the
+JSON-RPC password and the outbound signing secret."""
 from __future__ import annotations
 
 import logging
@@ -9,6 +10,13 @@ import asyncpg
 from app.security.vault import Vault
 
 log = logging.getLogger(__name__)
+
+
+ODOO_PASSWORD = "odoo-password"
+"""Vault secret (per tenant): the JSON-RPC password or API key for pulls and catalog sync (ODOO_PASSWORD
+is the fallback)."""
+OUTBOUND_SECRET = "outbound-webhook"
+"""Vault secret (per tenant) signing outbound deliveries (OUTBOUND_WEBHOOK_SECRET is the fallback)."""
 
 
 def webhook_secret(instance: str) -> str:
