@@ -43,18 +43,21 @@ async def read_events(lines: AsyncIterator[str], n: int) -> list[tuple[str, str,
     return events
 
 
-async def test_resume_with_last_event_id_then_live(live: LiveServer) -> None:
+async def test_resume_with_last_event_id_then_live(live: LiveServer, db_url: str) -> None:
+    other = bearer(await issue_key(db_url, "b", ["sync"]))  # another tenant on the same channel: never seen
     async with httpx.AsyncClient(base_url=live.url, timeout=20, headers=bearer(live.token)) as client:
         ids = []
         for i in range(3):
             r = await client.post("/v1/realtime/approvals", json={"payload": {"n": i}})
             assert r.status_code == 201
             ids.append(r.json()["id"])
+            await client.post("/v1/realtime/approvals", json={"payload": {"n": f"b{i}"}}, headers=other)
         async with client.stream("GET", "/v1/realtime/approvals", headers={"Last-Event-ID": str(ids[0])}) as stream:
             assert stream.headers["content-type"].startswith("text/event-stream")
             lines = stream.aiter_lines()
             missed = await asyncio.wait_for(read_events(lines, 2), 10)
             assert [(e[0], e[2]["n"]) for e in missed] == [(str(ids[1]), 1), (str(ids[2]), 2)]
+            await client.post("/v1/realtime/approvals", json={"payload": {"n": "b-live"}}, headers=other)
             await client.post("/v1/realtime/approvals", json={"payload": {"n": 3}})
             await client.post("/v1/realtime/notifications", json={"payload": {"other": True}})
             [live_event] = await asyncio.wait_for(read_events(lines, 1), 10)
