@@ -176,6 +176,11 @@ def test_rate_limiter_is_a_token_bucket() -> None:
     assert limiter.take("other") == 0.0, "buckets are per caller"
     now[0] = 1.0
     assert limiter.take("k") == 0.0
+    small = RateLimiter(per_minute=60, burst=1, clock=lambda: now[0], max_callers=2)
+    small.take("a"), small.take("b")
+    now[0] = 5.0
+    small.take("c")
+    assert set(small.buckets) == {"c"}, "callers whose bucket refilled are forgotten"
 
 
 # HTTP: every route needs credentials except health, the webhooks and the OpenAPI page.

@@ -26,10 +26,11 @@ class _Bucket:
 class RateLimiter:
     """A token bucket per caller, in this process: `burst` at once, refilled at `per_minute`."""
 
-    def __init__(self, per_minute: int, burst: int, clock: object = time.monotonic) -> None:
+    def __init__(self, per_minute: int, burst: int, clock: object = time.monotonic, max_callers: int = 10_000) -> None:
         self.rate = per_minute / 60.0
         self.burst = max(1, burst)
         self.clock = clock
+        self.max_callers = max_callers
         self.buckets: dict[str, _Bucket] = {}
 
     def take(self, caller: str) -> float:
@@ -37,6 +38,9 @@ class RateLimiter:
         if self.rate <= 0:
             return 0.0
         now = self.clock()  # type: ignore[operator]
+        if len(self.buckets) >= self.max_callers:  # forget callers whose bucket has refilled: same as new
+            refill = self.burst / self.rate
+            self.buckets = {k: b for k, b in self.buckets.items() if now - b.at < refill}
         bucket = self.buckets.get(caller) or _Bucket(float(self.burst), now)
         bucket.tokens = min(float(self.burst), bucket.tokens + (now - bucket.at) * self.rate)
         bucket.at = now
