@@ -164,7 +164,8 @@ def cmd_answers(args: argparse.Namespace) -> int:
         result["command"] = _command()
         folder = run_folder(data_path(services.settings, "eval-runs", "x").parent, "squad-answers")
         (folder / "results.json").write_text(json.dumps(result, indent=1))
-        summary = {k: v for k, v in result.items() if k != "rows"}
+        summary = {k: v for k, v in result.items() if k not in ("rows", "held_out")}
+        summary.update({f"held_out.{k}": v for k, v in result["held_out"].items()})
         lines = [f"# Answer evaluation: {squad.path.name}", "", f"- command: `{summary['command']}`", ""]
         lines += [f"| {k} | {v:.4f} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in summary.items()
                   if k not in ("command", "latency_ms")]
@@ -173,6 +174,20 @@ def cmd_answers(args: argparse.Namespace) -> int:
         (folder / "report.md").write_text("\n".join(lines) + "\n")
         print(json.dumps(summary, indent=2))
         print(f"report: {folder / 'report.md'}")
+
+    return with_eval_services(run)
+
+
+def cmd_spans(args: argparse.Namespace) -> int:
+    from eval.answers import SPAN_TRAINING_ARTICLES, load_squad
+    from eval.spans import train_spans
+
+    squad = load_squad(Path(args.squad))
+
+    async def run(services: Services) -> None:
+        record = await train_spans(services, squad, SPAN_TRAINING_ARTICLES)
+        print(json.dumps(record["trained_on"]))
+        print("wrote app/assistant/span_weights.json")
 
     return with_eval_services(run)
 
@@ -216,6 +231,10 @@ def add_eval_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[
     p.add_argument("--limit", type=int, help="only the first N questions")
     p.add_argument("-k", type=int, default=5, help="chunks retrieved per question")
     p.set_defaults(func=cmd_answers)
+
+    p = esub.add_parser("spans", help="train the extractive answerer's span scorer on SQuAD's first 12 articles")
+    p.add_argument("--squad", required=True, help="SQuAD v1.1 JSON (or .json.gz, or a folder holding one)")
+    p.set_defaults(func=cmd_spans)
 
     p = esub.add_parser("compare", help="compare two runs with a paired randomisation test")
     p.add_argument("run_a")

@@ -6,6 +6,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from app.assistant.extractive import Passage
 from app.services import Services
 from eval.answers import evaluate_answers, exact_match, f1, load_squad, normalize_answer
 from ingest.loaders import LoadedDocument
@@ -50,3 +53,30 @@ async def test_gold_set_command_scores_the_live_knowledge_base(services: Service
                          text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "| lexical | 1.0000 | 1.0000 | 1.0000 | 1.0000 |" in out.stdout
+
+
+def test_span_scorer_weights_fit_the_features_and_the_trainer_learns() -> None:
+    import numpy as np
+
+    from app.assistant.extractive import ExtractiveAnswerer, content_words, load_span_weights, span_features
+    from eval.spans import fit
+
+    answerer = ExtractiveAnswerer()
+    text = "The company was founded by Jane Smith in Manila in 1998 after a merger."
+    question = "When was the company founded?"
+    q_words = set(content_words(question))
+    candidates = answerer.candidates(text, 0, len(text), q_words)
+    x = span_features("date", text, 0, len(text), candidates, q_words)
+    assert x.shape == (len(candidates), len(load_span_weights())), "the shipped weights match the features"
+    assert answerer.extract(question, [Passage(text, 1)]).short == "1998"
+    # The trainer moves the softmax towards the candidates with the best F1: here, always the last one.
+    rng = np.random.default_rng(0)
+    lists = []
+    for _ in range(50):
+        features = rng.normal(size=(4, 3))
+        features[-1, 0] = 3.0
+        lists.append((features, np.array([0.0, 0.0, 0.0, 1.0])))
+    w = fit(lists, steps=200)
+    assert w[0] > 0 and all(int(np.argmax(f @ w)) == 3 for f, _ in lists)
+    with pytest.raises(ValueError, match="no question"):
+        fit([(np.ones((2, 3)), np.zeros(2))])

@@ -1,12 +1,17 @@
 """The offline answerer: picks the best-supported sentence of the retrieved chunks and, when the
-question asks for one, the short span in it (a name, a date, a number, a phrase)."""
+question asks for one, the short span in it (a name, a date, a number, a phrase), ranked by a small
+linear scorer trained on SQuAD (eval/spans.py)."""
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
 
 STOPWORDS = frozenset("""
 a an the and or but if of at by for with about against between into through during before after above
@@ -43,6 +48,12 @@ _QUOTED = re.compile(r"[\"“]([^\"”]{2,80})[\"”]")
 _WORD = re.compile(r"[A-Za-z0-9][\w'’\-\.]*[\w]|[A-Za-z0-9]")
 _HEADING = re.compile(r"^\s*(#{1,6}\s|[=\-~^*+`:.'\"_#]{3,}\s*$|\.\. )")
 _SENTENCE = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[A-Z0-9\"'(\[])|\n+")
+
+
+PATTERNS = (("quoted", _QUOTED), ("proper", _PROPER), ("date", _DATE), ("number", _NUMBER))
+PATTERN_NAMES = ("quoted", "proper", "date", "number", "phrase")
+KINDS = ("thing", "person", "date", "number", "place", "explain")
+SPAN_WEIGHTS = Path(__file__).with_name("span_weights.json")
 
 
 def norm(word: str) -> str:
@@ -89,6 +100,38 @@ def answer_type(question: str) -> str:
     return "thing"
 
 
+def span_features(kind: str, text: str, start: int, end: int, candidates: Sequence[tuple[int, int, frozenset[str]]],
+                  q_words: set[str]) -> np.ndarray:
+    """One row per candidate span: which patterns found it (alone and crossed with the answer type the
+    question asks for), how much of it repeats the question, its distance and side to the nearest
+    question word of the sentence, its length, capitals, digits and place in the sentence."""
+    anchors = [m.start() for m in _WORD.finditer(text, start, end) if norm(m.group()) in q_words]
+    rows = []
+    for a, b, found in candidates:
+        words = _WORD.findall(text, a, b)
+        n = max(len(words), 1)
+        inside = sum(1 for w in words if norm(w) in q_words) / n
+        gap, nearest = min(((len(_WORD.findall(text, min(a, x), max(a, x))), x) for x in anchors), default=(30, a))
+        patterns = [1.0 if p in found else 0.0 for p in PATTERN_NAMES]
+        crossed = [1.0 if k == kind and p in found else 0.0 for k in KINDS for p in PATTERN_NAMES]
+        rows.append(patterns + crossed + [
+            inside, min(gap, 30) / 10, math.log1p(gap), n / 5, math.log(n),
+            1.0 if not text[start:a].strip() else 0.0,  # opens the sentence
+            1.0 if not text[b:end].strip(" .!?\"')") else 0.0,  # closes it
+            1.0 if a > nearest else 0.0,  # after the nearest question word
+            1.0 if gap == 0 else 0.0,
+            sum(1 for w in words if w[:1].isupper()) / n,
+            1.0 if re.search(r"\d", text[a:b]) else 0.0,
+            len(anchors) / 5, 1.0,
+        ])
+    return np.array(rows, dtype=np.float64)
+
+
+def load_span_weights(path: Path = SPAN_WEIGHTS) -> np.ndarray:
+    """The span scorer's weights, trained by `ipai-rag eval spans` (see eval/spans.py)."""
+    return np.array(json.loads(path.read_text())["weights"], dtype=np.float64)
+
+
 @dataclass(frozen=True)
 class Passage:
     """A retrieved chunk offered to the answerer, in retrieval order."""
@@ -114,12 +157,24 @@ class Extraction:
 class ExtractiveAnswerer:
     """Scores sentences by idf-weighted overlap with the question, then extracts a typed span."""
 
-    def __init__(self, rank_prior: float = 0.5, min_support: float = 0.2, distance_weight: float = 0.02) -> None:
+    def __init__(self, rank_prior: float = 0.5, min_support: float = 0.2,
+                 span_weights: np.ndarray | None = None) -> None:
         self.rank_prior = rank_prior
         self.min_support = min_support
-        self.distance_weight = distance_weight
+        self.span_weights = load_span_weights() if span_weights is None else span_weights
 
     def extract(self, question: str, passages: Sequence[Passage]) -> Extraction | None:
+        chosen = self.sentence(question, passages)
+        if chosen is None:
+            return None
+        p_index, start, end, overlap = chosen
+        text = passages[p_index].text
+        short = self.span(question, text, start, end, set(content_words(question)))
+        s_start, s_end = short if short else (start, end)
+        return Extraction(p_index, start, end, text[s_start:s_end], s_start, s_end, overlap)
+
+    def sentence(self, question: str, passages: Sequence[Passage]) -> tuple[int, int, int, float] | None:
+        """The best-supported sentence: (passage index, start, end, its idf-weighted question overlap)."""
         q_words = content_words(question)
         if not q_words or not passages:
             return None
@@ -145,10 +200,7 @@ class ExtractiveAnswerer:
         if best is None:
             return None
         _, overlap, p_index, start, end = best
-        text = passages[p_index].text
-        short = self.span(question, text, start, end, set(q_words))
-        s_start, s_end = short if short else (start, end)
-        return Extraction(p_index, start, end, text[s_start:s_end], s_start, s_end, overlap)
+        return p_index, start, end, overlap
 
     @staticmethod
     def _prior(passages: Sequence[Passage], index: int) -> float:
@@ -159,55 +211,43 @@ class ExtractiveAnswerer:
         return 1.0 / passages[index].rank
 
     def span(self, question: str, text: str, start: int, end: int, q_words: set[str]) -> tuple[int, int] | None:
-        """The short answer's offsets inside text[start:end], by the answer type the question asks for."""
+        """The short answer's offsets inside text[start:end]: the candidate span the learned scorer ranks
+        first (None for a procedure or a reason, where the sentence itself is the answer)."""
         kind = answer_type(question)
         if kind == "explain":
             return None
-        sentence = text[start:end]
-        anchors = [m.start() + start for m in _WORD.finditer(sentence) if norm(m.group()) in q_words]
-        spans: list[tuple[float, int, int]] = []
+        candidates = self.candidates(text, start, end, q_words)
+        if not candidates:
+            return None
+        features = span_features(kind, text, start, end, candidates, q_words)
+        best = int(np.argmax(features @ self.span_weights))
+        return candidates[best][0], candidates[best][1]
 
-        def add(a: int, b: int, bonus: float) -> None:
+    def candidates(self, text: str, start: int, end: int, q_words: set[str]) -> list[tuple[int, int, frozenset[str]]]:
+        """Spans of the sentence that could answer: quoted text, proper names, dates, numbers and
+        noun-phrase-like runs, trimmed, each with the kinds of pattern that found it."""
+        sentence = text[start:end]
+        found: dict[tuple[int, int], set[str]] = {}
+
+        def add(a: int, b: int, pattern: str) -> None:
             piece = text[a:b].strip(" ,;:")
             if piece.endswith(".") and not re.search(r"\b[A-Z]\.$", piece):  # keep "U.S.", drop a full stop
                 piece = piece[:-1]
             if not piece:
                 return
             a = a + text[a:b].find(piece)
-            b = a + len(piece)
             words = [norm(w) for w in _WORD.findall(piece)]
             if not words or all(w in q_words or w in STOPWORDS for w in words):
                 return
-            inside = sum(1 for w in words if w in q_words) / len(words)
-            # distance in words to the nearest question word found in the sentence
-            gap = min((len(_WORD.findall(text[min(a, x):max(a, x)])) for x in anchors), default=30)
-            spans.append((bonus - inside * 1.5 - self.distance_weight * gap - len(words) * 0.01, a, b))
+            found.setdefault((a, a + len(piece)), set()).add(pattern)
 
-        patterns: list[tuple[re.Pattern[str], float]]
-        if kind == "number":
-            patterns = [(_NUMBER, 1.0)]
-        elif kind == "date":
-            patterns = [(_DATE, 1.0), (_NUMBER, 0.2)]
-        elif kind in ("person", "place"):
-            patterns = [(_PROPER, 1.0)]
-        else:
-            patterns = [(_QUOTED, 0.8), (_PROPER, 0.6), (_DATE, 0.3), (_NUMBER, 0.3)]
-        for pattern, bonus in patterns:
+        for name, pattern in PATTERNS:
+            group = 1 if pattern is _QUOTED else 0
             for m in pattern.finditer(sentence):
-                group = 1 if pattern is _QUOTED else 0
-                a, b = m.start(group) + start, m.end(group) + start
-                if kind in ("person", "place", "thing") and pattern is _PROPER and m.start() == 0:
-                    bonus_here = bonus - 0.1  # the sentence's first word is capitalised anyway
-                else:
-                    bonus_here = bonus
-                add(a, b, bonus_here)
-        if kind == "thing" or not spans:
-            for a, b in self._phrases(text, start, end, q_words):
-                add(a, b, 0.5 if kind == "thing" else 0.0)
-        if not spans:
-            return None
-        _, a, b = max(spans)
-        return a, b
+                add(m.start(group) + start, m.end(group) + start, name)
+        for a, b in self._phrases(text, start, end, q_words):
+            add(a, b, "phrase")
+        return [(a, b, frozenset(kinds)) for (a, b), kinds in sorted(found.items())]
 
     @staticmethod
     def _phrases(text: str, start: int, end: int, q_words: set[str]) -> list[tuple[int, int]]:
