@@ -155,9 +155,13 @@ class Extraction:
 
 
 class ExtractiveAnswerer:
-    """Scores sentences by idf-weighted overlap with the question, then extracts a typed span."""
+    """Scores sentences by idf-weighted overlap with the question, then extracts a typed span.
 
-    def __init__(self, rank_prior: float = 0.5, min_support: float = 0.2,
+    min_support: the share of the question's idf weight the chosen sentence must hold, else the answer
+    is declined (after retrieval found something relevant at all). 0.1 is the best of 0.05-0.2 on
+    SQuAD's training articles (F1 0.327 -> 0.333 from 0.2); the not-covered tests still decline."""
+
+    def __init__(self, rank_prior: float = 0.5, min_support: float = 0.1,
                  span_weights: np.ndarray | None = None) -> None:
         self.rank_prior = rank_prior
         self.min_support = min_support
