@@ -9,6 +9,7 @@ import os
 import re
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import asyncpg
@@ -190,9 +191,8 @@ PUBLIC = {"/health", "/livez", "/v1/odoo/webhook", "/v1/github/webhook"}
 
 @pytest.fixture
 async def app_client(db_url: str, tmp_path: Path) -> AsyncIterator[AsyncTestClient]:
-    settings = make_settings(db_url, tmp_path)
-    settings = type(settings)(**{**settings.__dict__, "security": SecuritySettings(
-        jwt_secret=JWT_SECRET, jwt_issuer=ISSUER, rate_limit_per_minute=60, rate_limit_burst=5)})
+    settings = replace(make_settings(db_url, tmp_path), security=SecuritySettings(
+        jwt_secret=JWT_SECRET, jwt_issuer=ISSUER, rate_limit_per_minute=60, rate_limit_burst=5))
     app = create_app(settings, embedder=CountingEmbedder(), database=Database(db_url))
     async with AsyncTestClient(app) as client:
         yield client

@@ -7,6 +7,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import asyncpg
@@ -238,8 +239,7 @@ async def test_secrets_never_reach_logs_or_error_bodies(db_url: str, tmp_path: P
             "INSERT INTO odoo.instances (name, base_url, database) VALUES ('erp', 'http://odoo', 'erp')")
         await services.close()
 
-        settings = type(settings)(**{**settings.__dict__,
-                                     "openai": OpenAISettings(api_key=None, base_url=fake.base_url, max_retries=1)})
+        settings = replace(settings, openai=OpenAISettings(api_key=None, base_url=fake.base_url, max_retries=1))
         app = create_app(settings, embedder=CountingEmbedder(), database=Database(db_url))
         async with AsyncTestClient(app) as client:
             root.addHandler(handler)  # the app's logging configuration replaced the root's handlers

@@ -13,18 +13,21 @@ OWN_SCHEMAS = ["rag", "catalog"]
 
 
 async def sync_self(catalog: Catalog) -> tuple[list[AssetSpec], list[tuple[str, str, str]]]:
-    pool = catalog.db
-    db = segment(await pool.fetchval("SELECT current_database()"))
+    async with catalog.db.acquire() as conn:  # one transaction of the tenant for the four catalog reads
+        db = segment(await conn.fetchval("SELECT current_database()"))
+        relations = await conn.fetch(q("catalog_self_relations"), OWN_SCHEMAS)
+        functions = await conn.fetch(q("catalog_self_functions"), OWN_SCHEMAS)
+        foreign_keys = await conn.fetch(q("catalog_self_foreign_keys"), OWN_SCHEMAS)
     specs, edges = [], []
-    for r in await pool.fetch(q("catalog_self_relations"), OWN_SCHEMAS):
+    for r in relations:
         specs.append(AssetSpec(f"ipai.{db}.{r['schema']}.{r['name']}", r["type"], registered_by="self",
                                metadata={"description": r["comment"] or f"{r['schema']}.{r['name']} {r['type']}",
                                          "columns": r["columns"] or []}))
-    for r in await pool.fetch(q("catalog_self_functions"), OWN_SCHEMAS):
+    for r in functions:
         specs.append(AssetSpec(f"ipai.{db}.{r['schema']}.{r['name']}", "function", registered_by="self",
                                metadata={"description": f"function {r['schema']}.{r['name']}({r['args']})",
                                          "result": r["result"]}))
-    for r in await pool.fetch(q("catalog_self_foreign_keys"), OWN_SCHEMAS):
+    for r in foreign_keys:
         edges.append((f"ipai.{db}.{r['to_name']}", f"ipai.{db}.{r['from_name']}", "referenced_by"))
     return specs, edges
 
