@@ -155,6 +155,53 @@ async def test_a_selective_filter_still_returns_k_results(services: Services, ow
     assert await services.retriever.search("invoice", k=5, filters=Filters(sources=["nowhere"])) == []
 
 
+async def test_v2_keeps_the_contract_of_v1(services: Services, owner: asyncpg.Pool) -> None:
+    """rag.hybrid_search runs v2 now; v1 stays. Same rows, order, ranks and scores, filters and pages included."""
+    await load(services)
+    docs = [LoadedDocument(f"doc{i}", f"Note {i}", f"Invoice note {i} about payments and credit, number INV/2024/{i:04d}.",
+                           metadata={"team": "blue" if i % 5 == 0 else "red"}) for i in range(40)]
+    await services.pipeline.ingest(docs, IngestOptions())
+    await services.worker().drain()
+    doc3 = await owner.fetchval("SELECT id FROM rag.documents WHERE external_id = 'doc3'")
+    weighted = dict(w_vector=0.8, w_lexical=1.0, w_trigram=0.5, p_fusion="weighted")
+    cases = [
+        ("invoice payments credit", {}),
+        ("invoice payments credit", weighted),
+        ("acount.move records", weighted),
+        ("INV/2024/0007 payments", dict(weighted, w_vector=0.0)),
+        ("invoice payments", dict(p_metadata={"team": "blue"}, match_count=5)),
+        ("invoice payments", dict(p_sources=["api"], p_offset=3, match_count=4, p_collapse=True)),
+        ("credit note invoice", dict(match_threshold=0.2, w_lexical=0.0)),
+        ("payments", dict(p_document_ids=[doc3], w_trigram=1.0)),
+    ]
+    names = ["query_embedding", "query_text", "match_threshold", "match_count", "p_tenant_id", "p_model", "w_vector",
+             "w_lexical", "w_trigram", "p_fusion", "rrf_k", "p_offset", "p_sources", "p_languages", "p_document_ids",
+             "p_metadata", "p_updated_from", "p_updated_to", "p_collapse", "p_candidates", "p_postings_depth",
+             "p_trigram_threshold", "p_k1", "p_b", "p_snippets", "p_ef_search"]
+    legs_seen: set[str] = set()
+    for text, overrides in cases:
+        args = dict(query_embedding=await services.retriever.embed_query(text), query_text=text, match_threshold=0.0,
+                    match_count=10, p_tenant_id="default", p_model=None, w_vector=1.0, w_lexical=1.0, w_trigram=0.0,
+                    p_fusion="rrf", rrf_k=60.0, p_offset=0, p_sources=None, p_languages=None, p_document_ids=None,
+                    p_metadata=None, p_updated_from=None, p_updated_to=None, p_collapse=False, p_candidates=100,
+                    p_postings_depth=1000, p_trigram_threshold=0.3, p_k1=1.2, p_b=0.75, p_snippets=True,
+                    p_ef_search=100)
+        args.update(overrides)
+        values = [args[n] for n in names]
+        call = ", ".join(f"${i}" for i in range(1, len(names) + 1))
+        v1 = await owner.fetch(f"SELECT * FROM rag.hybrid_search_v1({call})", *values)
+        v2 = await owner.fetch(f"SELECT * FROM rag.hybrid_search_v2({call})", *values)
+        assert v2, (text, overrides)
+        legs_seen |= {leg for r in v2 for leg in ("vector", "lexical", "trigram") if r[f"{leg}_rank"] is not None}
+        assert [(r["chunk_id"], r["vector_rank"], r["lexical_rank"], r["trigram_rank"], r["snippet"]) for r in v2] == \
+               [(r["chunk_id"], r["vector_rank"], r["lexical_rank"], r["trigram_rank"], r["snippet"]) for r in v1], (text, overrides)
+        for a, b in zip(v1, v2):
+            for key in a.keys():
+                same = a[key] == pytest.approx(b[key], rel=1e-9) if isinstance(a[key], float) else a[key] == b[key]
+                assert same, (text, overrides, key, a[key], b[key])
+    assert legs_seen == {"vector", "lexical", "trigram"}
+
+
 async def test_pagination_is_stable(services: Services) -> None:
     await load(services)
     full = await services.retriever.search("invoice payments tasks", k=6, mode="hybrid")
