@@ -63,6 +63,23 @@ class Queue:
             tenant_id, self.name, kind, payload, self.max_attempts, dedupe_key, delay_seconds,
         )
 
+    async def enqueue_many(
+        self, conn: asyncpg.Connection, kind: str, payloads: Sequence[dict[str, Any]], dedupe_keys: Sequence[str],
+        *, tenant_id: str = "default",
+    ) -> int:
+        """enqueue() for many jobs in one statement; returns how many were added (not already waiting)."""
+        return await conn.fetchval(
+            """WITH added AS (
+                   INSERT INTO rag.jobs (tenant_id, queue, kind, payload, max_attempts, dedupe_key)
+                   SELECT $1, $2, $3, j.payload, $4, j.dedupe_key
+                     FROM unnest($5::jsonb[], $6::text[]) WITH ORDINALITY AS j(payload, dedupe_key, n)
+                    ORDER BY j.n
+                   ON CONFLICT (queue, dedupe_key) WHERE dedupe_key IS NOT NULL AND status = 'pending'
+                   DO NOTHING RETURNING 1)
+               SELECT count(*) FROM added""",
+            tenant_id, self.name, kind, self.max_attempts, list(payloads), list(dedupe_keys),
+        )
+
     async def claim(self, worker_id: str, limit: int = 16) -> list[Job]:
         """Take up to `limit` due jobs of any tenant (pending, or running with an expired lease).
 

@@ -142,8 +142,15 @@ def cmd_bench_search(args: argparse.Namespace) -> int:
     from app.settings import get_settings
     from eval.benchmarks.search import bench_search, format_search
 
+    from app.services import data_path
+    from ingest.embedding import CachedEmbedder, HashEmbedder, LocalEmbedder
+
+    settings = get_settings()
     sizes = [int(x) for x in args.sizes.split(",")]
-    result = asyncio.run(bench_search(get_settings(), [Path(p) for p in args.paths], Path(args.queries), sizes))
+    # MiniLM through the embedding cache (the first run embeds the corpus once), or `hash` to skip that.
+    embedder = (HashEmbedder(384) if args.embedder == "hash" else
+                CachedEmbedder(LocalEmbedder(), data_path(settings, "cache", "embeddings.sqlite")))
+    result = asyncio.run(bench_search(settings, embedder, [Path(p) for p in args.paths], Path(args.queries), sizes))
     print(format_search(result))
     if args.json:
         print(json.dumps(result, indent=2))
@@ -220,7 +227,7 @@ def add_eval_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[
     p.add_argument("--out", help="run folder (default: IPAI_DATA_DIR/eval-runs/<timestamp>-<dataset>-<split>)")
     p.set_defaults(func=cmd_retrieval)
 
-    p = esub.add_parser("tune", help="tune fusion and BM25 on a train split; writes retrieval/defaults.json")
+    p = esub.add_parser("tune", help="tune BM25, fusion and leg depths on a train split; writes retrieval/defaults.json")
     p.add_argument("--dataset", required=True)
     p.add_argument("--split", default="train")
     p.add_argument("--dry-run", action="store_true", help="print the result without writing the defaults")
@@ -259,6 +266,8 @@ def add_eval_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[
                                                  "../shared/datasets/odoo-docs-14.0"])
     p.add_argument("--queries", default="../shared/datasets/scifact", help="BEIR folder whose test queries are run")
     p.add_argument("--sizes", default="10000,100000")
+    p.add_argument("--embedder", default="local", choices=["local", "hash"],
+                   help="vectors for chunks and queries (default: local MiniLM, cached on disk)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench_search)
 

@@ -158,12 +158,11 @@ class DocumentStore:
 
         if chunk_rows:
             await copy_chunks(conn, chunk_rows)
-        if self.model:
-            for doc_id in to_embed:
-                await self.queue.enqueue(
-                    conn, "embed_document", {"document_id": doc_id, "model": self.model},
-                    tenant_id=tenant_id, dedupe_key=f"{doc_id}:{self.model}",
-                )
+        if self.model and to_embed:
+            await self.queue.enqueue_many(
+                conn, "embed_document", [{"document_id": doc_id, "model": self.model} for doc_id in to_embed],
+                [f"{doc_id}:{self.model}" for doc_id in to_embed], tenant_id=tenant_id,
+            )
         return result
 
     @staticmethod
