@@ -167,13 +167,17 @@ class Worker:
     def __init__(
         self, queue: Queue, handler: Handler, *, batch_size: int = 16, poll_interval: float = 0.5,
         worker_id: str | None = None, on_failure: FailureHook | None = None,
+        after: Callable[[], Awaitable[None]] | None = None, idle_after_seconds: float = 30.0,
     ) -> None:
+        """after: housekeeping run after every claimed batch, and every idle_after_seconds while idle."""
         self.queue = queue
         self.handler = handler
         self.on_failure = on_failure
         self.batch_size = batch_size
         self.poll_interval = poll_interval
         self.worker_id = worker_id or worker_name()
+        self.after = after
+        self.idle_after_seconds = idle_after_seconds
 
     async def _run(self, jobs: Sequence[Job]) -> None:
         """Each tenant's jobs in one transaction of that tenant (a batch may mix tenants)."""
@@ -207,13 +211,22 @@ class Worker:
                     log.warning("job %s failed (%s): %s", job.id, status, exc)
                     if self.on_failure is not None and status != "lost":
                         await self.on_failure(job, status, error)
+        if self.after is not None:
+            await self.after()
         return len(jobs)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Work until `stop` is set, sleeping between empty polls."""
+        idle_since = asyncio.get_running_loop().time()
         while not stop.is_set():
             try:
                 claimed = await self.run_once()
+                now = asyncio.get_running_loop().time()
+                if claimed:
+                    idle_since = now
+                elif self.after is not None and now - idle_since >= self.idle_after_seconds:
+                    idle_since = now
+                    await self.after()
             except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as exc:
                 log.warning("worker %s: database unavailable (%s); retrying", self.worker_id, exc)
                 claimed = 0

@@ -92,7 +92,7 @@ class Services:
             model_keys = await vault.service_values(settings.server.tenant_id, MODEL_KEY_SECRET)
             api_key = model_keys[0] if model_keys else None
             embedder = embedder or make_embedder(settings, api_key)
-            indexer = EmbeddingIndexer(embedder)
+            indexer = EmbeddingIndexer(embedder, db)
             await indexer.register_model(conn)
             await adopt_plaintext_secrets(conn, vault)
         finally:
@@ -112,7 +112,7 @@ class Services:
                    assistant)
 
     def worker(self, **kwargs: object) -> Worker:
-        return Worker(self.queue, self.indexer.handle, **kwargs)  # type: ignore[arg-type]
+        return Worker(self.queue, self.indexer.handle, after=self.indexer.after_batch, **kwargs)  # type: ignore[arg-type]
 
     async def embed_pending(self, tenant_id: str, *, desc: str = "embed", progress: bool = True) -> int:
         """Embed, in this process, every waiting chunk; the bar counts the tenant's chunks without a vector."""

@@ -192,9 +192,8 @@ def cmd_spans(args: argparse.Namespace) -> int:
     squad = load_squad(Path(args.squad))
 
     async def run(services: Services) -> None:
-        record = await train_spans(services, squad, SPAN_TRAINING_ARTICLES)
-        print(json.dumps(record["trained_on"]))
-        print("wrote app/assistant/span_weights.json")
+        print(json.dumps(await train_spans(services, squad, SPAN_TRAINING_ARTICLES)))
+        print("wrote app/assistant/sentence_weights.json and app/assistant/span_weights.json")
 
     return with_eval_services(run)
 
@@ -239,7 +238,7 @@ def add_eval_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[
     p.add_argument("-k", type=int, default=5, help="chunks retrieved per question")
     p.set_defaults(func=cmd_answers)
 
-    p = esub.add_parser("spans", help="train the extractive answerer's span scorer on SQuAD's first 12 articles")
+    p = esub.add_parser("spans", help="train the extractive answerer's sentence and span scorers on SQuAD's first 12 articles")
     p.add_argument("--squad", required=True, help="SQuAD v1.1 JSON (or .json.gz, or a folder holding one)")
     p.set_defaults(func=cmd_spans)
 

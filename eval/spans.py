@@ -1,18 +1,19 @@
-"""Trains the extractive answerer's span scorer on SQuAD: for the questions of the training articles, the
-sentence the answerer picks from retrieved chunks, its candidate spans and their features; a listwise
-softmax (numpy) whose target spreads over the candidates by their F1 against the gold answers."""
+"""Trains the extractive answerer's two scorers on SQuAD's training articles, each a listwise softmax
+(numpy). The sentence scorer: every sentence of the retrieved chunks, the target spread over those that
+hold a gold answer. Then the span scorer: the candidate spans of the sentence the answerer now picks,
+the target spread by their F1 against the gold answers."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from tqdm import tqdm
 
-from app.assistant.extractive import SPAN_WEIGHTS, Passage, answer_type, content_words, span_features
+from app.assistant.extractive import (SENTENCE_WEIGHTS, SPAN_WEIGHTS, Passage, answer_type, content_words,
+                                      sentence_candidates, sentence_features, span_features)
 from app.services import Services
-from eval.answers import Squad, f1, ingest_squad
+from eval.answers import Squad, contains, f1, ingest_squad
 
 
 def fit(lists: list[tuple[np.ndarray, np.ndarray]], *, steps: int = 1500, lr: float = 0.5,
@@ -32,21 +33,45 @@ def fit(lists: list[tuple[np.ndarray, np.ndarray]], *, steps: int = 1500, lr: fl
     return w
 
 
-async def span_lists(services: Services, squad: Squad, articles: int, *, k: int = 5,
-                     progress: bool = True) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(features, F1 of each candidate) for the questions of the first `articles` articles."""
+async def retrieved(services: Services, squad: Squad, articles: int, *, k: int = 5,
+                    progress: bool = True) -> list[tuple[dict[str, Any], list[Passage]]]:
+    """Each question of the first `articles` articles with the passages the assistant retrieves for it."""
     namespace = await ingest_squad(services, squad, progress=progress)
-    assistant = services.assistant
-    answerer = assistant.extractive
     out = []
-    questions = [q for q in squad.questions if q["article"] < articles and answer_type(q["question"]) != "explain"]
-    for item in tqdm(questions, desc="training questions", unit="q", disable=not progress):
-        hits = await assistant.retrieve(item["question"], tenant_id=namespace, k=k)
-        chosen = answerer.sentence(item["question"], [Passage(h.content, i + 1, h.score) for i, h in enumerate(hits)])
+    questions = [q for q in squad.questions if q["article"] < articles]
+    for item in tqdm(questions, desc="retrieving", unit="q", disable=not progress):
+        hits = await services.assistant.retrieve(item["question"], tenant_id=namespace, k=k)
+        out.append((item, [Passage(h.content, i + 1, h.score) for i, h in enumerate(hits)]))
+    return out
+
+
+def sentence_lists(questions: list[tuple[dict[str, Any], list[Passage]]]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(features, holds a gold answer) for every sentence of each question's passages."""
+    out = []
+    for item, passages in questions:
+        candidates = sentence_candidates(passages)
+        if not candidates:
+            continue
+        x, _ = sentence_features(item["question"], passages, candidates)
+        y = np.array([1.0 if contains(passages[c.passage].text[c.start:c.end], item["answers"]) else 0.0
+                      for c in candidates])
+        out.append((x, y))
+    return out
+
+
+def span_lists(services: Services, questions: list[tuple[dict[str, Any], list[Passage]]]
+               ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(features, F1 of each candidate) in the sentence the answerer picks, for questions asking for a span."""
+    answerer = services.assistant.extractive
+    out = []
+    for item, passages in questions:
+        if answer_type(item["question"]) == "explain":
+            continue
+        chosen = answerer.sentence(item["question"], passages)
         if chosen is None:
             continue
         p_index, start, end, _ = chosen
-        text = hits[p_index].content
+        text = passages[p_index].text
         q_words = set(content_words(item["question"]))
         candidates = answerer.candidates(text, start, end, q_words)
         if not candidates:
@@ -57,12 +82,19 @@ async def span_lists(services: Services, squad: Squad, articles: int, *, k: int 
     return out
 
 
-async def train_spans(services: Services, squad: Squad, articles: int, out: Path = SPAN_WEIGHTS,
-                      progress: bool = True) -> dict[str, Any]:
-    lists = await span_lists(services, squad, articles, progress=progress)
-    weights = fit(lists)
-    record = {"weights": [round(float(v), 6) for v in weights], "trained_on": {
-        "file": squad.path.name, "articles": f"the first {articles} of {squad.articles}",
-        "questions": len(lists), "fingerprint": squad.fingerprint()[:12]}}
-    out.write_text(json.dumps(record, indent=1) + "\n")
-    return record
+async def train_spans(services: Services, squad: Squad, articles: int, progress: bool = True) -> dict[str, Any]:
+    """Both scorers, the sentence scorer first (the span scorer learns on the sentences it picks)."""
+    questions = await retrieved(services, squad, articles, progress=progress)
+    trained_on = {"file": squad.path.name, "articles": f"the first {articles} of {squad.articles}",
+                  "fingerprint": squad.fingerprint()[:12]}
+    sentence_data = sentence_lists(questions)
+    sentence_weights = fit(sentence_data)
+    services.assistant.extractive.sentence_weights = sentence_weights
+    span_data = span_lists(services, questions)
+    span_weights = fit(span_data)
+    services.assistant.extractive.span_weights = span_weights
+    for path, weights, count in ((SENTENCE_WEIGHTS, sentence_weights, len(sentence_data)),
+                                 (SPAN_WEIGHTS, span_weights, len(span_data))):
+        record = {"weights": [round(float(v), 6) for v in weights], "trained_on": {**trained_on, "questions": count}}
+        path.write_text(json.dumps(record, indent=1) + "\n")
+    return {"sentence_questions": len(sentence_data), "span_questions": len(span_data), **trained_on}

@@ -1,6 +1,7 @@
 """Load -> chunk -> store -> (queue) -> embed: the ingestion pipeline and the embedding job handler."""
 from __future__ import annotations
 
+import contextlib
 import unicodedata
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
@@ -66,8 +67,14 @@ class IngestOptions:
     metadata: dict[str, Any] | None = None
 
 
+LOAD_LEASE_SECONDS = 60.0
+
+
 class IngestPipeline:
-    """Prepares documents (clean, hash, chunk) and stores them in batches, one transaction each."""
+    """Prepares documents (clean, hash, chunk) and stores them in batches, one transaction each.
+
+    Inside load(), a model that has no vectors yet gets its HNSW index built once after the load instead
+    of vector by vector (migration 0011); store_batch() extends the load's lease, its end releases it."""
 
     def __init__(
         self, db: Db, chunker: Chunker, store: DocumentStore, languages: Languages,
@@ -78,6 +85,8 @@ class IngestPipeline:
         self.store = store
         self.languages = languages
         self.batch_size = batch_size
+        self._loads = 0
+        self._model_indexed = store.model is None  # known to have vectors and its index: no deferring
 
     def prepare(self, doc: LoadedDocument, options: IngestOptions) -> PreparedDocument:
         text = clean_text(doc.text, f"document {doc.external_id!r}")
@@ -110,16 +119,32 @@ class IngestPipeline:
     async def ingest_batches(
         self, docs: Iterable[LoadedDocument], options: IngestOptions
     ) -> AsyncIterator[StoreResult]:
-        batch: list[PreparedDocument] = []
-        for doc in docs:
-            batch.append(self.prepare(doc, options))
-            if len(batch) >= self.batch_size:
+        async with self.load():
+            batch: list[PreparedDocument] = []
+            for doc in docs:
+                batch.append(self.prepare(doc, options))
+                if len(batch) >= self.batch_size:
+                    yield await self.store_batch(batch, options.tenant_id)
+                    batch = []
+            if batch:
                 yield await self.store_batch(batch, options.tenant_id)
-                batch = []
-        if batch:
-            yield await self.store_batch(batch, options.tenant_id)
+
+    @contextlib.asynccontextmanager
+    async def load(self) -> AsyncIterator[None]:
+        """A bulk load: see the class. Its end builds the deferred index if nothing is left to embed."""
+        self._loads += 1
+        try:
+            yield
+        finally:
+            self._loads -= 1
+            if not self._model_indexed:
+                await self.db.pool.fetchval("SELECT rag.build_model_index_v1($1, true)", self.store.model)
 
     async def store_batch(self, batch: Sequence[PreparedDocument], tenant_id: str) -> StoreResult:
+        if self._loads and not self._model_indexed:
+            deferred = await self.db.pool.fetchval(
+                "SELECT rag.defer_model_index_v1($1, $2)", self.store.model, LOAD_LEASE_SECONDS)
+            self._model_indexed = not deferred
         async with self.db.tenant(tenant_id).acquire() as conn:
             return await self.store.store(conn, batch, tenant_id)
 
@@ -127,15 +152,22 @@ class IngestPipeline:
 class EmbeddingIndexer:
     """The embedding job handler: embeds a document's chunks that have no vector for the model yet."""
 
-    def __init__(self, embedder: Embedder) -> None:
+    def __init__(self, embedder: Embedder, db: Db) -> None:
         self.embedder = embedder
+        self.db = db
 
     async def register_model(self, conn: asyncpg.Connection | asyncpg.Pool, activate: bool = True) -> None:
-        """Register this embedder's model (and its HNSW index); make it the active one if asked."""
+        """Register this embedder's model (and its HNSW index, unless a load has deferred it); make it
+        the active one if asked."""
         await conn.execute(
-            "SELECT rag.register_embedding_model($1, $2, $3, $4)",
+            """SELECT rag.register_embedding_model($1, $2, $3, $4)
+                WHERE NOT EXISTS (SELECT FROM rag.embedding_models WHERE name = $1 AND index_deferred)""",
             self.embedder.name, self.embedder.provider, self.embedder.dimensions, activate,
         )
+
+    async def after_batch(self) -> None:
+        """Build the model's index if a load deferred it and the load and its embedding jobs are done."""
+        await self.db.pool.fetchval("SELECT rag.build_model_index_v1($1)", self.embedder.name)
 
     async def handle(self, conn: asyncpg.Connection, jobs: Sequence[Job]) -> None:
         foreign = {j.payload.get("model") for j in jobs} - {self.embedder.name}

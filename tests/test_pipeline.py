@@ -1,6 +1,8 @@
 """Ingestion: stored rows, hash-based no-ops, partial re-embedding, versions, atomic batches."""
 from __future__ import annotations
 
+import asyncio
+
 import asyncpg
 import pytest
 
@@ -108,3 +110,55 @@ async def test_language_codes_resolve_to_configurations(services: Services, owne
     assert row["l"] == "french"
     lexemes = await owner.fetchval("SELECT array_agg(lexeme ORDER BY lexeme) FROM rag.term_stats")
     assert "factur" in lexemes, "the French stemmer indexed the text"
+
+
+async def test_a_first_load_builds_the_vector_index_once_after_it(services: Services, owner: asyncpg.Pool) -> None:
+    """A model without vectors: its HNSW index is dropped for the load and built once its embeddings are
+    written; the vector leg answers (exactly) meanwhile; later loads insert into the index as usual."""
+    model = services.embedder.name
+
+    async def index_state() -> tuple[int, bool]:
+        indexes = await owner.fetchval(
+            "SELECT count(*) FROM pg_indexes WHERE indexname = 'chunk_embeddings_hnsw_' || substr(md5($1), 1, 12)", model)
+        deferred = await owner.fetchval("SELECT index_deferred FROM rag.embedding_models WHERE name = $1", model)
+        return indexes, deferred
+
+    docs = [LoadedDocument(f"d{i}", f"Doc {i}", f"Invoices of customer number {i} are paid by transfer.") for i in range(30)]
+    prepare = services.pipeline.prepare
+    assert await index_state() == (1, False)
+    async with services.pipeline.load():
+        await services.pipeline.store_batch([prepare(d, IngestOptions()) for d in docs[:10]], "default")
+        assert await index_state() == (0, True)
+        await services.worker().drain()
+        assert await index_state() == (0, True), "the load is still going: no index yet"
+        hits = await services.retriever.search("customer number 3", mode="vector", k=3)
+        assert len(hits) == 3
+        await services.pipeline.store_batch([prepare(d, IngestOptions()) for d in docs[10:]], "default")
+    assert await index_state() == (0, True), "the load is over but 20 documents wait for vectors"
+    await services.worker().drain()
+    assert await index_state() == (1, False)
+    assert await owner.fetchval("SELECT count(*) FROM rag.chunk_embeddings") == 30
+    await services.pipeline.ingest([LoadedDocument("late", "Late", "A later document.")], IngestOptions())
+    assert await index_state() == (1, False), "the model has vectors now: nothing is deferred"
+
+
+async def test_a_crashed_loads_deferred_index_is_built_when_its_lease_runs_out(
+        services: Services, owner: asyncpg.Pool) -> None:
+    model = services.embedder.name
+    services.pipeline._loads += 1  # a load that never ends (its process died)
+    await services.pipeline.store_batch([services.pipeline.prepare(
+        LoadedDocument("a", "A", "Some text to embed."), IngestOptions())], "default")
+    await services.worker().drain()
+    assert await owner.fetchval("SELECT index_deferred FROM rag.embedding_models WHERE name = $1", model)
+    await owner.execute("UPDATE rag.embedding_models SET index_load_until = now() - interval '1 second'")
+    worker = services.worker(idle_after_seconds=0.0)
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    for _ in range(50):
+        if not await owner.fetchval("SELECT index_deferred FROM rag.embedding_models WHERE name = $1", model):
+            break
+        await asyncio.sleep(0.1)
+    stop.set()
+    await task
+    assert not await owner.fetchval("SELECT index_deferred FROM rag.embedding_models WHERE name = $1", model), \
+        "an idle worker builds it"

@@ -43,13 +43,14 @@ async def _run(services: Services, paths: list[Path], batch_size: int, workers_c
     stop = asyncio.Event()
     workers = [services.worker(batch_size=64) for _ in range(workers_count)]
     tasks = [asyncio.create_task(w.run(stop)) for w in workers]
-    for i in range(0, len(docs), batch_size):
-        with chunk():
-            batch = [pipeline.prepare(doc, options) for doc in docs[i:i + batch_size]]
-        with store():
-            result = await pipeline.store_batch(batch, "bench")
-        chunks += result.chunks_inserted
-        prepared_all.append(batch)
+    async with pipeline.load():  # as `ipai-rag ingest` loads: a new model's index is built after the load
+        for i in range(0, len(docs), batch_size):
+            with chunk():
+                batch = [pipeline.prepare(doc, options) for doc in docs[i:i + batch_size]]
+            with store():
+                result = await pipeline.store_batch(batch, "bench")
+            chunks += result.chunks_inserted
+            prepared_all.append(batch)
     with embed():  # what is left to embed once everything is stored
         stop.set()
         await asyncio.gather(*tasks)
