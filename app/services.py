@@ -11,6 +11,7 @@ import asyncpg
 
 from app.assistant.llm import ChatModel, OpenAIChat
 from app.assistant.service import Assistant
+from app.assistant.similarity import SentenceSimilarity
 from app.db import Database, Db, create_pool, init_connection, migrate, prepare_app_role
 from app.errors import ConfigurationError
 from app.queue import Queue, Worker
@@ -107,7 +108,8 @@ class Services:
             llm = OpenAIChat(openai_client(settings, api_key), a.chat_model, max_tokens=a.max_tokens,
                              context_window=a.context_window)
         assistant = Assistant(retriever, llm, min_similarity=a.min_similarity, context_tokens=a.context_tokens,
-                              allowed_hosts=a.allowed_link_hosts)
+                              allowed_hosts=a.allowed_link_hosts,
+                              similarity=SentenceSimilarity(embedder) if a.sentence_similarity else None)
         return cls(settings, database, db, vault, embedder, languages, queue, indexer, pipeline, retriever,
                    assistant)
 

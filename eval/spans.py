@@ -33,41 +33,49 @@ def fit(lists: list[tuple[np.ndarray, np.ndarray]], *, steps: int = 1500, lr: fl
     return w
 
 
+Retrieved = tuple[dict[str, Any], list[Passage], np.ndarray]
+
+
 async def retrieved(services: Services, squad: Squad, articles: int, *, k: int = 5,
-                    progress: bool = True) -> list[tuple[dict[str, Any], list[Passage]]]:
-    """Each question of the first `articles` articles with the passages the assistant retrieves for it."""
+                    progress: bool = True) -> list[Retrieved]:
+    """Each question of the first `articles` articles with the passages the assistant retrieves for it
+    and the embedding similarity of the question to each of their sentences."""
     namespace = await ingest_squad(services, squad, progress=progress)
+    assistant = services.assistant
+    if assistant.similarity is None:
+        raise ValueError("the assistant has no sentence similarity to train with")
     out = []
     questions = [q for q in squad.questions if q["article"] < articles]
     for item in tqdm(questions, desc="retrieving", unit="q", disable=not progress):
-        hits = await services.assistant.retrieve(item["question"], tenant_id=namespace, k=k)
-        out.append((item, [Passage(h.content, i + 1, h.score) for i, h in enumerate(hits)]))
+        hits = await assistant.retrieve(item["question"], tenant_id=namespace, k=k)
+        passages = [Passage(h.content, i + 1, h.score) for i, h in enumerate(hits)]
+        texts = [passages[c.passage].text[c.start:c.end] for c in sentence_candidates(passages)]
+        out.append((item, passages, await assistant.similarity(item["question"], texts)))
     return out
 
 
-def sentence_lists(questions: list[tuple[dict[str, Any], list[Passage]]]) -> list[tuple[np.ndarray, np.ndarray]]:
+def sentence_lists(questions: list[Retrieved]) -> list[tuple[np.ndarray, np.ndarray]]:
     """(features, holds a gold answer) for every sentence of each question's passages."""
     out = []
-    for item, passages in questions:
+    for item, passages, similarity in questions:
         candidates = sentence_candidates(passages)
         if not candidates:
             continue
-        x, _ = sentence_features(item["question"], passages, candidates)
+        x, _ = sentence_features(item["question"], passages, candidates, similarity)
         y = np.array([1.0 if contains(passages[c.passage].text[c.start:c.end], item["answers"]) else 0.0
                       for c in candidates])
         out.append((x, y))
     return out
 
 
-def span_lists(services: Services, questions: list[tuple[dict[str, Any], list[Passage]]]
-               ) -> list[tuple[np.ndarray, np.ndarray]]:
+def span_lists(services: Services, questions: list[Retrieved]) -> list[tuple[np.ndarray, np.ndarray]]:
     """(features, F1 of each candidate) in the sentence the answerer picks, for questions asking for a span."""
     answerer = services.assistant.extractive
     out = []
-    for item, passages in questions:
+    for item, passages, similarity in questions:
         if answer_type(item["question"]) == "explain":
             continue
-        chosen = answerer.sentence(item["question"], passages)
+        chosen = answerer.sentence(item["question"], passages, similarity)
         if chosen is None:
             continue
         p_index, start, end, _ = chosen
@@ -87,14 +95,16 @@ async def train_spans(services: Services, squad: Squad, articles: int, progress:
     questions = await retrieved(services, squad, articles, progress=progress)
     trained_on = {"file": squad.path.name, "articles": f"the first {articles} of {squad.articles}",
                   "fingerprint": squad.fingerprint()[:12]}
+    answerer = services.assistant.extractive
     sentence_data = sentence_lists(questions)
-    sentence_weights = fit(sentence_data)
-    services.assistant.extractive.sentence_weights = sentence_weights
+    answerer.sentence_weights, answerer.similarity_model = fit(sentence_data), services.embedder.name
     span_data = span_lists(services, questions)
-    span_weights = fit(span_data)
-    services.assistant.extractive.span_weights = span_weights
-    for path, weights, count in ((SENTENCE_WEIGHTS, sentence_weights, len(sentence_data)),
-                                 (SPAN_WEIGHTS, span_weights, len(span_data))):
-        record = {"weights": [round(float(v), 6) for v in weights], "trained_on": {**trained_on, "questions": count}}
+    answerer.span_weights = fit(span_data)
+    for path, weights, extra in (
+        (SENTENCE_WEIGHTS, answerer.sentence_weights,
+         {"questions": len(sentence_data), "embedding_model": services.embedder.name}),
+        (SPAN_WEIGHTS, answerer.span_weights, {"questions": len(span_data)}),
+    ):
+        record = {"weights": [round(float(v), 6) for v in weights], "trained_on": {**trained_on, **extra}}
         path.write_text(json.dumps(record, indent=1) + "\n")
     return {"sentence_questions": len(sentence_data), "span_questions": len(span_data), **trained_on}

@@ -14,7 +14,7 @@ from litestar.testing import AsyncTestClient
 
 from app.asgi import create_app
 from app.assistant.citations import verify
-from app.assistant.extractive import ExtractiveAnswerer, Passage, answer_type
+from app.assistant.extractive import ExtractiveAnswerer, Passage, answer_type, sentence_candidates
 from app.assistant.llm import OpenAIChat
 from app.assistant.prompting import sanitise
 from app.assistant.service import NOT_COVERED, Assistant
@@ -251,3 +251,17 @@ async def test_history_is_trimmed_to_the_model_window(services: Services, fake_o
     assert sum(count_tokens(m["content"]) for m in sent) <= 1200 - 100
     assert sent[0]["role"] == "system" and sent[-1]["role"] == "user" and 1 <= len(sent) - 2 < 10
     assert "old question 9" in sent[-2]["content"], "the most recent history is kept"
+
+
+async def test_the_assistant_passes_similarity_only_for_the_trained_model(services: Services) -> None:
+    passages = [Passage(DOCS["payroll"][1], 1)]
+    assistant = services.assistant
+    assert assistant.similarity is not None and assistant.similarity.model == services.embedder.name
+    assert assistant.extractive.similarity_model == "all-MiniLM-L6-v2" != services.embedder.name
+    assert await assistant.sentence_similarity("Who is the payroll officer?", passages) is None
+    assistant.extractive.similarity_model = services.embedder.name
+    try:
+        similarity = await assistant.sentence_similarity("Who is the payroll officer?", passages)
+    finally:
+        assistant.extractive.similarity_model = "all-MiniLM-L6-v2"
+    assert similarity is not None and len(similarity) == len(sentence_candidates(passages))

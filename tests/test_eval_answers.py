@@ -80,3 +80,32 @@ def test_span_scorer_weights_fit_the_features_and_the_trainer_learns() -> None:
     assert w[0] > 0 and all(int(np.argmax(f @ w)) == 3 for f, _ in lists)
     with pytest.raises(ValueError, match="no question"):
         fit([(np.ones((2, 3)), np.zeros(2))])
+
+
+async def test_sentence_scorer_uses_similarity_only_from_the_model_it_was_trained_with() -> None:
+    import numpy as np
+
+    from app.assistant.extractive import (SENTENCE_FEATURES, ExtractiveAnswerer, load_sentence_weights,
+                                          sentence_candidates, sentence_features)
+    from app.assistant.similarity import SentenceSimilarity
+    from tests.conftest import CountingEmbedder
+
+    weights, model = load_sentence_weights()
+    assert weights.shape == (SENTENCE_FEATURES,) and model == "all-MiniLM-L6-v2", "shipped weights, trained with MiniLM"
+    passages = [Passage("Paris is the capital. It has museums.", 1, 1.0), Passage("Rome is old. Lyon is large.", 2, 0.5)]
+    candidates = sentence_candidates(passages)
+    x, support = sentence_features("What is the capital?", passages, candidates)
+    assert x.shape == (4, SENTENCE_FEATURES) and not x[:, -2:].any() and support[0] > 0
+    # Similarity alone decides when every other weight is zero: the most similar sentence wins.
+    only_similarity = np.zeros(SENTENCE_FEATURES)
+    only_similarity[-2] = 1.0
+    answerer = ExtractiveAnswerer(sentence_weights=only_similarity, similarity_model="m")
+    chosen = answerer.sentence("What is large?", passages, np.array([0.1, 0.2, 0.3, 0.9]))
+    assert chosen is not None and chosen[:3] == (1, candidates[3].start, candidates[3].end)
+    # Sentence vectors are embedded once: a second question embeds only itself.
+    embedder = CountingEmbedder()
+    similarity = SentenceSimilarity(embedder)
+    texts = [p.text[c.start:c.end] for c in candidates for p in [passages[c.passage]]]
+    first = await similarity("capital of France", texts)
+    await similarity("another question", texts)
+    assert first.shape == (4,) and embedder.texts.count(texts[0]) == 1 and embedder.calls == 2

@@ -154,15 +154,16 @@ def sentence_candidates(passages: Sequence[Passage]) -> list[SentenceCandidate]:
     return out
 
 
-def sentence_features(question: str, passages: Sequence[Passage],
-                      candidates: Sequence[SentenceCandidate]) -> tuple[np.ndarray, np.ndarray]:
+def sentence_features(question: str, passages: Sequence[Passage], candidates: Sequence[SentenceCandidate],
+                      similarity: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """One row per candidate sentence, and each one's idf-weighted share of the question (its support).
 
     Columns: that share, the share of question bigrams, the retriever's confidence in the passage and its
     rank, the shares held by the whole passage and by the neighbouring sentences, how much of the sentence
     is new to the question, how tightly the question words cluster in it, its length and place, and which
     answer-like patterns (names, dates, numbers, quotes) it holds beyond the question's own words, alone
-    and crossed with the kind of answer the question asks for."""
+    and crossed with the kind of answer the question asks for; last, the embedding similarity of question
+    and sentence (raw, and against the best sentence's), zero when there is none."""
     q_words = content_words(question)
     q_set = set(q_words)
     df = Counter(w for c in candidates for w in set(c.words))
@@ -209,10 +210,14 @@ def sentence_features(question: str, passages: Sequence[Passage],
             *patterns, *crossed, 1.0,
         ])
         support.append(overlap)
-    return np.array(rows, dtype=np.float64), np.array(support)
+    x = np.array(rows, dtype=np.float64)
+    similar = np.zeros((len(rows), 2))
+    if similarity is not None and len(rows):
+        similar[:, 0], similar[:, 1] = similarity, similarity - similarity.max()
+    return np.hstack([x, similar]), np.array(support)
 
 
-SENTENCE_FEATURES = 15 + len(SENTENCE_PATTERNS) * (1 + len(KINDS)) + 1
+SENTENCE_FEATURES = 15 + len(SENTENCE_PATTERNS) * (1 + len(KINDS)) + 1 + 2
 
 
 def heuristic_sentence_weights() -> np.ndarray:
@@ -222,11 +227,13 @@ def heuristic_sentence_weights() -> np.ndarray:
     return w
 
 
-def load_sentence_weights(path: Path = SENTENCE_WEIGHTS) -> np.ndarray:
-    """The sentence scorer's weights, trained by `ipai-rag eval spans`; the heuristic if there are none."""
+def load_sentence_weights(path: Path = SENTENCE_WEIGHTS) -> tuple[np.ndarray, str | None]:
+    """The sentence scorer's weights, trained by `ipai-rag eval spans`, and the embedding model whose
+    similarities they were trained with; the heuristic (no model) if there are none."""
     if not path.exists():
-        return heuristic_sentence_weights()
-    return np.array(json.loads(path.read_text())["weights"], dtype=np.float64)
+        return heuristic_sentence_weights(), None
+    data = json.loads(path.read_text())
+    return np.array(data["weights"], dtype=np.float64), data["trained_on"].get("embedding_model")
 
 
 @dataclass(frozen=True)
@@ -259,13 +266,19 @@ class ExtractiveAnswerer:
     SQuAD's training articles (F1 0.327 -> 0.333 from 0.2); the not-covered tests still decline."""
 
     def __init__(self, min_support: float = 0.1, span_weights: np.ndarray | None = None,
-                 sentence_weights: np.ndarray | None = None) -> None:
+                 sentence_weights: np.ndarray | None = None, similarity_model: str | None = None) -> None:
+        """similarity_model: the embedding model whose question-sentence similarities the sentence
+        weights were trained with; similarities from another model are not used."""
         self.min_support = min_support
         self.span_weights = load_span_weights() if span_weights is None else span_weights
-        self.sentence_weights = load_sentence_weights() if sentence_weights is None else sentence_weights
+        if sentence_weights is None:
+            sentence_weights, similarity_model = load_sentence_weights()
+        self.sentence_weights = sentence_weights
+        self.similarity_model = similarity_model
 
-    def extract(self, question: str, passages: Sequence[Passage]) -> Extraction | None:
-        chosen = self.sentence(question, passages)
+    def extract(self, question: str, passages: Sequence[Passage],
+                similarity: np.ndarray | None = None) -> Extraction | None:
+        chosen = self.sentence(question, passages, similarity)
         if chosen is None:
             return None
         p_index, start, end, overlap = chosen
@@ -274,14 +287,16 @@ class ExtractiveAnswerer:
         s_start, s_end = short if short else (start, end)
         return Extraction(p_index, start, end, text[s_start:s_end], s_start, s_end, overlap)
 
-    def sentence(self, question: str, passages: Sequence[Passage]) -> tuple[int, int, int, float] | None:
-        """The sentence the scorer ranks first: (passage index, start, end, its share of the question)."""
+    def sentence(self, question: str, passages: Sequence[Passage],
+                 similarity: np.ndarray | None = None) -> tuple[int, int, int, float] | None:
+        """The sentence the scorer ranks first: (passage index, start, end, its share of the question).
+        similarity: question-sentence embedding similarity per sentence_candidates(passages), if any."""
         if not content_words(question) or not passages:
             return None
         candidates = sentence_candidates(passages)
         if not candidates:
             return None
-        features, support = sentence_features(question, passages, candidates)
+        features, support = sentence_features(question, passages, candidates, similarity)
         best = int(np.argmax(features @ self.sentence_weights))
         c = candidates[best]
         return c.passage, c.start, c.end, float(support[best])

@@ -5,10 +5,13 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from app.assistant.citations import Citation, Removed, citation, verify
-from app.assistant.extractive import ExtractiveAnswerer, Passage
+from app.assistant.extractive import ExtractiveAnswerer, Passage, sentence_candidates
 from app.assistant.llm import ChatModel
 from app.assistant.prompting import SYSTEM_PROMPT, pack_context, sanitise, user_message
+from app.assistant.similarity import SentenceSimilarity
 from app.errors import InvalidInput, PayloadTooLarge
 from ingest.tokens import count_tokens
 from retrieval.retriever import Filters, Hit, HybridRetriever
@@ -45,10 +48,14 @@ class Assistant:
     def __init__(
         self, retriever: HybridRetriever, llm: ChatModel | None = None, *, extractive: ExtractiveAnswerer | None = None,
         min_similarity: float = 0.3, context_tokens: int = 3_000, allowed_hosts: frozenset[str] = frozenset(),
+        similarity: SentenceSimilarity | None = None,
     ) -> None:
+        """similarity: question-sentence similarity for the extractive answerer (used when its sentence
+        scorer was trained with the same embedding model)."""
         self.retriever = retriever
         self.llm = llm
         self.extractive = extractive or ExtractiveAnswerer()
+        self.similarity = similarity
         self.min_similarity = min_similarity
         self.context_tokens = context_tokens
         self.allowed_hosts = allowed_hosts
@@ -96,7 +103,7 @@ class Assistant:
         if not self.relevant(hits):
             return Answer(NOT_COVERED, None, [], False, Usage(count_tokens(question), 0), self.model, hits=hits)
         if self.llm is None:
-            return self._extractive(question, hits)
+            return await self._extractive(question, hits)
         context, messages = self._prompt(question, hits, history)
         completion = await self.llm.complete(messages)
         return self._finish(completion.text, context, Usage(completion.prompt_tokens, completion.completion_tokens))
@@ -122,9 +129,17 @@ class Assistant:
         cleaned, citations, removed = verify(text, context)
         return Answer(cleaned, None, citations, bool(citations), usage, self.model, removed, context)
 
-    def _extractive(self, question: str, hits: list[Hit]) -> Answer:
+    async def sentence_similarity(self, question: str, passages: list[Passage]) -> np.ndarray | None:
+        """Question-sentence similarities for the extractive answerer, or None if it was not trained with
+        this embedding model's."""
+        if self.similarity is None or self.similarity.model != self.extractive.similarity_model:
+            return None
+        texts = [passages[c.passage].text[c.start:c.end] for c in sentence_candidates(passages)]
+        return await self.similarity(question, texts) if texts else None
+
+    async def _extractive(self, question: str, hits: list[Hit]) -> Answer:
         passages = [Passage(h.content, i + 1, h.score) for i, h in enumerate(hits)]
-        found = self.extractive.extract(question, passages)
+        found = self.extractive.extract(question, passages, await self.sentence_similarity(question, passages))
         prompt_tokens = count_tokens(question) + sum(count_tokens(h.content) for h in hits)
         if found is None or found.support < self.extractive.min_support:
             return Answer(NOT_COVERED, None, [], False, Usage(prompt_tokens, 0), self.model, hits=hits)
@@ -147,7 +162,7 @@ class Assistant:
                                    search_query=kwargs.get("search_query"), user_id=kwargs.get("user_id"))
         yield "retrieval", hits
         if not self.relevant(hits) or self.llm is None:
-            answer = (self._extractive(question, hits) if self.relevant(hits)
+            answer = (await self._extractive(question, hits) if self.relevant(hits)
                       else Answer(NOT_COVERED, None, [], False, Usage(count_tokens(question), 0), self.model, hits=hits))
             for piece in _pieces(answer.answer):
                 yield "delta", piece
