@@ -284,17 +284,22 @@ BEGIN
 END
 $$;
 
--- CREATE OR REPLACE dropped the wrapper's fixed search_path: set it again (as in 0009).
-DO $$
+-- Pins a function's search_path to pg_catalog, the schemas of the vector and pg_trgm extensions (public
+-- here, extensions on Supabase) and pg_temp, as 0009 does for its SECURITY DEFINER functions.
+CREATE FUNCTION rag.pin_search_path_v1(p_function regprocedure) RETURNS void
+LANGUAGE plpgsql AS $$
 DECLARE
     v_path text;
 BEGIN
     SELECT string_agg(DISTINCT quote_ident(n.nspname), ', ') INTO v_path
       FROM pg_extension AS e JOIN pg_namespace AS n ON n.oid = e.extnamespace
      WHERE e.extname IN ('vector', 'pg_trgm');
-    EXECUTE format('ALTER FUNCTION rag.hybrid_search(vector, text, double precision, integer, text, text, '
-                   'double precision, double precision, double precision, text, double precision, integer, '
-                   'text[], text[], bigint[], jsonb, timestamptz, timestamptz, boolean, integer, integer, '
-                   'double precision, double precision, double precision, boolean, integer) '
-                   'SET search_path = pg_catalog, %s, pg_temp', v_path);
-END $$;
+    EXECUTE format('ALTER FUNCTION %s SET search_path = pg_catalog, %s, pg_temp', p_function, v_path);
+END
+$$;
+REVOKE ALL ON FUNCTION rag.pin_search_path_v1(regprocedure) FROM PUBLIC;
+
+-- CREATE OR REPLACE dropped the wrapper's fixed search_path: pin it again.
+SELECT rag.pin_search_path_v1('rag.hybrid_search(vector, text, double precision, integer, text, text, double precision,
+    double precision, double precision, text, double precision, integer, text[], text[], bigint[], jsonb, timestamptz,
+    timestamptz, boolean, integer, integer, double precision, double precision, double precision, boolean, integer)');

@@ -64,18 +64,8 @@ BEGIN
 END
 $$;
 
-DO $$
-DECLARE
-    v_path text;
-BEGIN
-    SELECT string_agg(DISTINCT quote_ident(n.nspname), ', ') INTO v_path
-      FROM pg_extension AS e JOIN pg_namespace AS n ON n.oid = e.extnamespace
-     WHERE e.extname IN ('vector', 'pg_trgm');
-    EXECUTE format('ALTER FUNCTION rag.defer_model_index_v1(text, double precision) '
-                   'SET search_path = pg_catalog, %s, pg_temp', v_path);
-    EXECUTE format('ALTER FUNCTION rag.build_model_index_v1(text, boolean) '
-                   'SET search_path = pg_catalog, %s, pg_temp', v_path);
-END $$;
+SELECT rag.pin_search_path_v1('rag.defer_model_index_v1(text, double precision)');
+SELECT rag.pin_search_path_v1('rag.build_model_index_v1(text, boolean)');
 REVOKE ALL ON FUNCTION rag.defer_model_index_v1(text, double precision), rag.build_model_index_v1(text, boolean)
     FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION rag.defer_model_index_v1(text, double precision), rag.build_model_index_v1(text, boolean)
