@@ -211,9 +211,17 @@ class Worker:
                     log.warning("job %s failed (%s): %s", job.id, status, exc)
                     if self.on_failure is not None and status != "lost":
                         await self.on_failure(job, status, error)
-        if self.after is not None:
-            await self.after()
+        await self._after()
         return len(jobs)
+
+    async def _after(self) -> None:
+        """The housekeeping hook; its failure is logged and retried later, it never stops the worker."""
+        if self.after is None:
+            return
+        try:
+            await self.after()
+        except Exception as exc:  # noqa: BLE001 - housekeeping must not take the worker down
+            log.warning("worker %s: housekeeping failed: %s", self.worker_id, exc)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Work until `stop` is set, sleeping between empty polls."""
@@ -226,7 +234,7 @@ class Worker:
                     idle_since = now
                 elif self.after is not None and now - idle_since >= self.idle_after_seconds:
                     idle_since = now
-                    await self.after()
+                    await self._after()
             except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as exc:
                 log.warning("worker %s: database unavailable (%s); retrying", self.worker_id, exc)
                 claimed = 0
