@@ -39,7 +39,7 @@ $$;
 -- load's lease first. True when it built the index.
 CREATE FUNCTION rag.build_model_index_v1(p_model text, p_release boolean DEFAULT false) RETURNS boolean
 LANGUAGE plpgsql SECURITY DEFINER
-SET maintenance_work_mem = '512MB'
+SET maintenance_work_mem = '256MB'
 AS $$
 DECLARE
     v_model rag.embedding_models;
