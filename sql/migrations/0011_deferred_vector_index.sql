@@ -36,7 +36,8 @@ $$;
 
 -- Builds a deferred index once its load is over and no embedding job for the model is waiting or
 -- running (one waiting for a retry counts, a dead-lettered one does not). p_release ends the calling
--- load's lease first. True when it built the index.
+-- load's lease first. A caller that finds the build (or a deferral) under way returns at once instead
+-- of waiting for it. True when it built the index.
 CREATE FUNCTION rag.build_model_index_v1(p_model text, p_release boolean DEFAULT false) RETURNS boolean
 LANGUAGE plpgsql SECURITY DEFINER
 SET maintenance_work_mem = '256MB'
@@ -44,18 +45,16 @@ AS $$
 DECLARE
     v_model rag.embedding_models;
 BEGIN
-    PERFORM pg_advisory_xact_lock(hashtext('rag.model_index'), hashtext(p_model));
-    SELECT * INTO v_model FROM rag.embedding_models AS m WHERE m.name = p_model;
-    IF NOT coalesce(v_model.index_deferred, false) THEN
-        RETURN false;
-    END IF;
     IF p_release THEN
-        UPDATE rag.embedding_models SET index_load_until = now() WHERE name = p_model;
-    ELSIF v_model.index_load_until > now() THEN
+        UPDATE rag.embedding_models SET index_load_until = now() WHERE name = p_model AND index_deferred;
+    END IF;
+    IF NOT pg_try_advisory_xact_lock(hashtext('rag.model_index'), hashtext(p_model)) THEN
         RETURN false;
     END IF;
-    IF EXISTS (SELECT FROM rag.jobs AS j
-                WHERE j.queue = 'embed' AND j.status IN ('pending', 'running') AND j.payload ->> 'model' = p_model) THEN
+    SELECT * INTO v_model FROM rag.embedding_models AS m WHERE m.name = p_model;
+    IF NOT coalesce(v_model.index_deferred, false) OR v_model.index_load_until > now() OR EXISTS (
+           SELECT FROM rag.jobs AS j
+            WHERE j.queue = 'embed' AND j.status IN ('pending', 'running') AND j.payload ->> 'model' = p_model) THEN
         RETURN false;
     END IF;
     PERFORM rag.register_embedding_model(v_model.name, v_model.provider, v_model.dimensions, false);
