@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from app.assistant.extractive import (SENTENCE_WEIGHTS, SPAN_WEIGHTS, Passage, answer_type, content_words,
-                                      sentence_candidates, sentence_features, span_features)
+from app.assistant.extractive import (SENTENCE_WEIGHTS, SPAN_WEIGHTS, Passage, SentenceCandidate, answer_type,
+                                      content_words, sentence_candidates, sentence_features, span_features)
 from app.services import Services
 from eval.answers import Squad, contains, f1, ingest_squad
 
@@ -33,7 +33,7 @@ def fit(lists: list[tuple[np.ndarray, np.ndarray]], *, steps: int = 1500, lr: fl
     return w
 
 
-Retrieved = tuple[dict[str, Any], list[Passage], np.ndarray]
+Retrieved = tuple[dict[str, Any], list[Passage], list[SentenceCandidate], np.ndarray]
 
 
 async def retrieved(services: Services, squad: Squad, articles: int, *, k: int = 5,
@@ -49,21 +49,20 @@ async def retrieved(services: Services, squad: Squad, articles: int, *, k: int =
     for item in tqdm(questions, desc="retrieving", unit="q", disable=not progress):
         hits = await assistant.retrieve(item["question"], tenant_id=namespace, k=k)
         passages = [Passage(h.content, i + 1, h.score) for i, h in enumerate(hits)]
-        texts = [passages[c.passage].text[c.start:c.end] for c in sentence_candidates(passages)]
-        out.append((item, passages, await assistant.similarity(item["question"], texts)))
+        candidates = sentence_candidates(passages)
+        similarity = await assistant.similarity(item["question"], [c.text(passages) for c in candidates])
+        out.append((item, passages, candidates, similarity))
     return out
 
 
 def sentence_lists(questions: list[Retrieved]) -> list[tuple[np.ndarray, np.ndarray]]:
     """(features, holds a gold answer) for every sentence of each question's passages."""
     out = []
-    for item, passages, similarity in questions:
-        candidates = sentence_candidates(passages)
+    for item, passages, candidates, similarity in questions:
         if not candidates:
             continue
         x, _ = sentence_features(item["question"], passages, candidates, similarity)
-        y = np.array([1.0 if contains(passages[c.passage].text[c.start:c.end], item["answers"]) else 0.0
-                      for c in candidates])
+        y = np.array([1.0 if contains(c.text(passages), item["answers"]) else 0.0 for c in candidates])
         out.append((x, y))
     return out
 
@@ -72,10 +71,10 @@ def span_lists(services: Services, questions: list[Retrieved]) -> list[tuple[np.
     """(features, F1 of each candidate) in the sentence the answerer picks, for questions asking for a span."""
     answerer = services.assistant.extractive
     out = []
-    for item, passages, similarity in questions:
+    for item, passages, candidates, similarity in questions:
         if answer_type(item["question"]) == "explain":
             continue
-        chosen = answerer.sentence(item["question"], passages, similarity)
+        chosen = answerer.sentence(item["question"], passages, similarity, candidates)
         if chosen is None:
             continue
         p_index, start, end, _ = chosen

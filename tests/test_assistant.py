@@ -258,10 +258,11 @@ async def test_the_assistant_passes_similarity_only_for_the_trained_model(servic
     assistant = services.assistant
     assert assistant.similarity is not None and assistant.similarity.model == services.embedder.name
     assert assistant.extractive.similarity_model == "all-MiniLM-L6-v2" != services.embedder.name
-    assert await assistant.sentence_similarity("Who is the payroll officer?", passages) is None
+    candidates = sentence_candidates(passages)
+    assert await assistant.sentence_similarity("Who is the payroll officer?", passages, candidates) is None
     assistant.extractive.similarity_model = services.embedder.name
     try:
-        similarity = await assistant.sentence_similarity("Who is the payroll officer?", passages)
+        similarity = await assistant.sentence_similarity("Who is the payroll officer?", passages, candidates)
     finally:
         assistant.extractive.similarity_model = "all-MiniLM-L6-v2"
-    assert similarity is not None and len(similarity) == len(sentence_candidates(passages))
+    assert similarity is not None and len(similarity) == len(candidates)

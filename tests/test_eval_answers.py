@@ -105,7 +105,7 @@ async def test_sentence_scorer_uses_similarity_only_from_the_model_it_was_traine
     # Sentence vectors are embedded once: a second question embeds only itself.
     embedder = CountingEmbedder()
     similarity = SentenceSimilarity(embedder)
-    texts = [p.text[c.start:c.end] for c in candidates for p in [passages[c.passage]]]
+    texts = [c.text(passages) for c in candidates]
     first = await similarity("capital of France", texts)
     await similarity("another question", texts)
     assert first.shape == (4,) and embedder.texts.count(texts[0]) == 1 and embedder.calls == 2

@@ -143,8 +143,12 @@ class SentenceCandidate:
     end: int
     words: list[str]
 
+    def text(self, passages: Sequence[Passage]) -> str:
+        return passages[self.passage].text[self.start:self.end]
+
 
 def sentence_candidates(passages: Sequence[Passage]) -> list[SentenceCandidate]:
+    """Every sentence of the passages, in order, but heading lines."""
     out = []
     for p_index, passage in enumerate(passages):
         for start, end in sentences(passage.text):
@@ -278,9 +282,9 @@ class ExtractiveAnswerer:
         self.sentence_weights = sentence_weights
         self.similarity_model = similarity_model
 
-    def extract(self, question: str, passages: Sequence[Passage],
-                similarity: np.ndarray | None = None) -> Extraction | None:
-        chosen = self.sentence(question, passages, similarity)
+    def extract(self, question: str, passages: Sequence[Passage], similarity: np.ndarray | None = None,
+                candidates: Sequence[SentenceCandidate] | None = None) -> Extraction | None:
+        chosen = self.sentence(question, passages, similarity, candidates)
         if chosen is None:
             return None
         p_index, start, end, overlap = chosen
@@ -289,14 +293,14 @@ class ExtractiveAnswerer:
         s_start, s_end = short if short else (start, end)
         return Extraction(p_index, start, end, text[s_start:s_end], s_start, s_end, overlap)
 
-    def sentence(self, question: str, passages: Sequence[Passage],
-                 similarity: np.ndarray | None = None) -> tuple[int, int, int, float] | None:
+    def sentence(self, question: str, passages: Sequence[Passage], similarity: np.ndarray | None = None,
+                 candidates: Sequence[SentenceCandidate] | None = None) -> tuple[int, int, int, float] | None:
         """The sentence the scorer ranks first: (passage index, start, end, the largest share of the
-        question any candidate holds). similarity: question-sentence embedding similarity per
-        sentence_candidates(passages), if any."""
+        question any candidate holds). candidates: sentence_candidates(passages), if the caller has
+        them; similarity: the question's embedding similarity to each, if any."""
         if not content_words(question) or not passages:
             return None
-        candidates = sentence_candidates(passages)
+        candidates = sentence_candidates(passages) if candidates is None else candidates
         if not candidates:
             return None
         features, support = sentence_features(question, passages, candidates, similarity)

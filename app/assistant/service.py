@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from app.assistant.citations import Citation, Removed, citation, verify
-from app.assistant.extractive import ExtractiveAnswerer, Passage, sentence_candidates
+from app.assistant.extractive import ExtractiveAnswerer, Passage, SentenceCandidate, sentence_candidates
 from app.assistant.llm import ChatModel
 from app.assistant.prompting import SYSTEM_PROMPT, pack_context, sanitise, user_message
 from app.assistant.similarity import SentenceSimilarity
@@ -129,17 +129,19 @@ class Assistant:
         cleaned, citations, removed = verify(text, context)
         return Answer(cleaned, None, citations, bool(citations), usage, self.model, removed, context)
 
-    async def sentence_similarity(self, question: str, passages: list[Passage]) -> np.ndarray | None:
+    async def sentence_similarity(self, question: str, passages: list[Passage],
+                                  candidates: list[SentenceCandidate]) -> np.ndarray | None:
         """Question-sentence similarities for the extractive answerer, or None if it was not trained with
         this embedding model's."""
-        if self.similarity is None or self.similarity.model != self.extractive.similarity_model:
+        if self.similarity is None or self.similarity.model != self.extractive.similarity_model or not candidates:
             return None
-        texts = [passages[c.passage].text[c.start:c.end] for c in sentence_candidates(passages)]
-        return await self.similarity(question, texts) if texts else None
+        return await self.similarity(question, [c.text(passages) for c in candidates])
 
     async def _extractive(self, question: str, hits: list[Hit]) -> Answer:
         passages = [Passage(h.content, i + 1, h.score) for i, h in enumerate(hits)]
-        found = self.extractive.extract(question, passages, await self.sentence_similarity(question, passages))
+        candidates = sentence_candidates(passages)
+        similarity = await self.sentence_similarity(question, passages, candidates)
+        found = self.extractive.extract(question, passages, similarity, candidates)
         prompt_tokens = count_tokens(question) + sum(count_tokens(h.content) for h in hits)
         if found is None or found.support < self.extractive.min_support:
             return Answer(NOT_COVERED, None, [], False, Usage(prompt_tokens, 0), self.model, hits=hits)
