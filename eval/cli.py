@@ -139,10 +139,9 @@ def cmd_bench_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_search(args: argparse.Namespace) -> int:
+    from app.services import data_path
     from app.settings import get_settings
     from eval.benchmarks.search import bench_search, format_search
-
-    from app.services import data_path
     from ingest.embedding import CachedEmbedder, HashEmbedder, LocalEmbedder
 
     settings = get_settings()
