@@ -1,7 +1,9 @@
 """Load -> chunk -> store -> (queue) -> embed: the ingestion pipeline and the embedding job handler."""
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import itertools
 import unicodedata
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
@@ -120,14 +122,24 @@ class IngestPipeline:
         self, docs: Iterable[LoadedDocument], options: IngestOptions
     ) -> AsyncIterator[StoreResult]:
         async with self.load():
-            batch: list[PreparedDocument] = []
-            for doc in docs:
-                batch.append(self.prepare(doc, options))
-                if len(batch) >= self.batch_size:
-                    yield await self.store_batch(batch, options.tenant_id)
-                    batch = []
-            if batch:
+            async for batch in self.prepared_batches(docs, options):
                 yield await self.store_batch(batch, options.tenant_id)
+
+    async def prepared_batches(
+        self, docs: Iterable[LoadedDocument], options: IngestOptions
+    ) -> AsyncIterator[list[PreparedDocument]]:
+        """Batches of prepared documents; the next batch is cleaned and chunked in a thread while the
+        caller stores the current one (the database works on the other core meanwhile)."""
+        loop = asyncio.get_running_loop()
+        pending = iter(docs)
+
+        def prepare_next() -> list[PreparedDocument]:
+            return [self.prepare(doc, options) for doc in itertools.islice(pending, self.batch_size)]
+
+        upcoming = loop.run_in_executor(None, prepare_next)
+        while batch := await upcoming:
+            upcoming = loop.run_in_executor(None, prepare_next)
+            yield batch
 
     @contextlib.asynccontextmanager
     async def load(self) -> AsyncIterator[None]:

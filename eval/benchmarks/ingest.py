@@ -30,6 +30,7 @@ async def bench_ingest(settings: Settings, paths: list[Path], batch_size: int = 
 
 
 async def _run(services: Services, paths: list[Path], batch_size: int, workers_count: int = 2) -> dict[str, Any]:
+    services.pipeline.batch_size = batch_size
     load, chunk, store, embed = Timer(), Timer(), Timer(), Timer()
     started = time.perf_counter()
     with load():
@@ -43,10 +44,10 @@ async def _run(services: Services, paths: list[Path], batch_size: int, workers_c
     stop = asyncio.Event()
     workers = [services.worker(batch_size=64) for _ in range(workers_count)]
     tasks = [asyncio.create_task(w.run(stop)) for w in workers]
-    async with pipeline.load():  # as `ipai-rag ingest` loads: a new model's index is built after the load
-        for i in range(0, len(docs), batch_size):
-            with chunk():
-                batch = [pipeline.prepare(doc, options) for doc in docs[i:i + batch_size]]
+    # As `ipai-rag ingest` loads: the next batch is chunked in a thread while this one is stored, and a
+    # new model's vector index is built after the load.
+    async with pipeline.load():
+        async for batch in pipeline.prepared_batches(docs, options):
             with store():
                 result = await pipeline.store_batch(batch, "bench")
             chunks += result.chunks_inserted
@@ -56,6 +57,9 @@ async def _run(services: Services, paths: list[Path], batch_size: int, workers_c
         await asyncio.gather(*tasks)
         await asyncio.gather(*(w.drain() for w in workers))
     total = time.perf_counter() - started
+    with chunk():  # chunking alone, measured apart: in the run above it overlaps the store step
+        for doc in docs:
+            pipeline.prepare(doc, options)
     embedded = await services.db.tenant("bench").fetchval("SELECT count(*) FROM rag.chunk_embeddings")
 
     # The same chunk rows, by a raw binary COPY into the same table (same triggers and indexes), under
@@ -91,7 +95,7 @@ def format_ingest(r: dict[str, Any]) -> str:
     return "\n".join([
         f"documents {r['documents']}, chunks {r['chunks']} (embedded {r['embedded']}, hash provider)",
         f"end-to-end (load+chunk+store+embed): {s['total']:.2f} s = {rate['end_to_end']:.0f} chunks/s",
-        f"  load {s['load']:.2f} s | chunk {s['chunk']:.2f} s ({rate['chunking']:.0f}/s) | store {s['store']:.2f} s "
+        f"  load {s['load']:.2f} s | chunk {s['chunk']:.2f} s ({rate['chunking']:.0f}/s, measured apart: it overlaps the store) | store {s['store']:.2f} s "
         f"({rate['store']:.0f}/s) | embedding left after the last store {s['embed']:.2f} s (2 workers alongside)",
         f"raw binary COPY of the same chunk rows: {s['raw_copy']:.2f} s = {rate['raw_copy']:.0f} chunks/s",
         f"store step / raw COPY rate: {r['store_vs_raw_copy']:.2f}",
