@@ -182,18 +182,18 @@ def sentence_features(question: str, passages: Sequence[Passage], candidates: Se
     def share(words: set[str]) -> float:
         return sum(idf[w] for w in q_set if w in words) / total
 
+    shares = [share(set(c.words)) for c in candidates]
     rows, support = [], []
     for i, c in enumerate(candidates):
         present = set(c.words)
-        text = passages[c.passage].text
-        sentence = text[c.start:c.end]
-        overlap = share(present)
+        passage = passages[c.passage]
+        text = passage.text
+        sentence = c.text(passages)
+        overlap = shares[i]
         positions = [j for j, w in enumerate(c.words) if w in q_set]
         spread = (positions[-1] - positions[0] + 1) / len(positions) if positions else 0.0
-        before = share(set(candidates[i - 1].words)) if i > 0 and candidates[i - 1].passage == c.passage else 0.0
-        after = (share(set(candidates[i + 1].words))
-                 if i + 1 < n and candidates[i + 1].passage == c.passage else 0.0)
-        passage = passages[c.passage]
+        before = shares[i - 1] if i > 0 and candidates[i - 1].passage == c.passage else 0.0
+        after = shares[i + 1] if i + 1 < n and candidates[i + 1].passage == c.passage else 0.0
         prior = passage.score / top if top > 0 else 1.0 / passage.rank
         found = set()
         for name, pattern in PATTERNS:
