@@ -20,7 +20,8 @@ from app.security.vault import Vault, load_key
 from app.settings import Settings
 from ingest.chunking import Chunker
 from ingest.embedding import Embedder, HashEmbedder, LocalEmbedder, OpenAIEmbedder
-from ingest.pipeline import EmbeddingIndexer, IngestPipeline, Languages, embed_queue
+from ingest.lexical import LexicalBacklog
+from ingest.pipeline import LOAD_LEASE_SECONDS, EmbeddingIndexer, IngestPipeline, Languages, embed_queue
 from ingest.store import DocumentStore
 from retrieval.retriever import HybridRetriever
 
@@ -101,7 +102,7 @@ class Services:
         languages = await Languages.load(pool)
         queue = embed_queue(db)
         chunker = Chunker(settings.chunks.size, settings.chunks.overlap)
-        pipeline = IngestPipeline(db, chunker, DocumentStore(queue, embedder.name), languages)
+        pipeline = IngestPipeline(db, chunker, DocumentStore(queue, embedder.name), languages, LexicalBacklog(db))
         retriever = HybridRetriever(db, embedder)
         a = settings.assistant
         if llm is None and (api_key or settings.openai.api_key):
@@ -114,7 +115,13 @@ class Services:
                    assistant)
 
     def worker(self, **kwargs: object) -> Worker:
-        return Worker(self.queue, self.indexer.handle, after=self.indexer.after_batch, **kwargs)  # type: ignore[arg-type]
+        return Worker(self.queue, self.indexer.handle, after=self.housekeeping, **kwargs)  # type: ignore[arg-type]
+
+    async def housekeeping(self) -> None:
+        """A worker's chores after each batch and when idle: a deferred vector index whose load and
+        embedding are over gets built; a lexical backlog a load left behind (it died) gets indexed."""
+        await self.indexer.after_batch()
+        await self.pipeline.backlog.recover(LOAD_LEASE_SECONDS)
 
     async def embed_pending(self, tenant_id: str, *, desc: str = "embed", progress: bool = True) -> int:
         """Embed, in this process, every waiting chunk; the bar counts the tenant's chunks without a vector."""

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import itertools
 import unicodedata
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -17,6 +18,7 @@ from app.errors import InvalidInput
 from app.queue import Job, Queue
 from ingest.chunking import Chunker, text_hash
 from ingest.embedding import Embedder
+from ingest.lexical import BacklogLoad, LexicalBacklog
 from ingest.loaders import LoadedDocument
 from ingest.store import EMBED_QUEUE, DocumentStore, PreparedDocument, StoreResult, embedding_text, now_iso
 
@@ -70,22 +72,26 @@ class IngestOptions:
 
 
 LOAD_LEASE_SECONDS = 60.0
+_LOAD: contextvars.ContextVar[BacklogLoad | None] = contextvars.ContextVar("ipai_rag_load", default=None)
 
 
 class IngestPipeline:
     """Prepares documents (clean, hash, chunk) and stores them in batches, one transaction each.
 
     Inside load(), a model that has no vectors yet gets its HNSW index built once after the load instead
-    of vector by vector (migration 0011); store_batch() extends the load's lease, its end releases it."""
+    of vector by vector (migration 0011); store_batch() extends the load's lease, its end releases it.
+    From a load's second batch on, BM25 indexing is deferred to the lexical backlog (migration 0012), which
+    the load drains beside the store and before it ends."""
 
     def __init__(
-        self, db: Db, chunker: Chunker, store: DocumentStore, languages: Languages,
+        self, db: Db, chunker: Chunker, store: DocumentStore, languages: Languages, backlog: LexicalBacklog,
         batch_size: int = 256,
     ) -> None:
         self.db = db
         self.chunker = chunker
         self.store = store
         self.languages = languages
+        self.backlog = backlog
         self.batch_size = batch_size
         self._loads = 0
         self._model_indexed = store.model is None  # known to have vectors and its index: no deferring
@@ -143,22 +149,46 @@ class IngestPipeline:
 
     @contextlib.asynccontextmanager
     async def load(self) -> AsyncIterator[None]:
-        """A bulk load: see the class. Its end builds the deferred index if nothing is left to embed."""
+        """A bulk load: see the class. Its end drains the rest of the lexical backlog and, meanwhile on
+        another connection, builds the deferred vector index if nothing is left to embed."""
         self._loads += 1
+        backlog = self.backlog.start()
+        token = _LOAD.set(backlog)
         try:
             yield
         finally:
+            _LOAD.reset(token)
             self._loads -= 1
-            if not self._model_indexed:
-                await self.db.pool.fetchval("SELECT rag.build_model_index_v1($1, true)", self.store.model)
+            outcomes = await asyncio.gather(self.backlog.finish(backlog), self._build_deferred_index(),
+                                            return_exceptions=True)
+            for outcome in outcomes:
+                if isinstance(outcome, BaseException):
+                    raise outcome
 
-    async def store_batch(self, batch: Sequence[PreparedDocument], tenant_id: str) -> StoreResult:
+    async def _build_deferred_index(self) -> None:
+        if not self._model_indexed:
+            await self.db.pool.fetchval("SELECT rag.build_model_index_v1($1, true)", self.store.model)
+
+    async def store_batch(self, batch: Sequence[PreparedDocument], tenant_id: str, *,
+                          defer_lexical: bool | None = None) -> StoreResult:
+        """One batch in one transaction. defer_lexical: put its chunks in the lexical backlog instead of
+        indexing them (default: from a load's second batch on); a caller outside a load drains it."""
         if self._loads and not self._model_indexed:
             deferred = await self.db.pool.fetchval(
                 "SELECT rag.defer_model_index_v1($1, $2)", self.store.model, LOAD_LEASE_SECONDS)
             self._model_indexed = not deferred
+        load = _LOAD.get()
+        if defer_lexical is None:
+            defer_lexical = load is not None and load.batches > 0
         async with self.db.tenant(tenant_id).acquire() as conn:
-            return await self.store.store(conn, batch, tenant_id)
+            if defer_lexical:
+                await conn.execute("SELECT set_config('rag.defer_lexical', 'on', true)")
+            result = await self.store.store(conn, batch, tenant_id)
+        if load is not None:
+            load.batches += 1
+            if defer_lexical:
+                load.deferred(tenant_id)
+        return result
 
 
 class EmbeddingIndexer:

@@ -162,3 +162,80 @@ async def test_a_crashed_loads_deferred_index_is_built_when_its_lease_runs_out(
     await task
     assert not await owner.fetchval("SELECT index_deferred FROM rag.embedding_models WHERE name = $1", model), \
         "an idle worker builds it"
+
+
+async def _lexical_state(owner: asyncpg.Pool, tenant: str) -> tuple[list[tuple], list[tuple], list[tuple]]:
+    """A tenant's BM25 statistics and postings, by lexeme and by document and chunk ordinal (not by id)."""
+    corpus = await owner.fetch(
+        "SELECT language::text, chunk_count, total_len FROM rag.corpus_stats WHERE tenant_id = $1", tenant)
+    terms = await owner.fetch(
+        "SELECT lexeme, df FROM rag.term_stats WHERE tenant_id = $1 ORDER BY lexeme", tenant)
+    postings = await owner.fetch(
+        """SELECT t.lexeme, d.external_id, c.ordinal, p.tf, p.doc_len
+             FROM rag.postings AS p JOIN rag.term_stats AS t ON t.id = p.term_id
+             JOIN rag.chunks AS c ON c.id = p.chunk_id JOIN rag.documents AS d ON d.id = c.document_id
+            WHERE p.tenant_id = $1 ORDER BY 1, 2, 3""", tenant)
+    return [tuple(r) for r in corpus], [tuple(r) for r in terms], [tuple(r) for r in postings]
+
+
+LOAD_DOCS = [LoadedDocument(f"n{i}", f"Note {i}", f"Credit note {i} for customer {i % 3}. " * (i + 3))
+             for i in range(7)]
+
+
+async def test_a_bulk_loads_later_batches_are_indexed_from_the_backlog_exactly(
+        services: Services, owner: asyncpg.Pool) -> None:
+    """From a load's second batch on, BM25 indexing goes through the lexical backlog; when the load is over
+    the tenant's postings and statistics are those of indexing every chunk as it is inserted."""
+    pipeline = services.pipeline
+    pipeline.batch_size = 2
+    deferred = []
+    async with pipeline.load():
+        async for batch in pipeline.prepared_batches(LOAD_DOCS, IngestOptions(tenant_id="bulk")):
+            await pipeline.store_batch(batch, "bulk")
+            deferred.append(await owner.fetchval("SELECT count(*) FROM rag.lexical_backlog WHERE tenant_id = 'bulk'"))
+    assert deferred[0] == 0 and sum(deferred) > 0, "the first batch indexes at once, later ones defer"
+    assert await owner.fetchval("SELECT count(*) FROM rag.lexical_backlog") == 0, "the load's end drains it"
+
+    for doc in LOAD_DOCS:  # the same documents, each indexed by its own insert
+        await pipeline.store_batch([pipeline.prepare(doc, IngestOptions())], "one_by_one")
+    bulk, single = await _lexical_state(owner, "bulk"), await _lexical_state(owner, "one_by_one")
+    assert bulk[2] and bulk == single
+    hits = await services.retriever.search("credit note 6", mode="lexical", tenant_id="bulk", k=1)
+    assert hits and hits[0].title == "Note 6", "the last batch is searchable"
+
+
+async def test_deleting_chunks_still_in_the_backlog_keeps_the_statistics_exact(
+        services: Services, owner: asyncpg.Pool) -> None:
+    pipeline = services.pipeline
+    await pipeline.store_batch([pipeline.prepare(LOAD_DOCS[0], IngestOptions())], "default")
+    before = await _lexical_state(owner, "default")
+    await pipeline.store_batch([pipeline.prepare(d, IngestOptions()) for d in LOAD_DOCS[1:3]], "default",
+                               defer_lexical=True)
+    assert await owner.fetchval("SELECT count(*) FROM rag.lexical_backlog") > 0
+    assert await _lexical_state(owner, "default") == before, "nothing counted before it is indexed"
+    await services.db.tenant("default").execute("DELETE FROM rag.documents WHERE external_id = ANY($1)", ["n1", "n2"])
+    assert await owner.fetchval("SELECT count(*) FROM rag.lexical_backlog") == 0
+    assert await pipeline.backlog.drain("default") == 0
+    assert await _lexical_state(owner, "default") == before
+
+
+async def test_a_backlog_left_by_a_dead_load_is_indexed_by_an_idle_worker(
+        services: Services, owner: asyncpg.Pool) -> None:
+    pipeline = services.pipeline
+    await pipeline.store_batch([pipeline.prepare(LOAD_DOCS[4], IngestOptions())], "default", defer_lexical=True)
+    assert not await services.retriever.search("credit note 4", mode="lexical", k=1)
+    await services.housekeeping()
+    assert await owner.fetchval("SELECT count(*) FROM rag.lexical_backlog") > 0, "a young backlog is a live load's"
+    await owner.execute("UPDATE rag.lexical_backlog SET created_at = now() - interval '1 hour'")
+    worker = services.worker(idle_after_seconds=0.0)
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    for _ in range(50):
+        if not await owner.fetchval("SELECT count(*) FROM rag.lexical_backlog"):
+            break
+        await asyncio.sleep(0.1)
+    stop.set()
+    await task
+    assert await owner.fetchval("SELECT count(*) FROM rag.lexical_backlog") == 0
+    hits = await services.retriever.search("credit note 4", mode="lexical", k=1)
+    assert hits and hits[0].title == "Note 4"

@@ -1,0 +1,70 @@
+"""The lexical backlog of bulk loads (migration 0012): indexes it for BM25 in large set-based passes."""
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from app.db import Db
+
+
+@dataclass
+class BacklogLoad:
+    """One bulk load's part in the backlog: the tenants it deferred chunks of, and a wake-up for the drain."""
+
+    tenants: set[str] = field(default_factory=set)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    batches: int = 0
+    finishing: bool = False
+    task: asyncio.Task[None] | None = None
+
+    def deferred(self, tenant_id: str) -> None:
+        self.tenants.add(tenant_id)
+        self.wake.set()
+
+
+class LexicalBacklog:
+    """Drains a tenant's backlog (postings and statistics of chunks a load stored without them)."""
+
+    def __init__(self, db: Db, pass_size: int = 4096) -> None:
+        self.db = db
+        self.pass_size = pass_size
+
+    async def drain(self, tenant_id: str) -> int:
+        """Index the tenant's whole backlog, pass_size chunks per transaction; the number indexed."""
+        total = 0
+        while taken := await self.db.tenant(tenant_id).fetchval("SELECT rag.index_backlog_v1($1)", self.pass_size):
+            total += taken
+        return total
+
+    async def recover(self, older_than_seconds: float) -> int:
+        """Drain every tenant's backlog that holds an entry older than the given age (a load that died)."""
+        tenants = await self.db.pool.fetch("SELECT t FROM rag.stale_lexical_backlog_v1($1) AS t", older_than_seconds)
+        total = 0
+        for row in tenants:
+            total += await self.drain(row["t"])
+        return total
+
+    def start(self) -> BacklogLoad:
+        """A load's drain: runs beside the load on its own connection whenever a batch was deferred."""
+        load = BacklogLoad()
+
+        async def loop() -> None:
+            while not load.finishing:
+                await load.wake.wait()
+                load.wake.clear()
+                for tenant_id in sorted(load.tenants):
+                    await self.drain(tenant_id)
+
+        load.task = asyncio.create_task(loop())
+        return load
+
+    async def finish(self, load: BacklogLoad) -> None:
+        """The load's end (also when it failed: what it committed gets indexed): drains the rest."""
+        load.finishing = True
+        load.wake.set()
+        try:
+            if load.task is not None:
+                await load.task
+        finally:
+            for tenant_id in sorted(load.tenants):
+                await self.drain(tenant_id)
