@@ -125,6 +125,8 @@ CREATE TRIGGER chunks_index_insert AFTER INSERT ON rag.chunks
     REFERENCING NEW TABLE AS new_chunks FOR EACH STATEMENT EXECUTE FUNCTION rag.chunks_index_insert_v2();
 CREATE TRIGGER chunks_index_delete AFTER DELETE ON rag.chunks
     REFERENCING OLD TABLE AS old_chunks FOR EACH STATEMENT EXECUTE FUNCTION rag.chunks_index_delete_v2();
+-- 0001's trigger functions have no trigger left.
+DROP FUNCTION rag.chunks_index_insert(), rag.chunks_index_delete();
 
 -- Indexes up to p_limit of the current tenant's backlog, oldest first, in one pass; the number of
 -- backlog entries taken (0: the backlog is empty). Serialised with every other writer of the tenant's
