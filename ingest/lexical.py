@@ -36,6 +36,13 @@ class LexicalBacklog:
             total += taken
         return total
 
+    async def stats(self, tenant_id: str) -> dict[str, float]:
+        """The tenant's backlog: chunks waiting for BM25 indexing and the age of the oldest (0 if none)."""
+        row = await self.db.tenant(tenant_id).fetchrow(
+            """SELECT count(*) AS chunks, coalesce(extract(epoch FROM now() - min(created_at)), 0) AS oldest
+                 FROM rag.lexical_backlog""")
+        return {"chunks": row["chunks"], "oldest_seconds": float(row["oldest"])}
+
     async def recover(self, older_than_seconds: float) -> int:
         """Drain every tenant's backlog that holds an entry older than the given age (a load that died)."""
         tenants = await self.db.pool.fetch("SELECT t FROM rag.stale_lexical_backlog_v1($1) AS t", older_than_seconds)

@@ -6,6 +6,7 @@ import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import asyncpg
 import pytest
 from litestar.testing import AsyncTestClient
 
@@ -160,11 +161,19 @@ async def test_reindex_reembeds_and_reports(client: AsyncTestClient, embedder: C
     assert_problem(await client.post("/v1/kb/reindex", json={"filters": {"colour": 1}}), 422, "colour")
 
 
-async def test_health_jobs_and_openapi(client: AsyncTestClient) -> None:
+async def test_health_jobs_and_openapi(client: AsyncTestClient, db_url: str) -> None:
     health = (await client.get("/health")).json()
     assert health["status"] == "ok" and health["pgvector"].startswith("0.8")
     jobs = (await client.get("/v1/jobs")).json()
-    assert set(jobs) == {"queues", "oldest_pending_seconds", "dead"}
+    assert set(jobs) == {"queues", "oldest_pending_seconds", "dead", "lexical_backlog"}
+    assert jobs["lexical_backlog"] == {"chunks": 0, "oldest_seconds": 0}
+    owner = await asyncpg.connect(db_url)  # a chunk waiting in the backlog, as a load leaves it mid-way
+    try:
+        await owner.execute("INSERT INTO rag.lexical_backlog (chunk_id, tenant_id) VALUES (-1, 'default')")
+    finally:
+        await owner.close()
+    backlog = (await client.get("/v1/jobs")).json()["lexical_backlog"]
+    assert backlog["chunks"] == 1 and backlog["oldest_seconds"] >= 0
     spec = (await client.get("/docs/openapi.json")).json()
     assert "/v1/kb/documents" in spec["paths"] and "/v1/search" in spec["paths"]
     assert_problem(await client.post("/v1/jobs/999/replay"), 404)

@@ -29,6 +29,8 @@ class JobsOut(msgspec.Struct):
     queues: dict[str, dict[str, int]]
     oldest_pending_seconds: float
     dead: list[dict[str, Any]]
+    lexical_backlog: dict[str, float]
+    """Chunks a bulk load stored whose BM25 indexing is pending, and the age of the oldest."""
 
 
 class SystemController(Controller):
@@ -51,8 +53,9 @@ class SystemController(Controller):
 
     @get("/v1/jobs", operation_id="jobs", opt={"scope": "admin"})
     async def jobs(self, services: Services, tenant_id: str) -> JobsOut:
-        """Queue counts by state, age of the oldest pending job, dead-lettered jobs."""
-        return JobsOut(**await queue_stats(services.db.tenant(tenant_id)))
+        """Queue counts by state, age of the oldest pending job, dead-lettered jobs, the lexical backlog."""
+        return JobsOut(**await queue_stats(services.db.tenant(tenant_id)),
+                       lexical_backlog=await services.pipeline.backlog.stats(tenant_id))
 
     @post("/v1/jobs/{job_id:int}/replay", operation_id="replayJob", status_code=202, opt={"scope": "admin"})
     async def replay(self, services: Services, tenant_id: str, job_id: int) -> dict[str, Any]:
