@@ -10,8 +10,9 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from app.assistant.extractive import (SENTENCE_WEIGHTS, SPAN_WEIGHTS, Passage, SentenceCandidate, answer_type,
-                                      content_words, sentence_candidates, sentence_features, span_features)
+from app.assistant.extractive import (SENTENCE_WEIGHTS, SIMILARITY_COLUMNS, SPAN_WEIGHTS, Passage,
+                                      SentenceCandidate, SentenceWeights, answer_type, content_words,
+                                      sentence_candidates, sentence_features, span_features)
 from app.services import Services
 from eval.answers import Squad, contains, f1, ingest_squad
 
@@ -42,8 +43,8 @@ async def retrieved(services: Services, squad: Squad, articles: int, *, k: int =
     and the embedding similarity of the question to each of their sentences."""
     namespace = await ingest_squad(services, squad, progress=progress)
     assistant = services.assistant
-    if assistant.similarity is None:
-        raise ValueError("the assistant has no sentence similarity to train with")
+    if assistant.similarity is None or not assistant.similarity.tokens:
+        raise ValueError("training needs the sentence similarity with token vectors (EMBEDDING_PROVIDER=local)")
     out = []
     questions = [q for q in squad.questions if q["article"] < articles]
     for item in tqdm(questions, desc="retrieving", unit="q", disable=not progress):
@@ -96,14 +97,20 @@ async def train_spans(services: Services, squad: Squad, articles: int, progress:
                   "fingerprint": squad.fingerprint()[:12]}
     answerer = services.assistant.extractive
     sentence_data = sentence_lists(questions)
-    answerer.sentence_weights, answerer.similarity_model = fit(sentence_data), services.embedder.name
+    similar = 2 * len(SIMILARITY_COLUMNS)  # the last columns; the lexical weights are trained without them
+    lexical = np.concatenate([fit([(x[:, :-similar], y) for x, y in sentence_data]), np.zeros(similar)])
+    answerer.sentence_weights = SentenceWeights(fit(sentence_data), lexical, services.embedder.name)
     span_data = span_lists(services, questions)
     answerer.span_weights = fit(span_data)
-    for path, weights, extra in (
-        (SENTENCE_WEIGHTS, answerer.sentence_weights,
-         {"questions": len(sentence_data), "embedding_model": services.embedder.name}),
-        (SPAN_WEIGHTS, answerer.span_weights, {"questions": len(span_data)}),
-    ):
-        record = {"weights": [round(float(v), 6) for v in weights], "trained_on": {**trained_on, **extra}}
-        path.write_text(json.dumps(record, indent=1) + "\n")
+
+    def rounded(weights: np.ndarray) -> list[float]:
+        return [round(float(v), 6) for v in weights]
+
+    SENTENCE_WEIGHTS.write_text(json.dumps({
+        "weights": rounded(answerer.sentence_weights.similar), "lexical_weights": rounded(lexical),
+        "trained_on": {**trained_on, "questions": len(sentence_data), "embedding_model": services.embedder.name},
+    }, indent=1) + "\n")
+    SPAN_WEIGHTS.write_text(json.dumps({
+        "weights": rounded(answerer.span_weights), "trained_on": {**trained_on, "questions": len(span_data)},
+    }, indent=1) + "\n")
     return {"sentence_questions": len(sentence_data), "span_questions": len(span_data), **trained_on}

@@ -6,6 +6,7 @@ import hashlib
 import os
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -26,6 +27,16 @@ class Embedder(Protocol):
     async def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Return an array of shape (len(texts), dimensions), rows L2-normalised."""
         ...
+
+
+@dataclass(frozen=True)
+class TokenEncoding:
+    """A text's sentence vector and its contextual token vectors (both L2-normalised; the tokens without
+    the model's [CLS] and [SEP]) with the tokens themselves."""
+
+    vector: np.ndarray
+    token_vectors: np.ndarray
+    tokens: list[str]
 
 
 def _normalise(matrix: np.ndarray) -> np.ndarray:
@@ -119,6 +130,23 @@ class LocalEmbedder:
         async with self._lock:
             return await asyncio.to_thread(self.embed_sync, texts)
 
+    def encode_tokens_sync(self, texts: Sequence[str]) -> list[TokenEncoding]:
+        outputs = self._model.encode(list(texts), batch_size=self.batch_size, output_value=None,
+                                     convert_to_numpy=False)
+        encodings = []
+        for out in outputs:
+            n = int(out["attention_mask"].sum())
+            tokens = self._model.tokenizer.convert_ids_to_tokens(out["input_ids"][:n].tolist())[1:-1]
+            token_vectors = _normalise(out["token_embeddings"][:n].float().numpy()[1:-1])
+            vector = _normalise(out["sentence_embedding"].float().numpy()[None, :])[0]
+            encodings.append(TokenEncoding(vector, token_vectors.astype(np.float16), tokens))
+        return encodings
+
+    async def encode_tokens(self, texts: Sequence[str]) -> list[TokenEncoding]:
+        """Sentence and token vectors in one pass of the model (the extractive answerer's token matching)."""
+        async with self._lock:
+            return await asyncio.to_thread(self.encode_tokens_sync, texts)
+
 
 class OpenAIEmbedder:
     """Any OpenAI-compatible /v1/embeddings server, batched by count and by tokens.
@@ -192,6 +220,8 @@ class CachedEmbedder:
         import sqlite3
 
         self.inner = inner
+        if hasattr(inner, "encode_tokens"):  # not cached on disk: the answerer keeps recent ones in memory
+            self.encode_tokens = inner.encode_tokens
         self.name = inner.name
         self.provider = inner.provider
         self.dimensions = inner.dimensions

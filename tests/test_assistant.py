@@ -4,23 +4,26 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
-import httpx
-import openai
 import asyncpg
+import httpx
+import numpy as np
+import openai
 import pytest
 from litestar.testing import AsyncTestClient
 
 from app.asgi import create_app
 from app.assistant.citations import verify
-from app.assistant.extractive import ExtractiveAnswerer, Passage, answer_type, sentence_candidates
+from app.assistant.extractive import SIMILARITY_COLUMNS, ExtractiveAnswerer, Passage, answer_type, sentence_candidates
 from app.assistant.llm import OpenAIChat
 from app.assistant.prompting import sanitise
 from app.assistant.service import NOT_COVERED, Assistant
 from app.db import Database
 from app.errors import UpstreamError
 from app.services import Services
+from ingest.embedding import TokenEncoding
 from ingest.loaders import LoadedDocument
 from ingest.pipeline import IngestOptions
 from tests.conftest import CountingEmbedder, bearer, issue_key, login, make_settings
@@ -259,10 +262,27 @@ async def test_the_assistant_passes_similarity_only_for_the_trained_model(servic
     assert assistant.similarity is not None and assistant.similarity.model == services.embedder.name
     assert assistant.extractive.similarity_model == "all-MiniLM-L6-v2" != services.embedder.name
     candidates = sentence_candidates(passages)
-    assert await assistant.sentence_similarity("Who is the payroll officer?", passages, candidates) is None
-    assistant.extractive.similarity_model = services.embedder.name
+    question = "Who is the payroll officer?"
+    assert await assistant.sentence_similarity(question, passages, candidates) is None
+    trained = assistant.extractive.sentence_weights
+    assistant.extractive.sentence_weights = replace(trained, model=services.embedder.name)
     try:
-        similarity = await assistant.sentence_similarity("Who is the payroll officer?", passages, candidates)
+        assert await assistant.sentence_similarity(question, passages, candidates) is None, "no token vectors"
+        services.embedder.encode_tokens = token_encodings(services.embedder)  # type: ignore[attr-defined]
+        similarity = await assistant.sentence_similarity(question, passages, candidates)
     finally:
-        assistant.extractive.similarity_model = "all-MiniLM-L6-v2"
-    assert similarity is not None and len(similarity) == len(candidates)
+        assistant.extractive.sentence_weights = trained
+        vars(services.embedder).pop("encode_tokens", None)
+    assert similarity is not None and similarity.shape == (len(candidates), len(SIMILARITY_COLUMNS))
+    assert similarity[:, 1:].any(), "the token columns are filled"
+
+
+def token_encodings(embedder: CountingEmbedder):  # type: ignore[no-untyped-def]
+    """encode_tokens for a test embedder: each word's vector as a token vector."""
+    async def encode_tokens(texts: list[str]) -> list[TokenEncoding]:
+        out = []
+        for text, vector in zip(texts, await embedder.embed(texts)):
+            words = text.lower().split()
+            out.append(TokenEncoding(vector, (await embedder.embed(words)).astype(np.float16), words))
+        return out
+    return encode_tokens

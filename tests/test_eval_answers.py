@@ -85,27 +85,62 @@ def test_span_scorer_weights_fit_the_features_and_the_trainer_learns() -> None:
 async def test_sentence_scorer_uses_similarity_only_from_the_model_it_was_trained_with() -> None:
     import numpy as np
 
-    from app.assistant.extractive import (SENTENCE_FEATURES, ExtractiveAnswerer, load_sentence_weights,
-                                          sentence_candidates, sentence_features)
+    from app.assistant.extractive import (SENTENCE_FEATURES, SIMILARITY_COLUMNS, ExtractiveAnswerer,
+                                          SentenceWeights, load_sentence_weights, sentence_candidates,
+                                          sentence_features)
     from app.assistant.similarity import SentenceSimilarity
     from tests.conftest import CountingEmbedder
 
-    weights, model = load_sentence_weights()
-    assert weights.shape == (SENTENCE_FEATURES,) and model == "all-MiniLM-L6-v2", "shipped weights, trained with MiniLM"
+    similar = 2 * len(SIMILARITY_COLUMNS)
+    shipped = load_sentence_weights()
+    assert shipped.similar.shape == shipped.lexical.shape == (SENTENCE_FEATURES,)
+    assert shipped.model == "all-MiniLM-L6-v2", "shipped weights, trained with MiniLM"
+    assert shipped.similar[-similar:].any() and not shipped.lexical[-similar:].any(), "lexical ones without"
     passages = [Passage("Paris is the capital. It has museums.", 1, 1.0), Passage("Rome is old. Lyon is large.", 2, 0.5)]
     candidates = sentence_candidates(passages)
     x, support = sentence_features("What is the capital?", passages, candidates)
-    assert x.shape == (4, SENTENCE_FEATURES) and not x[:, -2:].any() and support[0] > 0
+    assert x.shape == (4, SENTENCE_FEATURES) and not x[:, -similar:].any() and support[0] > 0
     # Similarity alone decides when every other weight is zero: the most similar sentence wins.
     only_similarity = np.zeros(SENTENCE_FEATURES)
-    only_similarity[-2] = 1.0
-    answerer = ExtractiveAnswerer(sentence_weights=only_similarity, similarity_model="m")
+    only_similarity[-similar] = 1.0  # the raw cosine
+    answerer = ExtractiveAnswerer(sentence_weights=SentenceWeights(only_similarity, np.eye(SENTENCE_FEATURES)[0], "m"))
     chosen = answerer.sentence("What is large?", passages, np.array([0.1, 0.2, 0.3, 0.9]))
     assert chosen is not None and chosen[:3] == (1, candidates[3].start, candidates[3].end)
+    chosen = answerer.sentence("What is large?", passages)  # no similarity: the lexical weights (overlap)
+    assert chosen is not None and chosen[:3] == (1, candidates[3].start, candidates[3].end)
+    chosen = answerer.sentence("What is the capital?", passages)
+    assert chosen is not None and chosen[:3] == (0, candidates[0].start, candidates[0].end)
     # Sentence vectors are embedded once: a second question embeds only itself.
     embedder = CountingEmbedder()
     similarity = SentenceSimilarity(embedder)
     texts = [c.text(passages) for c in candidates]
     first = await similarity("capital of France", texts)
     await similarity("another question", texts)
-    assert first.shape == (4,) and embedder.texts.count(texts[0]) == 1 and embedder.calls == 2
+    assert first.shape == (4, len(SIMILARITY_COLUMNS)) and embedder.texts.count(texts[0]) == 1 and embedder.calls == 2
+    assert not first[:, 1:].any(), "no token vectors from this embedder: the token columns stay zero"
+    assert np.allclose(first[:, 0], await embedder.embed(texts) @ (await embedder.embed(["capital of France"]))[0])
+
+
+async def test_token_similarity_with_the_local_model() -> None:
+    """The local MiniLM gives sentence and token vectors in one pass; the question's tokens find their
+    match in the sentence that answers it better than in one that does not."""
+    import numpy as np
+
+    from app.assistant.extractive import SIMILARITY_COLUMNS
+    from app.assistant.similarity import SentenceSimilarity
+    from ingest.embedding import LocalEmbedder
+
+    embedder = LocalEmbedder()
+    question, answer, other = ("Who signs the payroll?", "The payroll is signed by Maria Lopez every month.",
+                               "Our canteen opens at noon.")
+    encodings = await embedder.encode_tokens([question, answer])
+    assert encodings[0].tokens == ["who", "signs", "the", "payroll", "?"], "no [CLS] or [SEP]"
+    for e in encodings:
+        assert e.token_vectors.shape == (len(e.tokens), embedder.dimensions)
+        assert np.allclose(np.linalg.norm(e.token_vectors.astype(np.float32), axis=1), 1, atol=1e-2)
+    assert np.allclose(np.stack([e.vector for e in encodings]), await embedder.embed([question, answer]), atol=1e-5)
+    similarity = SentenceSimilarity(embedder, max_cached_tokens=1)
+    rows = await similarity(question, [answer, other])
+    assert rows.shape == (2, len(SIMILARITY_COLUMNS)) and (rows[0] > rows[1]).all()
+    assert len(similarity._tokens) == 2, "never evicts a sentence in use"
+    assert np.allclose(await similarity(question, [answer, other]), rows, atol=1e-6), "cached: the same rows"

@@ -56,6 +56,11 @@ KINDS = ("thing", "person", "date", "number", "place", "explain")
 SPAN_WEIGHTS = Path(__file__).with_name("span_weights.json")
 SENTENCE_WEIGHTS = Path(__file__).with_name("sentence_weights.json")
 SENTENCE_PATTERNS = ("quoted", "proper", "date", "number")
+SIMILARITY_COLUMNS = ("cosine", "token_match", "content_token_match", "token_coverage")
+"""The question-sentence similarities the sentence scorer weighs (app/assistant/similarity.py): cosine of
+the sentence vectors; the mean over the question's tokens of each one's best cosine with a token of the
+sentence (late interaction, as in ColBERT), over all its tokens and over its content tokens only; the
+mean over the sentence's tokens of each one's best cosine with a question token."""
 
 
 def norm(word: str) -> str:
@@ -166,8 +171,9 @@ def sentence_features(question: str, passages: Sequence[Passage], candidates: Se
     rank, the shares held by the whole passage and by the neighbouring sentences, how much of the sentence
     is new to the question, how tightly the question words cluster in it, its length and place, and which
     answer-like patterns (names, dates, numbers, quotes) it holds beyond the question's own words, alone
-    and crossed with the kind of answer the question asks for; last, the embedding similarity of question
-    and sentence (raw, and against the best sentence's), zero when there is none."""
+    and crossed with the kind of answer the question asks for; last, each of SIMILARITY_COLUMNS (raw, and
+    against the best sentence's), zero when there is none. similarity: one row per candidate, its first
+    columns in that order (a vector: the cosine alone)."""
     q_words = content_words(question)
     q_set = set(q_words)
     df = Counter(w for c in candidates for w in set(c.words))
@@ -215,13 +221,14 @@ def sentence_features(question: str, passages: Sequence[Passage], candidates: Se
         ])
         support.append(overlap)
     x = np.array(rows, dtype=np.float64)
-    similar = np.zeros((len(rows), 2))
+    similar = np.zeros((len(rows), 2 * len(SIMILARITY_COLUMNS)))
     if similarity is not None and len(rows):
-        similar[:, 0], similar[:, 1] = similarity, similarity - similarity.max()
+        given = similarity.reshape(len(rows), -1)
+        similar[:, 0:2 * given.shape[1]:2], similar[:, 1:2 * given.shape[1]:2] = given, given - given.max(axis=0)
     return np.hstack([x, similar]), np.array(support)
 
 
-SENTENCE_FEATURES = 15 + len(SENTENCE_PATTERNS) * (1 + len(KINDS)) + 1 + 2
+SENTENCE_FEATURES = 15 + len(SENTENCE_PATTERNS) * (1 + len(KINDS)) + 1 + 2 * len(SIMILARITY_COLUMNS)
 
 
 def heuristic_sentence_weights() -> np.ndarray:
@@ -231,13 +238,25 @@ def heuristic_sentence_weights() -> np.ndarray:
     return w
 
 
-def load_sentence_weights(path: Path = SENTENCE_WEIGHTS) -> tuple[np.ndarray, str | None]:
-    """The sentence scorer's weights, trained by `ipai-rag eval spans`, and the embedding model whose
-    similarities they were trained with; the heuristic (no model) if there are none."""
+@dataclass(frozen=True)
+class SentenceWeights:
+    """The sentence scorer's weights, trained by `ipai-rag eval spans`: with the similarities of the
+    embedding model they were trained with (all of SIMILARITY_COLUMNS), and lexical ones trained without
+    any, for other embedders and with the similarity off."""
+
+    similar: np.ndarray
+    lexical: np.ndarray
+    model: str | None
+
+
+def load_sentence_weights(path: Path = SENTENCE_WEIGHTS) -> SentenceWeights:
+    """The shipped weights; the heuristic (no model) if there are none."""
     if not path.exists():
-        return heuristic_sentence_weights(), None
+        return SentenceWeights(heuristic_sentence_weights(), heuristic_sentence_weights(), None)
     data = json.loads(path.read_text())
-    return np.array(data["weights"], dtype=np.float64), data["trained_on"].get("embedding_model")
+    return SentenceWeights(np.array(data["weights"], dtype=np.float64),
+                           np.array(data["lexical_weights"], dtype=np.float64),
+                           data["trained_on"].get("embedding_model"))
 
 
 @dataclass(frozen=True)
@@ -272,15 +291,16 @@ class ExtractiveAnswerer:
     1.4% of SQuAD's questions, most of them answerable.)"""
 
     def __init__(self, min_support: float = 0.1, span_weights: np.ndarray | None = None,
-                 sentence_weights: np.ndarray | None = None, similarity_model: str | None = None) -> None:
-        """similarity_model: the embedding model whose question-sentence similarities the sentence
-        weights were trained with; similarities from another model are not used."""
+                 sentence_weights: SentenceWeights | None = None) -> None:
+        """sentence_weights.model: the embedding model whose question-sentence similarities the similar
+        weights were trained with; without those similarities the lexical weights choose."""
         self.min_support = min_support
         self.span_weights = load_span_weights() if span_weights is None else span_weights
-        if sentence_weights is None:
-            sentence_weights, similarity_model = load_sentence_weights()
-        self.sentence_weights = sentence_weights
-        self.similarity_model = similarity_model
+        self.sentence_weights = load_sentence_weights() if sentence_weights is None else sentence_weights
+
+    @property
+    def similarity_model(self) -> str | None:
+        return self.sentence_weights.model
 
     def extract(self, question: str, passages: Sequence[Passage], similarity: np.ndarray | None = None,
                 candidates: Sequence[SentenceCandidate] | None = None) -> Extraction | None:
@@ -297,14 +317,15 @@ class ExtractiveAnswerer:
                  candidates: Sequence[SentenceCandidate] | None = None) -> tuple[int, int, int, float] | None:
         """The sentence the scorer ranks first: (passage index, start, end, the largest share of the
         question any candidate holds). candidates: sentence_candidates(passages), if the caller has
-        them; similarity: the question's embedding similarity to each, if any."""
+        them; similarity: the question's similarities to each (SIMILARITY_COLUMNS), if any."""
         if not content_words(question) or not passages:
             return None
         candidates = sentence_candidates(passages) if candidates is None else candidates
         if not candidates:
             return None
         features, support = sentence_features(question, passages, candidates, similarity)
-        best = int(np.argmax(features @ self.sentence_weights))
+        weights = self.sentence_weights.lexical if similarity is None else self.sentence_weights.similar
+        best = int(np.argmax(features @ weights))
         c = candidates[best]
         return c.passage, c.start, c.end, float(support.max())
 

@@ -131,9 +131,10 @@ class Assistant:
 
     async def sentence_similarity(self, question: str, passages: list[Passage],
                                   candidates: list[SentenceCandidate]) -> np.ndarray | None:
-        """Question-sentence similarities for the extractive answerer, or None if it was not trained with
-        this embedding model's."""
-        if self.similarity is None or self.similarity.model != self.extractive.similarity_model or not candidates:
+        """Question-sentence similarities for the extractive answerer, or None (it then uses its lexical
+        weights) unless they come from the embedding model it was trained with, token columns included."""
+        if (self.similarity is None or self.similarity.model != self.extractive.similarity_model
+                or not self.similarity.tokens or not candidates):
             return None
         return await self.similarity(question, [c.text(passages) for c in candidates])
 

@@ -1,35 +1,81 @@
-"""Question-sentence embedding similarity for the extractive answerer; sentence vectors are cached."""
+"""Question-sentence similarity for the extractive answerer: sentence vectors and, with the local model,
+token-level matching; both cached per sentence."""
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
 from collections.abc import Sequence
 
 import numpy as np
 
-from ingest.embedding import Embedder
+from app.assistant.extractive import QUESTION_WORDS, SIMILARITY_COLUMNS, STOPWORDS
+from ingest.embedding import Embedder, TokenEncoding
+
+_CONTENT_TOKEN = re.compile(r"^(?:##)?[^\W_]+$")
+_NOT_CONTENT = STOPWORDS | QUESTION_WORDS
+
+
+def token_similarity(question: TokenEncoding, sentence: TokenEncoding, content: np.ndarray) -> tuple[float, ...]:
+    """The three token columns of SIMILARITY_COLUMNS; content marks the question's content tokens."""
+    if not len(question.tokens) or not len(sentence.tokens):
+        return 0.0, 0.0, 0.0
+    sim = question.token_vectors.astype(np.float32) @ sentence.token_vectors.astype(np.float32).T
+    best = sim.max(axis=1)
+    return float(best.mean()), float(best[content].mean() if content.any() else best.mean()), float(sim.max(axis=0).mean())
 
 
 class SentenceSimilarity:
-    """Cosine of a question and each sentence, with the knowledge base's embedder. Retrieved passages
-    repeat from question to question, so sentence vectors are kept (least recently used out first)."""
+    """One row of SIMILARITY_COLUMNS per sentence, with the knowledge base's embedder; the token columns
+    are zero unless the embedder gives token vectors (the local model does). Retrieved passages repeat
+    from question to question, so sentence vectors are kept (least recently used out first), and so are
+    token vectors, fewer of them (they are some 30 times larger)."""
 
-    def __init__(self, embedder: Embedder, max_cached: int = 50_000) -> None:
+    def __init__(self, embedder: Embedder, max_cached: int = 50_000, max_cached_tokens: int = 8_192) -> None:
         self.embedder = embedder
         self.max_cached = max_cached
+        self.max_cached_tokens = max_cached_tokens
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._tokens: OrderedDict[str, TokenEncoding] = OrderedDict()
 
     @property
     def model(self) -> str:
         return self.embedder.name
 
+    @property
+    def tokens(self) -> bool:
+        """Whether the embedder gives token vectors (else the token columns are zero)."""
+        return hasattr(self.embedder, "encode_tokens")
+
     async def __call__(self, question: str, sentences: Sequence[str]) -> np.ndarray:
-        missing = [s for s in dict.fromkeys(sentences) if s not in self._vectors]
-        vectors = await self.embedder.embed([question, *missing])
-        for text, vector in zip(missing, vectors[1:]):
-            self._vectors[text] = vector
-        for text in sentences:
-            self._vectors.move_to_end(text)
-        while len(self._vectors) > self.max_cached:
-            self._vectors.popitem(last=False)
-        matrix = np.stack([self._vectors[text] for text in sentences]) if sentences else np.zeros((0, len(vectors[0])))
-        return matrix @ vectors[0]
+        out = np.zeros((len(sentences), len(SIMILARITY_COLUMNS)))
+        encode_tokens = getattr(self.embedder, "encode_tokens", None)
+        if encode_tokens is None:
+            missing = [s for s in dict.fromkeys(sentences) if s not in self._vectors]
+            vectors = await self.embedder.embed([question, *missing])
+            q_vector = vectors[0]
+            self._remember(self._vectors, zip(missing, vectors[1:]), sentences, self.max_cached)
+        else:
+            missing = [s for s in dict.fromkeys(sentences) if s not in self._tokens or s not in self._vectors]
+            encodings = await encode_tokens([question, *missing])
+            q = encodings[0]
+            q_vector = q.vector
+            self._remember(self._vectors, ((s, e.vector) for s, e in zip(missing, encodings[1:])), sentences,
+                           self.max_cached)
+            self._remember(self._tokens, zip(missing, encodings[1:]), sentences, self.max_cached_tokens)
+            content = np.array([bool(_CONTENT_TOKEN.match(t)) and t.lstrip("#") not in _NOT_CONTENT
+                                for t in q.tokens], dtype=bool)
+            for i, text in enumerate(sentences):
+                out[i, 1:] = token_similarity(q, self._tokens[text], content)
+        if sentences:
+            out[:, 0] = np.stack([self._vectors[text] for text in sentences]) @ q_vector
+        return out
+
+    @staticmethod
+    def _remember(cache: OrderedDict, fresh: object, used: Sequence[str], limit: int) -> None:
+        """Add the fresh entries, mark the used ones recent, drop the least recent beyond the limit (never
+        one in use)."""
+        cache.update(fresh)  # type: ignore[arg-type]
+        for text in used:
+            cache.move_to_end(text)
+        while len(cache) > max(limit, len(used)):
+            cache.popitem(last=False)
