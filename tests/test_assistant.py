@@ -277,12 +277,36 @@ async def test_the_assistant_passes_similarity_only_for_the_trained_model(servic
     assert similarity[:, 1:].any(), "the token columns are filled"
 
 
-def token_encodings(embedder: CountingEmbedder):  # type: ignore[no-untyped-def]
-    """encode_tokens for a test embedder: each word's vector as a token vector."""
+def token_encodings(embedder: CountingEmbedder, encoded: list[str] | None = None):  # type: ignore[no-untyped-def]
+    """encode_tokens for a test embedder, recording what it encodes: its vectors (without counting them
+    as embed calls), and each word's vector as a token vector."""
     async def encode_tokens(texts: list[str]) -> list[TokenEncoding]:
+        if encoded is not None:
+            encoded.extend(texts)
         out = []
-        for text, vector in zip(texts, await embedder.embed(texts)):
+        for text, vector in zip(texts, embedder.embed_sync(texts)):
             words = text.lower().split()
-            out.append(TokenEncoding(vector, (await embedder.embed(words)).astype(np.float16), words))
+            out.append(TokenEncoding(vector, embedder.embed_sync(words).astype(np.float16), words))
         return out
     return encode_tokens
+
+
+async def test_an_extractive_ask_encodes_the_question_once(services: Services) -> None:
+    """The token pass the answerer needs gives the retriever its query vector too."""
+    await load(services)
+    assistant, embedder = services.assistant, services.embedder
+    trained = assistant.extractive.sentence_weights
+    assistant.extractive.sentence_weights = replace(trained, model=embedder.name)
+    encoded: list[str] = []
+    embedder.encode_tokens = token_encodings(embedder, encoded)  # type: ignore[attr-defined]
+    question = "Who is the payroll officer?"
+    try:
+        before = list(embedder.texts)
+        answer = await assistant.ask(question)
+    finally:
+        assistant.extractive.sentence_weights = trained
+        vars(embedder).pop("encode_tokens", None)
+    assert answer.grounded and encoded.count(question) == 1
+    assert question not in embedder.texts[len(before):], "the retriever did not embed it again"
+    plain = await assistant.ask(question)  # the lexical weights, no token pass: the retriever embeds it
+    assert plain.grounded and embedder.texts[-1] == question

@@ -13,6 +13,7 @@ from app.assistant.llm import ChatModel
 from app.assistant.prompting import SYSTEM_PROMPT, pack_context, sanitise, user_message
 from app.assistant.similarity import SentenceSimilarity
 from app.errors import InvalidInput, PayloadTooLarge
+from ingest.embedding import TokenEncoding
 from ingest.tokens import count_tokens
 from retrieval.retriever import Filters, Hit, HybridRetriever
 
@@ -74,12 +75,15 @@ class Assistant:
         return question
 
     async def retrieve(self, question: str, *, tenant_id: str, k: int, filters: Filters | None = None,
-                       search_query: str | None = None, user_id: str | None = None) -> list[Hit]:
+                       search_query: str | None = None, user_id: str | None = None,
+                       query_embedding: np.ndarray | None = None) -> list[Hit]:
         """Hits from the tenant's knowledge base and, for a user, from that user's own memory."""
         query = search_query or question
-        hits = await self.retriever.search(query, k=k, tenant_id=tenant_id, filters=filters)
+        hits = await self.retriever.search(query, k=k, tenant_id=tenant_id, filters=filters,
+                                           query_embedding=query_embedding)
         if user_id:
-            own = await self.retriever.search(query, k=k, tenant_id=memory_namespace(tenant_id, user_id))
+            own = await self.retriever.search(query, k=k, tenant_id=memory_namespace(tenant_id, user_id),
+                                              query_embedding=query_embedding)
             hits = sorted(hits + own, key=lambda h: -h.score)[:k]
         return hits
 
@@ -98,12 +102,13 @@ class Assistant:
                   search_query: str | None = None, history: list[dict[str, str]] | None = None,
                   user_id: str | None = None) -> Answer:
         question = self.check_question(question)
+        encoded = await self._encoded_question(question, search_query)
         hits = await self.retrieve(question, tenant_id=tenant_id, k=k, filters=filters, search_query=search_query,
-                                   user_id=user_id)
+                                   user_id=user_id, query_embedding=encoded.vector if encoded else None)
         if not self.relevant(hits):
             return Answer(NOT_COVERED, None, [], False, Usage(count_tokens(question), 0), self.model, hits=hits)
         if self.llm is None:
-            return await self._extractive(question, hits)
+            return await self._extractive(question, hits, encoded)
         context, messages = self._prompt(question, hits, history)
         completion = await self.llm.complete(messages)
         return self._finish(completion.text, context, Usage(completion.prompt_tokens, completion.completion_tokens))
@@ -129,19 +134,32 @@ class Assistant:
         cleaned, citations, removed = verify(text, context)
         return Answer(cleaned, None, citations, bool(citations), usage, self.model, removed, context)
 
-    async def sentence_similarity(self, question: str, passages: list[Passage],
-                                  candidates: list[SentenceCandidate]) -> np.ndarray | None:
-        """Question-sentence similarities for the extractive answerer, or None (it then uses its lexical
-        weights) unless they come from the embedding model it was trained with, token columns included."""
-        if (self.similarity is None or self.similarity.model != self.extractive.similarity_model
-                or not self.similarity.tokens or not candidates):
-            return None
-        return await self.similarity(question, [c.text(passages) for c in candidates])
+    def _similarity_usable(self) -> bool:
+        """The extractive answerer's similarities come from the embedding model its weights were trained
+        with, token columns included; otherwise it uses its lexical weights."""
+        return (self.similarity is not None and self.similarity.model == self.extractive.similarity_model
+                and self.similarity.tokens)
 
-    async def _extractive(self, question: str, hits: list[Hit]) -> Answer:
+    async def _encoded_question(self, question: str, search_query: str | None) -> TokenEncoding | None:
+        """The extractive answerer encodes the question token by token anyway: that same pass gives the
+        vector the retriever needs (one pass of the model per ask instead of two)."""
+        if self.llm is not None or search_query not in (None, question) or not self._similarity_usable():
+            return None
+        assert self.similarity is not None
+        return await self.similarity.encode(question)
+
+    async def sentence_similarity(self, question: str, passages: list[Passage], candidates: list[SentenceCandidate],
+                                  encoded: TokenEncoding | None = None) -> np.ndarray | None:
+        """Question-sentence similarities for the extractive answerer (see _similarity_usable), or None."""
+        if not self._similarity_usable() or not candidates:
+            return None
+        assert self.similarity is not None
+        return await self.similarity(question, [c.text(passages) for c in candidates], encoded)
+
+    async def _extractive(self, question: str, hits: list[Hit], encoded: TokenEncoding | None = None) -> Answer:
         passages = [Passage(h.content, i + 1, h.score) for i, h in enumerate(hits)]
         candidates = sentence_candidates(passages)
-        similarity = await self.sentence_similarity(question, passages, candidates)
+        similarity = await self.sentence_similarity(question, passages, candidates, encoded)
         found = self.extractive.extract(question, passages, similarity, candidates)
         prompt_tokens = count_tokens(question) + sum(count_tokens(h.content) for h in hits)
         if found is None or found.support < self.extractive.min_support:
@@ -161,11 +179,13 @@ class Assistant:
         """Typed events: retrieval, delta, citation, done; or error."""
         tenant_id = kwargs.get("tenant_id", "default")
         question = self.check_question(question)
+        encoded = await self._encoded_question(question, kwargs.get("search_query"))
         hits = await self.retrieve(question, tenant_id=tenant_id, k=kwargs.get("k", 5), filters=kwargs.get("filters"),
-                                   search_query=kwargs.get("search_query"), user_id=kwargs.get("user_id"))
+                                   search_query=kwargs.get("search_query"), user_id=kwargs.get("user_id"),
+                                   query_embedding=encoded.vector if encoded else None)
         yield "retrieval", hits
         if not self.relevant(hits) or self.llm is None:
-            answer = (await self._extractive(question, hits) if self.relevant(hits)
+            answer = (await self._extractive(question, hits, encoded) if self.relevant(hits)
                       else Answer(NOT_COVERED, None, [], False, Usage(count_tokens(question), 0), self.model, hits=hits))
             for piece in _pieces(answer.answer):
                 yield "delta", piece

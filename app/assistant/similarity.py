@@ -46,22 +46,28 @@ class SentenceSimilarity:
         """Whether the embedder gives token vectors (else the token columns are zero)."""
         return hasattr(self.embedder, "encode_tokens")
 
-    async def __call__(self, question: str, sentences: Sequence[str]) -> np.ndarray:
+    async def encode(self, question: str) -> TokenEncoding:
+        """The question's sentence and token vectors, in one pass of the model (needs `tokens`)."""
+        return (await self.embedder.encode_tokens([question]))[0]  # type: ignore[attr-defined]
+
+    async def __call__(self, question: str, sentences: Sequence[str], encoded: TokenEncoding | None = None
+                       ) -> np.ndarray:
+        """encoded: the question's encode(), if the caller has it."""
         out = np.zeros((len(sentences), len(SIMILARITY_COLUMNS)))
-        encode_tokens = getattr(self.embedder, "encode_tokens", None)
-        if encode_tokens is None:
+        if not self.tokens:
             missing = [s for s in dict.fromkeys(sentences) if s not in self._vectors]
             vectors = await self.embedder.embed([question, *missing])
             q_vector = vectors[0]
             self._remember(self._vectors, zip(missing, vectors[1:]), sentences, self.max_cached)
         else:
             missing = [s for s in dict.fromkeys(sentences) if s not in self._tokens or s not in self._vectors]
-            encodings = await encode_tokens([question, *missing])
-            q = encodings[0]
+            texts = missing if encoded is not None else [question, *missing]
+            encodings = await self.embedder.encode_tokens(texts) if texts else []  # type: ignore[attr-defined]
+            q = encoded if encoded is not None else encodings[0]
+            fresh = list(zip(missing, encodings if encoded is not None else encodings[1:]))
             q_vector = q.vector
-            self._remember(self._vectors, ((s, e.vector) for s, e in zip(missing, encodings[1:])), sentences,
-                           self.max_cached)
-            self._remember(self._tokens, zip(missing, encodings[1:]), sentences, self.max_cached_tokens)
+            self._remember(self._vectors, ((s, e.vector) for s, e in fresh), sentences, self.max_cached)
+            self._remember(self._tokens, fresh, sentences, self.max_cached_tokens)
             content = np.array([bool(_CONTENT_TOKEN.match(t)) and t.lstrip("#") not in _NOT_CONTENT
                                 for t in q.tokens], dtype=bool)
             for i, text in enumerate(sentences):
