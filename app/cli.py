@@ -136,6 +136,10 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             await services.embed_pending(args.tenant)
             print(f"embedded in {time.perf_counter() - started:.1f}s; "
                   f"queue: {await services.queue.pending(args.tenant)} jobs waiting")
+        if args.vacuum_after and total.chunks_inserted + total.chunks_deleted >= args.vacuum_after:
+            started = time.perf_counter()
+            await services.vacuum_knowledge_base()
+            print(f"vacuumed and analyzed the knowledge-base tables in {time.perf_counter() - started:.1f}s")
 
     return with_services(run)
 
@@ -354,6 +358,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--language")
     p.add_argument("--tenant", default="default")
     p.add_argument("--wait", action="store_true", help="return when every chunk is embedded")
+    p.add_argument("--vacuum-after", type=int, default=1000, metavar="CHUNKS",
+                   help="after a load that stored or deleted at least this many chunks, VACUUM ANALYZE the "
+                        "knowledge-base tables so searches run at full speed at once (0: leave it to autovacuum)")
     p.set_defaults(func=cmd_ingest)
 
     p = sub.add_parser("worker", help="run standalone embedding workers")

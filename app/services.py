@@ -158,6 +158,15 @@ class Services:
         finally:
             await conn.close()
 
+    async def vacuum_knowledge_base(self) -> None:
+        """VACUUM (ANALYZE) the knowledge-base tables, as the owner: after a bulk load the lexical leg's
+        index-only scans need the visibility map (measured at 100k chunks: lexical p50 3.86 ms before,
+        1.80 ms after), and the planner the fresh statistics. Autovacuum gets there too, later."""
+        async with self.owner() as conn:
+            await conn.execute(
+                """VACUUM (ANALYZE) rag.documents, rag.chunks, rag.chunk_embeddings, rag.postings, rag.term_stats,
+                                     rag.corpus_stats, rag.lexical_backlog""")
+
     async def close(self) -> None:
         await self.db.close()
         self.database.stop()

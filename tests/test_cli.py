@@ -1,10 +1,13 @@
 """The command line, run as a user would: ingest --wait, search, export -> ingest, ask, chat, migrate."""
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
 from pathlib import Path
+
+import asyncpg
 
 
 def run(args: list[str], db_url: str, tmp_path: Path, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -14,14 +17,27 @@ def run(args: list[str], db_url: str, tmp_path: Path, stdin: str | None = None) 
                           input=stdin, timeout=180, cwd=Path(__file__).resolve().parent.parent)
 
 
+async def last_vacuums(db_url: str) -> set[str]:
+    """The knowledge-base tables (of four) that a manual VACUUM has visited."""
+    conn = await asyncpg.connect(db_url)
+    try:
+        rows = await conn.fetch(
+            """SELECT relname FROM pg_stat_user_tables WHERE schemaname = 'rag' AND last_vacuum IS NOT NULL
+                  AND relname IN ('postings', 'term_stats', 'chunks', 'chunk_embeddings')""")
+    finally:
+        await conn.close()
+    return {r["relname"] for r in rows}
+
+
 def test_ingest_search_export_roundtrip_ask_and_chat(db_url: str, tmp_path: Path) -> None:
     docs = tmp_path / "docs"
     (docs / "sub").mkdir(parents=True)
     (docs / "refunds.md").write_text("# Refunds\n\nA credit note refunds a posted invoice. The clerk is Maria Santos.")
     (docs / "sub" / "payroll.rst").write_text("Payroll\n=======\n\nPayslips are computed monthly.\n")
-    out = run(["ingest", str(docs), "--source", "handbook", "--wait"], db_url, tmp_path)
+    out = run(["ingest", str(docs), "--source", "handbook", "--wait", "--vacuum-after", "2"], db_url, tmp_path)
     assert out.returncode == 0, out.stderr
-    assert "2 new" in out.stdout and "embedded in" in out.stdout
+    assert "2 new" in out.stdout and "embedded in" in out.stdout and "vacuumed and analyzed" in out.stdout
+    assert asyncio.run(last_vacuums(db_url)) == {"postings", "term_stats", "chunks", "chunk_embeddings"}
 
     out = run(["search", "credit note refund", "-k", "2"], db_url, tmp_path)
     assert out.returncode == 0, out.stderr
