@@ -4,7 +4,15 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
+import asyncpg
+
 from app.db import Db
+
+
+async def defer_lexical_indexing(conn: asyncpg.Connection) -> None:
+    """Send the chunks this transaction inserts to the lexical backlog instead of indexing them in the
+    inserting statement (the insert trigger of migration 0012 reads this setting)."""
+    await conn.execute("SELECT set_config('rag.defer_lexical', 'on', true)")
 
 
 @dataclass

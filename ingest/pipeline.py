@@ -18,7 +18,7 @@ from app.errors import InvalidInput
 from app.queue import Job, Queue
 from ingest.chunking import Chunker, text_hash
 from ingest.embedding import Embedder
-from ingest.lexical import BacklogLoad, LexicalBacklog
+from ingest.lexical import BacklogLoad, LexicalBacklog, defer_lexical_indexing
 from ingest.loaders import LoadedDocument
 from ingest.store import EMBED_QUEUE, DocumentStore, PreparedDocument, StoreResult, embedding_text, now_iso
 
@@ -182,7 +182,7 @@ class IngestPipeline:
             defer_lexical = load is not None and load.batches > 0
         async with self.db.tenant(tenant_id).acquire() as conn:
             if defer_lexical:
-                await conn.execute("SELECT set_config('rag.defer_lexical', 'on', true)")
+                await defer_lexical_indexing(conn)
             result = await self.store.store(conn, batch, tenant_id)
         if load is not None:
             load.batches += 1

@@ -11,6 +11,7 @@ from app.services import Services
 from app.settings import Settings
 from eval.benchmarks.common import Timer, peak_rss_mb, scratch_database
 from ingest.embedding import HashEmbedder
+from ingest.lexical import defer_lexical_indexing
 from ingest.loaders import LoadedDocument, iter_paths, load_path
 from ingest.pipeline import IngestOptions
 from ingest.store import CHUNK_COLUMNS, DocumentStore
@@ -79,7 +80,7 @@ async def _run(services: Services, paths: list[Path], batch_size: int, workers_c
     for i, batch in enumerate(prepared_all):
         async with services.owner() as conn, conn.transaction():
             if i:
-                await conn.execute("SELECT set_config('rag.defer_lexical', 'on', true)")
+                await defer_lexical_indexing(conn)
             ids = await conn.fetch(
                 """INSERT INTO rag.documents (tenant_id, external_id, title, source, content, content_hash)
                    SELECT 'rawcopy', k.e, '', 'bench', 'x', '' FROM unnest($1::text[]) WITH ORDINALITY AS k(e, n)
