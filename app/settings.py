@@ -113,8 +113,9 @@ class AssistantSettings:
         h.strip() for h in _env("ALLOWED_LINK_HOSTS", "").split(",") if h.strip()))
     """ALLOWED_LINK_HOSTS: comma list of hosts answers may link to (others are unlinked)."""
     sentence_similarity: bool = field(default_factory=lambda: _env_bool("ANSWER_SENTENCE_SIMILARITY", True))
-    """ANSWER_SENTENCE_SIMILARITY: the extractive answerer also weighs question-sentence embedding
-    similarity (better answers; up to ~160 ms per ask here while its sentence cache is cold)."""
+    """ANSWER_SENTENCE_SIMILARITY: the extractive answerer also weighs question-sentence similarity from
+    the local MiniLM, sentence vectors and token matching (better answers; one encoding of the question
+    per ask, more while its sentence cache is cold); off, its lexical weights choose."""
 
 
 @dataclass(frozen=True)
