@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import os
 import re
 from collections.abc import Sequence
@@ -57,35 +58,51 @@ class HashEmbedder:
 
     provider = "hash"
     _MIX = np.uint64(0x9E3779B97F4A7C15)
+    _CACHE_WORDS = 2_000_000  # word hashes kept; the cache starts afresh beyond that
+    _TEXTS_PER_PASS = 64  # bounds the arrays of one pass (a worker embeds up to 64 documents' chunks)
 
     def __init__(self, dimensions: int = 384) -> None:
         self.dimensions = dimensions
         self.name = f"hash-{dimensions}"
         self._words: dict[str, int] = {}
 
-    def _word_hash(self, word: str) -> int:
-        value = self._words.get(word)
-        if value is None:
-            value = int.from_bytes(hashlib.blake2b(word.encode(), digest_size=8).digest(), "little")
-            if len(self._words) < 2_000_000:
-                self._words[word] = value
-        return value
-
-    def _row(self, text: str) -> np.ndarray:
-        words = np.fromiter((self._word_hash(w.lower()) for w in _WORD.findall(text)), dtype=np.uint64)
-        if words.size == 0:
-            return np.zeros(self.dimensions, dtype=np.float32)
-        with np.errstate(over="ignore"):
-            bigrams = (words[:-1] * self._MIX) ^ words[1:]
-        features = np.concatenate([words, bigrams])
-        index = (features % np.uint64(self.dimensions)).astype(np.intp)
-        sign = np.where(features >> np.uint64(63), 1.0, -1.0)
-        return np.bincount(index, weights=sign, minlength=self.dimensions).astype(np.float32)
+    def _hashes(self, words: list[str]) -> np.ndarray:
+        """blake2b of each word (cached: most words of a corpus recur), as uint64."""
+        table = self._words
+        missing = set(words).difference(table)
+        if missing:
+            if len(table) + len(missing) > self._CACHE_WORDS:
+                table = self._words = {}
+                missing = set(words)
+            for word in missing:
+                table[word] = int.from_bytes(hashlib.blake2b(word.encode(), digest_size=8).digest(), "little")
+        return np.fromiter(map(table.__getitem__, words), dtype=np.uint64, count=len(words))
 
     def embed_sync(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimensions), dtype=np.float32)
-        return _normalise(np.stack([self._row(t) for t in texts]))
+        step = self._TEXTS_PER_PASS
+        return np.concatenate([self._embed_pass(texts[i:i + step]) for i in range(0, len(texts), step)])
+
+    def _embed_pass(self, texts: Sequence[str]) -> np.ndarray:
+        """Up to _TEXTS_PER_PASS texts at once: their words hashed through the cache in C-level loops, each
+        text's features (words, and bigrams that stay within the text) counted by one bincount."""
+        n, dims = len(texts), self.dimensions
+        # lowering an ASCII text before splitting it gives the same words; otherwise each word is lowered
+        # after the split (a lowered non-ASCII letter can stop being a word character: 'İ' -> 'i̇')
+        per_text = [_WORD.findall(t.lower()) if t.isascii() else list(map(str.lower, _WORD.findall(t)))
+                    for t in texts]
+        counts = np.fromiter(map(len, per_text), dtype=np.intp, count=n)
+        words = self._hashes(list(itertools.chain.from_iterable(per_text)))
+        rows = np.repeat(np.arange(n, dtype=np.intp), counts)
+        with np.errstate(over="ignore"):
+            bigrams = (words[:-1] * self._MIX) ^ words[1:]
+        within = rows[:-1] == rows[1:]  # a bigram's two words belong to the same text
+        features = np.concatenate([words, bigrams[within]])
+        index = np.concatenate([rows, rows[:-1][within]]) * dims + (features % np.uint64(dims)).astype(np.intp)
+        sign = np.where(features >> np.uint64(63), 1.0, -1.0)
+        counted = np.bincount(index, weights=sign, minlength=n * dims).reshape(n, dims)
+        return _normalise(counted.astype(np.float32))
 
     async def embed(self, texts: Sequence[str]) -> np.ndarray:
         return self.embed_sync(texts)
