@@ -129,9 +129,13 @@ def cmd_gold(args: argparse.Namespace) -> int:
 
 def cmd_bench_ingest(args: argparse.Namespace) -> int:
     from app.settings import get_settings
-    from eval.benchmarks.ingest import bench_ingest, format_ingest
+    from eval.benchmarks.ingest import INDEXES, bench_ingest, format_ingest
 
-    result = asyncio.run(bench_ingest(get_settings(), [Path(p) for p in args.paths]))
+    without = set(filter(None, args.without.split(",")))
+    if without - INDEXES.keys():
+        raise SystemExit(f"--without: unknown index {', '.join(sorted(without - INDEXES.keys()))} "
+                         f"(known: {', '.join(sorted(INDEXES))})")
+    result = asyncio.run(bench_ingest(get_settings(), [Path(p) for p in args.paths], without=without))
     print(format_ingest(result))
     if args.json:
         print(json.dumps(result, indent=2))
@@ -257,6 +261,9 @@ def add_eval_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[
     p.add_argument("paths", nargs="*", default=["../shared/datasets/odoo-docs-14.0",
                                                  "../shared/datasets/scifact/corpus.jsonl.gz"])
     p.add_argument("--json", action="store_true")
+    p.add_argument("--without", default="", metavar="INDEXES",
+                   help="diagnostic: leave out the maintenance of these indexes (comma-separated: lexical, vector) "
+                        "to see what they cost; the knowledge base is left without them")
     p.set_defaults(func=cmd_bench_ingest)
 
     p = bsub.add_parser("search", help="search latency per mode at growing sizes, vs the Supabase reference")
