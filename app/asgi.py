@@ -26,7 +26,8 @@ from app.odoo.scheduler import Scheduler
 from app.db import Database
 from app.errors import Unauthorized
 from app.kb import KnowledgeBaseController
-from app.problems import EXCEPTION_HANDLERS
+from app.openapi import document_request_bodies
+from app.problems import EXCEPTION_HANDLERS, reject_nul_in_url
 from app.realtime.controllers import RealtimeController
 from app.search import SearchController
 from app.security.auth import Authenticator, require_scope
@@ -120,12 +121,13 @@ def create_app(
             await http.aclose()
             await services.close()
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[KnowledgeBaseController, SearchController, SystemController, AskController, ToolsController, ChatController, CatalogController, OdooController, RealtimeController, VaultController],
         dependencies={"services": Provide(provide_services, sync_to_thread=False),
                       "tenant_id": Provide(provide_tenant, sync_to_thread=False),
                       "principal": Provide(provide_principal, sync_to_thread=False)},
         guards=[require_scope],
+        before_request=reject_nul_in_url,
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=settings.server.max_upload_bytes,
@@ -136,3 +138,5 @@ def create_app(
             render_plugins=[ScalarRenderPlugin()],
         ),
     )
+    document_request_bodies(app)
+    return app

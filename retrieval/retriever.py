@@ -17,6 +17,7 @@ from ingest.embedding import Embedder
 DEFAULTS_FILE = Path(__file__).resolve().parent / "defaults.json"
 MODES = ("hybrid", "vector", "lexical", "trigram")
 MAX_K = 1000
+MAX_RESULT_WINDOW = 10_000  # offset + k: deeper pages cost more than any reader of a ranked list needs
 
 
 @dataclass(frozen=True)
@@ -107,8 +108,8 @@ class HybridRetriever:
             raise InvalidInput("the query is empty")
         if not 1 <= k <= MAX_K:
             raise InvalidInput(f"k must be between 1 and {MAX_K}, got {k}")
-        if offset < 0:
-            raise InvalidInput("offset must be 0 or more")
+        if not 0 <= offset <= MAX_RESULT_WINDOW - k:
+            raise InvalidInput(f"offset must be between 0 and {MAX_RESULT_WINDOW} - k ({MAX_RESULT_WINDOW - k}), got {offset}")
         if not -1.0 <= match_threshold <= 1.0:
             raise InvalidInput("match_threshold is a cosine similarity between -1 and 1")
         p = (params or self.params).for_mode(mode)

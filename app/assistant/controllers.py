@@ -13,17 +13,17 @@ from app.assistant.schemas import AskIn, AskOut, CitationOut, UsageOut, ask_out,
 from app.assistant.service import memory_namespace
 from app.assistant.summarize import Summarizer
 from app.errors import InvalidInput, IpaiError, NotFound, PayloadTooLarge
+from app.params import RowId
+from app.problems import read_body
+from app.security.auth import acting_user
+from app.security.keys import Principal
+from app.services import Services
 from ingest.chunking import text_hash
 from ingest.loaders import LoadedDocument
 from ingest.pipeline import IngestOptions
 from ingest.tokens import count_tokens
-from sql.queries import q
-from app.problems import decode_json
-from app.security.auth import acting_user
-from app.security.keys import Principal
-from app.services import Services
 from retrieval.retriever import Filters
-
+from sql.queries import q
 
 MAX_SUMMARY_TOKENS = 200_000
 
@@ -59,11 +59,11 @@ class AskController(Controller):
     path = "/v1/ask"
     tags = ["assistant"]
 
-    @post("", operation_id="ask", status_code=200, opt={"scope": "ask"})
+    @post("", operation_id="ask", status_code=200, opt={"scope": "ask", "body": AskIn})
     async def ask(self, request: Request, services: Services, tenant_id: str,
                   principal: Principal) -> Response[AskOut]:
         """Answer a question from the knowledge base with verified citations (stream=true for SSE)."""
-        body = decode_json(await request.body(), AskIn)
+        body = await read_body(request)
         user_id = acting_user(principal, body.user_id)
         assistant = services.assistant
         question = assistant.check_question(body.question)
@@ -89,7 +89,7 @@ class ClassifyOut(msgspec.Struct):
 
 class SummarizeIn(msgspec.Struct, forbid_unknown_fields=True):
     text: str | None = None
-    document_id: int | None = None
+    document_id: RowId | None = None
     max_tokens: int = 200
     style: str = "paragraph"
 
@@ -117,18 +117,18 @@ class MemoryOut(msgspec.Struct):
 class ToolsController(Controller):
     tags = ["assistant"]
 
-    @post("/v1/classify", operation_id="classify", status_code=200, opt={"scope": "ask"})
+    @post("/v1/classify", operation_id="classify", status_code=200, opt={"scope": "ask", "body": ClassifyIn})
     async def classify(self, request: Request, services: Services) -> ClassifyOut:
         """Route a message to an intent label (default labels or the request's own)."""
-        body = decode_json(await request.body(), ClassifyIn)
+        body = await read_body(request)
         result = await Classifier(services.embedder, services.assistant.llm).classify(
             body.text, resolve_labels(body.labels))
         return ClassifyOut(result.label, result.confidence, result.scores, result.method)
 
-    @post("/v1/summarize", operation_id="summarize", status_code=200, opt={"scope": "ask"})
+    @post("/v1/summarize", operation_id="summarize", status_code=200, opt={"scope": "ask", "body": SummarizeIn})
     async def summarize(self, request: Request, services: Services, tenant_id: str) -> SummarizeOut:
         """Summarise a text or a stored document (map-reduce with an LLM, else extractive)."""
-        body = decode_json(await request.body(), SummarizeIn)
+        body = await read_body(request)
         if (body.text is None) == (body.document_id is None):
             raise InvalidInput("send exactly one of text or document_id")
         text = body.text
@@ -144,10 +144,10 @@ class ToolsController(Controller):
         usage = UsageOut(result.prompt_tokens, result.completion_tokens, result.prompt_tokens + result.completion_tokens)
         return SummarizeOut(result.summary, result.method, result.sections, usage)
 
-    @post("/v1/memory", operation_id="memory", status_code=201, opt={"scope": "ask"})
+    @post("/v1/memory", operation_id="memory", status_code=201, opt={"scope": "ask", "body": MemoryIn})
     async def memory(self, request: Request, services: Services, tenant_id: str, principal: Principal) -> MemoryOut:
         """Store a fact or conversation excerpt for one user; their later asks and chats retrieve it."""
-        body = decode_json(await request.body(), MemoryIn)
+        body = await read_body(request)
         user_id = acting_user(principal, body.user_id)
         if not user_id or not user_id.strip():
             raise InvalidInput("user_id is empty")

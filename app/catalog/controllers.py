@@ -13,14 +13,15 @@ from app.catalog.sync import run_sync
 from app.errors import InvalidInput
 from app.odoo.jsonrpc import OdooClient, OdooConnection
 from app.odoo.secrets import ODOO_PASSWORD
-from app.problems import decode_json
+from app.params import HttpUrl, Name
+from app.problems import read_body
 from app.services import Services
 
 
 class OdooIn(msgspec.Struct, forbid_unknown_fields=True):
-    url: str
-    db: str
-    user: str
+    url: HttpUrl
+    db: Name
+    user: Name
     password: str
 
 
@@ -32,10 +33,10 @@ class CatalogController(Controller):
     path = "/v1/catalog"
     tags = ["catalog"]
 
-    @put("/assets/{fqdn:str}", operation_id="putAsset", opt={"scope": "catalog"})
+    @put("/assets/{fqdn:str}", operation_id="putAsset", opt={"scope": "catalog", "body": AssetIn})
     async def put_asset(self, request: Request, services: Services, tenant_id: str, fqdn: str) -> Response[AssetOut]:
         """Register or update an asset under its FQDN (system.db.model)."""
-        body = decode_json(await request.body(), AssetIn)
+        body = await read_body(request)
         if not body.type.strip():
             raise InvalidInput("type is empty (e.g. table, view, odoo_model, analytics_view)")
         catalog = Catalog(services, tenant_id)
@@ -64,10 +65,10 @@ class CatalogController(Controller):
             q, type_=type, system=system, limit=limit, offset=offset, cursor=cursor)
         return AssetPage(items=items, next_cursor=next_cursor, offset=offset if q else None)
 
-    @post("/lineage", operation_id="linkAssets", status_code=201, opt={"scope": "catalog"})
+    @post("/lineage", operation_id="linkAssets", status_code=201, opt={"scope": "catalog", "body": LinkIn})
     async def link(self, request: Request, services: Services, tenant_id: str) -> dict[str, str]:
         """Record that data flows from one asset to another."""
-        body = decode_json(await request.body(), LinkIn)
+        body = await read_body(request)
         await Catalog(services, tenant_id).link([(body.from_fqdn, body.to_fqdn, body.relation)])
         return {"from_fqdn": body.from_fqdn, "to_fqdn": body.to_fqdn, "relation": body.relation}
 
@@ -78,10 +79,11 @@ class CatalogController(Controller):
         edges = await Catalog(services, tenant_id).lineage(fqdn, direction, depth)
         return LineageOut(fqdn=fqdn, direction=direction, depth=depth, edges=edges)  # type: ignore[arg-type]
 
-    @post("/sync", operation_id="catalogSync", status_code=200, opt={"scope": "catalog"})
+    @post("/sync", operation_id="catalogSync", status_code=200,
+          opt={"scope": "catalog", "body": SyncIn, "body_optional": True})
     async def sync(self, request: Request, services: Services, tenant_id: str) -> SyncOut:
         """Register the service's own tables, views and functions, Odoo models and modules, KB sources."""
-        body = decode_json(await request.body() or b"{}", SyncIn)
+        body = await read_body(request)
         odoo = body.odoo
         settings = services.settings.odoo
         conn = (OdooConnection(odoo.url, odoo.db, odoo.user, odoo.password) if odoo else

@@ -15,7 +15,7 @@ from app.assistant.schemas import ask_out
 from app.chat.schemas import ChatIn, ChatOut, CompletionIn, MessageOut, SessionOut
 from app.chat.service import ChatService, Turn, parse_session_id
 from app.errors import InvalidInput, IpaiError
-from app.problems import decode_json
+from app.problems import read_body
 from app.security.auth import acting_user
 from app.security.keys import Principal
 from app.services import Services
@@ -31,11 +31,11 @@ class ChatController(Controller):
     path = "/v1/chat"
     tags = ["assistant"]
 
-    @post("", operation_id="chat", status_code=200, opt={"scope": "ask"})
+    @post("", operation_id="chat", status_code=200, opt={"scope": "ask", "body": ChatIn})
     async def chat(self, request: Request, services: Services, tenant_id: str,
                    principal: Principal) -> Response[ChatOut]:
         """One chat turn: a follow-up is resolved against the session's history before retrieval."""
-        body = decode_json(await request.body(), ChatIn)
+        body = await read_body(request)
         user_id = acting_user(principal, body.user_id)
         chat = ChatService(services, tenant_id)
         session_id = parse_session_id(body.session_id)
@@ -55,10 +55,10 @@ class ChatController(Controller):
         return SessionOut(id=str(sid), title=row["title"], user_id=row["user_id"], created_at=row["created_at"],
                           updated_at=row["updated_at"], messages=[MessageOut(**m) for m in messages])
 
-    @post("/completions", operation_id="chatCompletions", status_code=200, opt={"scope": "ask"})
+    @post("/completions", operation_id="chatCompletions", status_code=200, opt={"scope": "ask", "body": CompletionIn})
     async def completions(self, request: Request, services: Services, tenant_id: str) -> Response[Any]:
         """OpenAI-compatible chat completions answered from the knowledge base (model `ipai-rag`)."""
-        body = decode_json(await request.body(), CompletionIn)
+        body = await read_body(request)
         turns = [(m.role, _text(m.content)) for m in body.messages]
         users = [i for i, (role, _) in enumerate(turns) if role == "user"]
         if not users:

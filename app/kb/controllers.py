@@ -12,7 +12,8 @@ from litestar.response import Stream
 from app.errors import BadRequest, InvalidInput, UnsupportedMediaType
 from app.kb.schemas import DocumentIn, DocumentOut, DocumentPage, DocumentUpdate, IngestOut, ReindexIn, ReindexOut
 from app.kb.service import KnowledgeBase
-from app.problems import decode_json
+from app.params import BIGINT_MAX, row_id
+from app.problems import read_body
 from app.services import Services
 from ingest.chunking import text_hash
 from ingest.loaders import LoadedDocument, load_bytes, parse_text
@@ -37,7 +38,7 @@ class KnowledgeBaseController(Controller):
     path = "/v1/kb"
     tags = ["knowledge base"]
 
-    @post("/documents", operation_id="createDocument", status_code=201, opt={"scope": "kb:write"})
+    @post("/documents", operation_id="createDocument", status_code=201, opt={"scope": "kb:write", "body": DocumentIn})
     async def create_document(
         self, request: Request, services: Services, tenant_id: str,
         wait: bool = Parameter(default=False, description="return only after every chunk is embedded"),
@@ -48,7 +49,7 @@ class KnowledgeBaseController(Controller):
         if content_type.startswith("multipart/form-data"):
             docs, options = await self._from_upload(request, tenant_id)
         elif content_type.split(";")[0].strip() in ("application/json", ""):
-            body = decode_json(await request.body(), DocumentIn)
+            body = await read_body(request)
             docs = [parse_text(body.content, body.format, body.title,
                                body.external_id or f"sha256:{text_hash(body.content)}")]
             docs[0].metadata, docs[0].provenance = body.metadata, {"via": "api"}
@@ -88,7 +89,8 @@ class KnowledgeBaseController(Controller):
     @get("/documents", operation_id="listDocuments", opt={"scope": "kb:read"})
     async def list_documents(
         self, services: Services, tenant_id: str,
-        cursor: int = Parameter(default=0, ge=0, description="id after which the page starts (next_cursor)"),
+        cursor: int = Parameter(default=0, ge=0, le=BIGINT_MAX,
+                                description="id after which the page starts (next_cursor)"),
         limit: int = Parameter(default=50, ge=1, le=500),
         source: str | None = None, language: str | None = None,
         metadata: str | None = Parameter(default=None, description='JSON object the metadata must contain'),
@@ -101,17 +103,18 @@ class KnowledgeBaseController(Controller):
 
     @get("/documents/{document_id:int}", operation_id="getDocument", opt={"scope": "kb:read"})
     async def get_document(
-        self, services: Services, tenant_id: str, document_id: int, chunks: bool = False
+        self, services: Services, tenant_id: str, chunks: bool = False, document_id: int = row_id()
     ) -> DocumentOut:
         """One document, optionally with its chunks."""
         return await KnowledgeBase(services, tenant_id).get(document_id, with_chunks=chunks)
 
-    @put("/documents/{document_id:int}", operation_id="updateDocument", opt={"scope": "kb:write"})
+    @put("/documents/{document_id:int}", operation_id="updateDocument",
+         opt={"scope": "kb:write", "body": DocumentUpdate})
     async def update_document(
-        self, request: Request, services: Services, tenant_id: str, document_id: int, wait: bool = False
+        self, request: Request, services: Services, tenant_id: str, wait: bool = False, document_id: int = row_id()
     ) -> IngestOut:
         """Replace a document's text; only chunks whose text changed are re-embedded."""
-        body = decode_json(await request.body(), DocumentUpdate)
+        body = await read_body(request)
         kb = KnowledgeBase(services, tenant_id)
         out = await kb.update(document_id, body.content, title=body.title, language=body.language,
                               metadata=body.metadata, text_format=body.format)
@@ -121,14 +124,15 @@ class KnowledgeBaseController(Controller):
         return out
 
     @delete("/documents/{document_id:int}", operation_id="deleteDocument", status_code=204, opt={"scope": "kb:write"})
-    async def delete_document(self, services: Services, tenant_id: str, document_id: int) -> None:
+    async def delete_document(self, services: Services, tenant_id: str, document_id: int = row_id()) -> None:
         """Delete a document with its chunks and vectors."""
         await KnowledgeBase(services, tenant_id).delete(document_id)
 
-    @post("/reindex", operation_id="reindex", status_code=202, opt={"scope": "kb:write"})
+    @post("/reindex", operation_id="reindex", status_code=202,
+          opt={"scope": "kb:write", "body": ReindexIn, "body_optional": True})
     async def reindex(self, request: Request, services: Services, tenant_id: str) -> ReindexOut:
         """Re-chunk and/or re-embed all or a filtered set of documents (e.g. into a new model)."""
-        body = decode_json(await request.body() or b"{}", ReindexIn)
+        body = await read_body(request)
         return await KnowledgeBase(services, tenant_id).reindex(body)
 
     @get("/export", operation_id="exportDocuments", media_type="application/x-ndjson", opt={"scope": "kb:read"})

@@ -13,14 +13,15 @@ from app.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
 from app.odoo.ledger import MAX_BODY, Ledger
 from app.odoo.secrets import webhook_secret
 from app.odoo.seed import drift
-from app.problems import decode_json
+from app.params import HttpUrl, Name, row_id
+from app.problems import read_body
 from app.services import Services
 
 
 class InstanceIn(msgspec.Struct, forbid_unknown_fields=True):
-    name: str
-    base_url: str
-    database: str
+    name: Name
+    base_url: HttpUrl
+    database: Name
     secrets: list[str]
 
 
@@ -71,10 +72,11 @@ class OdooController(Controller):
             request.client.host if request.client else None, request.headers.get("user-agent"), github=github)
         return Response(out, status_code=status)
 
-    @post("/v1/odoo/instances", operation_id="addOdooInstance", status_code=201, opt={"scope": "sync"})
+    @post("/v1/odoo/instances", operation_id="addOdooInstance", status_code=201,
+          opt={"scope": "sync", "body": InstanceIn})
     async def add_instance(self, request: Request, services: Services, tenant_id: str) -> dict[str, Any]:
         """Register an Odoo instance with its webhook secret(s)."""
-        body = decode_json(await request.body(), InstanceIn)
+        body = await read_body(request)
         if not body.secrets or any(len(s) < 16 for s in body.secrets):
             raise InvalidInput("give at least one webhook secret of 16 or more characters")
         # Instance names are global (webhooks name them); the check sees every tenant's.
@@ -91,10 +93,10 @@ class OdooController(Controller):
         return {"id": instance_id, "name": body.name}
 
     @post("/v1/odoo/instances/{name:str}/secrets", operation_id="rotateOdooSecret", status_code=201,
-        opt={"scope": "sync"})
+        opt={"scope": "sync", "body": SecretIn})
     async def add_secret(self, request: Request, services: Services, tenant_id: str, name: str) -> dict[str, Any]:
         """Add a webhook secret (rotation); optionally retire the others."""
-        body = decode_json(await request.body(), SecretIn)
+        body = await read_body(request)
         if len(body.secret) < 16:
             raise InvalidInput("webhook secrets need 16 or more characters")
         if await services.db.tenant(tenant_id).fetchval(
@@ -106,7 +108,7 @@ class OdooController(Controller):
         return {"instance": name, "active_secrets": "rotated" if body.deactivate_others else "added"}
 
     @get("/v1/odoo/events/{event_id:int}", operation_id="odooEvent", opt={"scope": "sync"})
-    async def event(self, services: Services, tenant_id: str, event_id: int) -> dict[str, Any]:
+    async def event(self, services: Services, tenant_id: str, event_id: int = row_id()) -> dict[str, Any]:
         """One ledger entry with its status."""
         row = await services.db.tenant(tenant_id).fetchrow(
             "SELECT id, event_id, event_type, aggregate_type, aggregate_id, status, attempts, last_error, received_at, "
@@ -117,7 +119,7 @@ class OdooController(Controller):
 
     @post("/v1/odoo/events/{event_id:int}/replay", operation_id="replayOdooEvent", status_code=202,
         opt={"scope": "sync"})
-    async def replay(self, services: Services, tenant_id: str, event_id: int) -> dict[str, Any]:
+    async def replay(self, services: Services, tenant_id: str, event_id: int = row_id()) -> dict[str, Any]:
         """Send a dead-lettered event back for processing."""
         return await Ledger(services).replay(tenant_id, event_id)
 

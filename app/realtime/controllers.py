@@ -13,7 +13,7 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from app.db import bind_tenant
 from app.errors import InvalidInput
-from app.problems import decode_json
+from app.problems import read_body
 from app.services import Services
 
 CHANNELS = ("jobs", "approvals", "notifications", "odoo-sync")
@@ -81,11 +81,11 @@ class RealtimeController(Controller):
             raise InvalidInput("Last-Event-ID must be the id of an event of this channel") from exc
         return ServerSentEvent(channel_events(services.db.url, tenant_id, channel, last_id))
 
-    @post("/{channel:str}", operation_id="publish", status_code=201, opt={"scope": "sync"})
+    @post("/{channel:str}", operation_id="publish", status_code=201, opt={"scope": "sync", "body": PublishIn})
     async def publish(self, request: Request, services: Services, tenant_id: str, channel: str) -> dict[str, int]:
         """Publish a message on a channel (approvals, notifications ...)."""
         check_channel(channel)
-        body = decode_json(await request.body(), PublishIn)
+        body = await read_body(request)
         row_id = await services.db.tenant(tenant_id).fetchval(
             "INSERT INTO rag.realtime_events (tenant_id, channel, payload) VALUES ($1, $2, $3) RETURNING id",
             tenant_id, channel, body.payload)

@@ -7,7 +7,8 @@ from dataclasses import replace
 import numpy as np
 from litestar import Controller, Request, post
 
-from app.problems import decode_json
+from app.errors import InvalidInput
+from app.problems import read_body
 from app.search.schemas import LegScore, SearchHit, SearchIn, SearchOut
 from app.services import Services
 from retrieval.retriever import Filters
@@ -17,10 +18,10 @@ class SearchController(Controller):
     path = "/v1/search"
     tags = ["search"]
 
-    @post("", operation_id="search", status_code=200, opt={"scope": "kb:read"})
+    @post("", operation_id="search", status_code=200, opt={"scope": "kb:read", "body": SearchIn})
     async def search(self, request: Request, services: Services, tenant_id: str) -> SearchOut:
         """Hybrid, vector, lexical or trigram search with filters, pagination and explain."""
-        body = decode_json(await request.body(), SearchIn)
+        body = await read_body(request)
         started = time.perf_counter()
         retriever = services.retriever
         params = retriever.params
@@ -41,7 +42,7 @@ class SearchController(Controller):
             body.query, k=body.k, mode=body.mode, tenant_id=tenant_id, offset=body.offset,
             filters=Filters(f.sources, languages, f.document_ids, f.metadata, f.updated_from, f.updated_to),
             params=params, match_threshold=body.match_threshold, collapse=body.collapse,
-            query_embedding=np.asarray(body.query_embedding, dtype=np.float32) if body.query_embedding else None,
+            query_embedding=_query_vector(body.query_embedding),
         )
         return SearchOut(
             hits=[
@@ -55,3 +56,14 @@ class SearchController(Controller):
             ],
             mode=body.mode, offset=body.offset, took_ms=round((time.perf_counter() - started) * 1000, 2),
         )
+
+
+def _query_vector(values: list[float] | None) -> np.ndarray | None:
+    """A caller's query embedding as float32; values beyond float32 (they would become infinite) are a 4xx."""
+    if not values:
+        return None
+    with np.errstate(over="ignore"):
+        vector = np.asarray(values, dtype=np.float32)
+    if not np.isfinite(vector).all():
+        raise InvalidInput("query_embedding holds a value that is not a finite float32 number")
+    return vector

@@ -6,11 +6,13 @@ from typing import Any, Literal
 
 import msgspec
 
+from app.params import RowId
+
 
 class SearchFilters(msgspec.Struct, forbid_unknown_fields=True):
     sources: list[str] | None = None
     languages: list[str] | None = None
-    document_ids: list[int] | None = None
+    document_ids: list[RowId] | None = None
     metadata: dict[str, Any] | None = None
     updated_from: datetime | None = None
     updated_to: datetime | None = None

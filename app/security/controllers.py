@@ -7,7 +7,8 @@ import msgspec
 from litestar import Controller, Request, post, put
 
 from app.errors import InvalidInput
-from app.problems import decode_json
+from app.params import Version
+from app.problems import read_body
 from app.services import Services
 
 
@@ -16,7 +17,7 @@ class SecretIn(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class RetireIn(msgspec.Struct, forbid_unknown_fields=True):
-    version: int | None = None
+    version: Version | None = None
     keep_latest: bool = False
 
 
@@ -28,32 +29,33 @@ class BotIn(msgspec.Struct, forbid_unknown_fields=True):
 class ReadIn(msgspec.Struct, forbid_unknown_fields=True):
     bot_id: str
     name: str
-    version: int | None = None
+    version: Version | None = None
 
 
 class VaultController(Controller):
     path = "/v1/vault"
     tags = ["vault"]
 
-    @put("/secrets/{name:str}", operation_id="putSecret", status_code=201, opt={"scope": "admin"})
+    @put("/secrets/{name:str}", operation_id="putSecret", status_code=201, opt={"scope": "admin", "body": SecretIn})
     async def put_secret(self, request: Request, services: Services, tenant_id: str, name: str) -> dict[str, Any]:
         """Store a new version of a secret (earlier versions stay readable until retired)."""
-        body = decode_json(await request.body(), SecretIn)
+        body = await read_body(request)
         if not body.value:
             raise InvalidInput("value is empty")
         return {"name": name, "version": await services.vault.put(tenant_id, name, body.value)}
 
-    @post("/secrets/{name:str}/retire", operation_id="retireSecret", status_code=200, opt={"scope": "admin"})
+    @post("/secrets/{name:str}/retire", operation_id="retireSecret", status_code=200,
+          opt={"scope": "admin", "body": RetireIn})
     async def retire(self, request: Request, services: Services, tenant_id: str, name: str) -> dict[str, Any]:
         """Retire one version, or every version (but the newest, with keep_latest)."""
-        body = decode_json(await request.body(), RetireIn)
+        body = await read_body(request)
         return {"name": name, "retired": await services.vault.retire(tenant_id, name, body.version,
                                                                      keep_latest=body.keep_latest)}
 
-    @put("/bots/{bot_id:str}", operation_id="putBot", status_code=200, opt={"scope": "admin"})
+    @put("/bots/{bot_id:str}", operation_id="putBot", status_code=200, opt={"scope": "admin", "body": BotIn})
     async def put_bot(self, request: Request, services: Services, tenant_id: str, bot_id: str) -> dict[str, Any]:
         """Register a bot of the tenant and the secrets it may read (replaces its list)."""
-        body = decode_json(await request.body(), BotIn)
+        body = await read_body(request)
         await services.db.tenant(tenant_id).execute(
             """INSERT INTO control_plane.bot_registry (bot_id, tenant_id, description, allowed_secrets)
                VALUES ($1, $2, $3, $4) ON CONFLICT (bot_id) DO UPDATE
@@ -61,10 +63,10 @@ class VaultController(Controller):
             bot_id, tenant_id, body.description, body.allowed_secrets)
         return {"bot_id": bot_id, "allowed_secrets": body.allowed_secrets}
 
-    @post("/read", operation_id="readSecret", status_code=200, opt={"scope": "secrets:read"})
+    @post("/read", operation_id="readSecret", status_code=200, opt={"scope": "secrets:read", "body": ReadIn})
     async def read(self, request: Request, services: Services, tenant_id: str) -> dict[str, Any]:
         """A bot reads a secret it may read; every attempt is audited (remote address, user agent) first."""
-        body = decode_json(await request.body(), ReadIn)
+        body = await read_body(request)
         value = await services.vault.get_logged(
             tenant_id, body.bot_id, body.name, version=body.version,
             remote=request.client.host if request.client else None, agent=request.headers.get("user-agent"))

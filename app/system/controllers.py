@@ -8,6 +8,7 @@ from litestar import Controller, get, post
 from litestar.response import Response
 
 from app.errors import NotFound
+from app.params import row_id
 from app.problems import problem
 from app.queue import queue_stats
 from app.services import Services
@@ -58,7 +59,7 @@ class SystemController(Controller):
                        lexical_backlog=await services.pipeline.backlog.stats(tenant_id))
 
     @post("/v1/jobs/{job_id:int}/replay", operation_id="replayJob", status_code=202, opt={"scope": "admin"})
-    async def replay(self, services: Services, tenant_id: str, job_id: int) -> dict[str, Any]:
+    async def replay(self, services: Services, tenant_id: str, job_id: int = row_id()) -> dict[str, Any]:
         """Send a dead-lettered job back to its queue."""
         if not await services.queue.replay(tenant_id, job_id):
             raise NotFound(f"job {job_id} is not dead-lettered in the embed queue")
