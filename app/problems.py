@@ -91,10 +91,10 @@ def reject_nul_in_url(request: Request) -> None:
 
 async def read_body(request: Request) -> Any:
     """The JSON body decoded into the type the handler declares as opt["body"], which also documents it in
-    the OpenAPI document; with opt["body_optional"], an empty body reads as {}."""
+    the OpenAPI document; with opt["body_optional"], no body at all reads as {}."""
     opt = request.route_handler.opt
     body = await request.body()
-    if opt.get("body_optional") and not body.strip():
+    if opt.get("body_optional") and not body:
         body = b"{}"
     return decode_json(body, opt["body"])
 
