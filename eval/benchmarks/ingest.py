@@ -85,13 +85,11 @@ async def _run(services: Services, paths: list[Path], batch_size: int, workers_c
         for doc in docs:
             pipeline.prepare(doc, options)
     embedded = await services.db.tenant("bench").fetchval("SELECT count(*) FROM rag.chunk_embeddings")
-    hashing = Timer()  # the hash embedder alone, from a cold word cache, in the workers' batches of 64
+    hashing = Timer()  # the hash embedder alone, from a cold word cache (it takes 64 texts per pass itself)
     texts = [embedding_text(heading_for(doc.title, c.section_path), c.content)
              for batch in prepared_all for doc in batch for c in doc.chunks]
-    embedder = HashEmbedder(services.embedder.dimensions)
     with hashing():
-        for i in range(0, len(texts), 64):
-            embedder.embed_sync(texts[i:i + 64])
+        HashEmbedder(services.embedder.dimensions).embed_sync(texts)
 
     # The store step alone: the same batches under another tenant, one transaction each, deferring BM25
     # from the second batch on as the load does, with no drain or embedding worker beside it.
