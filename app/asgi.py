@@ -26,7 +26,7 @@ from app.odoo.scheduler import Scheduler
 from app.db import Database
 from app.errors import Unauthorized
 from app.kb import KnowledgeBaseController
-from app.openapi import document_request_bodies
+from app.openapi import document_api
 from app.problems import EXCEPTION_HANDLERS, reject_nul_in_url
 from app.realtime.controllers import RealtimeController
 from app.search import SearchController
@@ -138,5 +138,5 @@ def create_app(
             render_plugins=[ScalarRenderPlugin()],
         ),
     )
-    document_request_bodies(app)
+    document_api(app)
     return app

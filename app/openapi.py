@@ -1,11 +1,17 @@
-"""Request bodies in the OpenAPI document: each handler's declared opt["body"] type, as msgspec's JSON Schema."""
+"""The OpenAPI document as the API's contract: request bodies, problem-details errors, credentials and scopes."""
 from __future__ import annotations
 
 from typing import Any
 
 import msgspec
 from litestar import Litestar
-from litestar.openapi.spec import Components, OpenAPIMediaType, RequestBody
+from litestar.openapi.spec import (
+    Components, OpenAPIHeader, OpenAPIMediaType, OpenAPIResponse, Operation, Reference, RequestBody, Schema,
+    SecurityScheme,
+)
+from litestar.openapi.spec.enums import OpenAPIType
+
+from app.problems import PROBLEM_JSON
 
 # A file upload to POST /v1/kb/documents, the form ingest reads (besides a JSON body).
 UPLOAD_FORM: dict[str, Any] = {
@@ -24,6 +30,81 @@ UPLOAD_FORM: dict[str, Any] = {
 FORMS = {"createDocument": UPLOAD_FORM}
 
 
+# Every error is an RFC 9457 problem-details body (app.problems).
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string", "description": "a URI naming the kind of problem"},
+        "title": {"type": "string"},
+        "status": {"type": "integer", "minimum": 400, "maximum": 599},
+        "detail": {"type": "string", "description": "what was wrong, in words"},
+        "instance": {"type": "string", "description": "the request path"},
+        "errors": {"type": "array", "items": {"type": "object"}, "description": "each invalid parameter"},
+    },
+}
+PROBLEM = Reference(ref="#/components/schemas/Problem")
+ERRORS = {
+    "4XX": "The request was refused; the body says why (400 unreadable, 401 credentials, 403 scope or tenant, "
+           "404, 409, 413 too large, 415 file type, 422 invalid content, 429 rate limit).",
+    "503": "The database or a model server is unavailable; retry later.",
+}
+SECURITY_SCHEMES = {
+    "bearer": SecurityScheme(type="http", scheme="bearer",
+                             description="An API key (ipai_...) or a JWT, as `Authorization: Bearer ...`."),
+    "apiKey": SecurityScheme(type="apiKey", name="X-API-Key", security_scheme_in="header",
+                             description="An API key in the X-API-Key header."),
+}
+
+
+def document_api(app: Litestar) -> None:
+    """Complete Litestar's document: request bodies, the errors every operation may answer with (its own 400
+    entries included: every error is problem+json), and for each operation the credentials and scope it needs."""
+    document_request_bodies(app)
+    handlers = {h.operation_id: h for route in app.routes for h in getattr(route, "route_handlers", ())}
+    document = app.openapi_schema
+    if document.components is None:
+        document.components = Components()
+    document.components.schemas = {**(document.components.schemas or {}), "Problem": PROBLEM_SCHEMA}  # type: ignore[dict-item]
+    document.components.security_schemes = {**(document.components.security_schemes or {}), **SECURITY_SCHEMES}
+    for operation in _operations(app):
+        handler = handlers.get(operation.operation_id)
+        responses = operation.responses = dict(operation.responses or {})
+        for code in [c for c in responses if c.startswith("4")]:
+            del responses[code]
+        for code, description in ERRORS.items():
+            responses[code] = OpenAPIResponse(description=description,
+                                              content={PROBLEM_JSON: OpenAPIMediaType(schema=PROBLEM)})
+        responses["4XX"].headers = {"Retry-After": OpenAPIHeader(
+            schema=Schema(type=OpenAPIType.INTEGER),
+            description="with a 429: seconds until the key may send again")}
+        if handler is not None and "streams" in handler.opt:
+            success = responses[str(handler.status_code)]
+            success.content = {**(success.content or {}),
+                               "text/event-stream": OpenAPIMediaType(schema=_event_schema(handler.opt["streams"]))}  # type: ignore[arg-type]
+        if handler is None or handler.opt.get("public"):
+            continue
+        operation.security = [{"bearer": []}, {"apiKey": []}]
+        scope = handler.opt.get("scope", "admin")
+        needs = f"Needs the scope `{scope}`."
+        operation.description = f"{operation.description}\n\n{needs}" if operation.description else needs
+
+
+def _event_schema(names: tuple[str, ...]) -> dict[str, Any]:
+    """One Server-Sent Event of a stream=true response: named events with JSON data, or data-only ones."""
+    data = {"type": "string", "description": "JSON (a data-only stream ends with [DONE])"}
+    if not names:
+        return {"type": "object", "required": ["data"], "properties": {"data": data}}
+    return {"type": "object", "required": ["event", "data"],
+            "properties": {"event": {"enum": list(names)}, "data": data}}
+
+
+def _operations(app: Litestar) -> list[Operation]:
+    methods = ("get", "put", "post", "delete", "patch")
+    return [op for item in (app.openapi_schema.paths or {}).values()
+            for op in (getattr(item, m, None) for m in methods) if op is not None]
+
+
 def document_request_bodies(app: Litestar) -> None:
     """Handlers read their JSON bodies themselves (app.problems.read_body, for problem-details errors), so
     Litestar cannot see them: add each one's schema to its operation, and the schemas to the components."""
@@ -39,12 +120,10 @@ def document_request_bodies(app: Litestar) -> None:
     if document.components is None:
         document.components = Components()
     document.components.schemas = {**components, **(document.components.schemas or {})}  # type: ignore[dict-item]
-    for path_item in (document.paths or {}).values():
-        for method in ("post", "put", "patch"):
-            operation = getattr(path_item, method, None)
-            if operation is None or operation.operation_id not in ref_of:
-                continue
-            content = {"application/json": OpenAPIMediaType(schema=ref_of[operation.operation_id])}
-            if operation.operation_id in FORMS:
-                content["multipart/form-data"] = OpenAPIMediaType(schema=FORMS[operation.operation_id])  # type: ignore[arg-type]
-            operation.request_body = RequestBody(content=content, required=operation.operation_id not in optional)
+    for operation in _operations(app):
+        if operation.operation_id not in ref_of:
+            continue
+        content = {"application/json": OpenAPIMediaType(schema=ref_of[operation.operation_id])}
+        if operation.operation_id in FORMS:
+            content["multipart/form-data"] = OpenAPIMediaType(schema=FORMS[operation.operation_id])  # type: ignore[arg-type]
+        operation.request_body = RequestBody(content=content, required=operation.operation_id not in optional)

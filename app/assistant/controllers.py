@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Controller, Request, post
@@ -11,9 +11,9 @@ from litestar.response import Response, ServerSentEvent, ServerSentEventMessage
 from app.assistant.classify import Classifier, LabelIn, resolve_labels
 from app.assistant.schemas import AskIn, AskOut, CitationOut, UsageOut, ask_out, hits_out
 from app.assistant.service import memory_namespace
-from app.assistant.summarize import Summarizer
+from app.assistant.summarize import STYLES, Summarizer
 from app.errors import InvalidInput, IpaiError, NotFound, PayloadTooLarge
-from app.params import RowId
+from app.params import NonBlank, RowId, stated
 from app.problems import read_body
 from app.security.auth import acting_user
 from app.security.keys import Principal
@@ -31,6 +31,10 @@ MAX_SUMMARY_TOKENS = 200_000
 def filters_of(services: Services, f: Any) -> Filters:
     languages = [services.languages.resolve(x) for x in f.languages] if f.languages else None
     return Filters(f.sources, languages, f.document_ids, f.metadata, f.updated_from, f.updated_to)
+
+
+ANSWER_EVENTS = ("retrieval", "delta", "citation", "done", "error")
+"""The SSE events of a streamed answer, in order (error ends a stream that failed after it started)."""
 
 
 def sse(event: str, data: Any) -> ServerSentEventMessage:
@@ -59,7 +63,7 @@ class AskController(Controller):
     path = "/v1/ask"
     tags = ["assistant"]
 
-    @post("", operation_id="ask", status_code=200, opt={"scope": "ask", "body": AskIn})
+    @post("", operation_id="ask", status_code=200, opt={"scope": "ask", "body": AskIn, "streams": ANSWER_EVENTS})
     async def ask(self, request: Request, services: Services, tenant_id: str,
                   principal: Principal) -> Response[AskOut]:
         """Answer a question from the knowledge base with verified citations (stream=true for SSE)."""
@@ -76,8 +80,9 @@ class AskController(Controller):
 
 
 class ClassifyIn(msgspec.Struct, forbid_unknown_fields=True):
-    text: str
-    labels: list[str | LabelIn] | None = None
+    text: NonBlank
+    labels: Annotated[list[str | LabelIn], stated("two or more distinct names (default: the built-in intents)",
+                                                  minItems=2)] | None = None
 
 
 class ClassifyOut(msgspec.Struct):
@@ -88,10 +93,12 @@ class ClassifyOut(msgspec.Struct):
 
 
 class SummarizeIn(msgspec.Struct, forbid_unknown_fields=True):
-    text: str | None = None
+    """Exactly one of text and document_id."""
+
+    text: NonBlank | None = None
     document_id: RowId | None = None
-    max_tokens: int = 200
-    style: str = "paragraph"
+    max_tokens: Annotated[int, stated("the summary's length", minimum=16, maximum=2_000)] = 200
+    style: Annotated[str, stated("the summary's form", enum=list(STYLES))] = "paragraph"
 
 
 class SummarizeOut(msgspec.Struct):
@@ -102,8 +109,8 @@ class SummarizeOut(msgspec.Struct):
 
 
 class MemoryIn(msgspec.Struct, forbid_unknown_fields=True):
-    text: str
-    user_id: str | None = None
+    text: NonBlank
+    user_id: NonBlank | None = None
     kind: Literal["fact", "conversation"] = "fact"
     title: str = ""
 

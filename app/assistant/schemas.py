@@ -5,6 +5,7 @@ from typing import Annotated, Any
 
 import msgspec
 
+from app.params import NonBlank
 from app.search.schemas import SearchFilters
 
 
@@ -15,7 +16,7 @@ ChunkCount = Annotated[int, msgspec.Meta(ge=1, le=50)]
 class AskIn(msgspec.Struct, forbid_unknown_fields=True):
     """A question for the knowledge base."""
 
-    question: str
+    question: NonBlank
     k: ChunkCount = 5
     filters: SearchFilters = msgspec.field(default_factory=SearchFilters)
     stream: bool = False

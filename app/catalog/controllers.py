@@ -1,21 +1,28 @@
 """The catalog API: /v1/catalog/assets, /v1/catalog/lineage, /v1/catalog/sync."""
 from __future__ import annotations
 
+from typing import Annotated
+
 import httpx
 import msgspec
 from litestar import Controller, Request, delete, get, post, put
+from litestar.openapi import ResponseSpec
 from litestar.params import Parameter
 from litestar.response import Response
 
+from app.catalog.fqdn import FQDN_SCHEMA
 from app.catalog.schemas import AssetIn, AssetOut, AssetPage, LineageOut, LinkIn, SyncOut
 from app.catalog.service import AssetSpec, Catalog
 from app.catalog.sync import run_sync
 from app.errors import InvalidInput
 from app.odoo.jsonrpc import OdooClient, OdooConnection
 from app.odoo.secrets import ODOO_PASSWORD
-from app.params import HttpUrl, Name
+from app.params import HttpUrl, Name, stated_param
 from app.problems import read_body
 from app.services import Services
+
+
+FqdnPath = Annotated[str, stated_param(**FQDN_SCHEMA)]
 
 
 class OdooIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -33,8 +40,9 @@ class CatalogController(Controller):
     path = "/v1/catalog"
     tags = ["catalog"]
 
-    @put("/assets/{fqdn:str}", operation_id="putAsset", opt={"scope": "catalog", "body": AssetIn})
-    async def put_asset(self, request: Request, services: Services, tenant_id: str, fqdn: str) -> Response[AssetOut]:
+    @put("/assets/{fqdn:str}", operation_id="putAsset", opt={"scope": "catalog", "body": AssetIn},
+         responses={201: ResponseSpec(data_container=AssetOut, description="Registered (200: updated)")})
+    async def put_asset(self, request: Request, services: Services, tenant_id: str, fqdn: FqdnPath) -> Response[AssetOut]:
         """Register or update an asset under its FQDN (system.db.model)."""
         body = await read_body(request)
         if not body.type.strip():
@@ -44,12 +52,12 @@ class CatalogController(Controller):
         return Response(await catalog.get(fqdn), status_code=201 if inserted else 200)
 
     @get("/assets/{fqdn:str}", operation_id="getAsset", opt={"scope": "catalog"})
-    async def get_asset(self, services: Services, tenant_id: str, fqdn: str) -> AssetOut:
+    async def get_asset(self, services: Services, tenant_id: str, fqdn: FqdnPath) -> AssetOut:
         """One asset."""
         return await Catalog(services, tenant_id).get(fqdn)
 
     @delete("/assets/{fqdn:str}", operation_id="deleteAsset", status_code=204, opt={"scope": "catalog"})
-    async def delete_asset(self, services: Services, tenant_id: str, fqdn: str) -> None:
+    async def delete_asset(self, services: Services, tenant_id: str, fqdn: FqdnPath) -> None:
         """Delete an asset and its lineage edges."""
         await Catalog(services, tenant_id).delete(fqdn)
 
@@ -73,7 +81,7 @@ class CatalogController(Controller):
         return {"from_fqdn": body.from_fqdn, "to_fqdn": body.to_fqdn, "relation": body.relation}
 
     @get("/lineage/{fqdn:str}", operation_id="lineage", opt={"scope": "catalog"})
-    async def lineage(self, services: Services, tenant_id: str, fqdn: str, direction: str = "down",
+    async def lineage(self, services: Services, tenant_id: str, fqdn: FqdnPath, direction: str = "down",
                       depth: int = 3) -> LineageOut:
         """Upstream or downstream lineage, recursive and cycle-safe."""
         edges = await Catalog(services, tenant_id).lineage(fqdn, direction, depth)

@@ -6,9 +6,12 @@ from dataclasses import dataclass
 
 from app.errors import InvalidInput
 
-_SEGMENT = re.compile(r"^[a-z][a-z0-9_]*$")
-_MODEL_SEGMENT = re.compile(r"^[A-Za-z0-9_]+$")
+_SEGMENT = re.compile(r"[a-z][a-z0-9_]*")
+_MODEL_SEGMENT = re.compile(r"[A-Za-z0-9_]+")
 EXAMPLE = "a valid one looks like odoo.odoo_core.account.move or scout.gold.v_revenue_summary"
+# What parse_fqdn accepts, as the OpenAPI document states it (its own checks name the part that is wrong).
+FQDN_SCHEMA = {"description": "system.db.model, e.g. odoo.odoo_core.account.move",
+               "pattern": r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*(\.[A-Za-z0-9_]+)+$"}
 
 
 @dataclass(frozen=True)
@@ -29,13 +32,13 @@ def parse_fqdn(value: str) -> Fqdn:
     if len(parts) < 3:
         raise InvalidInput(f"FQDN {value!r} has {len(parts)} part(s); it needs system.db.model; {EXAMPLE}")
     system, db, model_parts = parts[0], parts[1], parts[2:]
-    if not _SEGMENT.match(system):
+    if not _SEGMENT.fullmatch(system):
         raise InvalidInput(f"FQDN {value!r}: system {system!r} must be one lowercase segment "
                            f"(a-z, 0-9, _; starting with a letter); {EXAMPLE}")
-    if not _SEGMENT.match(db):
+    if not _SEGMENT.fullmatch(db):
         raise InvalidInput(f"FQDN {value!r}: db {db!r} must be one lowercase segment "
                            f"(a-z, 0-9, _; starting with a letter); {EXAMPLE}")
-    bad = [p for p in model_parts if not _MODEL_SEGMENT.match(p)]
+    bad = [p for p in model_parts if not _MODEL_SEGMENT.fullmatch(p)]
     if bad:
         raise InvalidInput(f"FQDN {value!r}: model {'.'.join(model_parts)!r} has an invalid segment {bad[0]!r} "
                            f"(letters, digits and _ between dots); {EXAMPLE}")

@@ -2,15 +2,20 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
+
+from app.catalog.fqdn import FQDN_SCHEMA
+from app.params import NonBlank, stated
+
+FqdnText = Annotated[str, stated(**FQDN_SCHEMA)]
 
 
 class AssetIn(msgspec.Struct, forbid_unknown_fields=True):
     """An asset to register under the FQDN in the path (same FQDN again = update)."""
 
-    type: str
+    type: Annotated[NonBlank, stated("e.g. table, view, odoo_model, analytics_view")]
     metadata: dict[str, Any] = {}
     owner: str | None = None
     tags: list[str] = []
@@ -39,8 +44,8 @@ class AssetPage(msgspec.Struct):
 
 
 class LinkIn(msgspec.Struct, forbid_unknown_fields=True):
-    from_fqdn: str
-    to_fqdn: str
+    from_fqdn: FqdnText
+    to_fqdn: FqdnText
     relation: str = "feeds"
 
 

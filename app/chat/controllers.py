@@ -4,23 +4,27 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, get, post
 from litestar.response import Response, ServerSentEvent, Stream
 
-from app.assistant.controllers import answer_events
+from app.assistant.controllers import ANSWER_EVENTS, answer_events
 from app.assistant.schemas import ask_out
 from app.chat.schemas import ChatIn, ChatOut, CompletionIn, MessageOut, SessionOut
 from app.chat.service import ChatService, Turn, parse_session_id
 from app.errors import InvalidInput, IpaiError
+from app.params import stated_param
 from app.problems import read_body
 from app.security.auth import acting_user
 from app.security.keys import Principal
 from app.services import Services
 
 MODEL = "ipai-rag"
+
+
+SessionIdPath = Annotated[str, stated_param("a chat session's UUID", format="uuid")]
 
 
 def chat_out(turn: Turn) -> ChatOut:
@@ -31,7 +35,7 @@ class ChatController(Controller):
     path = "/v1/chat"
     tags = ["assistant"]
 
-    @post("", operation_id="chat", status_code=200, opt={"scope": "ask", "body": ChatIn})
+    @post("", operation_id="chat", status_code=200, opt={"scope": "ask", "body": ChatIn, "streams": ANSWER_EVENTS})
     async def chat(self, request: Request, services: Services, tenant_id: str,
                    principal: Principal) -> Response[ChatOut]:
         """One chat turn: a follow-up is resolved against the session's history before retrieval."""
@@ -46,7 +50,7 @@ class ChatController(Controller):
         return Response(chat_out(await chat.turn(session_id, body.message, user_id=user_id, k=body.k)))
 
     @get("/sessions/{session_id:str}", operation_id="chatSession", opt={"scope": "ask"})
-    async def session(self, services: Services, tenant_id: str, session_id: str) -> SessionOut:
+    async def session(self, services: Services, tenant_id: str, session_id: SessionIdPath) -> SessionOut:
         """A session and its messages, oldest first."""
         sid = parse_session_id(session_id)
         chat = ChatService(services, tenant_id)
@@ -55,7 +59,7 @@ class ChatController(Controller):
         return SessionOut(id=str(sid), title=row["title"], user_id=row["user_id"], created_at=row["created_at"],
                           updated_at=row["updated_at"], messages=[MessageOut(**m) for m in messages])
 
-    @post("/completions", operation_id="chatCompletions", status_code=200, opt={"scope": "ask", "body": CompletionIn})
+    @post("/completions", operation_id="chatCompletions", status_code=200, opt={"scope": "ask", "body": CompletionIn, "streams": ()})
     async def completions(self, request: Request, services: Services, tenant_id: str) -> Response[Any]:
         """OpenAI-compatible chat completions answered from the knowledge base (model `ipai-rag`)."""
         body = await read_body(request)

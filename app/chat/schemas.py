@@ -2,16 +2,19 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
 from app.assistant.schemas import AskOut, ChunkCount
+from app.params import NonBlank, stated
+
+SessionId = Annotated[str, stated("a chat session's UUID", format="uuid")]
 
 
 class ChatIn(msgspec.Struct, forbid_unknown_fields=True):
-    message: str
-    session_id: str | None = None
+    message: NonBlank
+    session_id: SessionId | None = None
     stream: bool = False
     user_id: str | None = None
     k: ChunkCount = 5
@@ -51,7 +54,9 @@ class OpenAIMessage(msgspec.Struct):
 class CompletionIn(msgspec.Struct):
     """OpenAI chat.completions request; unknown OpenAI fields are accepted and ignored."""
 
-    messages: list[OpenAIMessage]
+    messages: Annotated[list[OpenAIMessage], stated(
+        "the conversation; the last user message is the question",
+        contains={"type": "object", "required": ["role"], "properties": {"role": {"const": "user"}}})]
     model: str = "ipai-rag"
     stream: bool = False
     max_tokens: int | None = None

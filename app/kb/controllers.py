@@ -89,7 +89,7 @@ class KnowledgeBaseController(Controller):
     @get("/documents", operation_id="listDocuments", opt={"scope": "kb:read"})
     async def list_documents(
         self, services: Services, tenant_id: str,
-        cursor: int = Parameter(default=0, ge=0, le=BIGINT_MAX,
+        cursor: int = Parameter(default=0, ge=0, le=BIGINT_MAX, schema_extra={"maximum": BIGINT_MAX},
                                 description="id after which the page starts (next_cursor)"),
         limit: int = Parameter(default=50, ge=1, le=500),
         source: str | None = None, language: str | None = None,

@@ -2,16 +2,21 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
+
+from app.params import NonBlank, stated
+
+ExternalId = Annotated[str, stated("the document's id in its source, up to 1024 characters (absent or empty: "
+                                   "sha256:<hash of the content>)", maxLength=1024)]
 
 
 class DocumentIn(msgspec.Struct, forbid_unknown_fields=True):
     """A document to ingest. Same (source, external_id) again = an update; unchanged = a no-op."""
 
-    content: str
-    external_id: str | None = None
+    content: NonBlank
+    external_id: ExternalId | None = None
     title: str = ""
     source: str = "api"
     language: str | None = None
@@ -23,7 +28,7 @@ class DocumentIn(msgspec.Struct, forbid_unknown_fields=True):
 class DocumentUpdate(msgspec.Struct, forbid_unknown_fields=True):
     """New text (and optionally title, language, metadata) for an existing document."""
 
-    content: str
+    content: NonBlank
     title: str | None = None
     language: str | None = None
     metadata: dict[str, Any] | None = None

@@ -1,7 +1,7 @@
 """The bridge API: webhook receivers (Odoo, GitHub), instances, event replay, drift."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import asyncpg
 import msgspec
@@ -13,20 +13,23 @@ from app.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
 from app.odoo.ledger import MAX_BODY, Ledger
 from app.odoo.secrets import webhook_secret
 from app.odoo.seed import drift
-from app.params import HttpUrl, Name, row_id
+from app.params import HttpUrl, Name, row_id, stated
 from app.problems import read_body
 from app.services import Services
+
+
+WebhookSecret = Annotated[str, stated("a webhook secret of 16 or more characters", minLength=16)]
 
 
 class InstanceIn(msgspec.Struct, forbid_unknown_fields=True):
     name: Name
     base_url: HttpUrl
     database: Name
-    secrets: list[str]
+    secrets: Annotated[list[WebhookSecret], stated("the webhook secrets (one or more)", minItems=1)]
 
 
 class SecretIn(msgspec.Struct, forbid_unknown_fields=True):
-    secret: str
+    secret: WebhookSecret
     deactivate_others: bool = False
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Annotated, Any
 
 import asyncpg
 import msgspec
@@ -13,10 +13,12 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from app.db import bind_tenant
 from app.errors import InvalidInput
+from app.params import stated_param
 from app.problems import read_body
 from app.services import Services
 
 CHANNELS = ("jobs", "approvals", "notifications", "odoo-sync")
+ChannelPath = Annotated[str, stated_param("a channel", enum=list(CHANNELS))]
 KEEPALIVE_SECONDS = 15.0
 MISSED = """SELECT id, payload::text AS data FROM rag.realtime_events
              WHERE tenant_id = $1 AND channel = $2 AND id > $3 ORDER BY id LIMIT 1000"""
@@ -71,7 +73,7 @@ class RealtimeController(Controller):
     tags = ["realtime"]
 
     @get("/{channel:str}", operation_id="realtime", opt={"scope": "sync"})
-    async def subscribe(self, request: Request, services: Services, tenant_id: str, channel: str) -> ServerSentEvent:
+    async def subscribe(self, request: Request, services: Services, tenant_id: str, channel: ChannelPath) -> ServerSentEvent:
         """Server-Sent Events of a channel; send Last-Event-ID to receive what was missed."""
         check_channel(channel)
         raw = request.headers.get("last-event-id")
@@ -82,7 +84,7 @@ class RealtimeController(Controller):
         return ServerSentEvent(channel_events(services.db.url, tenant_id, channel, last_id))
 
     @post("/{channel:str}", operation_id="publish", status_code=201, opt={"scope": "sync", "body": PublishIn})
-    async def publish(self, request: Request, services: Services, tenant_id: str, channel: str) -> dict[str, int]:
+    async def publish(self, request: Request, services: Services, tenant_id: str, channel: ChannelPath) -> dict[str, int]:
         """Publish a message on a channel (approvals, notifications ...)."""
         check_channel(channel)
         body = await read_body(request)

@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
-from app.params import RowId
+from app.params import NonBlank, RowId, stated
+from retrieval.retriever import MAX_K, MAX_RESULT_WINDOW
+
+Timestamp = Annotated[datetime, stated("an RFC 3339 timestamp", format="date-time")]
 
 
 class SearchFilters(msgspec.Struct, forbid_unknown_fields=True):
@@ -14,8 +17,8 @@ class SearchFilters(msgspec.Struct, forbid_unknown_fields=True):
     languages: list[str] | None = None
     document_ids: list[RowId] | None = None
     metadata: dict[str, Any] | None = None
-    updated_from: datetime | None = None
-    updated_to: datetime | None = None
+    updated_from: Timestamp | None = None
+    updated_to: Timestamp | None = None
 
 
 class Weights(msgspec.Struct, forbid_unknown_fields=True):
@@ -27,15 +30,17 @@ class Weights(msgspec.Struct, forbid_unknown_fields=True):
 class SearchIn(msgspec.Struct, forbid_unknown_fields=True):
     """A hybrid search. Leave weights, fusion and rrf_k out to use the tuned defaults."""
 
-    query: str
-    k: int = 10
+    query: NonBlank
+    k: Annotated[int, stated(f"hits per page, 1 to {MAX_K}", minimum=1, maximum=MAX_K)] = 10
     mode: Literal["hybrid", "vector", "lexical", "trigram"] = "hybrid"
-    offset: int = 0
+    offset: Annotated[int, stated(f"hits to skip; offset + k <= {MAX_RESULT_WINDOW}",
+                                  minimum=0, maximum=MAX_RESULT_WINDOW - 1)] = 0
     filters: SearchFilters = msgspec.field(default_factory=SearchFilters)
     weights: Weights | None = None
     fusion: Literal["rrf", "weighted"] | None = None
     rrf_k: float | None = None
-    match_threshold: float = 0.0
+    match_threshold: Annotated[float, stated("the least cosine similarity of a vector hit",
+                                             minimum=-1, maximum=1)] = 0.0
     explain: bool = False
     collapse: bool = False
     query_embedding: list[float] | None = None

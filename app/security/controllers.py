@@ -1,19 +1,19 @@
 """HTTP handlers of the vault (/v1/vault): store and retire secret versions, register bots, audited reads."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, post, put
 
 from app.errors import InvalidInput
-from app.params import Version
+from app.params import Version, stated
 from app.problems import read_body
 from app.services import Services
 
 
 class SecretIn(msgspec.Struct, forbid_unknown_fields=True):
-    value: str
+    value: Annotated[str, stated("the secret", minLength=1)]
 
 
 class RetireIn(msgspec.Struct, forbid_unknown_fields=True):
