@@ -78,10 +78,10 @@ def document_api(app: Litestar) -> None:
         responses["4XX"].headers = {"Retry-After": OpenAPIHeader(
             schema=Schema(type=OpenAPIType.INTEGER),
             description="with a 429: seconds until the key may send again")}
-        if handler is not None and "streams" in handler.opt:
+        if handler is not None and "streams" in handler.opt:  # with stream=true; or always, as an event stream
             success = responses[str(handler.status_code)]
-            success.content = {**(success.content or {}),
-                               "text/event-stream": OpenAPIMediaType(schema=_event_schema(handler.opt["streams"]))}  # type: ignore[arg-type]
+            events = {"text/event-stream": OpenAPIMediaType(schema=_event_schema(handler.opt["streams"]))}  # type: ignore[arg-type]
+            success.content = events if handler.opt.get("stream_only") else {**(success.content or {}), **events}
         if handler is None or handler.opt.get("public"):
             continue
         operation.security = [{"bearer": []}, {"apiKey": []}]
@@ -91,12 +91,12 @@ def document_api(app: Litestar) -> None:
 
 
 def _event_schema(names: tuple[str, ...]) -> dict[str, Any]:
-    """One Server-Sent Event of a stream=true response: named events with JSON data, or data-only ones."""
+    """One Server-Sent Event: named events with JSON data (and an id to resume from), or data-only ones."""
     data = {"type": "string", "description": "JSON (a data-only stream ends with [DONE])"}
     if not names:
         return {"type": "object", "required": ["data"], "properties": {"data": data}}
     return {"type": "object", "required": ["event", "data"],
-            "properties": {"event": {"enum": list(names)}, "data": data}}
+            "properties": {"event": {"enum": list(names)}, "data": data, "id": {"type": "string"}}}
 
 
 def _operations(app: Litestar) -> list[Operation]:

@@ -12,6 +12,7 @@ from litestar.testing import AsyncTestClient
 from app.assistant.controllers import ANSWER_EVENTS
 from app.catalog.fqdn import FQDN_SCHEMA, parse_fqdn
 from app.errors import InvalidInput
+from app.realtime.controllers import CHANNELS
 from app.security.keys import SCOPES
 from tests.test_api_kb import assert_problem, client  # noqa: F401  (client: the fixture)
 
@@ -49,6 +50,10 @@ async def test_streamed_answers_are_documented_event_by_event(client: AsyncTestC
         assert event["properties"]["event"]["enum"] == list(ANSWER_EVENTS)
     completions = doc["paths"]["/v1/chat/completions"]["post"]["responses"]["200"]["content"]
     assert completions["text/event-stream"]["schema"]["required"] == ["data"]
+    assert set(completions) == {"application/json", "text/event-stream"}
+    realtime = doc["paths"]["/v1/realtime/{channel}"]["get"]["responses"]["200"]["content"]
+    assert list(realtime) == ["text/event-stream"]  # it always streams
+    assert realtime["text/event-stream"]["schema"]["properties"]["event"]["enum"] == list(CHANNELS)
     r = await client.post("/v1/ask", json={"question": "What is a credit note?", "stream": True})
     events = re.findall(r"^event: (\w+)", r.text, re.MULTILINE)
     assert events and set(events) <= set(ANSWER_EVENTS) and events[-1] == "done", r.text

@@ -72,7 +72,7 @@ class RealtimeController(Controller):
     path = "/v1/realtime"
     tags = ["realtime"]
 
-    @get("/{channel:str}", operation_id="realtime", opt={"scope": "sync"})
+    @get("/{channel:str}", operation_id="realtime", opt={"scope": "sync", "streams": CHANNELS, "stream_only": True})
     async def subscribe(self, request: Request, services: Services, tenant_id: str, channel: ChannelPath) -> ServerSentEvent:
         """Server-Sent Events of a channel; send Last-Event-ID to receive what was missed."""
         check_channel(channel)
