@@ -20,6 +20,8 @@ from ingest.loaders import LoadedDocument, load_bytes, parse_text
 from ingest.pipeline import IngestOptions
 
 WAIT_SECONDS = 60.0
+WAIT_DESCRIPTION = (f"return once every chunk is embedded, or after {WAIT_SECONDS:.0f} s "
+                    "(embedded_chunks says how far the workers got)")
 
 
 def _metadata_param(raw: str | None) -> dict[str, Any] | None:
@@ -41,7 +43,7 @@ class KnowledgeBaseController(Controller):
     @post("/documents", operation_id="createDocument", status_code=201, opt={"scope": "kb:write", "body": DocumentIn})
     async def create_document(
         self, request: Request, services: Services, tenant_id: str,
-        wait: bool = Parameter(default=False, description="return only after every chunk is embedded"),
+        wait: bool = Parameter(default=False, description=WAIT_DESCRIPTION),
     ) -> IngestOut:
         """Ingest a document from a JSON body or a multipart file upload (up to 50 MiB)."""
         kb = KnowledgeBase(services, tenant_id)
@@ -111,7 +113,8 @@ class KnowledgeBaseController(Controller):
     @put("/documents/{document_id:int}", operation_id="updateDocument",
          opt={"scope": "kb:write", "body": DocumentUpdate})
     async def update_document(
-        self, request: Request, services: Services, tenant_id: str, wait: bool = False, document_id: int = row_id()
+        self, request: Request, services: Services, tenant_id: str,
+        wait: bool = Parameter(default=False, description=WAIT_DESCRIPTION), document_id: int = row_id()
     ) -> IngestOut:
         """Replace a document's text; only chunks whose text changed are re-embedded."""
         body = await read_body(request)
