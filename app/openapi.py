@@ -65,7 +65,8 @@ def document_api(app: Litestar) -> None:
     document = app.openapi_schema
     if document.components is None:
         document.components = Components()
-    document.components.schemas = {**(document.components.schemas or {}), "Problem": PROBLEM_SCHEMA}  # type: ignore[dict-item]
+    schemas = document.components.schemas or {}
+    document.components.schemas = {**schemas, "Problem": PROBLEM_SCHEMA}  # type: ignore[dict-item]
     document.components.security_schemes = {**(document.components.security_schemes or {}), **SECURITY_SCHEMES}
     for operation in _operations(app):
         handler = handlers.get(operation.operation_id)
@@ -80,7 +81,8 @@ def document_api(app: Litestar) -> None:
             description="with a 429: seconds until the key may send again")}
         if handler is not None and "streams" in handler.opt:  # with stream=true; or always, as an event stream
             success = responses[str(handler.status_code)]
-            events = {"text/event-stream": OpenAPIMediaType(schema=_event_schema(handler.opt["streams"]))}  # type: ignore[arg-type]
+            event = _event_schema(handler.opt["streams"])
+            events = {"text/event-stream": OpenAPIMediaType(schema=event)}  # type: ignore[arg-type]
             success.content = events if handler.opt.get("stream_only") else {**(success.content or {}), **events}
         if handler is None or handler.opt.get("public"):
             continue

@@ -11,10 +11,11 @@ BIGINT_MAX = 2**63 - 1
 INTEGER_MAX = 2**31 - 1
 
 
-def row_id(description: str | None = None) -> Any:
-    """A path or query parameter holding a bigint row id: 1 to 2^63 - 1 (the schema states the maximum as an
-    integer: Litestar writes it as a float, 2^63, one past it)."""
-    return Parameter(ge=1, le=BIGINT_MAX, description=description, schema_extra={"maximum": BIGINT_MAX})
+def row_id(description: str | None = None, *, ge: int = 1, **parameter: Any) -> Any:
+    """A path or query parameter holding a bigint row id: ge (1) to 2^63 - 1 (the schema states the maximum as
+    an integer: Litestar writes it as a float, 2^63, one past it)."""
+    return Parameter(ge=ge, le=BIGINT_MAX, description=description, schema_extra={"maximum": BIGINT_MAX},
+                     **parameter)
 
 
 def stated(description: str, **rules: Any) -> msgspec.Meta:

@@ -42,7 +42,8 @@ class CatalogController(Controller):
 
     @put("/assets/{fqdn:str}", operation_id="putAsset", opt={"scope": "catalog", "body": AssetIn},
          responses={201: ResponseSpec(data_container=AssetOut, description="Registered (200: updated)")})
-    async def put_asset(self, request: Request, services: Services, tenant_id: str, fqdn: FqdnPath) -> Response[AssetOut]:
+    async def put_asset(self, request: Request, services: Services, tenant_id: str,
+                        fqdn: FqdnPath) -> Response[AssetOut]:
         """Register or update an asset under its FQDN (system.db.model)."""
         body = await read_body(request)
         if not body.type.strip():

@@ -12,7 +12,7 @@ from litestar.response import Response, ServerSentEvent, Stream
 
 from app.assistant.controllers import ANSWER_EVENTS, answer_events
 from app.assistant.schemas import ask_out
-from app.chat.schemas import ChatIn, ChatOut, CompletionIn, MessageOut, SessionOut
+from app.chat.schemas import SESSION_ID, ChatIn, ChatOut, CompletionIn, MessageOut, SessionOut
 from app.chat.service import ChatService, Turn, parse_session_id
 from app.errors import InvalidInput, IpaiError
 from app.params import stated_param
@@ -24,7 +24,7 @@ from app.services import Services
 MODEL = "ipai-rag"
 
 
-SessionIdPath = Annotated[str, stated_param("a chat session's UUID", format="uuid")]
+SessionIdPath = Annotated[str, stated_param(**SESSION_ID)]
 
 
 def chat_out(turn: Turn) -> ChatOut:
@@ -59,7 +59,8 @@ class ChatController(Controller):
         return SessionOut(id=str(sid), title=row["title"], user_id=row["user_id"], created_at=row["created_at"],
                           updated_at=row["updated_at"], messages=[MessageOut(**m) for m in messages])
 
-    @post("/completions", operation_id="chatCompletions", status_code=200, opt={"scope": "ask", "body": CompletionIn, "streams": ()})
+    @post("/completions", operation_id="chatCompletions", status_code=200,
+          opt={"scope": "ask", "body": CompletionIn, "streams": ()})  # (): data-only events, as OpenAI streams them
     async def completions(self, request: Request, services: Services, tenant_id: str) -> Response[Any]:
         """OpenAI-compatible chat completions answered from the knowledge base (model `ipai-rag`)."""
         body = await read_body(request)

@@ -9,7 +9,8 @@ import msgspec
 from app.assistant.schemas import AskOut, ChunkCount
 from app.params import NonBlank, stated
 
-SessionId = Annotated[str, stated("a chat session's UUID", format="uuid")]
+SESSION_ID = {"description": "a chat session's UUID", "format": "uuid"}  # parse_session_id's rule
+SessionId = Annotated[str, stated(**SESSION_ID)]
 
 
 class ChatIn(msgspec.Struct, forbid_unknown_fields=True):

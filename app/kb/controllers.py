@@ -12,7 +12,7 @@ from litestar.response import Stream
 from app.errors import BadRequest, InvalidInput, UnsupportedMediaType
 from app.kb.schemas import DocumentIn, DocumentOut, DocumentPage, DocumentUpdate, IngestOut, ReindexIn, ReindexOut
 from app.kb.service import KnowledgeBase
-from app.params import BIGINT_MAX, row_id
+from app.params import row_id
 from app.problems import read_body
 from app.services import Services
 from ingest.chunking import text_hash
@@ -91,8 +91,7 @@ class KnowledgeBaseController(Controller):
     @get("/documents", operation_id="listDocuments", opt={"scope": "kb:read"})
     async def list_documents(
         self, services: Services, tenant_id: str,
-        cursor: int = Parameter(default=0, ge=0, le=BIGINT_MAX, schema_extra={"maximum": BIGINT_MAX},
-                                description="id after which the page starts (next_cursor)"),
+        cursor: int = row_id("id after which the page starts (next_cursor)", ge=0, default=0),
         limit: int = Parameter(default=50, ge=1, le=500),
         source: str | None = None, language: str | None = None,
         metadata: str | None = Parameter(default=None, description='JSON object the metadata must contain'),

@@ -73,7 +73,8 @@ class RealtimeController(Controller):
     tags = ["realtime"]
 
     @get("/{channel:str}", operation_id="realtime", opt={"scope": "sync", "streams": CHANNELS, "stream_only": True})
-    async def subscribe(self, request: Request, services: Services, tenant_id: str, channel: ChannelPath) -> ServerSentEvent:
+    async def subscribe(self, request: Request, services: Services, tenant_id: str,
+                        channel: ChannelPath) -> ServerSentEvent:
         """Server-Sent Events of a channel; send Last-Event-ID to receive what was missed."""
         check_channel(channel)
         raw = request.headers.get("last-event-id")
@@ -84,7 +85,8 @@ class RealtimeController(Controller):
         return ServerSentEvent(channel_events(services.db.url, tenant_id, channel, last_id))
 
     @post("/{channel:str}", operation_id="publish", status_code=201, opt={"scope": "sync", "body": PublishIn})
-    async def publish(self, request: Request, services: Services, tenant_id: str, channel: ChannelPath) -> dict[str, int]:
+    async def publish(self, request: Request, services: Services, tenant_id: str,
+                      channel: ChannelPath) -> dict[str, int]:
         """Publish a message on a channel (approvals, notifications ...)."""
         check_channel(channel)
         body = await read_body(request)

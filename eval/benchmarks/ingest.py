@@ -193,7 +193,8 @@ def format_ingest(r: dict[str, Any]) -> str:
     return "\n".join([*left_out,
         f"documents {r['documents']}, chunks {r['chunks']} (embedded {r['embedded']}, hash provider)",
         f"end-to-end (load+chunk+store+embed): {s['total']:.2f} s = {rate['end_to_end']:.0f} chunks/s",
-        f"  load {s['load']:.2f} s (measured apart: in the run it overlaps the store, file by file) | chunk {s['chunk']:.2f} s ({rate['chunking']:.0f}/s, measured apart: it overlaps the store) | store {s['store']:.2f} s "
+        f"  load {s['load']:.2f} s (measured apart: in the run it overlaps the store, file by file)"
+        f" | chunk {s['chunk']:.2f} s ({rate['chunking']:.0f}/s, measured apart: it overlaps the store) | store {s['store']:.2f} s "
         f"({rate['store']:.0f}/s, BM25 indexing of later batches runs beside it) | the load's end after the last "
         f"store {s['finish']:.2f} s (rest of the lexical backlog, vector index) | embedding left after that "
         f"{s['embed']:.2f} s (2 workers alongside) | hash embedding {s['hash_embedding']:.2f} s "
