@@ -5,6 +5,7 @@ from typing import Any
 
 import msgspec
 from litestar import Litestar
+from litestar.handlers import BaseRouteHandler
 from litestar.openapi.spec import (
     Components, OpenAPIHeader, OpenAPIMediaType, OpenAPIResponse, Operation, Reference, RequestBody, Schema,
     SecurityScheme,
@@ -60,15 +61,17 @@ SECURITY_SCHEMES = {
 def document_api(app: Litestar) -> None:
     """Complete Litestar's document: request bodies, the errors every operation may answer with (its own 400
     entries included: every error is problem+json), and for each operation the credentials and scope it needs."""
-    document_request_bodies(app)
     handlers = {h.operation_id: h for route in app.routes for h in getattr(route, "route_handlers", ())}
     document = app.openapi_schema
     if document.components is None:
         document.components = Components()
+    operations = [op for item in (document.paths or {}).values()
+                  for op in (getattr(item, m) for m in ("get", "put", "post", "delete", "patch")) if op is not None]
+    document_request_bodies(document.components, operations, handlers)
     schemas = document.components.schemas or {}
     document.components.schemas = {**schemas, "Problem": PROBLEM_SCHEMA}  # type: ignore[dict-item]
     document.components.security_schemes = {**(document.components.security_schemes or {}), **SECURITY_SCHEMES}
-    for operation in _operations(app):
+    for operation in operations:
         handler = handlers.get(operation.operation_id)
         responses = operation.responses = dict(operation.responses or {})
         for code in [c for c in responses if c.startswith("4")]:
@@ -101,28 +104,18 @@ def _event_schema(names: tuple[str, ...]) -> dict[str, Any]:
             "properties": {"event": {"enum": list(names)}, "data": data, "id": {"type": "string"}}}
 
 
-def _operations(app: Litestar) -> list[Operation]:
-    methods = ("get", "put", "post", "delete", "patch")
-    return [op for item in (app.openapi_schema.paths or {}).values()
-            for op in (getattr(item, m, None) for m in methods) if op is not None]
-
-
-def document_request_bodies(app: Litestar) -> None:
+def document_request_bodies(components: Components, operations: list[Operation],
+                            handlers: dict[str, BaseRouteHandler]) -> None:
     """Handlers read their JSON bodies themselves (app.problems.read_body, for problem-details errors), so
     Litestar cannot see them: add each one's schema to its operation, and the schemas to the components."""
-    handlers = [h for route in app.routes for h in getattr(route, "route_handlers", ()) if "body" in h.opt]
-    if not handlers:
+    types = {name: h.opt["body"] for name, h in handlers.items() if "body" in h.opt}
+    if not types:
         return
-    types = {h.operation_id: h.opt["body"] for h in handlers}
-    refs, components = msgspec.json.schema_components(list(types.values()),
-                                                      ref_template="#/components/schemas/{name}")
+    refs, schemas = msgspec.json.schema_components(list(types.values()), ref_template="#/components/schemas/{name}")
     ref_of = dict(zip(types, refs))
-    optional = {h.operation_id for h in handlers if h.opt.get("body_optional")}
-    document = app.openapi_schema
-    if document.components is None:
-        document.components = Components()
-    document.components.schemas = {**components, **(document.components.schemas or {})}  # type: ignore[dict-item]
-    for operation in _operations(app):
+    optional = {name for name in types if handlers[name].opt.get("body_optional")}
+    components.schemas = {**schemas, **(components.schemas or {})}  # type: ignore[dict-item]
+    for operation in operations:
         if operation.operation_id not in ref_of:
             continue
         content = {"application/json": OpenAPIMediaType(schema=ref_of[operation.operation_id])}

@@ -20,8 +20,10 @@ from ingest.pipeline import IngestOptions, IngestPipeline
 from ingest.store import CHUNK_COLUMNS, DocumentStore, PreparedDocument, embedding_text, heading_for
 
 
-def load_documents(paths: list[Path]) -> list[LoadedDocument]:
-    return [doc for root, path in iter_paths(paths) for doc in load_path(root, path)]
+def iter_documents(paths: list[Path]) -> Iterator[LoadedDocument]:
+    """The documents of every file under the paths, file by file, as `ipai-rag ingest` reads them."""
+    for root, path in iter_paths(paths):
+        yield from load_path(root, path)
 
 
 INDEXES = {  # what --without leaves out
@@ -56,11 +58,10 @@ async def _run(services: Services, paths: list[Path], batch_size: int, workers_c
     started = time.perf_counter()
     docs: list[LoadedDocument] = []
 
-    def loaded() -> Iterator[LoadedDocument]:  # as `ipai-rag ingest` reads: file by file, in the chunking thread
-        for root, path in iter_paths(paths):
-            for doc in load_path(root, path):
-                docs.append(doc)
-                yield doc
+    def loaded() -> Iterator[LoadedDocument]:  # read in the chunking thread, kept for the measurements apart
+        for doc in iter_documents(paths):
+            docs.append(doc)
+            yield doc
 
     pipeline = services.pipeline
     options = IngestOptions(tenant_id="bench", language="english")
@@ -88,7 +89,7 @@ async def _run(services: Services, paths: list[Path], batch_size: int, workers_c
     total = time.perf_counter() - started
     peak_rss = peak_rss_mb()  # before the measurements apart below add their own
     with load():  # loading alone, measured apart: in the run it overlaps the store
-        load_documents(paths)
+        list(iter_documents(paths))
     with chunk():  # chunking alone, measured apart: in the run above it overlaps the store step
         for doc in docs:
             pipeline.prepare(doc, options)
