@@ -1,4 +1,5 @@
-"""A plain-text description of the service's schemas (tables, columns, indexes, functions, triggers, RLS)."""
+"""A plain-text description of the service's schemas (tables, columns, indexes, functions, triggers, RLS,
+partitioning)."""
 from __future__ import annotations
 
 import asyncpg
@@ -55,10 +56,17 @@ async def describe_schema(conn: asyncpg.Connection, schemas: list[str] | None = 
     for r in await conn.fetch(
         """SELECT n.nspname, c.relname, c.relrowsecurity, c.relforcerowsecurity
              FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace
-            WHERE n.nspname = ANY($1) AND c.relkind = 'r' AND c.relrowsecurity ORDER BY 1, 2""",
+            WHERE n.nspname = ANY($1) AND c.relkind IN ('r', 'p') AND c.relrowsecurity ORDER BY 1, 2""",
         schemas,
     ):
         lines.append(f"rls {r['nspname']}.{r['relname']}: enabled{', forced' if r['relforcerowsecurity'] else ''}")
+    for r in await conn.fetch(
+        """SELECT c.oid::regclass::text AS rel, pg_get_partkeydef(c.oid) AS key
+             FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace
+            WHERE n.nspname = ANY($1) AND c.relkind = 'p' ORDER BY 1""",
+        schemas,
+    ):
+        lines.append(f"partitioned {r['rel']}: by {r['key']}")
     for r in await conn.fetch(
         """SELECT schemaname, tablename, policyname, cmd, roles::text[] AS roles, qual, with_check
              FROM pg_policies WHERE schemaname = ANY($1) ORDER BY 1, 2, 3""",

@@ -102,7 +102,8 @@ class Services:
         languages = await Languages.load(pool)
         queue = embed_queue(db)
         chunker = Chunker(settings.chunks.size, settings.chunks.overlap)
-        pipeline = IngestPipeline(db, chunker, DocumentStore(queue, embedder.name), languages, LexicalBacklog(db))
+        pipeline = IngestPipeline(db, chunker, DocumentStore(queue, embedder.name), languages,
+                                  LexicalBacklog(db, lease_seconds=LOAD_LEASE_SECONDS))
         retriever = HybridRetriever(db, embedder)
         a = settings.assistant
         if llm is None and (api_key or settings.openai.api_key):

@@ -287,6 +287,7 @@ def iter_paths(paths: list[Path]) -> Iterator[tuple[Path, Path]]:
 def load_path(root: Path, path: Path) -> Iterator[LoadedDocument]:
     """Documents from a file; external ids are paths relative to the ingest root."""
     relative = path.relative_to(root).as_posix() if path != root else path.name
+    resolved = str(path.resolve())  # once per file: a JSON Lines file holds thousands of documents
     for document in load_bytes(path.read_bytes(), relative):
-        document.provenance.setdefault("path", str(path.resolve()))
+        document.provenance.setdefault("path", resolved)
         yield document

@@ -79,9 +79,11 @@ class IngestPipeline:
     """Prepares documents (clean, hash, chunk) and stores them in batches, one transaction each.
 
     Inside load(), a model that has no vectors yet gets its HNSW index built once after the load instead
-    of vector by vector (migration 0011); store_batch() extends the load's lease, its end releases it.
+    of vector by vector (migration 0011); store_batch() extends the load's lease, its end releases it to
+    the embedding workers (migration 0014).
     From a load's second batch on, BM25 indexing is deferred to the lexical backlog (migration 0012), which
-    the load drains beside the store and before it ends."""
+    the load drains beside the store and before it ends; a tenant without postings gets its postings
+    indexes built once after that (migration 0013)."""
 
     def __init__(
         self, db: Db, chunker: Chunker, store: DocumentStore, languages: Languages, backlog: LexicalBacklog,
@@ -149,8 +151,9 @@ class IngestPipeline:
 
     @contextlib.asynccontextmanager
     async def load(self) -> AsyncIterator[None]:
-        """A bulk load: see the class. Its end drains the rest of the lexical backlog and, meanwhile on
-        another connection, builds the deferred vector index if nothing is left to embed."""
+        """A bulk load: see the class. Its end drains the rest of the lexical backlog, builds the postings
+        indexes it deferred, and releases the deferred vector index to the embedding workers (the one that
+        finishes the model's last job builds it; migration 0014)."""
         self._loads += 1
         backlog = self.backlog.start()
         token = _LOAD.set(backlog)
@@ -159,15 +162,11 @@ class IngestPipeline:
         finally:
             _LOAD.reset(token)
             self._loads -= 1
-            outcomes = await asyncio.gather(self.backlog.finish(backlog), self._build_deferred_index(),
-                                            return_exceptions=True)
-            for outcome in outcomes:
-                if isinstance(outcome, BaseException):
-                    raise outcome
-
-    async def _build_deferred_index(self) -> None:
-        if not self._model_indexed:
-            await self.db.pool.fetchval("SELECT rag.build_model_index_v1($1, true)", self.store.model)
+            try:
+                await self.backlog.finish(backlog)
+            finally:
+                if not self._model_indexed:
+                    await self.db.pool.execute("SELECT rag.release_model_index_v1($1)", self.store.model)
 
     async def store_batch(self, batch: Sequence[PreparedDocument], tenant_id: str, *,
                           defer_lexical: bool | None = None) -> StoreResult:
@@ -178,6 +177,8 @@ class IngestPipeline:
                 "SELECT rag.defer_model_index_v1($1, $2)", self.store.model, LOAD_LEASE_SECONDS)
             self._model_indexed = not deferred
         load = _LOAD.get()
+        if load is not None:
+            await self.backlog.defer_index(load, tenant_id)
         if defer_lexical is None:
             defer_lexical = load is not None and load.batches > 0
         async with self.db.tenant(tenant_id).acquire() as conn:

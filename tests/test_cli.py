@@ -18,12 +18,14 @@ def run(args: list[str], db_url: str, tmp_path: Path, stdin: str | None = None) 
 
 
 async def last_vacuums(db_url: str) -> set[str]:
-    """The knowledge-base tables (of four) that a manual VACUUM has visited."""
+    """The knowledge-base tables (of four) that a manual VACUUM has visited (postings: its partition)."""
     conn = await asyncpg.connect(db_url)
     try:
         rows = await conn.fetch(
-            """SELECT relname FROM pg_stat_user_tables WHERE schemaname = 'rag' AND last_vacuum IS NOT NULL
-                  AND relname IN ('postings', 'term_stats', 'chunks', 'chunk_embeddings')""")
+            """SELECT CASE WHEN relname = rag.postings_partition_v1('default') THEN 'postings' ELSE relname END
+                      AS relname
+                 FROM pg_stat_user_tables WHERE schemaname = 'rag' AND last_vacuum IS NOT NULL
+                  AND relname IN (rag.postings_partition_v1('default'), 'term_stats', 'chunks', 'chunk_embeddings')""")
     finally:
         await conn.close()
     return {r["relname"] for r in rows}

@@ -82,3 +82,35 @@ async def test_a_failing_migration_leaves_nothing_half_created(empty_db_url: str
         assert await conn.fetchval("SELECT count(*) FROM public.ipai_migrations") == 1
     finally:
         await conn.close()
+
+
+async def test_0013_moves_each_tenants_postings_to_its_indexed_partition(empty_db_url: str, tmp_path: Path) -> None:
+    """Postings written before 0013 (two tenants) end up in their tenants' partitions, indexed, unchanged."""
+    for path in MIGRATIONS_DIR.glob("*.sql"):
+        if path.name < "0013":
+            (tmp_path / path.name).write_text(path.read_text())
+    conn = await asyncpg.connect(empty_db_url)
+    try:
+        await migrate(conn, tmp_path)
+        for tenant in ("default", "acme"):
+            async with conn.transaction():
+                await conn.execute("SELECT set_config('app.tenant_id', $1, true)", tenant)
+                doc = await conn.fetchval(
+                    """INSERT INTO rag.documents (tenant_id, external_id, content, content_hash)
+                       VALUES ($1, 'd', 'x', 'h') RETURNING id""", tenant)
+                await conn.execute(
+                    """INSERT INTO rag.chunks (document_id, tenant_id, ordinal, content, content_hash, token_count,
+                                               char_start, char_end)
+                       VALUES ($1, $2, 0, $3, 'h', 9, 0, 9)""", doc, tenant, f"invoices of {tenant} are paid")
+        query = "SELECT tenant_id, term_id, chunk_id, tf, doc_len, impact FROM rag.postings ORDER BY 1, 2"
+        before = await conn.fetch(query)
+        assert {r["tenant_id"] for r in before} == {"default", "acme"}
+        await migrate(conn)
+        assert await conn.fetch(query) == before
+        for tenant in ("default", "acme"):
+            partition = await conn.fetchval("SELECT rag.postings_partition_v1($1)", tenant)
+            assert await conn.fetchval(f"SELECT count(*) FROM rag.{partition} WHERE tenant_id <> $1", tenant) == 0
+            assert sorted(await conn.fetch("SELECT indexname FROM pg_indexes WHERE tablename = $1", partition)) \
+                == sorted([(f"{partition}_chunk",), (f"{partition}_impact",)])
+    finally:
+        await conn.close()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 
 import asyncpg
 import pytest
@@ -136,10 +137,27 @@ async def test_a_first_load_builds_the_vector_index_once_after_it(services: Serv
         await services.pipeline.store_batch([prepare(d, IngestOptions()) for d in docs[10:]], "default")
     assert await index_state() == (0, True), "the load is over but 20 documents wait for vectors"
     await services.worker().drain()
-    assert await index_state() == (1, False)
+    assert await index_state() == (1, False), "the worker that embedded the last chunk built it"
     assert await owner.fetchval("SELECT count(*) FROM rag.chunk_embeddings") == 30
     await services.pipeline.ingest([LoadedDocument("late", "Late", "A later document.")], IngestOptions())
     assert await index_state() == (1, False), "the model has vectors now: nothing is deferred"
+
+
+async def test_a_loads_end_leaves_the_vector_index_to_the_workers(services: Services, owner: asyncpg.Pool) -> None:
+    """Everything embedded before the load ends: the load returns without building the index; a worker's
+    housekeeping (after its next batch, or when idle) builds it."""
+    model = services.embedder.name
+    deferred = "SELECT index_deferred FROM rag.embedding_models WHERE name = $1"
+    async with services.pipeline.load():
+        await services.pipeline.store_batch([services.pipeline.prepare(
+            LoadedDocument("a", "A", "Some text to embed."), IngestOptions())], "default")
+        await services.worker().drain()
+    assert await owner.fetchval(deferred, model), "the load released it, it did not build it"
+    assert await services.retriever.search("text to embed", mode="vector", k=1), "exact meanwhile"
+    await services.housekeeping()
+    assert not await owner.fetchval(deferred, model)
+    assert await owner.fetchval("SELECT count(*) FROM pg_indexes WHERE indexname = $1",
+                                "chunk_embeddings_hnsw_" + hashlib.md5(model.encode()).hexdigest()[:12]) == 1
 
 
 async def test_a_crashed_loads_deferred_index_is_built_when_its_lease_runs_out(
@@ -178,6 +196,13 @@ async def _lexical_state(owner: asyncpg.Pool, tenant: str) -> tuple[list[tuple],
     return [tuple(r) for r in corpus], [tuple(r) for r in terms], [tuple(r) for r in postings]
 
 
+async def _postings_indexes(owner: asyncpg.Pool, tenant: str) -> list[str]:
+    """The indexes of the tenant's postings partition, by kind (migration 0013)."""
+    partition = await owner.fetchval("SELECT rag.postings_partition_v1($1)", tenant)
+    rows = await owner.fetch("SELECT indexname FROM pg_indexes WHERE schemaname = 'rag' AND tablename = $1", partition)
+    return sorted(r["indexname"].removeprefix(partition + "_") for r in rows)
+
+
 LOAD_DOCS = [LoadedDocument(f"n{i}", f"Note {i}", f"Credit note {i} for customer {i % 3}. " * (i + 3))
              for i in range(7)]
 
@@ -193,8 +218,13 @@ async def test_a_bulk_loads_later_batches_are_indexed_from_the_backlog_exactly(
         async for batch in pipeline.prepared_batches(LOAD_DOCS, IngestOptions(tenant_id="bulk")):
             await pipeline.store_batch(batch, "bulk")
             deferred.append(await owner.fetchval("SELECT count(*) FROM rag.lexical_backlog WHERE tenant_id = 'bulk'"))
+            assert await _postings_indexes(owner, "bulk") == [], "a tenant without postings: built after the load"
+            hits = await services.retriever.search("credit note 0", mode="lexical", tenant_id="bulk", k=1)
+            assert hits and hits[0].title == "Note 0", "read without the index meanwhile"
     assert deferred[0] == 0 and sum(deferred) > 0, "the first batch indexes at once, later ones defer"
     assert await owner.fetchval("SELECT count(*) FROM rag.lexical_backlog") == 0, "the load's end drains it"
+    assert await _postings_indexes(owner, "bulk") == ["chunk", "impact"]
+    assert await owner.fetchval("SELECT count(*) FROM rag.lexical_index_deferrals") == 0
 
     for doc in LOAD_DOCS:  # the same documents, each indexed by its own insert
         await pipeline.store_batch([pipeline.prepare(doc, IngestOptions())], "one_by_one")
@@ -239,3 +269,47 @@ async def test_a_backlog_left_by_a_dead_load_is_indexed_by_an_idle_worker(
     assert await owner.fetchval("SELECT count(*) FROM rag.lexical_backlog") == 0
     hits = await services.retriever.search("credit note 4", mode="lexical", k=1)
     assert hits and hits[0].title == "Note 4"
+
+
+async def test_a_load_into_a_tenant_with_postings_keeps_its_indexes(services: Services, owner: asyncpg.Pool) -> None:
+    pipeline = services.pipeline
+    await pipeline.ingest(LOAD_DOCS[:1], IngestOptions())
+    assert await _postings_indexes(owner, "default") == ["chunk", "impact"]
+    pipeline.batch_size = 2
+    async with pipeline.load():
+        async for batch in pipeline.prepared_batches(LOAD_DOCS[1:], IngestOptions()):
+            await pipeline.store_batch(batch, "default")
+            assert await _postings_indexes(owner, "default") == ["chunk", "impact"]
+    assert await owner.fetchval("SELECT count(*) FROM rag.lexical_index_deferrals") == 0
+    hits = await services.retriever.search("credit note 6", mode="lexical", k=1)
+    assert hits and hits[0].title == "Note 6"
+
+
+async def test_a_dead_loads_postings_indexes_are_built_by_an_idle_worker(
+        services: Services, owner: asyncpg.Pool) -> None:
+    """A load that died with its tenant's postings indexes deferred: once its lease runs out, an idle
+    worker builds them (and indexes its backlog)."""
+    pipeline = services.pipeline
+    load = pipeline.backlog.start()  # a load whose process dies: its end never runs
+    await pipeline.backlog.defer_index(load, "default")
+    await pipeline.store_batch([pipeline.prepare(LOAD_DOCS[2], IngestOptions())], "default")
+    load.finishing = True
+    load.wake.set()
+    await load.task  # type: ignore[misc]
+    assert await _postings_indexes(owner, "default") == []
+    await services.housekeeping()
+    assert await _postings_indexes(owner, "default") == [], "a live load's lease"
+    await owner.execute("UPDATE rag.lexical_index_deferrals SET load_until = now() - interval '1 second'")
+    worker = services.worker(idle_after_seconds=0.0)
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    for _ in range(50):
+        if await _postings_indexes(owner, "default"):
+            break
+        await asyncio.sleep(0.1)
+    stop.set()
+    await task
+    assert await _postings_indexes(owner, "default") == ["chunk", "impact"]
+    assert await owner.fetchval("SELECT count(*) FROM rag.lexical_index_deferrals") == 0
+    hits = await services.retriever.search("credit note 2", mode="lexical", k=1)
+    assert hits and hits[0].title == "Note 2"

@@ -30,6 +30,8 @@ INDEXES = {  # what --without leaves out
     "lexical": "BM25 indexing of the load's later batches (their chunks stay in the lexical backlog)",
     "vector": "the build of the model's vector index after the load (the index is never built)",
 }
+# The figure the issue names ends when every chunk is stored, BM25-indexed and embedded; the vector index,
+# built by a worker after that (migration 0014), is timed too and printed as a rate of its own.
 
 
 async def _nothing(*args: Any) -> int:
@@ -45,7 +47,7 @@ async def bench_ingest(settings: Settings, paths: list[Path], batch_size: int = 
         if "lexical" in without:
             services.pipeline.backlog.drain = _nothing  # type: ignore[method-assign]
         if "vector" in without:
-            services.pipeline._build_deferred_index = _nothing  # type: ignore[method-assign]
+            services.indexer.after_batch = _nothing  # type: ignore[method-assign]
         try:
             return {**await _run(services, paths, batch_size), "without": sorted(without)}
         finally:
@@ -68,12 +70,22 @@ async def _run(services: Services, paths: list[Path], batch_size: int, workers_c
     prepared_all = []
     chunks = 0
     # Embedding workers run beside the store loop, as `serve` runs them: they claim each batch's
-    # jobs as soon as it commits.
+    # jobs as soon as it commits. The last batch's end is when every chunk has its vector.
+    embedded_at = started
+    handle = services.indexer.handle
+
+    async def timed_handle(conn: Any, jobs: Any) -> None:
+        nonlocal embedded_at
+        await handle(conn, jobs)
+        embedded_at = time.perf_counter()
+
+    services.indexer.handle = timed_handle  # type: ignore[method-assign]
     stop = asyncio.Event()
     workers = [services.worker(batch_size=64) for _ in range(workers_count)]
     tasks = [asyncio.create_task(w.run(stop)) for w in workers]
     # As `ipai-rag ingest` loads: the next batch is chunked in a thread while this one is stored, BM25
-    # indexing of later batches runs beside the store, and a new model's vector index is built after the load.
+    # indexing of later batches runs beside the store, and a fresh tenant's postings indexes are built
+    # after the load; a new model's vector index is built by the worker that embeds the last chunk.
     async with pipeline.load():
         async for batch in pipeline.prepared_batches(loaded(), options):
             with store():
@@ -81,12 +93,17 @@ async def _run(services: Services, paths: list[Path], batch_size: int, workers_c
             chunks += result.chunks_inserted
             prepared_all.append(batch)
         stored = time.perf_counter()
-    finish = time.perf_counter() - stored  # the load's end: the rest of the lexical backlog, the vector index
-    with embed():  # what is left to embed once everything is stored
+    loaded_at = time.perf_counter()
+    finish = loaded_at - stored  # the load's end: the rest of the lexical backlog, the postings indexes
+    with embed():  # what is left to embed once everything is stored, and the vector index build
         stop.set()
         await asyncio.gather(*tasks)
         await asyncio.gather(*(w.drain() for w in workers))
-    total = time.perf_counter() - started
+        await services.housekeeping()  # builds the vector index now if no worker batch came after the load
+    index_ready = time.perf_counter() - started
+    total = max(loaded_at, embedded_at) - started
+    vector_index = await services.db.pool.fetchval(
+        "SELECT NOT index_deferred FROM rag.embedding_models WHERE name = $1", services.embedder.name)
     peak_rss = peak_rss_mb()  # before the measurements apart below add their own
     with load():  # loading alone, measured apart: in the run it overlaps the store
         list(iter_documents(paths))
@@ -132,14 +149,16 @@ async def _run(services: Services, paths: list[Path], batch_size: int, workers_c
     return {
         "documents": len(docs), "chunks": chunks, "embedded": embedded,
         "seconds": {"load": load.seconds, "chunk": chunk.seconds, "store": store.seconds, "finish": finish,
-                    "embed": embed.seconds, "total": total, "raw_copy": copy.seconds,
+                    "embed": embed.seconds, "total": total, "vector_index_ready": index_ready,
+                    "raw_copy": copy.seconds,
                     "raw_copy_drain": copy_drain.seconds, "store_alone": store_alone.seconds,
                     "hash_embedding": hashing.seconds},
-        "chunks_per_s": {"end_to_end": chunks / total, "store": chunks / store.seconds,
+        "chunks_per_s": {"end_to_end": chunks / total, "with_vector_index": chunks / index_ready,
+                         "store": chunks / store.seconds,
                          "store_alone": chunks / store_alone.seconds,
                          "raw_copy": chunks / copy.seconds, "chunking": chunks / chunk.seconds,
                          "hash_embedding": len(texts) / hashing.seconds},
-        "store_vs_raw_copy": copy.seconds / store_alone.seconds,
+        "store_vs_raw_copy": copy.seconds / store_alone.seconds, "vector_index_built": vector_index,
         "peak_rss_mb": peak_rss,
         "single_writes_ms": writes,
     }
@@ -193,12 +212,16 @@ def format_ingest(r: dict[str, Any]) -> str:
                 f"{'; '.join(INDEXES[name] for name in r['without'])}"] if r["without"] else []
     return "\n".join([*left_out,
         f"documents {r['documents']}, chunks {r['chunks']} (embedded {r['embedded']}, hash provider)",
-        f"end-to-end (load+chunk+store+embed): {s['total']:.2f} s = {rate['end_to_end']:.0f} chunks/s",
+        f"end-to-end (load+chunk+store+embed): {s['total']:.2f} s = {rate['end_to_end']:.0f} chunks/s "
+        f"(every chunk stored, BM25-indexed and embedded; searchable in all three legs)",
+        f"  and the vector index, built by a worker after that: "
+        + (f"ready at {s['vector_index_ready']:.2f} s = {rate['with_vector_index']:.0f} chunks/s including it "
+           f"(until then the vector leg scans exactly)" if r["vector_index_built"] else "not built"),
         f"  load {s['load']:.2f} s (measured apart: in the run it overlaps the store, file by file)"
         f" | chunk {s['chunk']:.2f} s ({rate['chunking']:.0f}/s, measured apart: it overlaps the store) | store {s['store']:.2f} s "
         f"({rate['store']:.0f}/s, BM25 indexing of later batches runs beside it) | the load's end after the last "
-        f"store {s['finish']:.2f} s (rest of the lexical backlog, vector index) | embedding left after that "
-        f"{s['embed']:.2f} s (2 workers alongside) | hash embedding {s['hash_embedding']:.2f} s "
+        f"store {s['finish']:.2f} s (rest of the lexical backlog, postings indexes) | embedding and vector index "
+        f"left after that {s['embed']:.2f} s (2 workers alongside) | hash embedding {s['hash_embedding']:.2f} s "
         f"({rate['hash_embedding']:.0f}/s, measured apart: the workers run it beside the store)",
         f"raw binary COPY of the same chunk rows (deferring BM25 alike): {s['raw_copy']:.2f} s = "
         f"{rate['raw_copy']:.0f} chunks/s; its backlog drained after it, alone: {s['raw_copy_drain']:.2f} s",
