@@ -214,7 +214,7 @@ def format_ingest(r: dict[str, Any]) -> str:
         f"documents {r['documents']}, chunks {r['chunks']} (embedded {r['embedded']}, hash provider)",
         f"end-to-end (load+chunk+store+embed): {s['total']:.2f} s = {rate['end_to_end']:.0f} chunks/s "
         f"(every chunk stored, BM25-indexed and embedded; searchable in all three legs)",
-        f"  and the vector index, built by a worker after that: "
+        "  and the vector index, built by a worker after that: "
         + (f"ready at {s['vector_index_ready']:.2f} s = {rate['with_vector_index']:.0f} chunks/s including it "
            f"(until then the vector leg scans exactly)" if r["vector_index_built"] else "not built"),
         f"  load {s['load']:.2f} s (measured apart: in the run it overlaps the store, file by file)"
