@@ -102,11 +102,23 @@ async def test_0013_moves_each_tenants_postings_to_its_indexed_partition(empty_d
                     """INSERT INTO rag.chunks (document_id, tenant_id, ordinal, content, content_hash, token_count,
                                                char_start, char_end)
                        VALUES ($1, $2, 0, $3, 'h', 9, 0, 9)""", doc, tenant, f"invoices of {tenant} are paid")
+        async with conn.transaction():  # a tenant whose only chunk waits in the lexical backlog
+            await conn.execute("SELECT set_config('app.tenant_id', 'later', true)")
+            await conn.execute("SELECT set_config('rag.defer_lexical', 'on', true)")
+            doc = await conn.fetchval("""INSERT INTO rag.documents (tenant_id, external_id, content, content_hash)
+                                         VALUES ('later', 'd', 'x', 'h') RETURNING id""")
+            await conn.execute("""INSERT INTO rag.chunks (document_id, tenant_id, ordinal, content, content_hash,
+                                                          token_count, char_start, char_end)
+                                  VALUES ($1, 'later', 0, 'receipts of later', 'h', 3, 0, 17)""", doc)
         query = "SELECT tenant_id, term_id, chunk_id, tf, doc_len, impact FROM rag.postings ORDER BY 1, 2"
         before = await conn.fetch(query)
         assert {r["tenant_id"] for r in before} == {"default", "acme"}
         await migrate(conn)
         assert await conn.fetch(query) == before
+        async with conn.transaction():
+            await conn.execute("SELECT set_config('app.tenant_id', 'later', true)")
+            assert await conn.fetchval("SELECT rag.index_backlog_v1(100)") == 1
+        assert await conn.fetchval("SELECT count(*) FROM rag.postings WHERE tenant_id = 'later'") == 2
         for tenant in ("default", "acme"):
             partition = await conn.fetchval("SELECT rag.postings_partition_v1($1)", tenant)
             assert await conn.fetchval(f"SELECT count(*) FROM rag.{partition} WHERE tenant_id <> $1", tenant) == 0

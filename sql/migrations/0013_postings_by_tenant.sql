@@ -154,91 +154,31 @@ LANGUAGE sql STABLE SECURITY DEFINER AS $$
     SELECT tenant_id FROM rag.lexical_index_deferrals WHERE load_until <= now() ORDER BY 1
 $$;
 
--- 0012's indexing, into the tenant's partition (created, indexed, on the tenant's first posting).
-CREATE FUNCTION rag.index_chunks_v2(p_ids bigint[]) RETURNS integer
-LANGUAGE plpgsql
-SET work_mem = '64MB'
-AS $$
+-- Every tenant whose chunks are inserted has its partition before 0012's insert trigger indexes them
+-- (same-event triggers fire in name order: "chunks_index_0_partition" before "chunks_index_insert").
+CREATE FUNCTION rag.chunks_postings_partition_v1() RETURNS trigger
+LANGUAGE plpgsql AS $$
 DECLARE
-    v_rows integer;
     v_tenant text;
 BEGIN
-    FOR v_tenant IN SELECT DISTINCT tenant_id FROM rag.chunks WHERE id = ANY(p_ids) ORDER BY 1 LOOP
-        -- One writer per tenant at a time keeps the statistics exact and the upserts deadlock-free.
-        PERFORM pg_advisory_xact_lock(hashtext('rag.stats'), hashtext(v_tenant));
+    FOR v_tenant IN SELECT DISTINCT tenant_id FROM new_chunks LOOP
         IF to_regclass(format('rag.%I', rag.postings_partition_v1(v_tenant))) IS NULL THEN
             PERFORM rag.create_postings_partition_v1(v_tenant);
         END IF;
     END LOOP;
-
-    WITH chunks AS MATERIALIZED (
-        SELECT c.id, c.tenant_id, c.language, c.fts FROM rag.chunks AS c WHERE c.id = ANY(p_ids)
-    ), terms AS MATERIALIZED (
-        SELECT c.id AS chunk_id, c.tenant_id, c.language, u.lexeme,
-               coalesce(array_length(u.positions, 1), 1) AS tf,
-               sum(coalesce(array_length(u.positions, 1), 1)) OVER (PARTITION BY c.id) AS dl
-          FROM chunks AS c CROSS JOIN LATERAL unnest(c.fts) AS u
-    ), lens AS (
-        SELECT c.tenant_id, c.language, count(*) AS n, coalesce(sum(l.dl), 0) AS len
-          FROM chunks AS c
-          LEFT JOIN (SELECT DISTINCT chunk_id, dl FROM terms) AS l ON l.chunk_id = c.id
-         GROUP BY 1, 2
-    ), corpus AS (
-        INSERT INTO rag.corpus_stats AS s (tenant_id, language, chunk_count, total_len)
-        SELECT tenant_id, language, n, len FROM lens
-        ON CONFLICT (tenant_id, language) DO UPDATE
-           SET chunk_count = s.chunk_count + excluded.chunk_count, total_len = s.total_len + excluded.total_len
-        RETURNING s.tenant_id, s.language, s.total_len::float8 / greatest(s.chunk_count, 1) AS avgdl
-    ), vocab AS (
-        INSERT INTO rag.term_stats AS s (tenant_id, language, lexeme, df)
-        SELECT tenant_id, language, lexeme, count(*) FROM terms GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
-        ON CONFLICT (tenant_id, language, lexeme) DO UPDATE SET df = s.df + excluded.df
-        RETURNING s.id, s.tenant_id, s.language, s.lexeme
-    )
-    INSERT INTO rag.postings (term_id, chunk_id, tenant_id, tf, doc_len, impact)
-    SELECT v.id, t.chunk_id, t.tenant_id, t.tf, t.dl,
-           (t.tf / (t.tf + 1.2 * (0.25 + 0.75 * t.dl::float8 / greatest(c.avgdl, 1))))::real
-      FROM terms AS t
-      JOIN vocab AS v ON v.tenant_id = t.tenant_id AND v.language = t.language AND v.lexeme = t.lexeme
-      JOIN corpus AS c ON c.tenant_id = t.tenant_id AND c.language = t.language;
-    GET DIAGNOSTICS v_rows = ROW_COUNT;
-    RETURN v_rows;
-END
-$$;
-
--- 0012's trigger function and backlog pass, calling index_chunks_v2.
-CREATE FUNCTION rag.chunks_index_insert_v3() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    IF current_setting('rag.defer_lexical', true) = 'on' THEN
-        INSERT INTO rag.lexical_backlog (chunk_id, tenant_id) SELECT id, tenant_id FROM new_chunks;
-    ELSE
-        PERFORM rag.index_chunks_v2(ARRAY(SELECT id FROM new_chunks));
-    END IF;
     RETURN NULL;
 END
 $$;
+CREATE TRIGGER chunks_index_0_partition AFTER INSERT ON rag.chunks
+    REFERENCING NEW TABLE AS new_chunks FOR EACH STATEMENT EXECUTE FUNCTION rag.chunks_postings_partition_v1();
 
-CREATE FUNCTION rag.index_backlog_v2(p_limit integer) RETURNS integer
-LANGUAGE plpgsql AS $$
-DECLARE
-    v_ids bigint[];
-BEGIN
-    PERFORM pg_advisory_xact_lock(hashtext('rag.stats'), hashtext(rag.current_tenant()));
-    v_ids := ARRAY(SELECT chunk_id FROM rag.lexical_backlog ORDER BY chunk_id LIMIT p_limit);
-    IF cardinality(v_ids) = 0 THEN
-        RETURN 0;
-    END IF;
-    DELETE FROM rag.lexical_backlog WHERE chunk_id = ANY(v_ids);
-    PERFORM rag.index_chunks_v2(v_ids);
-    RETURN cardinality(v_ids);
-END
-$$;
-
-DROP TRIGGER chunks_index_insert ON rag.chunks;
-CREATE TRIGGER chunks_index_insert AFTER INSERT ON rag.chunks
-    REFERENCING NEW TABLE AS new_chunks FOR EACH STATEMENT EXECUTE FUNCTION rag.chunks_index_insert_v3();
-DROP FUNCTION rag.chunks_index_insert_v2(), rag.index_backlog_v1(integer), rag.index_chunks_v1(bigint[]);
+-- Chunks stored before this migration whose tenant has no postings yet (a backlog a load left behind),
+-- read past the policy: without FORCE, the owner is not subject to it.
+ALTER TABLE rag.chunks NO FORCE ROW LEVEL SECURITY;
+SELECT rag.create_postings_partition_v1(t.tenant_id)
+  FROM (SELECT DISTINCT tenant_id FROM rag.chunks) AS t
+ WHERE to_regclass(format('rag.%I', rag.postings_partition_v1(t.tenant_id))) IS NULL;
+ALTER TABLE rag.chunks FORCE ROW LEVEL SECURITY;
 
 SELECT rag.pin_search_path_v1('rag.index_postings_partition_v1(text)');
 SELECT rag.pin_search_path_v1('rag.create_postings_partition_v1(text, boolean)');
