@@ -25,6 +25,7 @@ from tests.openai_server import FakeOpenAI
 
 SCHEMAS = ["rag", "catalog", "odoo", "odoo_seed", "control_plane"]
 SHARED = {"rag.embedding_models"}  # the model registry: no tenant data, read-only for the service
+OWNER_ONLY = {"rag.lexical_index_deferrals"}  # bookkeeping the service role reaches through owner functions only
 CANARY = "zebracanary"
 SENTINEL = "sk-SENTINEL-4d2c9e71b0aa"
 
@@ -66,6 +67,9 @@ LINTS = {
         UNION ALL SELECT nspname FROM pg_namespace WHERE nspowner = 'ipai_app'::regrole""",
     "schema the service role may create objects in": """
         SELECT nspname FROM pg_namespace WHERE has_schema_privilege('ipai_app', oid, 'CREATE')""",
+    "owner-only table the service role can reach": f"""
+        SELECT t FROM unnest(ARRAY{sorted(OWNER_ONLY)!r}::text[]) AS t
+         WHERE has_table_privilege('ipai_app', t, 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE')""",
     "append-only table the service may change": """
         SELECT t FROM unnest(ARRAY['control_plane.audit_log', 'odoo.event_log']) AS t
          WHERE has_table_privilege('ipai_app', t, 'UPDATE') OR has_table_privilege('ipai_app', t, 'DELETE')""",
@@ -74,13 +78,16 @@ LINTS = {
 
 async def test_schema_lints(services: Services, owner: asyncpg.Pool) -> None:
     for name, sql in LINTS.items():
-        args = [SCHEMAS, sorted(SHARED)][:sum(f"${i}" in sql for i in (1, 2))]
+        args = [SCHEMAS, sorted(SHARED | OWNER_ONLY)][:sum(f"${i}" in sql for i in (1, 2))]
         found = [r[0] for r in await owner.fetch(sql, *args)]
         assert found == [], f"{name}: {found}"
     # The lints can fail: a table without forced RLS is reported.
     await owner.execute("ALTER TABLE rag.chat_sessions NO FORCE ROW LEVEL SECURITY")
     assert [r[0] for r in await owner.fetch(LINTS["tenant table without RLS enabled and forced"],
-                                            SCHEMAS, sorted(SHARED))] == ["rag.chat_sessions"]
+                                            SCHEMAS, sorted(SHARED | OWNER_ONLY))] == ["rag.chat_sessions"]
+    await owner.execute("GRANT SELECT ON rag.lexical_index_deferrals TO ipai_app")
+    assert [r[0] for r in await owner.fetch(LINTS["owner-only table the service role can reach"])] \
+        == ["rag.lexical_index_deferrals"]
     assert await services.db.pool.fetchval("SELECT current_user") == "ipai_app"
 
 

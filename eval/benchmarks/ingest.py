@@ -69,8 +69,9 @@ async def _run(services: Services, paths: list[Path], batch_size: int, workers_c
     options = IngestOptions(tenant_id="bench", language="english")
     prepared_all = []
     chunks = 0
-    # Embedding workers run beside the store loop, as `serve` runs them: they claim each batch's
-    # jobs as soon as it commits. The last batch's end is when every chunk has its vector.
+    # Two embedding workers, claiming 64 documents at a time, run beside the store loop in this process, as
+    # `serve` runs its one (which claims 16): they claim each batch's jobs as soon as it commits. The last
+    # batch's end is when every chunk has its vector.
     embedded_at = started
     handle = services.indexer.handle
 
