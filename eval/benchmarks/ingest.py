@@ -230,7 +230,8 @@ def format_ingest(r: dict[str, Any]) -> str:
     return "\n".join([*left_out,
         f"documents {r['documents']}, chunks {r['chunks']} (embedded {r['embedded']}, hash provider)",
         f"end-to-end (load+chunk+store+embed): {s['total']:.2f} s = {rate['end_to_end']:.0f} chunks/s "
-        f"(every chunk stored, BM25-indexed and embedded; searchable in all three legs)",
+        + ("(with the above left out)" if r["without"] else
+           "(every chunk stored, BM25-indexed and embedded; searchable in all three legs)"),
         "  and the vector index, built by a worker after that: "
         + (f"ready at {s['vector_index_ready']:.2f} s = {rate['with_vector_index']:.0f} chunks/s including it "
            f"(until then the vector leg scans exactly)" if r["vector_index_built"] else "not built"),
