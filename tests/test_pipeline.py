@@ -313,3 +313,16 @@ async def test_a_dead_loads_postings_indexes_are_built_by_an_idle_worker(
     assert await owner.fetchval("SELECT count(*) FROM rag.lexical_index_deferrals") == 0
     hits = await services.retriever.search("credit note 2", mode="lexical", k=1)
     assert hits and hits[0].title == "Note 2"
+
+
+async def test_first_writes_of_new_tenants_at_once_each_get_their_partition(
+        services: Services, owner: asyncpg.Pool) -> None:
+    """Six new tenants' first documents written concurrently: each gets its postings partition, indexed,
+    and finds its own document."""
+    tenants = [f"new{i}" for i in range(6)]
+    await asyncio.gather(*(services.pipeline.ingest([LOAD_DOCS[i]], IngestOptions(tenant_id=t))
+                           for i, t in enumerate(tenants)))
+    for i, tenant in enumerate(tenants):
+        assert await _postings_indexes(owner, tenant) == ["chunk", "impact"]
+        hits = await services.retriever.search(f"credit note {i}", mode="lexical", tenant_id=tenant, k=5)
+        assert [h.title for h in hits] == [f"Note {i}"]
