@@ -38,7 +38,7 @@ class LexicalBacklog:
     # A pass holds the tenant's statistics lock, which a single insert into that tenant (an API write)
     # waits for: passes of 1,024 chunks keep that wait under about 0.75 s during a bulk load (1.5-1.9 s
     # with 4,096) at a cost to the load within this machine's noise (`ipai-rag bench ingest`).
-    def __init__(self, db: Db, pass_size: int = 1024, lease_seconds: float = 60.0) -> None:
+    def __init__(self, db: Db, *, lease_seconds: float, pass_size: int = 1024) -> None:
         self.db = db
         self.pass_size = pass_size
         self.lease_seconds = lease_seconds

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 import pytest
@@ -160,6 +161,18 @@ async def test_a_loads_end_leaves_the_vector_index_to_the_workers(services: Serv
                                 "chunk_embeddings_hnsw_" + hashlib.md5(model.encode()).hexdigest()[:12]) == 1
 
 
+async def _idle_worker_until(services: Services, done: Callable[[], Awaitable[object]]) -> None:
+    """Run a worker that does its housekeeping whenever idle until done() is truthy (5 s at most)."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(services.worker(idle_after_seconds=0.0).run(stop))
+    for _ in range(50):
+        if await done():
+            break
+        await asyncio.sleep(0.1)
+    stop.set()
+    await task
+
+
 async def test_a_crashed_loads_deferred_index_is_built_when_its_lease_runs_out(
         services: Services, owner: asyncpg.Pool) -> None:
     model = services.embedder.name
@@ -169,15 +182,8 @@ async def test_a_crashed_loads_deferred_index_is_built_when_its_lease_runs_out(
     await services.worker().drain()
     assert await owner.fetchval("SELECT index_deferred FROM rag.embedding_models WHERE name = $1", model)
     await owner.execute("UPDATE rag.embedding_models SET index_load_until = now() - interval '1 second'")
-    worker = services.worker(idle_after_seconds=0.0)
-    stop = asyncio.Event()
-    task = asyncio.create_task(worker.run(stop))
-    for _ in range(50):
-        if not await owner.fetchval("SELECT index_deferred FROM rag.embedding_models WHERE name = $1", model):
-            break
-        await asyncio.sleep(0.1)
-    stop.set()
-    await task
+    await _idle_worker_until(services, lambda: owner.fetchval(
+        "SELECT NOT index_deferred FROM rag.embedding_models WHERE name = $1", model))
     assert not await owner.fetchval("SELECT index_deferred FROM rag.embedding_models WHERE name = $1", model), \
         "an idle worker builds it"
 
@@ -257,15 +263,7 @@ async def test_a_backlog_left_by_a_dead_load_is_indexed_by_an_idle_worker(
     await services.housekeeping()
     assert await owner.fetchval("SELECT count(*) FROM rag.lexical_backlog") > 0, "a young backlog is a live load's"
     await owner.execute("UPDATE rag.lexical_backlog SET created_at = now() - interval '1 hour'")
-    worker = services.worker(idle_after_seconds=0.0)
-    stop = asyncio.Event()
-    task = asyncio.create_task(worker.run(stop))
-    for _ in range(50):
-        if not await owner.fetchval("SELECT count(*) FROM rag.lexical_backlog"):
-            break
-        await asyncio.sleep(0.1)
-    stop.set()
-    await task
+    await _idle_worker_until(services, lambda: owner.fetchval("SELECT count(*) = 0 FROM rag.lexical_backlog"))
     assert await owner.fetchval("SELECT count(*) FROM rag.lexical_backlog") == 0
     hits = await services.retriever.search("credit note 4", mode="lexical", k=1)
     assert hits and hits[0].title == "Note 4"
@@ -300,15 +298,7 @@ async def test_a_dead_loads_postings_indexes_are_built_by_an_idle_worker(
     await services.housekeeping()
     assert await _postings_indexes(owner, "default") == [], "a live load's lease"
     await owner.execute("UPDATE rag.lexical_index_deferrals SET load_until = now() - interval '1 second'")
-    worker = services.worker(idle_after_seconds=0.0)
-    stop = asyncio.Event()
-    task = asyncio.create_task(worker.run(stop))
-    for _ in range(50):
-        if await _postings_indexes(owner, "default"):
-            break
-        await asyncio.sleep(0.1)
-    stop.set()
-    await task
+    await _idle_worker_until(services, lambda: _postings_indexes(owner, "default"))
     assert await _postings_indexes(owner, "default") == ["chunk", "impact"]
     assert await owner.fetchval("SELECT count(*) FROM rag.lexical_index_deferrals") == 0
     hits = await services.retriever.search("credit note 2", mode="lexical", k=1)
