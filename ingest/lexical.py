@@ -62,7 +62,7 @@ class LexicalBacklog:
     async def drain(self, tenant_id: str) -> int:
         """Index the tenant's whole backlog, pass_size chunks per transaction; the number indexed."""
         total = 0
-        while taken := await self.db.tenant(tenant_id).fetchval("SELECT rag.index_backlog_v1($1)", self.pass_size):
+        while taken := await self.db.tenant(tenant_id).fetchval("SELECT rag.index_backlog_v2($1)", self.pass_size):
             total += taken
         return total
 

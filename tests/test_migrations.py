@@ -85,7 +85,8 @@ async def test_a_failing_migration_leaves_nothing_half_created(empty_db_url: str
 
 
 async def test_0013_moves_each_tenants_postings_to_its_indexed_partition(empty_db_url: str, tmp_path: Path) -> None:
-    """Postings written before 0013 (two tenants) end up in their tenants' partitions, indexed, unchanged."""
+    """Postings written before 0013 (two tenants) end up in their tenants' partitions, indexed, unchanged
+    but for their terms' ids, which 0016 makes hashes."""
     for path in MIGRATIONS_DIR.glob("*.sql"):
         if path.name < "0013":
             (tmp_path / path.name).write_text(path.read_text())
@@ -110,14 +111,21 @@ async def test_0013_moves_each_tenants_postings_to_its_indexed_partition(empty_d
             await conn.execute("""INSERT INTO rag.chunks (document_id, tenant_id, ordinal, content, content_hash,
                                                           token_count, char_start, char_end)
                                   VALUES ($1, 'later', 0, 'receipts of later', 'h', 3, 0, 17)""", doc)
-        query = "SELECT tenant_id, term_id, chunk_id, tf, doc_len, impact FROM rag.postings ORDER BY 1, 2"
+        # By lexeme: 0016 gives every term a new id (a hash) and moves its postings to it.
+        query = """SELECT p.tenant_id, t.lexeme, p.chunk_id, p.tf, p.doc_len, p.impact
+                     FROM rag.postings AS p JOIN rag.term_stats AS t ON t.tenant_id = p.tenant_id AND t.id = p.term_id
+                    ORDER BY 1, 2"""
         before = await conn.fetch(query)
         assert {r["tenant_id"] for r in before} == {"default", "acme"}
+        assert len(before) == await conn.fetchval("SELECT count(*) FROM rag.postings")
         await migrate(conn)
         assert await conn.fetch(query) == before
+        assert len(before) == await conn.fetchval("SELECT count(*) FROM rag.postings")
+        assert await conn.fetchval(
+            "SELECT count(*) FROM rag.term_stats WHERE id <> rag.term_id_v1(tenant_id, language, lexeme)") == 0
         async with conn.transaction():
             await conn.execute("SELECT set_config('app.tenant_id', 'later', true)")
-            assert await conn.fetchval("SELECT rag.index_backlog_v1(100)") == 1
+            assert await conn.fetchval("SELECT rag.index_backlog_v2(100)") == 1
         assert await conn.fetchval("SELECT count(*) FROM rag.postings WHERE tenant_id = 'later'") == 2
         for tenant in ("default", "acme"):
             partition = await conn.fetchval("SELECT rag.postings_partition_v1($1)", tenant)

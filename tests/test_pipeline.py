@@ -196,9 +196,14 @@ async def _lexical_state(owner: asyncpg.Pool, tenant: str) -> tuple[list[tuple],
         "SELECT lexeme, df FROM rag.term_stats WHERE tenant_id = $1 ORDER BY lexeme", tenant)
     postings = await owner.fetch(
         """SELECT t.lexeme, d.external_id, c.ordinal, p.tf, p.doc_len
-             FROM rag.postings AS p JOIN rag.term_stats AS t ON t.id = p.term_id
+             FROM rag.postings AS p JOIN rag.term_stats AS t ON t.tenant_id = p.tenant_id AND t.id = p.term_id
              JOIN rag.chunks AS c ON c.id = p.chunk_id JOIN rag.documents AS d ON d.id = c.document_id
             WHERE p.tenant_id = $1 ORDER BY 1, 2, 3""", tenant)
+    # Every posting is under its term's id, the hash of migration 0016.
+    assert len(postings) == await owner.fetchval("SELECT count(*) FROM rag.postings WHERE tenant_id = $1", tenant)
+    assert await owner.fetchval("""SELECT count(*) FROM rag.term_stats
+                                    WHERE tenant_id = $1 AND id <> rag.term_id_v1(tenant_id, language, lexeme)""",
+                                tenant) == 0
     return [tuple(r) for r in corpus], [tuple(r) for r in terms], [tuple(r) for r in postings]
 
 
