@@ -188,7 +188,7 @@ class IngestPipeline:
         if load is not None:
             load.batches += 1
             if defer_lexical:
-                load.deferred(tenant_id)
+                load.deferred(tenant_id, result.chunks_inserted)
         return result
 
 

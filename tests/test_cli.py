@@ -18,14 +18,17 @@ def run(args: list[str], db_url: str, tmp_path: Path, stdin: str | None = None) 
 
 
 async def last_vacuums(db_url: str) -> set[str]:
-    """The knowledge-base tables (of four) that a manual VACUUM has visited (postings: its partition)."""
+    """The knowledge-base tables (of four) that a manual VACUUM has visited (postings and term_stats: their
+    partitions)."""
     conn = await asyncpg.connect(db_url)
     try:
         rows = await conn.fetch(
-            """SELECT CASE WHEN relname = rag.postings_partition_v1('default') THEN 'postings' ELSE relname END
+            """SELECT CASE relname WHEN rag.postings_partition_v1('default') THEN 'postings'
+                                   WHEN rag.term_stats_partition_v1('default') THEN 'term_stats' ELSE relname END
                       AS relname
                  FROM pg_stat_user_tables WHERE schemaname = 'rag' AND last_vacuum IS NOT NULL
-                  AND relname IN (rag.postings_partition_v1('default'), 'term_stats', 'chunks', 'chunk_embeddings')""")
+                  AND relname IN (rag.postings_partition_v1('default'), rag.term_stats_partition_v1('default'),
+                                  'chunks', 'chunk_embeddings')""")
     finally:
         await conn.close()
     return {r["relname"] for r in rows}

@@ -86,7 +86,8 @@ async def test_a_failing_migration_leaves_nothing_half_created(empty_db_url: str
 
 async def test_0013_moves_each_tenants_postings_to_its_indexed_partition(empty_db_url: str, tmp_path: Path) -> None:
     """Postings written before 0013 (two tenants) end up in their tenants' partitions, indexed, unchanged
-    but for their terms' ids, which 0016 makes hashes."""
+    but for their terms' ids, which 0016 makes hashes; 0017 moves each tenant's vocabulary to its own
+    indexed partition."""
     for path in MIGRATIONS_DIR.glob("*.sql"):
         if path.name < "0013":
             (tmp_path / path.name).write_text(path.read_text())
@@ -132,5 +133,11 @@ async def test_0013_moves_each_tenants_postings_to_its_indexed_partition(empty_d
             assert await conn.fetchval(f"SELECT count(*) FROM rag.{partition} WHERE tenant_id <> $1", tenant) == 0
             assert sorted(await conn.fetch("SELECT indexname FROM pg_indexes WHERE tablename = $1", partition)) \
                 == sorted([(f"{partition}_chunk",), (f"{partition}_impact",)])
+        for tenant in ("default", "acme", "later"):  # 0017: each tenant's vocabulary in its partition
+            partition = await conn.fetchval("SELECT rag.term_stats_partition_v1($1)", tenant)
+            assert await conn.fetchval(f"SELECT count(*) FROM rag.{partition} WHERE tenant_id = $1", tenant) > 0
+            assert await conn.fetchval(f"SELECT count(*) FROM rag.{partition} WHERE tenant_id <> $1", tenant) == 0
+            assert sorted(await conn.fetch("SELECT indexname FROM pg_indexes WHERE tablename = $1", partition)) \
+                == [(f"{partition}_lexeme_trgm",), (f"{partition}_pkey",)]
     finally:
         await conn.close()

@@ -207,11 +207,18 @@ async def _lexical_state(owner: asyncpg.Pool, tenant: str) -> tuple[list[tuple],
     return [tuple(r) for r in corpus], [tuple(r) for r in terms], [tuple(r) for r in postings]
 
 
-async def _postings_indexes(owner: asyncpg.Pool, tenant: str) -> list[str]:
-    """The indexes of the tenant's postings partition, by kind (migration 0013)."""
-    partition = await owner.fetchval("SELECT rag.postings_partition_v1($1)", tenant)
-    rows = await owner.fetch("SELECT indexname FROM pg_indexes WHERE schemaname = 'rag' AND tablename = $1", partition)
-    return sorted(r["indexname"].removeprefix(partition + "_") for r in rows)
+BUILT = ["chunk", "impact", "lexeme_trgm"]
+
+
+async def _lexical_indexes(owner: asyncpg.Pool, tenant: str) -> list[str]:
+    """The indexes of the tenant's postings and vocabulary partitions (migrations 0013, 0017) that a load
+    may defer, by kind; the vocabulary's primary key, which every write needs, is always there."""
+    postings, terms = await owner.fetchrow(
+        "SELECT rag.postings_partition_v1($1), rag.term_stats_partition_v1($1)", tenant)
+    rows = await owner.fetch("SELECT tablename, indexname FROM pg_indexes WHERE schemaname = 'rag' AND tablename = ANY($1)",
+                             [postings, terms])
+    assert (terms, f"{terms}_pkey") in [tuple(r) for r in rows]
+    return sorted(r["indexname"].removeprefix(r["tablename"] + "_") for r in rows if r["indexname"] != f"{terms}_pkey")
 
 
 LOAD_DOCS = [LoadedDocument(f"n{i}", f"Note {i}", f"Credit note {i} for customer {i % 3}. " * (i + 3))
@@ -229,12 +236,14 @@ async def test_a_bulk_loads_later_batches_are_indexed_from_the_backlog_exactly(
         async for batch in pipeline.prepared_batches(LOAD_DOCS, IngestOptions(tenant_id="bulk")):
             await pipeline.store_batch(batch, "bulk")
             deferred.append(await owner.fetchval("SELECT count(*) FROM rag.lexical_backlog WHERE tenant_id = 'bulk'"))
-            assert await _postings_indexes(owner, "bulk") == [], "a tenant without postings: built after the load"
+            assert await _lexical_indexes(owner, "bulk") == [], "a tenant without postings: built after the load"
             hits = await services.retriever.search("credit note 0", mode="lexical", tenant_id="bulk", k=1)
             assert hits and hits[0].title == "Note 0", "read without the index meanwhile"
+            assert await services.retriever.search("crdit", mode="trigram", tenant_id="bulk", k=1), \
+                "the trigram leg too"
     assert deferred[0] == 0 and sum(deferred) > 0, "the first batch indexes at once, later ones defer"
     assert await owner.fetchval("SELECT count(*) FROM rag.lexical_backlog") == 0, "the load's end drains it"
-    assert await _postings_indexes(owner, "bulk") == ["chunk", "impact"]
+    assert await _lexical_indexes(owner, "bulk") == BUILT
     assert await owner.fetchval("SELECT count(*) FROM rag.lexical_index_deferrals") == 0
 
     for doc in LOAD_DOCS:  # the same documents, each indexed by its own insert
@@ -243,6 +252,35 @@ async def test_a_bulk_loads_later_batches_are_indexed_from_the_backlog_exactly(
     assert bulk[2] and bulk == single
     hits = await services.retriever.search("credit note 6", mode="lexical", tenant_id="bulk", k=1)
     assert hits and hits[0].title == "Note 6", "the last batch is searchable"
+
+
+async def test_during_a_load_the_drain_takes_full_passes_and_its_end_the_rest(
+        services: Services, owner: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Beside a load, the backlog is indexed a full pass at a time, once the load's batches have deferred
+    that many chunks; what is left when the load ends is indexed then."""
+    pipeline = services.pipeline
+    pipeline.batch_size = 1
+    monkeypatch.setattr(pipeline.backlog, "pass_size", 3)
+    passes: list[tuple[bool, int]] = []  # (after the load's last batch, chunks taken)
+    take = pipeline.backlog._pass
+    stored_all = False
+
+    async def recorded(tenant_id: str) -> int:
+        taken = await take(tenant_id)
+        passes.append((stored_all, taken))
+        return taken
+
+    monkeypatch.setattr(pipeline.backlog, "_pass", recorded)
+    async with pipeline.load():
+        async for batch in pipeline.prepared_batches(LOAD_DOCS, IngestOptions()):
+            await pipeline.store_batch(batch, "default")
+            await asyncio.sleep(0.05)  # room for the drain to run beside the load
+        stored_all = True
+    assert await owner.fetchval("SELECT count(*) FROM rag.chunks") == len(LOAD_DOCS), "one chunk each"
+    during = [taken for after, taken in passes if not after]
+    assert during and set(during) == {3}, f"full passes only during the load: {passes}"
+    assert sum(taken for _, taken in passes) == len(LOAD_DOCS) - 1, "all but the first batch's chunk"
+    assert await owner.fetchval("SELECT count(*) FROM rag.lexical_backlog") == 0
 
 
 async def test_deleting_chunks_still_in_the_backlog_keeps_the_statistics_exact(
@@ -277,12 +315,12 @@ async def test_a_backlog_left_by_a_dead_load_is_indexed_by_an_idle_worker(
 async def test_a_load_into_a_tenant_with_postings_keeps_its_indexes(services: Services, owner: asyncpg.Pool) -> None:
     pipeline = services.pipeline
     await pipeline.ingest(LOAD_DOCS[:1], IngestOptions())
-    assert await _postings_indexes(owner, "default") == ["chunk", "impact"]
+    assert await _lexical_indexes(owner, "default") == BUILT
     pipeline.batch_size = 2
     async with pipeline.load():
         async for batch in pipeline.prepared_batches(LOAD_DOCS[1:], IngestOptions()):
             await pipeline.store_batch(batch, "default")
-            assert await _postings_indexes(owner, "default") == ["chunk", "impact"]
+            assert await _lexical_indexes(owner, "default") == BUILT
     assert await owner.fetchval("SELECT count(*) FROM rag.lexical_index_deferrals") == 0
     hits = await services.retriever.search("credit note 6", mode="lexical", k=1)
     assert hits and hits[0].title == "Note 6"
@@ -299,12 +337,12 @@ async def test_a_dead_loads_postings_indexes_are_built_by_an_idle_worker(
     load.finishing = True
     load.wake.set()
     await load.task  # type: ignore[misc]
-    assert await _postings_indexes(owner, "default") == []
+    assert await _lexical_indexes(owner, "default") == []
     await services.housekeeping()
-    assert await _postings_indexes(owner, "default") == [], "a live load's lease"
+    assert await _lexical_indexes(owner, "default") == [], "a live load's lease"
     await owner.execute("UPDATE rag.lexical_index_deferrals SET load_until = now() - interval '1 second'")
-    await _idle_worker_until(services, lambda: _postings_indexes(owner, "default"))
-    assert await _postings_indexes(owner, "default") == ["chunk", "impact"]
+    await _idle_worker_until(services, lambda: _lexical_indexes(owner, "default"))
+    assert await _lexical_indexes(owner, "default") == BUILT
     assert await owner.fetchval("SELECT count(*) FROM rag.lexical_index_deferrals") == 0
     hits = await services.retriever.search("credit note 2", mode="lexical", k=1)
     assert hits and hits[0].title == "Note 2"
@@ -318,6 +356,6 @@ async def test_first_writes_of_new_tenants_at_once_each_get_their_partition(
     await asyncio.gather(*(services.pipeline.ingest([LOAD_DOCS[i]], IngestOptions(tenant_id=t))
                            for i, t in enumerate(tenants)))
     for i, tenant in enumerate(tenants):
-        assert await _postings_indexes(owner, tenant) == ["chunk", "impact"]
+        assert await _lexical_indexes(owner, tenant) == BUILT
         hits = await services.retriever.search(f"credit note {i}", mode="lexical", tenant_id=tenant, k=5)
         assert [h.title for h in hits] == [f"Note {i}"]
