@@ -77,7 +77,7 @@ class LexicalBacklog:
 
     async def _pass(self, tenant_id: str) -> int:
         """Index up to pass_size of the tenant's oldest backlog chunks in one transaction; how many."""
-        return int(await self.db.tenant(tenant_id).fetchval("SELECT rag.index_backlog_v2($1)", self.pass_size))
+        return int(await self.db.tenant(tenant_id).fetchval("SELECT rag.index_backlog_v3($1)", self.pass_size))
 
     async def stats(self, tenant_id: str) -> dict[str, float]:
         """The tenant's backlog: chunks waiting for BM25 indexing and the age of the oldest (0 if none)."""

@@ -126,7 +126,7 @@ async def test_0013_moves_each_tenants_postings_to_its_indexed_partition(empty_d
             "SELECT count(*) FROM rag.term_stats WHERE id <> rag.term_id_v1(tenant_id, language, lexeme)") == 0
         async with conn.transaction():
             await conn.execute("SELECT set_config('app.tenant_id', 'later', true)")
-            assert await conn.fetchval("SELECT rag.index_backlog_v2(100)") == 1
+            assert await conn.fetchval("SELECT rag.index_backlog_v3(100)") == 1
         assert await conn.fetchval("SELECT count(*) FROM rag.postings WHERE tenant_id = 'later'") == 2
         for tenant in ("default", "acme"):
             partition = await conn.fetchval("SELECT rag.postings_partition_v1($1)", tenant)

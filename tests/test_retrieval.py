@@ -84,9 +84,10 @@ async def test_bm25_matches_a_hand_computed_example(services: Services) -> None:
 async def _stats_from_scratch(conn: asyncpg.Connection) -> tuple[list, list]:
     terms = await conn.fetch(
         """SELECT c.tenant_id, c.language::text, u.lexeme, count(*) AS df
-             FROM rag.chunks c, unnest(c.fts) u GROUP BY 1, 2, 3 ORDER BY 1, 2, 3""")
+             FROM rag.chunks c, unnest(rag.chunk_tsvector_v1(c.language, c.heading, c.content)) u
+            GROUP BY 1, 2, 3 ORDER BY 1, 2, 3""")
     corpus = await conn.fetch(
-        """SELECT tenant_id, language::text, count(*) AS n, sum(rag.tsvector_length(fts)) AS len
+        """SELECT tenant_id, language::text, count(*) AS n, sum(rag.tsvector_length(rag.chunk_tsvector_v1(language, heading, content))) AS len
              FROM rag.chunks GROUP BY 1, 2 ORDER BY 1, 2""")
     return [tuple(r) for r in terms], [tuple(r) for r in corpus]
 

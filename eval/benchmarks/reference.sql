@@ -1,5 +1,9 @@
 -- The Supabase documentation's reference hybrid_search (RRF of websearch full text and semantic
 -- search), adapted only in table names to this schema, for the search benchmark. Not a migration.
+-- Its table has a stored tsvector column; rag.chunks has none since migration 0018, so the benchmark's
+-- scratch database gets the one 0001 had.
+ALTER TABLE rag.chunks ADD COLUMN IF NOT EXISTS fts tsvector
+    GENERATED ALWAYS AS (to_tsvector(language, heading || E'\n' || content)) STORED;
 CREATE INDEX IF NOT EXISTS bench_chunks_fts ON rag.chunks USING gin (fts);
 
 CREATE OR REPLACE FUNCTION public.reference_hybrid_search(
