@@ -19,12 +19,11 @@ async def defer_lexical_indexing(conn: asyncpg.Connection) -> None:
 
 @dataclass
 class BacklogLoad:
-    """One bulk load's part in the backlog: the tenants it deferred chunks of, how many of those chunks
+    """One bulk load's part in the backlog: the tenants it deferred chunks of, with how many of those chunks
     await a pass, and a wake-up for the drain once a full pass is waiting."""
 
     pass_size: int
-    tenants: set[str] = field(default_factory=set)
-    pending: dict[str, int] = field(default_factory=dict)
+    pending: dict[str, int] = field(default_factory=dict)  # by tenant
     index_deferred: set[str] = field(default_factory=set)  # tenants whose lexical indexes wait for the load
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     batches: int = 0
@@ -32,7 +31,6 @@ class BacklogLoad:
     task: asyncio.Task[None] | None = None
 
     def deferred(self, tenant_id: str, chunks: int) -> None:
-        self.tenants.add(tenant_id)
         self.pending[tenant_id] = self.pending.get(tenant_id, 0) + chunks
         if self.pending[tenant_id] >= self.pass_size:
             self.wake.set()
@@ -106,7 +104,7 @@ class LexicalBacklog:
             while not load.finishing:
                 await load.wake.wait()
                 load.wake.clear()
-                for tenant_id in sorted(load.tenants):
+                for tenant_id in sorted(load.pending):
                     while load.pending[tenant_id] >= self.pass_size and not load.finishing:
                         taken = await self._pass(tenant_id)
                         load.pending[tenant_id] = max(0, load.pending[tenant_id] - taken) if taken else 0
@@ -123,7 +121,7 @@ class LexicalBacklog:
             if load.task is not None:
                 await load.task
         finally:
-            for tenant_id in sorted(load.tenants):
+            for tenant_id in sorted(load.pending):
                 await self.drain(tenant_id)
             for tenant_id in sorted(load.index_deferred):
                 await self.build_index(tenant_id, release=True)

@@ -215,8 +215,8 @@ async def _lexical_indexes(owner: asyncpg.Pool, tenant: str) -> list[str]:
     may defer, by kind; the vocabulary's primary key, which every write needs, is always there."""
     postings, terms = await owner.fetchrow(
         "SELECT rag.postings_partition_v1($1), rag.term_stats_partition_v1($1)", tenant)
-    rows = await owner.fetch("SELECT tablename, indexname FROM pg_indexes WHERE schemaname = 'rag' AND tablename = ANY($1)",
-                             [postings, terms])
+    rows = await owner.fetch(
+        "SELECT tablename, indexname FROM pg_indexes WHERE schemaname = 'rag' AND tablename = ANY($1)", [postings, terms])
     assert (terms, f"{terms}_pkey") in [tuple(r) for r in rows]
     return sorted(r["indexname"].removeprefix(r["tablename"] + "_") for r in rows if r["indexname"] != f"{terms}_pkey")
 

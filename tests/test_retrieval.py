@@ -87,7 +87,8 @@ async def _stats_from_scratch(conn: asyncpg.Connection) -> tuple[list, list]:
              FROM rag.chunks c, unnest(rag.chunk_tsvector_v1(c.language, c.heading, c.content)) u
             GROUP BY 1, 2, 3 ORDER BY 1, 2, 3""")
     corpus = await conn.fetch(
-        """SELECT tenant_id, language::text, count(*) AS n, sum(rag.tsvector_length(rag.chunk_tsvector_v1(language, heading, content))) AS len
+        """SELECT tenant_id, language::text, count(*) AS n,
+                  sum(rag.tsvector_length(rag.chunk_tsvector_v1(language, heading, content))) AS len
              FROM rag.chunks GROUP BY 1, 2 ORDER BY 1, 2""")
     return [tuple(r) for r in terms], [tuple(r) for r in corpus]
 

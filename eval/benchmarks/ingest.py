@@ -86,8 +86,8 @@ async def _run(services: Services, paths: list[Path], batch_size: int, workers_c
     workers = [services.worker(batch_size=64) for _ in range(workers_count)]
     tasks = [asyncio.create_task(w.run(stop)) for w in workers]
     # As `ipai-rag ingest` loads: the next batch is chunked in a thread while this one is stored, BM25
-    # indexing of later batches runs beside the store, and a fresh tenant's postings and trigram indexes are built
-    # after the load; a new model's vector index is built by the worker that embeds the last chunk.
+    # indexing of later batches runs beside the store, and a fresh tenant's postings and trigram indexes
+    # are built after the load; a new model's vector index is built by the worker that embeds the last chunk.
     async with pipeline.load():
         async for batch in pipeline.prepared_batches(loaded(), options):
             with store():
@@ -238,8 +238,9 @@ def format_ingest(r: dict[str, Any]) -> str:
         f"  load {s['load']:.2f} s (measured apart: in the run it overlaps the store, file by file)"
         f" | chunk {s['chunk']:.2f} s ({rate['chunking']:.0f}/s, measured apart: it overlaps the store) | store {s['store']:.2f} s "
         f"({rate['store']:.0f}/s, BM25 indexing of later batches runs beside it) | the load's end after the last "
-        f"store {s['finish']:.2f} s (rest of the lexical backlog, postings and trigram indexes) | embedding and vector index "
-        f"left after that {s['embed']:.2f} s (2 workers alongside) | hash embedding {s['hash_embedding']:.2f} s "
+        f"store {s['finish']:.2f} s (rest of the lexical backlog, postings and trigram indexes) | embedding and "
+        f"vector index left after that {s['embed']:.2f} s (2 workers alongside) | hash embedding "
+        f"{s['hash_embedding']:.2f} s "
         f"({rate['hash_embedding']:.0f}/s, measured apart: the workers run it beside the store)",
         f"raw binary COPY of the same chunk rows (deferring BM25 alike): {s['raw_copy']:.2f} s = "
         f"{rate['raw_copy']:.0f} chunks/s; its backlog drained after it, alone: {s['raw_copy_drain']:.2f} s",
