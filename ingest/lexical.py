@@ -85,7 +85,7 @@ class LexicalBacklog:
         return {"chunks": row["chunks"], "oldest_seconds": float(row["oldest"])}
 
     async def recover(self, older_than_seconds: float) -> int:
-        """Drain every tenant's backlog that holds an entry older than the given age, and build the postings
+        """Drain every tenant's backlog that holds an entry older than the given age, and build the lexical
         indexes whose load's lease ran out (a load that died); the number of chunks indexed."""
         tenants = await self.db.pool.fetch("SELECT t FROM rag.stale_lexical_backlog_v1($1) AS t", older_than_seconds)
         total = 0

@@ -82,8 +82,8 @@ class IngestPipeline:
     of vector by vector (migration 0011); store_batch() extends the load's lease, its end releases it to
     the embedding workers (migration 0014).
     From a load's second batch on, BM25 indexing is deferred to the lexical backlog (migration 0012), which
-    the load drains beside the store and before it ends; a tenant without postings gets its postings
-    indexes built once after that (migration 0013)."""
+    the load drains beside the store and before it ends; a tenant without postings gets its postings and
+    trigram indexes built once after that (migrations 0013, 0017)."""
 
     def __init__(
         self, db: Db, chunker: Chunker, store: DocumentStore, languages: Languages, backlog: LexicalBacklog,
@@ -151,7 +151,7 @@ class IngestPipeline:
 
     @contextlib.asynccontextmanager
     async def load(self) -> AsyncIterator[None]:
-        """A bulk load: see the class. Its end drains the rest of the lexical backlog, builds the postings
+        """A bulk load: see the class. Its end drains the rest of the lexical backlog, builds the lexical
         indexes it deferred, and releases the deferred vector index to the embedding workers (the one that
         finishes the model's last job builds it; migration 0014)."""
         self._loads += 1

@@ -328,7 +328,7 @@ async def test_a_load_into_a_tenant_with_postings_keeps_its_indexes(services: Se
 
 async def test_a_dead_loads_postings_indexes_are_built_by_an_idle_worker(
         services: Services, owner: asyncpg.Pool) -> None:
-    """A load that died with its tenant's postings indexes deferred: once its lease runs out, an idle
+    """A load that died with its tenant's lexical indexes deferred: once its lease runs out, an idle
     worker builds them (and indexes its backlog)."""
     pipeline = services.pipeline
     load = pipeline.backlog.start()  # a load whose process dies: its end never runs
