@@ -12,6 +12,7 @@ from typing import Any
 
 import asyncpg
 import numpy as np
+from pgvector import Vector
 
 from app.db import Db
 from app.errors import InvalidInput
@@ -180,7 +181,8 @@ class IngestPipeline:
         if load is not None:
             await self.backlog.defer_index(load, tenant_id)
         if defer_lexical is None:
-            defer_lexical = load is not None and load.batches > 0
+            defer_lexical = load is not None and (
+                load.batches > 0 or sum(len(d.chunks) for d in batch) >= self.backlog.pass_size)
         async with self.db.tenant(tenant_id).acquire() as conn:
             if defer_lexical:
                 await defer_lexical_indexing(conn)
@@ -220,44 +222,51 @@ class EmbeddingIndexer:
                 "run a worker configured with that model"
             )
         doc_ids = [int(j.payload["document_id"]) for j in jobs]
+        # Every chunk of the documents: its text when it has no vector for the model yet, else its vector
+        # (kept chunks of a partly re-embedded document count in the document's average).
         rows = await conn.fetch(
-            """SELECT c.id, c.tenant_id, c.heading, c.content, c.content_hash
+            """SELECT c.id, c.document_id, c.tenant_id, c.content_hash, e.embedding,
+                      CASE WHEN e.chunk_id IS NULL THEN c.heading END AS heading,
+                      CASE WHEN e.chunk_id IS NULL THEN c.content END AS content
                  FROM rag.chunks AS c
                  LEFT JOIN rag.chunk_embeddings AS e ON e.chunk_id = c.id AND e.model = $2
-                WHERE c.document_id = ANY($1) AND e.chunk_id IS NULL
+                WHERE c.document_id = ANY($1)
                 ORDER BY c.id""",
             doc_ids, self.embedder.name,
         )
-        if rows:
-            vectors = await self.embedder.embed([embedding_text(r["heading"], r["content"]) for r in rows])
-            await write_embeddings(conn, self.embedder.name, rows, vectors)
-        await conn.execute(
-            """UPDATE rag.documents AS d SET embedding = s.v
-                 FROM (SELECT c.document_id, l2_normalize(avg(e.embedding)) AS v
-                         FROM rag.chunks AS c JOIN rag.chunk_embeddings AS e ON e.chunk_id = c.id AND e.model = $2
-                        WHERE c.document_id = ANY($1) GROUP BY c.document_id) AS s
-                WHERE d.id = s.document_id""",
-            doc_ids, self.embedder.name,
-        )
+        if not rows:
+            return
+        fresh = [r for r in rows if r["embedding"] is None]
+        vectors = await self.embedder.embed([embedding_text(r["heading"], r["content"]) for r in fresh]) if fresh \
+            else np.zeros((0, self.embedder.dimensions), dtype=np.float32)
+        await write_embeddings(conn, self.embedder.name, rows, fresh, vectors)
 
 
 async def write_embeddings(
-    conn: asyncpg.Connection, model: str, rows: Sequence[asyncpg.Record], vectors: np.ndarray
+    conn: asyncpg.Connection, model: str, rows: Sequence[asyncpg.Record], fresh: Sequence[asyncpg.Record],
+    vectors: np.ndarray,
 ) -> None:
-    """Binary COPY of vectors through a temp table; a chunk embedded meanwhile by another job is kept."""
+    """The fresh chunks' vectors (a chunk embedded meanwhile by another job is kept) and the documents'
+    own vectors (the normalised mean of their chunks'), in one statement."""
+    kept = [r for r in rows if r["embedding"] is not None]
+    matrix = np.concatenate([vectors, [r["embedding"].to_numpy() for r in kept]]) if kept else vectors
+    documents, slot = np.unique([r["document_id"] for r in (*fresh, *kept)], return_inverse=True)
+    order = np.argsort(slot, kind="stable")
+    starts = np.searchsorted(slot[order], np.arange(len(documents)))
+    sums = np.add.reduceat(matrix[order].astype(np.float64), starts)  # normalised, a sum is the mean
+    means = (sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)).astype(np.float32)
     await conn.execute(
-        """CREATE TEMP TABLE IF NOT EXISTS embeddings_in
-               (chunk_id bigint, model text, tenant_id text, content_hash text, embedding vector)
-           ON COMMIT DELETE ROWS"""
-    )
-    await conn.copy_records_to_table(
-        "embeddings_in",
-        records=[(r["id"], model, r["tenant_id"], r["content_hash"], vectors[i]) for i, r in enumerate(rows)],
-    )
-    await conn.execute(
-        """INSERT INTO rag.chunk_embeddings (chunk_id, model, tenant_id, content_hash, embedding)
-           SELECT chunk_id, model, tenant_id, content_hash, embedding FROM embeddings_in
-           ON CONFLICT (chunk_id, model) DO NOTHING"""
+        """WITH added AS (
+               INSERT INTO rag.chunk_embeddings (chunk_id, model, tenant_id, content_hash, embedding)
+               SELECT k.chunk_id, $1, k.tenant_id, k.content_hash, k.embedding
+                 FROM unnest($2::bigint[], $3::text[], $4::text[], $5::vector[])
+                      AS k(chunk_id, tenant_id, content_hash, embedding)
+               ON CONFLICT (chunk_id, model) DO NOTHING)
+           UPDATE rag.documents AS d SET embedding = k.embedding
+             FROM unnest($6::bigint[], $7::vector[]) AS k(id, embedding)
+            WHERE d.id = k.id""",
+        model, [r["id"] for r in fresh], [r["tenant_id"] for r in fresh], [r["content_hash"] for r in fresh],
+        [Vector(v) for v in vectors], documents.tolist(), [Vector(v) for v in means],
     )
 
 

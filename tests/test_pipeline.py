@@ -6,6 +6,7 @@ import hashlib
 from collections.abc import Awaitable, Callable
 
 import asyncpg
+import numpy as np
 import pytest
 
 from app.errors import InvalidInput
@@ -32,6 +33,19 @@ async def _snapshot(services: Services) -> list[tuple]:
     return [tuple(r) for r in rows]
 
 
+async def _assert_document_vectors_are_their_chunks_mean(owner: asyncpg.Pool) -> None:
+    """A document's own vector is the normalised mean of its chunks' vectors (all of them, kept ones too)."""
+    rows = await owner.fetch(
+        """SELECT d.embedding AS own, (SELECT l2_normalize(avg(e.embedding)) FROM rag.chunks AS c
+                                         JOIN rag.chunk_embeddings AS e ON e.chunk_id = c.id
+                                        WHERE c.document_id = d.id) AS mean
+             FROM rag.documents AS d""")
+    assert rows
+    for row in rows:
+        assert row["own"] is not None
+        assert np.allclose(row["own"].to_numpy(), row["mean"].to_numpy(), atol=1e-6)
+
+
 async def test_ingest_stores_document_chunks_and_vectors(services: Services, embedder: CountingEmbedder, owner: asyncpg.Pool) -> None:
     result = await services.pipeline.ingest(handbook(), IngestOptions(source="docs"))
     assert (result.inserted, result.unchanged) == (1, 0)
@@ -47,6 +61,7 @@ async def test_ingest_stores_document_chunks_and_vectors(services: Services, emb
     assert chunks[3]["section_path"] == "Handbook > Part 2"
     vectors = await owner.fetchval("SELECT count(*) FROM rag.chunk_embeddings WHERE model = $1", embedder.name)
     assert vectors == len(chunks)
+    await _assert_document_vectors_are_their_chunks_mean(owner)
 
 
 async def test_reingesting_unchanged_document_is_a_no_op(services: Services, embedder: CountingEmbedder) -> None:
@@ -70,6 +85,7 @@ async def test_editing_one_paragraph_reembeds_only_its_chunk(services: Services,
     await services.worker().drain()
     new_texts = embedder.texts[embedded_before:]
     assert len(new_texts) == 1 and "rewritten paragraph four" in new_texts[0]
+    await _assert_document_vectors_are_their_chunks_mean(owner)
     doc = await owner.fetchrow("SELECT version, content FROM rag.documents")
     assert doc["version"] == 2
     for chunk in await owner.fetch("SELECT * FROM rag.chunks"):
@@ -281,6 +297,33 @@ async def test_during_a_load_the_drain_takes_full_passes_and_its_end_the_rest(
     assert during and set(during) == {3}, f"full passes only during the load: {passes}"
     assert sum(taken for _, taken in passes) == len(LOAD_DOCS) - 1, "all but the first batch's chunk"
     assert await owner.fetchval("SELECT count(*) FROM rag.lexical_backlog") == 0
+
+
+async def test_a_loads_first_batch_of_a_full_pass_goes_to_the_backlog_too(
+        services: Services, owner: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A first batch holding at least a pass's chunks is deferred like the later ones, so the drain can start
+    on it while the next batch is stored; the load's end leaves the statistics exact all the same."""
+    pipeline = services.pipeline
+    pipeline.batch_size = 3
+    monkeypatch.setattr(pipeline.backlog, "pass_size", 3)
+    take = pipeline.backlog._pass
+    passes: list[int] = []
+
+    async def recorded(tenant_id: str) -> int:
+        passes.append(await take(tenant_id))
+        return passes[-1]
+
+    monkeypatch.setattr(pipeline.backlog, "_pass", recorded)
+    async with pipeline.load():
+        async for batch in pipeline.prepared_batches(LOAD_DOCS, IngestOptions(tenant_id="bulk")):
+            await pipeline.store_batch(batch, "bulk")
+            await asyncio.sleep(0.05)
+    assert sum(passes) == len(LOAD_DOCS), "every chunk, the first batch's too, through the backlog"
+    assert await owner.fetchval("SELECT count(*) FROM rag.lexical_backlog") == 0
+    for doc in LOAD_DOCS:
+        await pipeline.store_batch([pipeline.prepare(doc, IngestOptions())], "one_by_one")
+    bulk, single = await _lexical_state(owner, "bulk"), await _lexical_state(owner, "one_by_one")
+    assert bulk[2] and bulk == single
 
 
 async def test_deleting_chunks_still_in_the_backlog_keeps_the_statistics_exact(
