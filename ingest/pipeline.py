@@ -181,8 +181,7 @@ class IngestPipeline:
         if load is not None:
             await self.backlog.defer_index(load, tenant_id)
         if defer_lexical is None:
-            defer_lexical = load is not None and (
-                load.batches > 0 or sum(len(d.chunks) for d in batch) >= self.backlog.pass_size)
+            defer_lexical = load is not None and load.batches > 0
         async with self.db.tenant(tenant_id).acquire() as conn:
             if defer_lexical:
                 await defer_lexical_indexing(conn)

@@ -299,33 +299,6 @@ async def test_during_a_load_the_drain_takes_full_passes_and_its_end_the_rest(
     assert await owner.fetchval("SELECT count(*) FROM rag.lexical_backlog") == 0
 
 
-async def test_a_loads_first_batch_of_a_full_pass_goes_to_the_backlog_too(
-        services: Services, owner: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A first batch holding at least a pass's chunks is deferred like the later ones, so the drain can start
-    on it while the next batch is stored; the load's end leaves the statistics exact all the same."""
-    pipeline = services.pipeline
-    pipeline.batch_size = 3
-    monkeypatch.setattr(pipeline.backlog, "pass_size", 3)
-    take = pipeline.backlog._pass
-    passes: list[int] = []
-
-    async def recorded(tenant_id: str) -> int:
-        passes.append(await take(tenant_id))
-        return passes[-1]
-
-    monkeypatch.setattr(pipeline.backlog, "_pass", recorded)
-    async with pipeline.load():
-        async for batch in pipeline.prepared_batches(LOAD_DOCS, IngestOptions(tenant_id="bulk")):
-            await pipeline.store_batch(batch, "bulk")
-            await asyncio.sleep(0.05)
-    assert sum(passes) == len(LOAD_DOCS), "every chunk, the first batch's too, through the backlog"
-    assert await owner.fetchval("SELECT count(*) FROM rag.lexical_backlog") == 0
-    for doc in LOAD_DOCS:
-        await pipeline.store_batch([pipeline.prepare(doc, IngestOptions())], "one_by_one")
-    bulk, single = await _lexical_state(owner, "bulk"), await _lexical_state(owner, "one_by_one")
-    assert bulk[2] and bulk == single
-
-
 async def test_deleting_chunks_still_in_the_backlog_keeps_the_statistics_exact(
         services: Services, owner: asyncpg.Pool) -> None:
     pipeline = services.pipeline
