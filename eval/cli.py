@@ -262,8 +262,8 @@ def add_eval_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[
                                                  "../shared/datasets/scifact/corpus.jsonl.gz"])
     p.add_argument("--json", action="store_true")
     p.add_argument("--without", default="", metavar="INDEXES",
-                   help="diagnostic: leave out the maintenance of these indexes (comma-separated: lexical, vector) "
-                        "to see what they cost; the knowledge base is left without them")
+                   help="diagnostic: leave out the maintenance of these indexes or the embedding (comma-separated: "
+                        "lexical, vector, embedding) to see what they cost; the knowledge base is left without them")
     p.set_defaults(func=cmd_bench_ingest)
 
     p = bsub.add_parser("search", help="search latency per mode at growing sizes, vs the Supabase reference")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import resource
 import time
 from collections.abc import AsyncIterator
@@ -16,6 +17,18 @@ from app.settings import Settings
 def peak_rss_mb() -> float:
     """Peak resident memory of this process (MiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def machine_busy_seconds() -> float | None:
+    """CPU-seconds this machine has been busy since boot, all processes and cores (Linux /proc/stat: every
+    state but idle and iowait); None elsewhere. The difference over a stretch shows how much of the
+    machine it used, the database server's processes included."""
+    try:
+        with open("/proc/stat") as stat:
+            fields = [int(v) for v in stat.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
 
 
 class Timer:

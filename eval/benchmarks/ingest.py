@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
 import time
 from collections.abc import Collection, Iterator
 from pathlib import Path
@@ -13,7 +14,7 @@ import numpy as np
 from app.db import Database
 from app.services import Services
 from app.settings import Settings
-from eval.benchmarks.common import Timer, peak_rss_mb, scratch_database
+from eval.benchmarks.common import Timer, machine_busy_seconds, peak_rss_mb, scratch_database
 from ingest.embedding import HashEmbedder
 from ingest.lexical import defer_lexical_indexing
 from ingest.loaders import LoadedDocument, iter_paths, load_path
@@ -30,6 +31,7 @@ def iter_documents(paths: list[Path]) -> Iterator[LoadedDocument]:
 INDEXES = {  # what --without leaves out
     "lexical": "BM25 indexing of the load's later batches (their chunks stay in the lexical backlog)",
     "vector": "the build of the model's vector index after the load (the index is never built)",
+    "embedding": "the embedding workers (no chunk gets a vector)",
 }
 # The figure the issue names ends when every chunk is stored, BM25-indexed and embedded; the vector index,
 # built by a worker after that (migration 0014), is timed too and printed as a rate of its own.
@@ -50,7 +52,8 @@ async def bench_ingest(settings: Settings, paths: list[Path], batch_size: int = 
         if "vector" in without:
             services.indexer.after_batch = _nothing  # type: ignore[method-assign]
         try:
-            return {**await _run(services, paths, batch_size), "without": sorted(without)}
+            workers = 0 if "embedding" in without else 2
+            return {**await _run(services, paths, batch_size, workers), "without": sorted(without)}
         finally:
             await services.close()
 
@@ -84,6 +87,7 @@ async def _run(services: Services, paths: list[Path], batch_size: int, workers_c
     services.indexer.handle = timed_handle  # type: ignore[method-assign]
     stop = asyncio.Event()
     workers = [services.worker(batch_size=64) for _ in range(workers_count)]
+    busy_before = machine_busy_seconds()
     tasks = [asyncio.create_task(w.run(stop)) for w in workers]
     # As `ipai-rag ingest` loads: the next batch is chunked in a thread while this one is stored, BM25
     # indexing of later batches runs beside the store, and a fresh tenant's postings and trigram indexes
@@ -104,6 +108,8 @@ async def _run(services: Services, paths: list[Path], batch_size: int, workers_c
         await services.housekeeping()  # builds the vector index now if no worker batch came after the load
     index_ready = time.perf_counter() - started
     total = max(loaded_at, embedded_at) - started
+    busy_after = machine_busy_seconds()
+    busy = None if busy_before is None or busy_after is None else busy_after - busy_before
     vector_index = await services.db.pool.fetchval(
         "SELECT NOT index_deferred FROM rag.embedding_models WHERE name = $1", services.embedder.name)
     peak_rss = peak_rss_mb()  # before the measurements apart below add their own
@@ -162,7 +168,7 @@ async def _run(services: Services, paths: list[Path], batch_size: int, workers_c
                          "raw_copy": chunks / copy.seconds, "chunking": chunks / chunk.seconds,
                          "hash_embedding": len(texts) / hashing.seconds},
         "store_vs_raw_copy": copy.seconds / store_alone.seconds, "vector_index_built": vector_index,
-        "peak_rss_mb": peak_rss,
+        "peak_rss_mb": peak_rss, "machine_busy_cpu_s": busy, "cores": os.cpu_count(),
         "single_writes_ms": writes,
     }
 
@@ -247,6 +253,9 @@ def format_ingest(r: dict[str, Any]) -> str:
         f"store step alone (deferring BM25 alike): {s['store_alone']:.2f} s = {rate['store_alone']:.0f} chunks/s; "
         f"store step alone / raw COPY rate: {r['store_vs_raw_copy']:.2f}",
         f"peak RSS of this process by the end of the end-to-end run: {r['peak_rss_mb']:.0f} MiB",
+        *([f"the machine was busy {r['machine_busy_cpu_s']:.2f} CPU-s of the {r['cores']} cores' "
+           f"{r['cores'] * s['vector_index_ready']:.2f} until the vector index was ready (every process, the "
+           "database's included; /proc/stat)"] if r["machine_busy_cpu_s"] is not None else []),
         "a one-document ingest into the loading tenant (as the API makes it): " + " | ".join(
             f"{label} p50 {w['p50']:.0f} ms, p95 {w['p95']:.0f} ms, max {w['max']:.0f} ms ({w['writes']} writes)"
             for label, w in (("idle:", r["single_writes_ms"]["idle"]),
