@@ -236,18 +236,19 @@ class EmbeddingIndexer:
         if not rows:
             return
         fresh = [r for r in rows if r["embedding"] is None]
+        kept = [r for r in rows if r["embedding"] is not None]
         vectors = await self.embedder.embed([embedding_text(r["heading"], r["content"]) for r in fresh]) if fresh \
             else np.zeros((0, self.embedder.dimensions), dtype=np.float32)
-        await write_embeddings(conn, self.embedder.name, rows, fresh, vectors)
+        await write_embeddings(conn, self.embedder.name, fresh, vectors, kept)
 
 
 async def write_embeddings(
-    conn: asyncpg.Connection, model: str, rows: Sequence[asyncpg.Record], fresh: Sequence[asyncpg.Record],
-    vectors: np.ndarray,
+    conn: asyncpg.Connection, model: str, fresh: Sequence[asyncpg.Record], vectors: np.ndarray,
+    kept: Sequence[asyncpg.Record],
 ) -> None:
     """The fresh chunks' vectors (a chunk embedded meanwhile by another job is kept) and the documents'
-    own vectors (the normalised mean of their chunks'), in one statement."""
-    kept = [r for r in rows if r["embedding"] is not None]
+    own vectors: the normalised mean of their chunks' vectors, the fresh ones and those kept (read with
+    their vector), in one statement."""
     matrix = np.concatenate([vectors, [r["embedding"].to_numpy() for r in kept]]) if kept else vectors
     documents, slot = np.unique([r["document_id"] for r in (*fresh, *kept)], return_inverse=True)
     order = np.argsort(slot, kind="stable")
