@@ -19,7 +19,7 @@ from tqdm import tqdm
 from app.assistant.service import Assistant
 from app.errors import InvalidInput
 from app.services import Services
-from ingest.loaders import LoadedDocument
+from ingest.loaders import LoadedDocument, parse_text
 from ingest.pipeline import IngestOptions
 
 
@@ -85,10 +85,21 @@ def load_squad(path: Path) -> Squad:
     return Squad(path, paragraphs, questions, len(data["data"]))
 
 
-async def ingest_squad(services: Services, squad: Squad, *, progress: bool = True) -> str:
-    """Every paragraph into the file's own namespace (reused while unchanged), embedded; the namespace."""
-    namespace = f"eval:squad:{squad.fingerprint()[:12]}"
-    await services.pipeline.ingest(squad.paragraphs, IngestOptions(tenant_id=namespace, source="squad"))
+def hard_wrapped(paragraphs: list[LoadedDocument], width: int) -> list[LoadedDocument]:
+    """The paragraphs as a writer's Markdown files would hold them: hard-wrapped at `width` columns, read back
+    through the Markdown loader (which joins the soft line breaks again)."""
+    import textwrap
+
+    return [parse_text(f"# {p.title}\n\n" + textwrap.fill(p.text, width), "markdown", p.title, p.external_id)
+            for p in paragraphs]
+
+
+async def ingest_squad(services: Services, squad: Squad, *, progress: bool = True, wrap: int | None = None) -> str:
+    """Every paragraph into the file's own namespace (reused while unchanged), embedded; the namespace.
+    wrap: ingest the paragraphs as Markdown hard-wrapped at that many columns (a namespace of its own)."""
+    namespace = f"eval:squad:{squad.fingerprint()[:12]}" + (f":md{wrap}" if wrap else "")
+    paragraphs = hard_wrapped(squad.paragraphs, wrap) if wrap else squad.paragraphs
+    await services.pipeline.ingest(paragraphs, IngestOptions(tenant_id=namespace, source="squad"))
     await services.embed_pending(namespace, desc="embed paragraphs", progress=progress)
     return namespace
 
@@ -106,11 +117,11 @@ def summary(rows: list[dict[str, Any]]) -> dict[str, float]:
 
 
 async def evaluate_answers(services: Services, assistant: Assistant, squad: Squad, *, limit: int | None = None,
-                           k: int = 5, progress: bool = True, held_out_from: int = SPAN_TRAINING_ARTICLES
-                           ) -> dict[str, Any]:
+                           k: int = 5, progress: bool = True, held_out_from: int = SPAN_TRAINING_ARTICLES,
+                           wrap: int | None = None) -> dict[str, Any]:
     """Every question asked through Assistant.ask; the figures over all of them and over the articles
     the span scorer was not trained on (from `held_out_from`, counted from 0)."""
-    namespace = await ingest_squad(services, squad, progress=progress)
+    namespace = await ingest_squad(services, squad, progress=progress, wrap=wrap)
     questions = squad.questions[:limit] if limit else squad.questions
     rows = []
     for item in tqdm(questions, desc="questions", unit="q", disable=not progress):

@@ -161,6 +161,10 @@ def cmd_bench_search(args: argparse.Namespace) -> int:
 
 
 def cmd_answers(args: argparse.Namespace) -> int:
+    if bool(args.squad) == bool(args.qa):
+        raise SystemExit("eval answers: give --squad FILE, or --qa FILE with --corpus DIR")
+    if args.qa:
+        return _qa_answers(args)
     from app.services import data_path
     from eval.answers import evaluate_answers, load_squad
     from eval.report import run_folder
@@ -169,21 +173,49 @@ def cmd_answers(args: argparse.Namespace) -> int:
     squad = load_squad(Path(args.squad))
 
     async def run(services: Services) -> None:
-        result = await evaluate_answers(services, services.assistant, squad, limit=args.limit, k=args.k)
+        result = await evaluate_answers(services, services.assistant, squad, limit=args.limit, k=args.k,
+                                        wrap=args.wrap)
         result["seconds"] = time.perf_counter() - started
         result["command"] = _command()
         folder = run_folder(data_path(services.settings, "eval-runs", "x").parent, "squad-answers")
         (folder / "results.json").write_text(json.dumps(result, indent=1))
         summary = {k: v for k, v in result.items() if k not in ("rows", "held_out")}
         summary.update({f"held_out.{k}": v for k, v in result["held_out"].items()})
-        lines = [f"# Answer evaluation: {squad.path.name}", "", f"- command: `{summary['command']}`", ""]
+        lines = [f"# Answer evaluation: {squad.path.name}", "", f"- command: `{summary['command']}`", "",
+                 "| figure | value |", "|---|---|"]
         lines += [f"| {k} | {v:.4f} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in summary.items()
                   if k not in ("command", "latency_ms")]
-        lines.insert(3, "| figure | value |\n|---|---|")
         lines.append(f"| latency p50 / p95 ms | {summary['latency_ms']['p50']:.1f} / {summary['latency_ms']['p95']:.1f} |")
         (folder / "report.md").write_text("\n".join(lines) + "\n")
         print(json.dumps(summary, indent=2))
         print(f"report: {folder / 'report.md'}")
+
+    return with_eval_services(run)
+
+
+def _qa_answers(args: argparse.Namespace) -> int:
+    """Questions over a folder of real documents (the format of odoo-docs-14.0/qa/dev.jsonl)."""
+    from app.services import data_path
+    from eval.qa import evaluate_qa, ingest_corpus, load_qa, qa_report
+    from eval.report import run_folder
+
+    if not args.corpus:
+        raise SystemExit("eval answers --qa needs --corpus DIR: the folder ingested as the knowledge base")
+    started = time.perf_counter()
+    qa = load_qa(Path(args.qa))
+    corpus = Path(args.corpus)
+
+    async def run(services: Services) -> None:
+        namespace = await ingest_corpus(services, corpus, qa)
+        result = await evaluate_qa(services, qa, namespace, k=args.k, limit=args.limit)
+        result["seconds"] = time.perf_counter() - started
+        result["command"] = _command()
+        folder = run_folder(data_path(services.settings, "eval-runs", "x").parent, "qa-answers")
+        (folder / "results.json").write_text(json.dumps(result, indent=1))
+        report = qa_report(result, result["command"], qa, corpus)
+        (folder / "report.md").write_text(report)
+        print(report)
+        print(f"report: {folder / 'report.md'}  (results.json beside it, one row per question)")
 
     return with_eval_services(run)
 
@@ -235,8 +267,13 @@ def add_eval_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[
     p.add_argument("--dry-run", action="store_true", help="print the result without writing the defaults")
     p.set_defaults(func=cmd_tune)
 
-    p = esub.add_parser("answers", help="exact match and F1 on SQuAD through the /v1/ask code path")
-    p.add_argument("--squad", required=True, help="SQuAD v1.1 JSON (or .json.gz, or a folder holding one)")
+    p = esub.add_parser("answers", help="answer quality through the /v1/ask code path: SQuAD (exact match, F1), "
+                                        "or a question file over a folder of documents")
+    p.add_argument("--squad", help="SQuAD v1.1 JSON (or .json.gz, or a folder holding one)")
+    p.add_argument("--qa", help="questions in the format of odoo-docs-14.0/qa/dev.jsonl (see its README)")
+    p.add_argument("--corpus", help="with --qa: the folder ingested as the knowledge base")
+    p.add_argument("--wrap", type=int, metavar="COLUMNS",
+                   help="with --squad: ingest the paragraphs as Markdown hard-wrapped at COLUMNS (e.g. 72)")
     p.add_argument("--limit", type=int, help="only the first N questions")
     p.add_argument("-k", type=int, default=5, help="chunks retrieved per question")
     p.set_defaults(func=cmd_answers)

@@ -78,8 +78,8 @@ def span_lists(services: Services, questions: list[Retrieved]) -> list[tuple[np.
         chosen = answerer.sentence(item["question"], passages, similarity, candidates)
         if chosen is None:
             continue
-        p_index, start, end, _ = chosen
-        text = passages[p_index].text
+        best = candidates[chosen[0]]
+        text, start, end = passages[best.passage].text, best.start, best.end
         q_words = set(content_words(item["question"]))
         candidates = answerer.candidates(text, start, end, q_words)
         if not candidates:

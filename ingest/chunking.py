@@ -5,6 +5,8 @@ import hashlib
 import re
 from dataclasses import dataclass
 
+from ingest.instructions import instruction_spans
+from ingest.sentences import sentence_spans
 from ingest.tokens import encoding
 
 
@@ -28,6 +30,8 @@ class Chunk:
     token_count: int
     section_path: str
     content_hash: str
+    flags: tuple[tuple[int, int], ...] = ()
+    """Spans of content (offsets into it) that instruct the assistant or the reader (ingest/instructions.py)."""
 
 
 def text_hash(text: str) -> str:
@@ -36,9 +40,7 @@ def text_hash(text: str) -> str:
 
 
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
-# A sentence ends at . ! ? (optionally closed by quotes/brackets) followed by white space, or at a
-# line break inside a paragraph (list items, table rows).
-_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+|\n")
+_LINE_BREAK = re.compile(r"\n")
 _WORD = re.compile(r"\S+")
 
 
@@ -52,13 +54,36 @@ def _spans(pattern: re.Pattern[str], text: str, start: int, end: int) -> list[tu
     out.append((position, end))
     trimmed = []
     for a, b in out:
-        while a < b and text[a].isspace():
+        while a < b and text[a] in "\n\r":  # a code block's indentation stays: it marks the block as code
             a += 1
         while b > a and text[b - 1].isspace():
             b -= 1
         if a < b:
             trimmed.append((a, b))
     return trimmed
+
+
+def _sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """The sentences of one block (a loader's block holds no line break), or the lines of code."""
+    if "\n" in text[start:end]:
+        return _spans(_LINE_BREAK, text, start, end)
+    return [(start + a, start + b) for a, b in sentence_spans(text[start:end])]
+
+
+def merge_bare_headings(text: str, sections: list[Section]) -> list[Section]:
+    """A section that holds only its heading (a heading followed at once by a sub-heading) joins the next
+    section, so that no chunk is a heading alone; the next section's path still names it."""
+    out: list[Section] = []
+    carried: int | None = None
+    for i, section in enumerate(sections):
+        start = section.start if carried is None else carried
+        body = text[section.start:section.end].strip()
+        if section.path and body == section.path[-1] and i + 1 < len(sections):
+            carried = start
+            continue
+        carried = None
+        out.append(Section(section.path, start, section.end))
+    return out
 
 
 class Chunker:
@@ -85,7 +110,7 @@ class Chunker:
                 units.append((p_start, p_end, n, True))
                 continue
             first = True
-            for s_start, s_end in _spans(_SENTENCE_END, text, p_start, p_end):
+            for s_start, s_end in _sentences(text, p_start, p_end):
                 n = self._tokens(text[s_start:s_end])
                 if n <= self.size:
                     units.append((s_start, s_end, n, first))
@@ -162,15 +187,14 @@ class Chunker:
 
     def chunk(self, text: str, sections: list[Section] | None = None, title: str = "") -> list[Chunk]:
         """Chunks covering every non-blank part of text, in document order."""
-        if not sections:
-            sections = [Section((), 0, len(text))]
+        sections = merge_bare_headings(text, sections) if sections else [Section((), 0, len(text))]
         chunks: list[Chunk] = []
         for section in sections:
             start, end = section.start, section.end
             body = text[start:end]
             if not body.strip():
                 continue
-            stripped_start = start + (len(body) - len(body.lstrip()))
+            stripped_start = start + (len(body) - len(body.lstrip("\n\r")))
             stripped_end = end - (len(body) - len(body.rstrip()))
             n = self._tokens(text[stripped_start:stripped_end])
             if n <= self.size:
@@ -180,5 +204,6 @@ class Chunker:
             path = " > ".join(section.path)
             for s, e, count in spans:
                 content = text[s:e]
-                chunks.append(Chunk(len(chunks), content, s, e, count, path, text_hash(content)))
+                chunks.append(Chunk(len(chunks), content, s, e, count, path, text_hash(content),
+                                    instruction_spans(content)))
         return chunks

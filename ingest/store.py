@@ -63,6 +63,13 @@ class StoreResult:
         self.document_ids.extend(other.document_ids)
 
 
+def chunk_metadata(chunk: Chunk) -> dict[str, Any]:
+    """What a chunk's metadata records: the spans flagged as instructions to the assistant, if any."""
+    if not chunk.flags:
+        return {}
+    return {"flags": [{"kind": "instruction", "start": a, "end": b} for a, b in chunk.flags]}
+
+
 def heading_for(title: str, section_path: str) -> str:
     """The text indexed and embedded with a chunk besides its content: "title > section path"."""
     if not section_path:
@@ -171,7 +178,7 @@ class DocumentStore:
         for c in chunks:
             rows.append((
                 doc_id, tenant_id, c.ordinal, c.content, c.content_hash, c.token_count, c.section_path,
-                heading_for(doc.title, c.section_path), c.char_start, c.char_end, doc.language, {},
+                heading_for(doc.title, c.section_path), c.char_start, c.char_end, doc.language, chunk_metadata(c),
             ))
         return rows
 

@@ -13,6 +13,7 @@ import numpy as np
 from app.db import Db
 from app.errors import InvalidInput
 from ingest.embedding import Embedder
+from sql.queries import q
 
 DEFAULTS_FILE = Path(__file__).resolve().parent / "defaults.json"
 MODES = ("hybrid", "vector", "lexical", "trigram")
@@ -83,6 +84,8 @@ class Hit:
     snippet: str | None
     score: float
     legs: dict[str, dict[str, float | int | None]] = field(default_factory=dict)
+    flags: list[tuple[int, int]] = field(default_factory=list)
+    """Spans of content flagged at ingest as instructions to the assistant (read when search asks for them)."""
 
 
 class HybridRetriever:
@@ -101,8 +104,9 @@ class HybridRetriever:
         filters: Filters | None = None, params: SearchParams | None = None, offset: int = 0,
         match_threshold: float = 0.0, collapse: bool = False, snippets: bool = True,
         query_embedding: np.ndarray | None = None, model: str | None = None,
-        conn: asyncpg.Connection | None = None,
+        conn: asyncpg.Connection | None = None, flags: bool = False,
     ) -> list[Hit]:
+        """flags: also read each hit's flagged spans (one more statement in the same transaction)."""
         query = (query or "").strip()
         if not query:
             raise InvalidInput("the query is empty")
@@ -132,12 +136,19 @@ class HybridRetriever:
         try:
             if conn is None:
                 async with self.db.tenant(tenant_id).acquire() as c:
-                    rows = await c.fetch(sql, *args)
-            else:
-                rows = await conn.fetch(sql, *args)
+                    return await self._hits(c, sql, args, flags)
+            return await self._hits(conn, sql, args, flags)
         except (asyncpg.InvalidParameterValueError, asyncpg.DataError, asyncpg.UndefinedObjectError) as exc:
             raise InvalidInput(str(exc)) from exc
-        return [_hit(r) for r in rows]
+
+    @staticmethod
+    async def _hits(conn: asyncpg.Connection, sql: str, args: tuple[Any, ...], flags: bool) -> list[Hit]:
+        hits = [_hit(r) for r in await conn.fetch(sql, *args)]
+        if flags and hits:
+            flagged = {r["id"]: r["flags"] for r in await conn.fetch(q("chunk_flags"), [h.chunk_id for h in hits])}
+            for hit in hits:
+                hit.flags = [(f["start"], f["end"]) for f in flagged.get(hit.chunk_id) or ()]
+        return hits
 
 
 def _hit(r: asyncpg.Record) -> Hit:

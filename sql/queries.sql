@@ -30,7 +30,8 @@ SELECT d.id, d.external_id, d.title, d.source, d.version, d.language::text AS la
 
 -- name: document_chunks
 SELECT c.id, c.ordinal, c.content, c.section_path, c.char_start, c.char_end, c.token_count, c.content_hash,
-       EXISTS (SELECT 1 FROM rag.chunk_embeddings AS e WHERE e.chunk_id = c.id AND e.model = $2) AS embedded
+       EXISTS (SELECT 1 FROM rag.chunk_embeddings AS e WHERE e.chunk_id = c.id AND e.model = $2) AS embedded,
+       coalesce(c.metadata -> 'flags', '[]'::jsonb) AS flags
   FROM rag.chunks AS c
  WHERE c.document_id = $1
  ORDER BY c.ordinal;
@@ -292,3 +293,10 @@ WITH ev AS (
     SELECT $2, $1, ev.id, 'received', 'pending', $9, $10 FROM ev
 )
 SELECT id FROM ev;
+
+-- name: chunk_flags
+-- The spans of retrieved chunks flagged at ingest as instructions to the assistant (ingest/instructions.py).
+SELECT c.id, c.metadata -> 'flags' AS flags
+  FROM rag.chunks AS c
+ WHERE c.id = ANY($1::bigint[]) AND c.metadata ? 'flags';
+

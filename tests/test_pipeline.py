@@ -49,7 +49,7 @@ async def _assert_document_vectors_are_their_chunks_mean(owner: asyncpg.Pool) ->
 async def test_ingest_stores_document_chunks_and_vectors(services: Services, embedder: CountingEmbedder, owner: asyncpg.Pool) -> None:
     result = await services.pipeline.ingest(handbook(), IngestOptions(source="docs"))
     assert (result.inserted, result.unchanged) == (1, 0)
-    assert result.chunks_inserted == 9  # the intro heading and 8 parts
+    assert result.chunks_inserted == 8  # 8 parts (the title alone joins the first: no chunk is a bare heading)
     await services.worker().drain()
     doc = await owner.fetchrow("SELECT * FROM rag.documents")
     assert (doc["external_id"], doc["title"], doc["source"], doc["version"]) == ("handbook.md", "Handbook", "docs", 1)
@@ -58,7 +58,7 @@ async def test_ingest_stores_document_chunks_and_vectors(services: Services, emb
     chunks = await owner.fetch("SELECT * FROM rag.chunks ORDER BY ordinal")
     for chunk in chunks:
         assert doc["content"][chunk["char_start"]:chunk["char_end"]] == chunk["content"]
-    assert chunks[3]["section_path"] == "Handbook > Part 2"
+    assert chunks[2]["section_path"] == "Handbook > Part 2" and chunks[0]["content"].startswith("Handbook\n\nPart 0")
     vectors = await owner.fetchval("SELECT count(*) FROM rag.chunk_embeddings WHERE model = $1", embedder.name)
     assert vectors == len(chunks)
     await _assert_document_vectors_are_their_chunks_mean(owner)
@@ -81,7 +81,7 @@ async def test_editing_one_paragraph_reembeds_only_its_chunk(services: Services,
     embedded_before = len(embedder.texts)
     edited = TEXT.replace(PARAGRAPHS[4], "A rewritten paragraph four about something else entirely.")
     result = await services.pipeline.ingest(handbook(edited), IngestOptions(source="docs"))
-    assert (result.updated, result.chunks_inserted, result.chunks_deleted, result.chunks_kept) == (1, 1, 1, 8)
+    assert (result.updated, result.chunks_inserted, result.chunks_deleted, result.chunks_kept) == (1, 1, 1, 7)
     await services.worker().drain()
     new_texts = embedder.texts[embedded_before:]
     assert len(new_texts) == 1 and "rewritten paragraph four" in new_texts[0]

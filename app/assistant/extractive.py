@@ -13,6 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ingest.instructions import overlaps
+from ingest.sentences import list_marker, sentence_spans
+from ingest.text import block_spans, is_code
+
 STOPWORDS = frozenset("""
 a an the and or but if of at by for with about against between into through during before after above
 below to from up down in out on off over under again further then once here there when where why how all
@@ -47,7 +51,6 @@ _PROPER = re.compile(
 _QUOTED = re.compile(r"[\"“]([^\"”]{2,80})[\"”]")
 _WORD = re.compile(r"[A-Za-z0-9][\w'’\-\.]*[\w]|[A-Za-z0-9]")
 _HEADING = re.compile(r"^\s*(#{1,6}\s|[=\-~^*+`:.'\"_#]{3,}\s*$|\.\. )")
-_SENTENCE = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[A-Z0-9\"'(\[])|\n+")
 
 
 PATTERNS = (("quoted", _QUOTED), ("proper", _PROPER), ("date", _DATE), ("number", _NUMBER))
@@ -80,13 +83,14 @@ def content_words(text: str) -> list[str]:
 
 
 def sentences(text: str) -> list[tuple[int, int]]:
-    """(start, end) offsets of the sentences of text."""
-    out, position = [], 0
-    for match in _SENTENCE.finditer(text):
-        out.append((position, match.start()))
-        position = match.end()
-    out.append((position, len(text)))
-    return [(a, b) for a, b in out if text[a:b].strip()]
+    """(start, end) offsets of the sentences of text: each line (a block of normalised text, or a line of an
+    answer) cut into sentences by the segmenter."""
+    out = []
+    position = 0
+    for line in text.split("\n"):
+        out.extend((position + a, position + b) for a, b in sentence_spans(line))
+        position += len(line) + 1
+    return out
 
 
 def answer_type(question: str) -> str:
@@ -141,25 +145,35 @@ def load_span_weights(path: Path = SPAN_WEIGHTS) -> np.ndarray:
 
 @dataclass(frozen=True)
 class SentenceCandidate:
-    """A sentence of a retrieved passage: passage index, offsets, its content words."""
+    """A sentence of a retrieved passage: passage index, offsets, its content words, and the offsets of the
+    block that holds it (an answer never leaves its block)."""
 
     passage: int
     start: int
     end: int
     words: list[str]
+    block: tuple[int, int] = (0, 0)
 
     def text(self, passages: Sequence[Passage]) -> str:
         return passages[self.passage].text[self.start:self.end]
 
 
 def sentence_candidates(passages: Sequence[Passage]) -> list[SentenceCandidate]:
-    """Every sentence of the passages, in order, but heading lines."""
+    """Every sentence of the passages' blocks, in order, but headings (they name a topic; they answer
+    nothing), code, and blocks flagged as instructions to the assistant."""
     out = []
     for p_index, passage in enumerate(passages):
-        for start, end in sentences(passage.text):
-            if _HEADING.match(passage.text[start:end]):
-                continue  # a heading line names a topic; it does not answer anything
-            out.append(SentenceCandidate(p_index, start, end, content_words(passage.text[start:end])))
+        text = passage.text
+        for b_start, b_end in block_spans(text):
+            block = text[b_start:b_end]
+            if (is_code(block) or block in passage.headings or _HEADING.match(block)
+                    or overlaps(passage.flags, b_start, b_end)):
+                continue
+            body = b_start + list_marker(block)
+            for start, end in sentence_spans(text[body:b_end]):
+                sentence = text[body + start:body + end]
+                out.append(SentenceCandidate(p_index, body + start, body + end, content_words(sentence),
+                                             (b_start, b_end)))
     return out
 
 
@@ -261,16 +275,35 @@ def load_sentence_weights(path: Path = SENTENCE_WEIGHTS) -> SentenceWeights:
 
 @dataclass(frozen=True)
 class Passage:
-    """A retrieved chunk offered to the answerer, in retrieval order."""
+    """A retrieved chunk offered to the answerer, in retrieval order: its headings (title and section path:
+    a block equal to one is a heading) and its spans flagged as instructions."""
 
     text: str
     rank: int
     score: float = 0.0
+    headings: frozenset[str] = frozenset()
+    flags: tuple[tuple[int, int], ...] = ()
+
+
+MAX_ANSWER_SENTENCES = 3
+
+
+def answer_sentences(candidates: Sequence[SentenceCandidate], best: int) -> tuple[int, int]:
+    """The first and last candidate of the answer around candidates[best]: its whole block when that holds at
+    most MAX_ANSWER_SENTENCES sentences, else the chosen sentence and the ones after it (what a sentence sets
+    up usually follows it), never leaving the block."""
+    c = candidates[best]
+    block = [i for i in range(len(candidates))
+             if candidates[i].passage == c.passage and candidates[i].block == c.block]
+    if len(block) <= MAX_ANSWER_SENTENCES:
+        return block[0], block[-1]
+    first = min(block.index(best), len(block) - MAX_ANSWER_SENTENCES)
+    return block[first], block[first + MAX_ANSWER_SENTENCES - 1]
 
 
 @dataclass(frozen=True)
 class Extraction:
-    """The chosen sentence (offsets into its passage) and the short answer inside it, if any."""
+    """The chosen sentences (offsets into their passage) and the short answer inside them, if any."""
 
     passage: int
     sentence_start: int
@@ -304,20 +337,40 @@ class ExtractiveAnswerer:
 
     def extract(self, question: str, passages: Sequence[Passage], similarity: np.ndarray | None = None,
                 candidates: Sequence[SentenceCandidate] | None = None) -> Extraction | None:
-        chosen = self.sentence(question, passages, similarity, candidates)
-        if chosen is None:
+        """The best-ranked sentence whose answer (answer_sentences) does not end on a colon: text that
+        introduces a list or code the answer cannot include answers nothing itself."""
+        candidates = sentence_candidates(passages) if candidates is None else candidates
+        ranked = self.ranking(question, passages, similarity, candidates)
+        if ranked is None:
             return None
-        p_index, start, end, overlap = chosen
-        text = passages[p_index].text
-        short = self.span(question, text, start, end, set(content_words(question)))
-        s_start, s_end = short if short else (start, end)
-        return Extraction(p_index, start, end, text[s_start:s_end], s_start, s_end, overlap)
+        order, overlap = ranked
+        for best in order:
+            first, last = answer_sentences(candidates, best)
+            c = candidates[best]
+            text = passages[c.passage].text
+            if not text[candidates[first].start:candidates[last].end].rstrip().endswith(":"):
+                break
+        else:
+            best = order[0]
+            first, last = answer_sentences(candidates, best)
+            c = candidates[best]
+            text = passages[c.passage].text
+        short = self.span(question, text, c.start, c.end, set(content_words(question)))
+        s_start, s_end = short if short else (c.start, c.end)
+        return Extraction(c.passage, candidates[first].start, candidates[last].end, text[s_start:s_end], s_start,
+                          s_end, overlap)
 
     def sentence(self, question: str, passages: Sequence[Passage], similarity: np.ndarray | None = None,
-                 candidates: Sequence[SentenceCandidate] | None = None) -> tuple[int, int, int, float] | None:
-        """The sentence the scorer ranks first: (passage index, start, end, the largest share of the
-        question any candidate holds). candidates: sentence_candidates(passages), if the caller has
-        them; similarity: the question's similarities to each (SIMILARITY_COLUMNS), if any."""
+                 candidates: Sequence[SentenceCandidate] | None = None) -> tuple[int, float] | None:
+        """The index of the candidate the scorer ranks first, and the largest share of the question any
+        candidate holds. candidates: sentence_candidates(passages), if the caller has them; similarity: the
+        question's similarities to each (SIMILARITY_COLUMNS), if any."""
+        ranked = self.ranking(question, passages, similarity, candidates)
+        return None if ranked is None else (ranked[0][0], ranked[1])
+
+    def ranking(self, question: str, passages: Sequence[Passage], similarity: np.ndarray | None = None,
+                candidates: Sequence[SentenceCandidate] | None = None) -> tuple[list[int], float] | None:
+        """The candidates' indexes, best first, and the largest share of the question any candidate holds."""
         if not content_words(question) or not passages:
             return None
         candidates = sentence_candidates(passages) if candidates is None else candidates
@@ -325,9 +378,8 @@ class ExtractiveAnswerer:
             return None
         features, support = sentence_features(question, passages, candidates, similarity)
         weights = self.sentence_weights.lexical if similarity is None else self.sentence_weights.similar
-        best = int(np.argmax(features @ weights))
-        c = candidates[best]
-        return c.passage, c.start, c.end, float(support.max())
+        scores = features @ weights
+        return [int(i) for i in np.argsort(-scores, kind="stable")], float(support.max())
 
     def span(self, question: str, text: str, start: int, end: int, q_words: set[str]) -> tuple[int, int] | None:
         """The short answer's offsets inside text[start:end]: the candidate span the learned scorer ranks

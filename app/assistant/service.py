@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from app.assistant.citations import Citation, Removed, citation, verify
+from app.assistant.coverage import unknown_names
 from app.assistant.extractive import ExtractiveAnswerer, Passage, SentenceCandidate, sentence_candidates
 from app.assistant.llm import ChatModel
 from app.assistant.prompting import SYSTEM_PROMPT, pack_context, sanitise, user_message
@@ -80,10 +81,10 @@ class Assistant:
         """Hits from the tenant's knowledge base and, for a user, from that user's own memory."""
         query = search_query or question
         hits = await self.retriever.search(query, k=k, tenant_id=tenant_id, filters=filters,
-                                           query_embedding=query_embedding)
+                                           query_embedding=query_embedding, flags=True)
         if user_id:
             own = await self.retriever.search(query, k=k, tenant_id=memory_namespace(tenant_id, user_id),
-                                              query_embedding=query_embedding)
+                                              query_embedding=query_embedding, flags=True)
             hits = sorted(hits + own, key=lambda h: -h.score)[:k]
         return hits
 
@@ -102,13 +103,13 @@ class Assistant:
                   search_query: str | None = None, history: list[dict[str, str]] | None = None,
                   user_id: str | None = None) -> Answer:
         question = self.check_question(question)
-        encoded = await self._encoded_question(question, search_query)
+        encoded = await self._encoded_question(search_query or question)
         hits = await self.retrieve(question, tenant_id=tenant_id, k=k, filters=filters, search_query=search_query,
                                    user_id=user_id, query_embedding=encoded.vector if encoded else None)
         if not self.relevant(hits):
             return Answer(NOT_COVERED, None, [], False, Usage(count_tokens(question), 0), self.model, hits=hits)
         if self.llm is None:
-            return await self._extractive(question, hits, encoded)
+            return await self._extractive(search_query or question, hits, encoded)
         context, messages = self._prompt(question, hits, history)
         completion = await self.llm.complete(messages)
         return self._finish(completion.text, context, Usage(completion.prompt_tokens, completion.completion_tokens))
@@ -140,13 +141,13 @@ class Assistant:
         return (self.similarity is not None and self.similarity.model == self.extractive.similarity_model
                 and self.similarity.tokens)
 
-    async def _encoded_question(self, question: str, search_query: str | None) -> TokenEncoding | None:
+    async def _encoded_question(self, focus: str) -> TokenEncoding | None:
         """The extractive answerer encodes the question token by token anyway: that same pass gives the
         vector the retriever needs (one pass of the model per ask instead of two)."""
-        if self.llm is not None or search_query not in (None, question) or not self._similarity_usable():
+        if self.llm is not None or not self._similarity_usable():
             return None
         assert self.similarity is not None
-        return await self.similarity.encode(question)
+        return await self.similarity.encode(focus)
 
     async def sentence_similarity(self, question: str, passages: list[Passage], candidates: list[SentenceCandidate],
                                   encoded: TokenEncoding | None = None) -> np.ndarray | None:
@@ -156,36 +157,40 @@ class Assistant:
         assert self.similarity is not None
         return await self.similarity(question, [c.text(passages) for c in candidates], encoded)
 
-    async def _extractive(self, question: str, hits: list[Hit], encoded: TokenEncoding | None = None) -> Answer:
-        passages = [Passage(h.content, i + 1, h.score) for i, h in enumerate(hits)]
+    async def _extractive(self, question: str, hits: list[Hit], encoded: TokenEncoding | None) -> Answer:
+        """One to three whole sentences of one block of a retrieved passage, when the retrieved text names what
+        the question names; else the knowledge base does not cover the question. question: the standalone
+        question (a chat's follow-up resolved)."""
+        passages = [Passage(h.content, i + 1, h.score, headings(h), tuple(h.flags)) for i, h in enumerate(hits)]
         candidates = sentence_candidates(passages)
         similarity = await self.sentence_similarity(question, passages, candidates, encoded)
         found = self.extractive.extract(question, passages, similarity, candidates)
         prompt_tokens = count_tokens(question) + sum(count_tokens(h.content) for h in hits)
+        declined = Answer(NOT_COVERED, None, [], False, Usage(prompt_tokens, 0), self.model, hits=hits)
         if found is None or found.support < self.extractive.min_support:
-            return Answer(NOT_COVERED, None, [], False, Usage(prompt_tokens, 0), self.model, hits=hits)
+            return declined
         hit = hits[found.passage]
-        sentence = hit.content[found.sentence_start:found.sentence_end].strip()
-        n = found.passage + 1
+        quote = hit.content[found.sentence_start:found.sentence_end]
+        if unknown_names(question, [" ".join((h.title, h.section_path, h.content)) for h in hits]):
+            return declined
+        text = f"{sanitise(quote, self.allowed_hosts)} [{found.passage + 1}]"
         short = found.short.strip()
-        if short and short != sentence:
-            text = f"{short} [{n}]\n\n> {sentence}"
-        else:
-            text, short = f"{sentence} [{n}]", None
-        cite = citation(n, hit, found.sentence_start, found.sentence_end)
+        short = short if short and short != quote.strip() else None
+        cite = citation(found.passage + 1, hit, found.sentence_start, found.sentence_end)
         return Answer(text, short, [cite], True, Usage(prompt_tokens, count_tokens(text)), self.model, hits=hits)
 
     async def ask_stream(self, question: str, **kwargs: Any) -> AsyncIterator[tuple[str, Any]]:
         """Typed events: retrieval, delta, citation, done; or error."""
         tenant_id = kwargs.get("tenant_id", "default")
         question = self.check_question(question)
-        encoded = await self._encoded_question(question, kwargs.get("search_query"))
+        encoded = await self._encoded_question(kwargs.get("search_query") or question)
         hits = await self.retrieve(question, tenant_id=tenant_id, k=kwargs.get("k", 5), filters=kwargs.get("filters"),
                                    search_query=kwargs.get("search_query"), user_id=kwargs.get("user_id"),
                                    query_embedding=encoded.vector if encoded else None)
         yield "retrieval", hits
         if not self.relevant(hits) or self.llm is None:
-            answer = (await self._extractive(question, hits, encoded) if self.relevant(hits)
+            answer = (await self._extractive(kwargs.get("search_query") or question, hits, encoded)
+                      if self.relevant(hits)
                       else Answer(NOT_COVERED, None, [], False, Usage(count_tokens(question), 0), self.model, hits=hits))
             for piece in _pieces(answer.answer):
                 yield "delta", piece
@@ -201,6 +206,11 @@ class Assistant:
         for cite in answer.citations:
             yield "citation", cite
         yield "done", answer
+
+
+def headings(hit: Hit) -> frozenset[str]:
+    """The title and section headings of a hit: a block of its text equal to one of them is a heading."""
+    return frozenset(filter(None, (hit.title, *hit.section_path.split(" > "))))
 
 
 def memory_namespace(tenant_id: str, user_id: str) -> str:

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from app.assistant.extractive import content_words
+from app.assistant.extractive import QUESTION_WORDS, STOPWORDS, content_words, norm
 from app.assistant.llm import ChatModel
 from app.assistant.service import Answer, Assistant
 from app.errors import InvalidInput, NotFound
@@ -22,13 +22,56 @@ REWRITE_PROMPT = ("Rewrite the user's last message as one standalone search quer
                   "for context. Reply with the query only.")
 
 
-def resolve_offline(message: str, previous: str | None) -> str:
-    """Follow-ups ("and for credit notes?") borrow the previous question's subject."""
-    if not previous:
-        return message
+_PHRASE_WORD = re.compile(r"[A-Za-z0-9][\w'’\-\.]*[\w]|[A-Za-z0-9]")
+GENERIC = frozenset("""do does did make use get set want need able way let like know see find keep put go happen
+happens thing things someone something anyone right now first still already also again really exactly""".split())
+MAX_TOPIC_WORDS = 8
+
+
+def topic_phrases(question: str) -> list[str]:
+    """The key noun-phrase-like runs of a question: consecutive words that are not stop words, question
+    words or generic verbs, longest first."""
+    runs: list[list[str]] = [[]]
+    for word in _PHRASE_WORD.findall(question):
+        lower = word.lower()
+        if lower in STOPWORDS or lower in QUESTION_WORDS or lower in GENERIC:
+            if runs[-1]:
+                runs.append([])
+            continue
+        runs[-1].append(word)
+    phrases = [" ".join(run) for run in runs if run]
+    return sorted(phrases, key=lambda p: -len(p.split()))
+
+
+_BACK_REFERENCE = re.compile(r"\b(?:the|that|those|these|this)\s+((?:[\w'’-]+\s+){0,2}[\w'’-]+)", re.IGNORECASE)
+
+
+def is_follow_up(message: str, previous: str) -> bool:
+    """A message that leans on the previous turn: it opens like a continuation, points back with a pronoun,
+    names almost nothing itself, or refers with "the"/"that" to something the previous turn named."""
     if _FOLLOW_UP.match(message) or _PRONOUN.search(message) or len(content_words(message)) <= 2:
-        return f"{previous.rstrip(' ?.')} — {message.strip()}"
-    return message
+        return True
+    named = set(content_words(previous))
+    return any(set(content_words(m.group(1))) & named for m in _BACK_REFERENCE.finditer(message))
+
+
+def resolve_offline(message: str, previous: str | None) -> str:
+    """A follow-up ("and for credit notes?", "do those count in my valuation?") becomes a standalone question:
+    the message, then the previous question's topic (its key phrases the message does not already name), in
+    parentheses. Turns are never concatenated, so a chat's queries do not grow with its length."""
+    if not previous or not is_follow_up(message, previous):
+        return message
+    named = {norm(w) for w in content_words(message)}
+    carried: list[str] = []
+    words = 0
+    for phrase in topic_phrases(previous):
+        stems = {norm(w) for w in content_words(phrase)}
+        if not stems or stems <= named or words + len(phrase.split()) > MAX_TOPIC_WORDS:
+            continue
+        carried.append(phrase)
+        named |= stems
+        words += len(phrase.split())
+    return f"{message.strip()} ({', '.join(carried)})" if carried else message
 
 
 @dataclass
@@ -54,6 +97,7 @@ class ChatService:
         return [dict(r) for r in await self.db.fetch(q("chat_messages"), session_id)]
 
     async def standalone(self, message: str, history: list[dict[str, Any]]) -> str:
+        # The previous turn's standalone form: a chain of follow-ups keeps its topic (at most MAX_TOPIC_WORDS).
         previous = next((m["standalone_query"] or m["content"] for m in reversed(history) if m["role"] == "user"), None)
         llm: ChatModel | None = self.assistant.llm
         if llm is None or not history:

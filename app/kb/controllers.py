@@ -71,7 +71,8 @@ class KnowledgeBaseController(Controller):
             raise BadRequest("multipart upload needs a 'file' part")
         data = await upload.read()
         name = upload.filename or "upload"
-        docs = list(load_bytes(data, name, upload.content_type))
+        docs = list(load_bytes(data, name, upload.content_type,
+                               max_decompressed=request.app.state.settings.server.max_decompressed_bytes))
         external_id = form.get("external_id")
         if external_id and len(docs) == 1:
             docs[0].external_id = str(external_id)

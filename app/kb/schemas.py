@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from app.params import NonBlank, stated
+from app.search.schemas import ChunkFlag
 
 ExternalId = Annotated[str, stated("the document's id in its source, up to 1024 characters (absent or empty: "
                                    "sha256:<hash of the content>)", maxLength=1024)]
@@ -21,7 +22,7 @@ class DocumentIn(msgspec.Struct, forbid_unknown_fields=True):
     source: str = "api"
     language: str | None = None
     metadata: dict[str, Any] = {}
-    format: Literal["markdown", "rst", "text", "html"] = "markdown"
+    format: Literal["markdown", "rst", "text", "html", "csv"] = "markdown"
     """How to read the content's headings (sections and heading paths)."""
 
 
@@ -32,7 +33,7 @@ class DocumentUpdate(msgspec.Struct, forbid_unknown_fields=True):
     title: str | None = None
     language: str | None = None
     metadata: dict[str, Any] | None = None
-    format: Literal["markdown", "rst", "text", "html"] = "markdown"
+    format: Literal["markdown", "rst", "text", "html", "csv"] = "markdown"
 
 
 class ChunkOut(msgspec.Struct):
@@ -45,6 +46,8 @@ class ChunkOut(msgspec.Struct):
     token_count: int
     content_hash: str
     embedded: bool
+    flags: list[ChunkFlag] = msgspec.field(default_factory=list)
+    """Spans of content flagged at ingest as instructions to the assistant: never quoted, never given to a model."""
 
 
 class DocumentOut(msgspec.Struct):

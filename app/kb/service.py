@@ -11,6 +11,7 @@ import asyncpg
 
 from app.errors import InvalidInput, NotFound
 from app.kb.schemas import ChunkOut, DocumentOut, IngestOut, ReindexIn, ReindexOut
+from app.search.schemas import ChunkFlag
 from app.services import Services
 from ingest.chunking import text_hash
 from ingest.loaders import LoadedDocument, parse_text
@@ -72,7 +73,8 @@ class KnowledgeBase:
                 raise NotFound(f"document {document_id} does not exist")
             chunks = None
             if with_chunks:
-                chunks = [ChunkOut(**dict(r)) for r in await conn.fetch(q("document_chunks"), document_id, self.model)]
+                chunks = [ChunkOut(**{**dict(r), "flags": [ChunkFlag(**f) for f in r["flags"]]})
+                          for r in await conn.fetch(q("document_chunks"), document_id, self.model)]
         return document_out(row, chunks)
 
     async def list(

@@ -9,7 +9,7 @@ from litestar import Controller, Request, post
 
 from app.errors import InvalidInput
 from app.problems import read_body
-from app.search.schemas import LegScore, SearchHit, SearchIn, SearchOut
+from app.search.schemas import ChunkFlag, LegScore, SearchHit, SearchIn, SearchOut
 from app.services import Services
 from retrieval.retriever import Filters
 
@@ -42,7 +42,7 @@ class SearchController(Controller):
             body.query, k=body.k, mode=body.mode, tenant_id=tenant_id, offset=body.offset,
             filters=Filters(f.sources, languages, f.document_ids, f.metadata, f.updated_from, f.updated_to),
             params=params, match_threshold=body.match_threshold, collapse=body.collapse,
-            query_embedding=_query_vector(body.query_embedding),
+            query_embedding=_query_vector(body.query_embedding), flags=body.explain,
         )
         return SearchOut(
             hits=[
@@ -51,6 +51,7 @@ class SearchController(Controller):
                     source=h.source, section_path=h.section_path, content=h.content, snippet=h.snippet,
                     score=h.score, char_start=h.char_start, char_end=h.char_end, version=h.version,
                     explain={k: LegScore(**v) for k, v in h.legs.items()} if body.explain else None,
+                    flags=[ChunkFlag("instruction", a, b) for a, b in h.flags] if body.explain else None,
                 )
                 for h in hits
             ],

@@ -51,6 +51,14 @@ class LegScore(msgspec.Struct):
     score: float | None
 
 
+class ChunkFlag(msgspec.Struct):
+    """A span of a chunk's content (offsets into it) flagged at ingest."""
+
+    kind: str
+    start: int
+    end: int
+
+
 class SearchHit(msgspec.Struct):
     chunk_id: int
     document_id: int
@@ -65,6 +73,8 @@ class SearchHit(msgspec.Struct):
     char_end: int
     version: int
     explain: dict[str, LegScore] | None = None
+    flags: list[ChunkFlag] | None = None
+    """With explain: the spans of content flagged at ingest as instructions to the assistant (never quoted)."""
 
 
 class SearchOut(msgspec.Struct):

@@ -1,0 +1,173 @@
+"""Which loader reads a file, and the loaders' entry points: bytes or text in, LoadedDocuments out."""
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+from app.errors import BadRequest, InvalidInput, UnsupportedMediaType
+from ingest.chunking import Section
+from ingest.loaders.document import Block, LoadedDocument, assemble
+from ingest.loaders.html import parse_html
+from ingest.loaders.limits import DEFAULT_MAX_DECOMPRESSED, gunzip
+from ingest.loaders.markdown import parse_markdown
+from ingest.loaders.office import parse_csv, parse_docx, parse_xlsx
+from ingest.loaders.pdf import parse_pdf
+from ingest.loaders.rst import parse_rst
+
+
+_LIST_LINE = re.compile(r"^\s*(?:[-*+•]|\d{1,3}[.)])\s+")
+
+
+def text_blocks(text: str) -> Iterator[Block]:
+    """Plain text: paragraphs split at blank lines, hard-wrapped lines joined, a line that starts a list item
+    starts a block of its own."""
+    for paragraph in re.split(r"\n[ \t]*\n", text):
+        current: list[str] = []
+        for line in paragraph.splitlines():
+            if _LIST_LINE.match(line) and current:
+                yield Block("item" if _LIST_LINE.match(current[0]) else "paragraph", " ".join(current))
+                current = []
+            current.append(line)
+        if current:
+            yield Block("item" if _LIST_LINE.match(current[0]) else "paragraph", " ".join(current))
+
+
+SUFFIXES = {
+    ".md": "markdown", ".markdown": "markdown", ".rst": "rst", ".txt": "text", ".text": "text",
+    ".html": "html", ".htm": "html", ".pdf": "pdf", ".jsonl": "jsonl", ".ndjson": "jsonl", ".docx": "docx",
+    ".xlsx": "xlsx", ".csv": "csv",
+}
+CONTENT_TYPES = {
+    "text/markdown": "markdown", "text/x-markdown": "markdown", "text/x-rst": "rst", "text/plain": "text",
+    "text/html": "html", "application/pdf": "pdf", "application/jsonl": "jsonl",
+    "application/x-ndjson": "jsonl", "text/csv": "csv",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "docx",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "xlsx",
+}
+BINARY_KINDS = ("pdf", "docx", "xlsx")
+
+
+def kind_of(name: str, content_type: str | None = None) -> str:
+    """The loader kind for a file name (a trailing .gz is looked through) or content type."""
+    lower = name.lower()
+    if lower.endswith(".gz"):
+        lower = lower[:-3]
+    suffix = Path(lower).suffix
+    if suffix in SUFFIXES:
+        return SUFFIXES[suffix]
+    if content_type and content_type.split(";")[0].strip() in CONTENT_TYPES:
+        return CONTENT_TYPES[content_type.split(";")[0].strip()]
+    raise UnsupportedMediaType(
+        f"unsupported file type {suffix or content_type or name!r}; supported: {', '.join(sorted(SUFFIXES))} "
+        "(optionally .gz)"
+    )
+
+
+def decode_text(data: bytes, name: str) -> str:
+    """UTF-8 (a BOM is dropped); anything else is a clear 400."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise BadRequest(f"{name} is not valid UTF-8 (byte {exc.start}): re-encode it as UTF-8") from exc
+
+
+def load_bytes(data: bytes, name: str, content_type: str | None = None, *,
+               max_decompressed: int = DEFAULT_MAX_DECOMPRESSED) -> Iterator[LoadedDocument]:
+    """Documents from one file's bytes; .gz is decompressed transparently, never past max_decompressed."""
+    kind = kind_of(name, content_type)
+    if name.lower().endswith(".gz") or data[:2] == b"\x1f\x8b":
+        data = gunzip(data, name, max_decompressed)
+    stem = Path(name[:-3] if name.lower().endswith(".gz") else name).stem
+    provenance = {"file": name, "loader": kind}
+    if kind in BINARY_KINDS:
+        if kind == "pdf":
+            title, text, sections = parse_pdf(data, stem)
+        elif kind == "docx":
+            title, text, sections = parse_docx(data, name, stem, max_decompressed)
+        else:
+            title, text, sections = parse_xlsx(data, name, stem, max_decompressed)
+        yield LoadedDocument(name, title, text, sections, provenance=provenance)
+        return
+    text = decode_text(data, name)
+    if kind == "jsonl":
+        yield from parse_jsonl(text, name)
+        return
+    doc = parse_text(text, kind, "", name, fallback_title=stem)
+    doc.provenance = provenance
+    yield doc
+
+
+TEXT_FORMATS = ("markdown", "rst", "text", "html", "csv")
+
+
+def parse_text(text: str, kind: str, title: str, external_id: str, fallback_title: str = "") -> LoadedDocument:
+    """A document from text in one of TEXT_FORMATS, as normalised blocks; an explicit title wins over the
+    parsed one."""
+    fallback = title or fallback_title
+    if kind == "markdown":
+        parsed, text, sections = parse_markdown(text, fallback)
+    elif kind == "rst":
+        parsed, text, sections = parse_rst(text, fallback)
+    elif kind == "html":
+        parsed, text, sections = parse_html(text, fallback)
+    elif kind == "csv":
+        parsed, text, sections = parse_csv(text, fallback)
+    else:
+        parsed, text, sections = assemble(text_blocks(text), fallback)
+        sections = [Section((fallback,) if fallback else (), 0, len(text))]
+        parsed = fallback
+    return LoadedDocument(external_id, title or parsed, text, sections)
+
+
+def parse_jsonl(text: str, name: str) -> Iterator[LoadedDocument]:
+    """BEIR corpus lines {_id, title, text}, or the service's own export lines (external_id, content ...)."""
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise BadRequest(f"{name} line {number} is not valid JSON: {exc.msg}") from exc
+        if not isinstance(row, dict):
+            raise InvalidInput(f"{name} line {number}: expected a JSON object")
+        if "content" in row and "external_id" in row:  # an ipai-rag export line
+            yield LoadedDocument(
+                external_id=str(row["external_id"]), title=str(row.get("title") or ""), text=str(row["content"]),
+                metadata=dict(row.get("metadata") or {}), provenance=dict(row.get("provenance") or {}),
+                language=row.get("language"), source=row.get("source"),
+            )
+            continue
+        if "_id" not in row or "text" not in row:
+            raise InvalidInput(f"{name} line {number}: a BEIR corpus line needs '_id' and 'text'")
+        title = str(row.get("title") or "")
+        yield LoadedDocument(
+            external_id=str(row["_id"]), title=title, text=str(row["text"]),
+            metadata=dict(row.get("metadata") or {}), provenance={"file": name, "line": number, "loader": "jsonl"},
+        )
+
+
+def iter_paths(paths: list[Path]) -> Iterator[tuple[Path, Path]]:
+    """(root, file) for every supported file under the given files and folders, recursively, sorted."""
+    for root in paths:
+        if root.is_file():
+            yield root.parent, root
+            continue
+        if not root.exists():
+            raise InvalidInput(f"{root} does not exist")
+        for path in sorted(p for p in root.rglob("*") if p.is_file()):
+            try:
+                kind_of(path.name)
+            except UnsupportedMediaType:
+                continue
+            yield root, path
+
+
+def load_path(root: Path, path: Path) -> Iterator[LoadedDocument]:
+    """Documents from a file; external ids are paths relative to the ingest root."""
+    relative = path.relative_to(root).as_posix() if path != root else path.name
+    resolved = str(path.resolve())  # once per file: a JSON Lines file holds thousands of documents
+    for document in load_bytes(path.read_bytes(), relative):
+        document.provenance.setdefault("path", resolved)
+        yield document

@@ -1,0 +1,53 @@
+"""Bounded decompression: a compressed upload or container never expands past a limit in memory."""
+from __future__ import annotations
+
+import io
+import zipfile
+import zlib
+
+from app.errors import BadRequest, PayloadTooLarge
+
+DEFAULT_MAX_DECOMPRESSED = 256 * 1024 * 1024
+"""Largest decompressed size of one file (a .gz, or all the parts of a .docx/.xlsx together)."""
+_STEP = 1 << 20
+
+
+def gunzip(data: bytes, name: str, limit: int = DEFAULT_MAX_DECOMPRESSED) -> bytes:
+    """The decompressed bytes of a gzip file (several members too), read in steps so that a bomb stops at the
+    limit instead of being allocated whole."""
+    out = bytearray()
+    view = memoryview(data)
+    while view:
+        decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            while True:
+                chunk = decoder.decompress(view, _STEP)
+                out += chunk
+                if len(out) > limit:
+                    raise PayloadTooLarge(
+                        f"{name} decompresses to more than {limit:,} bytes; split it or raise MAX_DECOMPRESSED_BYTES")
+                view = memoryview(decoder.unconsumed_tail)
+                if decoder.eof or not view:
+                    break
+        except zlib.error as exc:
+            raise BadRequest(f"{name} is not a valid gzip file: {exc}") from exc
+        if not decoder.eof:
+            raise BadRequest(f"{name} is not a valid gzip file: it ends before its compressed data does")
+        view = memoryview(decoder.unused_data)
+        while view and view[0] == 0:  # padding after the last member
+            view = view[1:]
+    return bytes(out)
+
+
+def open_zip(data: bytes, name: str, limit: int = DEFAULT_MAX_DECOMPRESSED) -> zipfile.ZipFile:
+    """An office file's zip container, once its parts' declared sizes fit the limit (zipfile never reads a
+    part past its declared size, so the declaration bounds what a parser can inflate)."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, ValueError, OSError) as exc:
+        raise BadRequest(f"{name} is not a valid Office file (its zip container could not be read): {exc}") from exc
+    total = sum(info.file_size for info in archive.infolist())
+    if total > limit:
+        raise PayloadTooLarge(f"{name} decompresses to {total:,} bytes, more than {limit:,}; split it or raise "
+                              "MAX_DECOMPRESSED_BYTES")
+    return archive

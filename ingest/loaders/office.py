@@ -1,0 +1,120 @@
+"""Office files: Word (.docx, python-docx), Excel (.xlsx, openpyxl) and CSV, as headings, paragraphs, list
+items and "header: value" table rows."""
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterator
+
+from ingest.loaders.document import Block, assemble, inline, table_rows
+from ingest.loaders.limits import DEFAULT_MAX_DECOMPRESSED, open_zip
+
+_HEADING_STYLE = re.compile(r"^(?:heading|überschrift|titre|título|kop)\s*(\d)$", re.IGNORECASE)
+MAX_ROWS = 1_000_000
+
+
+def _docx_blocks(document: object) -> Iterator[Block]:
+    from docx.table import Table
+    from docx.text.paragraph import Paragraph
+
+    for item in document.iter_inner_content():  # type: ignore[attr-defined]
+        if isinstance(item, Paragraph):
+            text = inline(item.text)
+            if not text:
+                continue
+            style = (item.style.name if item.style is not None else "") or ""
+            heading = _HEADING_STYLE.match(style)
+            if style.lower() == "title":
+                yield Block("heading", text, 1)
+            elif heading:
+                yield Block("heading", text, int(heading.group(1)) + 1)
+            elif style.lower().startswith("list") or item._p.pPr is not None and item._p.pPr.numPr is not None:
+                yield Block("item", ("1. " if "number" in style.lower() else "- ") + text)
+            else:
+                yield Block("paragraph", text)
+        elif isinstance(item, Table):
+            rows = [[cell.text for cell in row.cells] for row in item.rows]
+            if rows:
+                yield from table_rows(rows[1:], rows[0]) if len(rows) > 1 else table_rows(rows, None)
+
+
+def parse_docx(data: bytes, name: str, fallback_title: str,
+               limit: int = DEFAULT_MAX_DECOMPRESSED) -> tuple[str, str, list]:
+    """(title, normalised text, sections) of a Word document; its core title wins over its first heading."""
+    import docx
+    from docx.opc.exceptions import PackageNotFoundError
+
+    from app.errors import InvalidInput
+
+    open_zip(data, name, limit).close()
+    try:
+        document = docx.Document(io.BytesIO(data))
+        blocks = list(_docx_blocks(document))
+        core_title = inline(document.core_properties.title or "")
+    except (PackageNotFoundError, KeyError, ValueError) as exc:
+        raise InvalidInput(f"{name} could not be read as a Word document: {exc}") from exc
+    title, text, sections = assemble(blocks, fallback_title)
+    return core_title or title, text, sections
+
+
+def _sheet_blocks(name: str, rows: Iterator[list[str]]) -> Iterator[Block]:
+    """A sheet (or a CSV file) as rows: its first non-empty row is the header."""
+    header: list[str] | None = None
+    batch: list[list[str]] = []
+    for count, row in enumerate(rows):
+        if count >= MAX_ROWS:
+            break
+        if not any(cell.strip() for cell in row):
+            continue
+        if header is None:
+            header = row
+            continue
+        batch.append(row)
+    if name:
+        yield Block("heading", name, 2)
+    if header is not None and not batch:
+        yield from table_rows([header], None)
+    yield from table_rows(batch, header)
+
+
+def parse_xlsx(data: bytes, name: str, fallback_title: str,
+               limit: int = DEFAULT_MAX_DECOMPRESSED) -> tuple[str, str, list]:
+    """(title, normalised text, sections) of a workbook: each sheet a section of "header: value" rows."""
+    import openpyxl
+
+    from app.errors import InvalidInput
+
+    open_zip(data, name, limit).close()
+    try:
+        book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except (KeyError, ValueError, OSError, TypeError) as exc:
+        raise InvalidInput(f"{name} could not be read as an Excel workbook: {exc}") from exc
+    blocks: list[Block] = [Block("heading", fallback_title, 1)]
+    try:
+        for sheet in book.worksheets:
+            rows = ([_cell(v) for v in row] for row in sheet.iter_rows(values_only=True))
+            blocks.extend(_sheet_blocks(sheet.title, rows))
+    finally:
+        book.close()
+    return assemble(blocks, fallback_title)
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def parse_csv(text: str, fallback_title: str) -> tuple[str, str, list]:
+    """(title, normalised text, sections) of a CSV file (delimiter sniffed): its rows as "header: value"."""
+    sample = text[:64 * 1024]
+    try:
+        dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(sample, delimiters=",;\t|")
+    except csv.Error:
+        dialect = csv.excel
+    reader = csv.reader(io.StringIO(text), dialect)
+    blocks = [Block("heading", fallback_title, 1), *_sheet_blocks("", reader)]
+    return assemble(blocks, fallback_title)
