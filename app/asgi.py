@@ -23,8 +23,8 @@ from app.odoo.controllers import OdooController
 from app.odoo.handlers import ChangeHandlers
 from app.odoo.ledger import Ledger
 from app.odoo.scheduler import Scheduler
-from app.db import Database
-from app.errors import Unauthorized
+from sql.db import Database
+from sql.errors import Unauthorized
 from app.kb import KnowledgeBaseController
 from app.openapi import document_api
 from app.problems import EXCEPTION_HANDLERS, reject_nul_in_url

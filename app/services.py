@@ -1,8 +1,9 @@
 """Builds the service's parts from settings: database, pool, embedder, queue, pipeline, retriever."""
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,9 +13,9 @@ import asyncpg
 from app.assistant.llm import ChatModel, OpenAIChat
 from app.assistant.service import Assistant
 from app.assistant.similarity import SentenceSimilarity
-from app.db import Database, Db, create_pool, init_connection, migrate, prepare_app_role
-from app.errors import ConfigurationError
-from app.queue import Queue, Worker
+from sql.db import Database, Db, create_pool, init_connection, migrate, prepare_app_role
+from sql.errors import ConfigurationError
+from sql.queue import Queue, Worker
 from app.odoo.secrets import adopt_plaintext_secrets
 from app.security.vault import Vault, load_key
 from app.settings import Settings
@@ -80,7 +81,7 @@ class Services:
         cls, settings: Settings, *, embedder: Embedder | None = None, database: Database | None = None,
         llm: ChatModel | None = None,
     ) -> Services:
-        database = database or Database.start(settings.database)
+        database = database or Database.start(settings.database.url, settings.database.data_dir)
         # As the owner: migrations, the service role's login, the model registry (it creates an index).
         conn = await asyncpg.connect(database.url)
         try:
@@ -171,6 +172,23 @@ class Services:
     async def close(self) -> None:
         await self.db.close()
         self.database.stop()
+
+
+def run_with_services(work: Callable[[Services], Awaitable[None]],
+                      start: Callable[[], Awaitable[Services]] | None = None) -> int:
+    """Start the services (from the environment, or with `start`), run `work`, always close them (the CLI's
+    commands, and the evaluation harness's)."""
+    from app.settings import get_settings
+
+    async def run() -> None:
+        services = await (start() if start else Services.start(get_settings()))
+        try:
+            await work(services)
+        finally:
+            await services.close()
+
+    asyncio.run(run())
+    return 0
 
 
 def data_path(settings: Settings, *parts: str) -> Path:

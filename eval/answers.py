@@ -17,7 +17,7 @@ import numpy as np
 from tqdm import tqdm
 
 from app.assistant.service import Assistant
-from app.errors import InvalidInput
+from sql.errors import InvalidInput
 from app.services import Services
 from ingest.loaders import LoadedDocument, parse_text
 from ingest.pipeline import IngestOptions

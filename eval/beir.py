@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.errors import InvalidInput
+from sql.errors import InvalidInput
 from ingest.loaders import LoadedDocument
 
 

@@ -27,9 +27,9 @@ async def eval_services() -> Services:
 
 
 def with_eval_services(work: Callable[[Services], Awaitable[None]]) -> int:
-    from app.cli import with_services
+    from app.services import run_with_services
 
-    return with_services(work, start=eval_services)
+    return run_with_services(work, start=eval_services)
 
 
 def _command() -> str:

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from app.errors import InvalidInput
+from sql.errors import InvalidInput
 from eval.metrics import METRICS
 
 

@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from app.assistant.service import Answer
 from app.chat.service import ChatService
-from app.errors import InvalidInput
+from sql.errors import InvalidInput
 from app.services import Services
 from ingest.loaders import LoadedDocument, iter_paths, load_path, parse_text
 from ingest.pipeline import IngestOptions

@@ -39,8 +39,12 @@ def recall_curve(run: dict[str, dict[str, float]], qrels: dict[str, dict[str, in
     return out
 
 
-def chart(results: dict[str, Any], qrels: dict[str, dict[str, int]], path: Path) -> None:
-    import matplotlib
+def chart(results: dict[str, Any], qrels: dict[str, dict[str, int]], path: Path) -> bool:
+    """Draw the chart; False (no chart) where matplotlib is not installed (`pip install 'ipai-rag[eval]'`)."""
+    try:
+        import matplotlib
+    except ImportError:
+        return False
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -64,14 +68,16 @@ def chart(results: dict[str, Any], qrels: dict[str, dict[str, int]], path: Path)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+    return True
 
 
 def write_report(folder: Path, meta: dict[str, Any], results: dict[str, Any], qrels: dict[str, dict[str, int]]) -> None:
     (folder / "results.json").write_text(json.dumps({"meta": meta, "results": results}, indent=1))
-    chart(results, qrels, folder / "chart.png")
+    drawn = chart(results, qrels, folder / "chart.png")
     text = [f"# Retrieval evaluation: {meta['dataset']} ({meta['split']})", "",
             f"- command: `{meta['command']}`",
             f"- embedding model: {meta['embedding_model']}; queries judged: {meta['queries']}",
             f"- namespace: `{meta['namespace']}`; total time: {meta['seconds']:.1f} s", "",
-            table(results), "", "![nDCG@10 and recall](chart.png)", ""]
+            table(results), "", "![nDCG@10 and recall](chart.png)" if drawn else
+            "(no chart: matplotlib is not installed; pip install 'ipai-rag[eval]')", ""]
     (folder / "report.md").write_text("\n".join(text))

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from app.errors import InvalidInput
+from sql.errors import InvalidInput
 from eval.compare import randomisation_test
 from eval.metrics import mean, per_query
 from eval.retrieval import RetrievalEvaluation, fuse

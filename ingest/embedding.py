@@ -13,7 +13,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from app.errors import ConfigurationError, UpstreamError
+from sql.errors import ConfigurationError, UpstreamError
 from ingest.tokens import count_tokens
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
-from app.db import Db
+from sql.db import Db
 
 
 async def defer_lexical_indexing(conn: asyncpg.Connection) -> None:

@@ -14,9 +14,9 @@ import asyncpg
 import numpy as np
 from pgvector import Vector
 
-from app.db import Db
-from app.errors import InvalidInput
-from app.queue import Job, Queue
+from sql.db import Db
+from sql.errors import InvalidInput
+from sql.queue import Job, Queue
 from ingest.chunking import Chunker, text_hash
 from ingest.embedding import Embedder
 from ingest.lexical import BacklogLoad, LexicalBacklog, defer_lexical_indexing

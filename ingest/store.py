@@ -9,7 +9,7 @@ from typing import Any
 
 import asyncpg
 
-from app.queue import Queue
+from sql.queue import Queue
 from ingest.chunking import Chunk
 
 EMBED_QUEUE = "embed"

@@ -10,8 +10,8 @@ from typing import Any
 import asyncpg
 import numpy as np
 
-from app.db import Db
-from app.errors import InvalidInput
+from sql.db import Db
+from sql.errors import InvalidInput
 from ingest.embedding import Embedder
 from sql.queries import q
 

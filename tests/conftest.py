@@ -12,7 +12,7 @@ import asyncpg
 import numpy as np
 import pytest
 
-from app.db import Database, Db, EmbeddedPostgres, init_connection, migrate
+from sql.db import Database, Db, EmbeddedPostgres, init_connection, migrate
 from app.security.keys import create_key
 from app.services import Services
 from app.settings import ChunkSettings, DatabaseSettings, EmbeddingSettings, ServerSettings, Settings

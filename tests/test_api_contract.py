@@ -11,7 +11,7 @@ from litestar.testing import AsyncTestClient
 
 from app.assistant.controllers import ANSWER_EVENTS
 from app.catalog.fqdn import FQDN_SCHEMA, parse_fqdn
-from app.errors import InvalidInput
+from sql.errors import InvalidInput
 from app.realtime.controllers import CHANNELS
 from app.security.keys import SCOPES
 from tests.test_api_kb import assert_problem, client  # noqa: F401  (client: the fixture)

@@ -9,7 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from app.asgi import create_app
-from app.db import Database
+from sql.db import Database
 from app.services import Services
 from tests.conftest import CountingEmbedder, issue_key, make_settings
 from tests.live_server import LiveServer

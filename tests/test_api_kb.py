@@ -11,7 +11,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from app.asgi import create_app
-from app.db import Database
+from sql.db import Database
 from tests.conftest import CountingEmbedder, bearer, issue_key, login, make_settings
 
 PROBLEM = "application/problem+json"

@@ -20,8 +20,8 @@ from app.assistant.extractive import SIMILARITY_COLUMNS, ExtractiveAnswerer, Pas
 from app.assistant.llm import OpenAIChat
 from app.assistant.prompting import FLAGGED, sanitise
 from app.assistant.service import NOT_COVERED, Assistant
-from app.db import Database
-from app.errors import UpstreamError
+from sql.db import Database
+from sql.errors import UpstreamError
 from app.services import Services
 from ingest.embedding import TokenEncoding
 from ingest.loaders import LoadedDocument

@@ -13,8 +13,8 @@ from app.asgi import create_app
 from app.assistant.classify import DEFAULT_LABELS, Classifier, resolve_labels
 from app.assistant.llm import OpenAIChat
 from app.assistant.summarize import Summarizer
-from app.db import Database
-from app.errors import UpstreamError
+from sql.db import Database
+from sql.errors import UpstreamError
 from ingest.embedding import HashEmbedder
 from tests.conftest import CountingEmbedder, login, make_settings
 from tests.openai_server import FakeOpenAI

@@ -9,8 +9,8 @@ from litestar.testing import AsyncTestClient
 
 from app.asgi import create_app
 from app.catalog.fqdn import parse_fqdn, segment
-from app.db import Database
-from app.errors import InvalidInput
+from sql.db import Database
+from sql.errors import InvalidInput
 from tests.conftest import CountingEmbedder, login, make_settings
 from tests.odoo_server import FakeOdoo
 

@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import random
 from pathlib import Path
 
 import asyncpg
 import pytest
 
-from app.errors import InvalidInput
+from sql.errors import InvalidInput
 from app.services import Services
 from eval.beir import load_beir
 from eval.compare import compare, randomisation_test
@@ -21,8 +22,13 @@ from ingest.loaders import LoadedDocument
 from ingest.pipeline import IngestOptions
 
 
+RANX = {"ndcg@10": 0.04538988227351446, "recall@100": 0.5145833333333333, "mrr@10": 0.03839285714285714,
+        "map@100": 0.05548204081601538}
+"""ranx 0.3.21's figures for the run below (ranx.evaluate over ranx.Qrels(qrels) and ranx.Run(full_run)): pinned,
+since importing ranx JIT-compiles numba code for over two minutes; `RANX_CHECK=1` recomputes them."""
+
+
 def test_metrics_match_ranx_on_the_same_run() -> None:
-    ranx = pytest.importorskip("ranx")
     rng = random.Random(3)
     qrels = {f"q{i}": {f"d{rng.randrange(60)}": rng.choice([1, 1, 2]) for _ in range(rng.randrange(1, 5))}
              for i in range(40)}
@@ -30,8 +36,12 @@ def test_metrics_match_ranx_on_the_same_run() -> None:
     run["q0"] = {}  # a judged query with no results scores zero
     del run["q1"]
     ours = mean(per_query(run, qrels))
-    full_run = {q: run.get(q) or {"none": 0.0} for q in qrels}
-    theirs = ranx.evaluate(ranx.Qrels(qrels), ranx.Run(full_run), ["ndcg@10", "recall@100", "mrr@10", "map@100"])
+    theirs = RANX
+    if os.environ.get("RANX_CHECK"):
+        import ranx
+
+        full_run = {q: run.get(q) or {"none": 0.0} for q in qrels}
+        theirs = ranx.evaluate(ranx.Qrels(qrels), ranx.Run(full_run), list(RANX))
     for metric, value in theirs.items():
         assert ours[metric] == pytest.approx(value, abs=1e-9), metric
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from app.errors import BadRequest, InvalidInput, UnsupportedMediaType
+from sql.errors import BadRequest, InvalidInput, UnsupportedMediaType
 from ingest.loaders import iter_paths, load_bytes, load_path
 
 
@@ -219,7 +219,7 @@ def test_pdf_lines_are_joined_and_dehyphenated() -> None:
 
 
 def test_decompression_is_bounded() -> None:
-    from app.errors import PayloadTooLarge
+    from sql.errors import PayloadTooLarge
 
     bomb = gzip.compress(b"a" * (2 * 1024 * 1024))
     with pytest.raises(PayloadTooLarge, match="decompresses to more than"):

@@ -1,4 +1,4 @@
-"""Migrations: the drift test against sql/schema.txt, idempotence, edits refused, missing extensions."""
+"""Migrations: the drift test against sql/schema.sql, idempotence, edits refused, missing extensions."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,12 +6,10 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from app import db as dbmod
-from app.db import MIGRATIONS_DIR, migrate, migration_files
-from app.errors import ConfigurationError, MissingExtension
-from app.schema import describe_schema
-
-SCHEMA_FILE = Path(__file__).resolve().parent.parent / "sql" / "schema.txt"
+from sql import db as dbmod
+from sql.db import MIGRATIONS_DIR, migrate, migration_files
+from sql.errors import ConfigurationError, MissingExtension
+from sql.schema import SCHEMA_FILE, dump_schema
 
 
 async def test_migrations_on_an_empty_database_match_the_documented_schema(empty_db_url: str) -> None:
@@ -19,14 +17,24 @@ async def test_migrations_on_an_empty_database_match_the_documented_schema(empty
     try:
         applied = await migrate(conn)
         assert applied == [name for _, name, _ in migration_files()]
-        actual = await describe_schema(conn)
     finally:
         await conn.close()
-    expected = SCHEMA_FILE.read_text()
-    assert actual == expected, (
-        "schema drift: the migrations no longer produce sql/schema.txt; if the change is intended, "
-        "regenerate it with `ipai-rag migrate --schema > sql/schema.txt`"
+    actual = await dump_schema(empty_db_url)
+    assert actual == SCHEMA_FILE.read_text(), (
+        "schema drift: the migrations no longer produce sql/schema.sql; if the change is intended, "
+        "regenerate it with `ipai-rag migrate --schema > sql/schema.sql`"
     )
+
+
+async def test_a_function_body_changed_without_a_migration_is_drift(empty_db_url: str) -> None:
+    conn = await asyncpg.connect(empty_db_url)
+    try:
+        await migrate(conn)
+        body = await conn.fetchval("SELECT pg_get_functiondef('rag.term_stats_partition_v1'::regproc)")
+        await conn.execute(body.replace("substr(md5(p_tenant), 1, 12)", "substr(md5(p_tenant), 1, 16)"))
+    finally:
+        await conn.close()
+    assert await dump_schema(empty_db_url) != SCHEMA_FILE.read_text()
 
 
 async def test_second_run_applies_nothing(empty_db_url: str) -> None:

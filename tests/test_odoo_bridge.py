@@ -15,8 +15,8 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from app.asgi import create_app
-from app.db import Database
-from app.errors import Unauthorized
+from sql.db import Database
+from sql.errors import Unauthorized
 from app.odoo.handlers import ChangeHandlers
 from app.odoo.jsonrpc import OdooClient, OdooConnection
 from app.odoo.ledger import Ledger

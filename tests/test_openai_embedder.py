@@ -5,7 +5,7 @@ import numpy as np
 import openai
 import pytest
 
-from app.errors import UpstreamError
+from sql.errors import UpstreamError
 from ingest.embedding import OpenAIEmbedder
 from tests.openai_server import FakeOpenAI, fake_vector
 

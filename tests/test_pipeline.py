@@ -9,7 +9,7 @@ import asyncpg
 import numpy as np
 import pytest
 
-from app.errors import InvalidInput
+from sql.errors import InvalidInput
 from app.services import Services
 from ingest.loaders import LoadedDocument, load_bytes
 from ingest.pipeline import IngestOptions

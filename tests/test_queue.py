@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import asyncpg
 
-from app.queue import Job, Queue, Worker, queue_stats
+from sql.queue import Job, Queue, Worker, queue_stats
 from app.services import Services
 
 

@@ -11,7 +11,7 @@ import asyncpg
 import pytest
 
 from app.asgi import create_app
-from app.db import Database
+from sql.db import Database
 from app.services import Services
 from tests.conftest import CountingEmbedder, bearer, issue_key, make_settings
 from tests.live_server import LiveServer
@@ -67,7 +67,7 @@ async def test_resume_with_last_event_id_then_live(live: LiveServer, db_url: str
 
 
 async def test_job_and_bridge_changes_are_published(services: Services, owner: asyncpg.Pool) -> None:
-    from app.queue import Queue
+    from sql.queue import Queue
 
     queue = Queue(services.db, "test")
     async with owner.acquire() as conn:

@@ -10,8 +10,8 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from app.asgi import create_app
-from app.db import Database, bind_tenant
-from app.errors import InvalidInput
+from sql.db import Database, bind_tenant
+from sql.errors import InvalidInput
 from app.services import Services
 from ingest.loaders import LoadedDocument
 from ingest.pipeline import IngestOptions
@@ -181,6 +181,11 @@ async def test_v2_keeps_the_contract_of_v1(services: Services, owner: asyncpg.Po
              "p_metadata", "p_updated_from", "p_updated_to", "p_collapse", "p_candidates", "p_postings_depth",
              "p_trigram_threshold", "p_k1", "p_b", "p_snippets", "p_ef_search"]
     legs_seen: set[str] = set()
+    oracle = (Path(__file__).resolve().parent / "fixtures" / "hybrid_search_v1.sql").read_text()
+    conn = await owner.acquire()
+    transaction = conn.transaction()
+    await transaction.start()
+    await conn.execute(oracle)  # v1, dropped by migration 0019, lives as long as this transaction
     for text, overrides in cases:
         args = dict(query_embedding=await services.retriever.embed_query(text), query_text=text, match_threshold=0.0,
                     match_count=10, p_tenant_id="default", p_model=None, w_vector=1.0, w_lexical=1.0, w_trigram=0.0,
@@ -191,8 +196,8 @@ async def test_v2_keeps_the_contract_of_v1(services: Services, owner: asyncpg.Po
         args.update(overrides)
         values = [args[n] for n in names]
         call = ", ".join(f"${i}" for i in range(1, len(names) + 1))
-        v1 = await owner.fetch(f"SELECT * FROM rag.hybrid_search_v1({call})", *values)
-        v2 = await owner.fetch(f"SELECT * FROM rag.hybrid_search_v2({call})", *values)
+        v1 = await conn.fetch(f"SELECT * FROM rag.hybrid_search_v1({call})", *values)
+        v2 = await conn.fetch(f"SELECT * FROM rag.hybrid_search_v2({call})", *values)
         assert v2, (text, overrides)
         legs_seen |= {leg for r in v2 for leg in ("vector", "lexical", "trigram") if r[f"{leg}_rank"] is not None}
         assert [(r["chunk_id"], r["vector_rank"], r["lexical_rank"], r["trigram_rank"], r["snippet"]) for r in v2] == \
@@ -201,6 +206,8 @@ async def test_v2_keeps_the_contract_of_v1(services: Services, owner: asyncpg.Po
             for key in a.keys():
                 same = a[key] == pytest.approx(b[key], rel=1e-9) if isinstance(a[key], float) else a[key] == b[key]
                 assert same, (text, overrides, key, a[key], b[key])
+    await transaction.rollback()
+    await owner.release(conn)
     assert legs_seen == {"vector", "lexical", "trigram"}
 
 

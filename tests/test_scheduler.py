@@ -12,7 +12,7 @@ import httpx
 import asyncpg
 import pytest
 
-from app.db import Database
+from sql.db import Database
 from app.odoo.scheduler import Scheduler, next_run
 from app.odoo.signatures import verify
 from app.services import Services

@@ -20,8 +20,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from litestar.testing import AsyncTestClient
 
 from app.asgi import create_app
-from app.db import Database
-from app.errors import ConfigurationError, Forbidden, Unauthorized
+from sql.db import Database
+from sql.errors import ConfigurationError, Forbidden, Unauthorized
 from app.security.auth import RateLimiter
 from app.security.jwt import verify_jwt
 from app.security.keys import create_key, revoke_key, verify_key

@@ -15,7 +15,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from app.asgi import create_app
-from app.db import Database, bind_tenant
+from sql.db import Database, bind_tenant
 from app.odoo.secrets import webhook_secret
 from app.odoo.signatures import sign
 from app.services import MODEL_KEY_SECRET, Services
@@ -113,7 +113,7 @@ async def test_rls_at_the_database(services: Services) -> None:
     with pytest.raises(asyncpg.InsufficientPrivilegeError, match="search of tenant b in a transaction of tenant a"):
         await a.fetch("SELECT * FROM rag.hybrid_search(NULL, 'tenant b', 0, 10, 'b', NULL, 0, 1)")
     with pytest.raises(asyncpg.InsufficientPrivilegeError, match="permission denied"):
-        await a.fetch("SELECT * FROM rag.hybrid_search_v1(NULL, 'tenant b', 0, 10, 'b', NULL, 0, 1)")
+        await a.fetch("SELECT * FROM rag.hybrid_search_v2(NULL, 'tenant b', 0, 10, 'b', NULL, 0, 1)")
     assert len(await b.fetch("SELECT * FROM rag.hybrid_search(NULL, 'tenant b', 0, 10, 'b', NULL, 0, 1)")) == 1
     with pytest.raises(asyncpg.InsufficientPrivilegeError, match="lookup of tenant b in a transaction of tenant a"):
         await a.fetch("SELECT * FROM catalog.fuzzy_names_v1('x', 'b', 0.5, 10)")
@@ -247,7 +247,7 @@ async def test_secrets_never_reach_logs_or_error_bodies(db_url: str, tmp_path: P
         await services.close()
 
         settings = replace(settings, openai=OpenAISettings(api_key=None, base_url=fake.base_url, max_retries=1))
-        app = create_app(settings, embedder=CountingEmbedder(), database=Database(db_url))
+        app = create_app(settings, embedder=CountingEmbedder(), database=Database(db_url), run_worker=True)
         async with AsyncTestClient(app) as client:
             root.addHandler(handler)  # the app's logging configuration replaced the root's handlers
             key = bearer(await issue_key(db_url))

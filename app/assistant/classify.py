@@ -10,7 +10,7 @@ import numpy as np
 from rapidfuzz import fuzz
 
 from app.assistant.llm import ChatModel
-from app.errors import InvalidInput, UpstreamError
+from sql.errors import InvalidInput, UpstreamError
 from ingest.embedding import Embedder
 
 

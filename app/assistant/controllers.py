@@ -12,9 +12,9 @@ from app.assistant.classify import Classifier, LabelIn, resolve_labels
 from app.assistant.schemas import AskIn, AskOut, CitationOut, UsageOut, ask_out, hits_out
 from app.assistant.service import memory_namespace
 from app.assistant.summarize import STYLES, Summarizer
-from app.errors import InvalidInput, IpaiError, NotFound, PayloadTooLarge
+from sql.errors import InvalidInput, IpaiError, NotFound, PayloadTooLarge
 from app.params import NonBlank, RowId, stated
-from app.problems import read_body
+from app.problems import read_body, status_of
 from app.security.auth import acting_user
 from app.security.keys import Principal
 from app.services import Services
@@ -56,7 +56,7 @@ async def answer_events(
             elif kind == "done":
                 yield sse("done", done(payload))
     except IpaiError as exc:
-        yield sse("error", {"status": exc.status_code, "title": exc.title, "detail": exc.detail})
+        yield sse("error", {"status": status_of(exc), "title": exc.title, "detail": exc.detail})
 
 
 class AskController(Controller):

@@ -5,7 +5,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from app.errors import UpstreamError
+from sql.errors import UpstreamError
 from ingest.tokens import count_tokens
 
 

@@ -13,7 +13,7 @@ from app.assistant.extractive import ExtractiveAnswerer, Passage, SentenceCandid
 from app.assistant.llm import ChatModel
 from app.assistant.prompting import SYSTEM_PROMPT, pack_context, sanitise, user_message
 from app.assistant.similarity import SentenceSimilarity
-from app.errors import InvalidInput, PayloadTooLarge
+from sql.errors import InvalidInput, PayloadTooLarge
 from ingest.embedding import TokenEncoding
 from ingest.tokens import count_tokens
 from retrieval.retriever import Filters, Hit, HybridRetriever

@@ -7,7 +7,7 @@ import numpy as np
 
 from app.assistant.extractive import sentences
 from app.assistant.llm import ChatModel
-from app.errors import InvalidInput
+from sql.errors import InvalidInput
 from ingest.chunking import Chunker
 from ingest.embedding import Embedder
 from ingest.tokens import count_tokens

@@ -14,7 +14,7 @@ from app.catalog.fqdn import FQDN_SCHEMA
 from app.catalog.schemas import AssetIn, AssetOut, AssetPage, LineageOut, LinkIn, SyncOut
 from app.catalog.service import AssetSpec, Catalog
 from app.catalog.sync import run_sync
-from app.errors import InvalidInput
+from sql.errors import InvalidInput
 from app.odoo.jsonrpc import OdooClient, OdooConnection
 from app.odoo.secrets import ODOO_PASSWORD
 from app.params import HttpUrl, Name, stated_param

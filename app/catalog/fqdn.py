@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from app.errors import InvalidInput
+from sql.errors import InvalidInput
 
 _SEGMENT = re.compile(r"[a-z][a-z0-9_]*")
 _MODEL_SEGMENT = re.compile(r"[A-Za-z0-9_]+")

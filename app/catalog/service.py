@@ -11,7 +11,7 @@ from rapidfuzz import fuzz
 
 from app.catalog.fqdn import parse_fqdn
 from app.catalog.schemas import AssetOut, Edge
-from app.errors import InvalidInput, NotFound
+from sql.errors import InvalidInput, NotFound
 from app.services import Services
 from ingest.loaders import LoadedDocument
 from ingest.pipeline import IngestOptions

@@ -14,9 +14,9 @@ from app.assistant.controllers import ANSWER_EVENTS, answer_events
 from app.assistant.schemas import ask_out
 from app.chat.schemas import SESSION_ID, ChatIn, ChatOut, CompletionIn, MessageOut, SessionOut
 from app.chat.service import ChatService, Turn, parse_session_id
-from app.errors import InvalidInput, IpaiError
+from sql.errors import InvalidInput, IpaiError
 from app.params import stated_param
-from app.problems import read_body
+from app.problems import read_body, status_of
 from app.security.auth import acting_user
 from app.security.keys import Principal
 from app.services import Services
@@ -113,5 +113,5 @@ async def _openai_chunks(events: AsyncIterator[tuple[str, Any]], completion_id: 
                 yield chunk({}, "stop", usage=msgspec.to_builtins(out.usage),
                             citations=msgspec.to_builtins(out.citations))
     except IpaiError as exc:
-        yield b"data: " + msgspec.json.encode({"error": {"message": exc.detail, "code": exc.status_code}}) + b"\n\n"
+        yield b"data: " + msgspec.json.encode({"error": {"message": exc.detail, "code": status_of(exc)}}) + b"\n\n"
     yield b"data: [DONE]\n\n"

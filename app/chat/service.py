@@ -10,7 +10,7 @@ from typing import Any
 from app.assistant.extractive import QUESTION_WORDS, STOPWORDS, content_words, norm
 from app.assistant.llm import ChatModel
 from app.assistant.service import Answer, Assistant
-from app.errors import InvalidInput, NotFound
+from sql.errors import InvalidInput, NotFound
 from app.services import Services
 from sql.queries import q
 

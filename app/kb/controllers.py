@@ -9,7 +9,7 @@ from litestar.datastructures import UploadFile
 from litestar.params import Parameter
 from litestar.response import Stream
 
-from app.errors import BadRequest, InvalidInput, UnsupportedMediaType
+from sql.errors import BadRequest, InvalidInput, UnsupportedMediaType
 from app.kb.schemas import DocumentIn, DocumentOut, DocumentPage, DocumentUpdate, IngestOut, ReindexIn, ReindexOut
 from app.kb.service import KnowledgeBase
 from app.params import row_id

@@ -9,7 +9,7 @@ from typing import Any
 
 import asyncpg
 
-from app.errors import InvalidInput, NotFound
+from sql.errors import InvalidInput, NotFound
 from app.kb.schemas import ChunkOut, DocumentOut, IngestOut, ReindexIn, ReindexOut
 from app.search.schemas import ChunkFlag
 from app.services import Services

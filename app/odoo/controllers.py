@@ -9,7 +9,7 @@ from litestar import Controller, Request, get, post
 from litestar.exceptions import HTTPException
 from litestar.response import Response
 
-from app.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
+from sql.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
 from app.odoo.ledger import MAX_BODY, Ledger
 from app.odoo.secrets import webhook_secret
 from app.odoo.seed import drift

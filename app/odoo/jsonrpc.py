@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from app.errors import UpstreamError
+from sql.errors import UpstreamError
 
 
 @dataclass(frozen=True)

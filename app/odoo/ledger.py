@@ -10,13 +10,14 @@ from typing import Any
 import asyncpg
 import msgspec
 
-from app.errors import InvalidInput, IpaiError, NotFound, Unauthorized
+from sql.errors import InvalidInput, IpaiError, NotFound, Unauthorized
 from app.odoo.handlers import Change, ChangeHandlers
 from app.odoo.secrets import webhook_secret
 from app.odoo.signatures import verify, verify_github
-from app.db import Tenant
-from app.queue import Job, Queue, Worker
+from sql.db import Tenant
+from sql.queue import Job, Queue, Worker
 from app.services import Services
+from app.problems import status_of
 from sql.queries import q
 
 ODOO_QUEUE = "odoo"
@@ -67,7 +68,7 @@ class Ledger:
         tenant_id = instance["tenant_id"] if instance else self.services.settings.server.tenant_id
         await self.audit(self.db.tenant(tenant_id), tenant_id=tenant_id,
                          instance_id=instance["id"] if instance else None, kind="rejected",
-                         status=str(exc.status_code), reason=exc.detail, remote=remote, agent=agent)
+                         status=str(status_of(exc)), reason=exc.detail, remote=remote, agent=agent)
         return exc
 
     async def receive(self, instance_name: str | None, body: bytes, headers: dict[str, str], remote: str | None,

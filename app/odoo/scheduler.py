@@ -19,7 +19,7 @@ from app.odoo.jsonrpc import OdooClient, OdooConnection
 from app.odoo.pull import pull
 from app.odoo.secrets import ODOO_PASSWORD, OUTBOUND_SECRET
 from app.odoo.signatures import sign
-from app.queue import Job, Queue, Worker
+from sql.queue import Job, Queue, Worker
 from app.services import Services
 
 log = logging.getLogger(__name__)

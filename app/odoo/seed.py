@@ -7,7 +7,7 @@ from typing import Any
 
 import asyncpg
 
-from app.errors import InvalidInput
+from sql.errors import InvalidInput
 
 
 def read_seed(path: Path) -> dict[str, list[dict[str, Any]]]:

@@ -5,7 +5,7 @@ import hashlib
 import hmac
 from collections.abc import Sequence
 
-from app.errors import Unauthorized
+from sql.errors import Unauthorized
 
 TOLERANCE_SECONDS = 300
 

@@ -11,8 +11,8 @@ import msgspec
 from litestar import Controller, Request, get, post
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
-from app.db import bind_tenant
-from app.errors import InvalidInput
+from sql.db import bind_tenant
+from sql.errors import InvalidInput
 from app.params import stated_param
 from app.problems import read_body
 from app.services import Services

@@ -7,7 +7,7 @@ from dataclasses import replace
 import numpy as np
 from litestar import Controller, Request, post
 
-from app.errors import InvalidInput
+from sql.errors import InvalidInput
 from app.problems import read_body
 from app.search.schemas import ChunkFlag, LegScore, SearchHit, SearchIn, SearchOut
 from app.services import Services

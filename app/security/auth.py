@@ -1,20 +1,18 @@
 """Request authentication: API keys or JWTs on every route not marked public, scopes, per-key rate limits."""
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 
-from app.db import Db
-from app.errors import Forbidden, TooManyRequests, Unauthorized
+from sql.db import Db
+from sql.errors import Forbidden, TooManyRequests, Unauthorized
 from app.security.jwt import verify_jwt
 from app.security.keys import Principal, verify_key
 from app.settings import SecuritySettings
 
-CHALLENGE = {"WWW-Authenticate": 'Bearer realm="ipai-rag"'}
 
 
 @dataclass
@@ -64,22 +62,22 @@ class Authenticator:
         if authorization:
             scheme, _, value = authorization.partition(" ")
             if scheme.lower() != "bearer" or not value.strip():
-                raise Unauthorized("use 'Authorization: Bearer <API key or JWT>'", headers=CHALLENGE)
+                raise Unauthorized("use 'Authorization: Bearer <API key or JWT>'")
             token = value.strip()
         if not token:
             raise Unauthorized("this endpoint needs credentials: 'Authorization: Bearer <API key or JWT>' "
-                               "or 'X-API-Key: <key>'", headers=CHALLENGE)
+                               "or 'X-API-Key: <key>'")
         if token.startswith("ipai_"):
             principal = await verify_key(self.db, token)
             if principal is None:
-                raise Unauthorized("unknown or revoked API key", headers=CHALLENGE)
+                raise Unauthorized("unknown or revoked API key")
             return principal
         if token.count(".") == 2:
             try:
                 return verify_jwt(token, self.settings)
             except Unauthorized as exc:
-                raise Unauthorized(exc.detail, headers=CHALLENGE) from exc
-        raise Unauthorized("the credentials are neither an ipai API key nor a JWT", headers=CHALLENGE)
+                raise Unauthorized(exc.detail) from exc
+        raise Unauthorized("the credentials are neither an ipai API key nor a JWT")
 
     def throttle(self, principal: Principal) -> None:
         caller = principal.key_id or f"jwt:{principal.tenant_id}:{principal.user_id}"
@@ -87,7 +85,7 @@ class Authenticator:
         if wait:
             raise TooManyRequests(
                 f"rate limit of {self.settings.rate_limit_per_minute} requests per minute exceeded; "
-                f"retry in {wait:.1f} s", headers={"Retry-After": str(math.ceil(wait))})
+                f"retry in {wait:.1f} s", retry_after=wait)
 
 
 def acting_user(principal: Principal, requested: str | None) -> str | None:

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Controller, Request, post, put
 
-from app.errors import InvalidInput
+from sql.errors import InvalidInput
 from app.params import Version, stated
 from app.problems import read_body
 from app.services import Services

@@ -6,7 +6,7 @@ import json
 
 import jwt
 
-from app.errors import Unauthorized
+from sql.errors import Unauthorized
 from app.security.keys import Principal
 from app.settings import SecuritySettings
 

@@ -7,8 +7,8 @@ import secrets
 import uuid
 from dataclasses import dataclass
 
-from app.db import Db
-from app.errors import InvalidInput, NotFound
+from sql.db import Db
+from sql.errors import InvalidInput, NotFound
 
 SCOPES = frozenset({"kb:read", "kb:write", "ask", "sync", "catalog", "secrets:read", "admin"})
 

@@ -9,8 +9,8 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from app.db import Db
-from app.errors import ConfigurationError, Forbidden, NotFound
+from sql.db import Db
+from sql.errors import ConfigurationError, Forbidden, NotFound
 from app.settings import SecuritySettings
 
 

@@ -7,10 +7,10 @@ import msgspec
 from litestar import Controller, get, post
 from litestar.response import Response
 
-from app.errors import NotFound
+from sql.errors import NotFound
 from app.params import row_id
 from app.problems import problem
-from app.queue import queue_stats
+from sql.queue import queue_stats
 from app.services import Services
 from sql.queries import q
 

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from app.catalog.service import AssetSpec, Catalog
-from app.db import Database
+from sql.db import Database
 from app.services import Services
 from app.settings import Settings
 from eval.benchmarks.common import scratch_database

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-from app.db import Database, migrate
+from sql.db import Database, migrate
 from app.settings import Settings
 
 
@@ -47,7 +47,7 @@ class Timer:
 @contextlib.asynccontextmanager
 async def scratch_database(settings: Settings, name: str) -> AsyncIterator[str]:
     """A new migrated database on the configured server, dropped afterwards."""
-    database = Database.start(settings.database)
+    database = Database.start(settings.database.url, settings.database.data_dir)
     parts = urlsplit(database.url)
     url = urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
     admin = await asyncpg.connect(database.url)

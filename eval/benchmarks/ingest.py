@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from app.db import Database
+from sql.db import Database
 from app.services import Services
 from app.settings import Settings
 from eval.benchmarks.common import Timer, machine_busy_seconds, peak_rss_mb, scratch_database

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from app.db import Database
+from sql.db import Database
 from app.services import Services
 from app.settings import ChunkSettings, Settings
 from eval.beir import load_beir

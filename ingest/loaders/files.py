@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from app.errors import BadRequest, InvalidInput, UnsupportedMediaType
+from sql.errors import BadRequest, InvalidInput, UnsupportedMediaType
 from ingest.chunking import Section
 from ingest.loaders.document import Block, LoadedDocument, assemble
 from ingest.loaders.html import parse_html

@@ -5,7 +5,7 @@ import io
 import zipfile
 import zlib
 
-from app.errors import BadRequest, PayloadTooLarge
+from sql.errors import BadRequest, PayloadTooLarge
 
 DEFAULT_MAX_DECOMPRESSED = 256 * 1024 * 1024
 """Largest decompressed size of one file (a .gz, or all the parts of a .docx/.xlsx together)."""

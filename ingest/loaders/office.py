@@ -45,7 +45,7 @@ def parse_docx(data: bytes, name: str, fallback_title: str,
     import docx
     from docx.opc.exceptions import PackageNotFoundError
 
-    from app.errors import InvalidInput
+    from sql.errors import InvalidInput
 
     open_zip(data, name, limit).close()
     try:
@@ -83,7 +83,7 @@ def parse_xlsx(data: bytes, name: str, fallback_title: str,
     """(title, normalised text, sections) of a workbook: each sheet a section of "header: value" rows."""
     import openpyxl
 
-    from app.errors import InvalidInput
+    from sql.errors import InvalidInput
 
     open_zip(data, name, limit).close()
     try:

@@ -52,7 +52,7 @@ def parse_pdf(data: bytes, fallback_title: str) -> tuple[str, str, list[Section]
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
 
-    from app.errors import InvalidInput
+    from sql.errors import InvalidInput
 
     try:
         reader = PdfReader(io.BytesIO(data))

@@ -12,7 +12,7 @@ from typing import Any
 
 import asyncpg
 
-from app.db import Db, Tenant
+from sql.db import Db, Tenant
 
 log = logging.getLogger(__name__)
 

