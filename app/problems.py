@@ -11,6 +11,7 @@ import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
+from sql.values import MAX_JSON_DEPTH
 from sql.errors import (
     BadRequest, ConfigurationError, Conflict, Forbidden, InvalidInput, IpaiError, NotFound, PayloadTooLarge,
     TooManyRequests, Unauthorized, UnsupportedMediaType, UpstreamError,
@@ -78,7 +79,10 @@ def handle_http(request: Request, exc: HTTPException) -> Response:
     detail = exc.detail
     if exc.status_code == 413:
         detail = f"{exc.detail}: the request body is larger than this endpoint accepts"
-    return problem(exc.status_code, titles.get(exc.status_code, "HTTP error"), detail, request)
+    if exc.status_code == 405:
+        detail = f"{request.method} is not allowed here; allowed: {(exc.headers or {}).get('allow', 'none')}"
+    # Litestar's headers (Allow on a 405) go out with the problem.
+    return problem(exc.status_code, titles.get(exc.status_code, "HTTP error"), detail, request, exc.headers or None)
 
 
 def handle_policy(request: Request, exc: asyncpg.InsufficientPrivilegeError) -> Response:
@@ -142,3 +146,5 @@ def decode_json(body: bytes, type_: type[Any]) -> Any:
         raise InvalidInput(f"the JSON body does not fit: {exc}") from exc
     except msgspec.DecodeError as exc:
         raise BadRequest(f"malformed JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise InvalidInput(f"the JSON body nests deeper than {MAX_JSON_DEPTH} levels") from exc

@@ -16,6 +16,7 @@ from pgvector import Vector
 
 from sql.db import Db
 from sql.errors import InvalidInput
+from sql.values import check_json, check_text
 from sql.queue import Job, Queue
 from ingest.chunking import Chunker, text_hash
 from ingest.embedding import Embedder
@@ -72,6 +73,8 @@ class IngestOptions:
     metadata: dict[str, Any] | None = None
 
 
+MAX_SOURCE_LENGTH = 256
+"""A document's source names where it came from ("upload", "odoo://erp", a folder): short, and indexed."""
 LOAD_LEASE_SECONDS = 60.0
 _LOAD: contextvars.ContextVar[BacklogLoad | None] = contextvars.ContextVar("ipai_rag_load", default=None)
 
@@ -104,7 +107,8 @@ class IngestPipeline:
         if not doc.external_id or len(doc.external_id) > 1024:
             raise InvalidInput("external_id must be 1 to 1024 characters")
         language = self.languages.resolve(doc.language or options.language)
-        metadata = {**(options.metadata or {}), **doc.metadata}
+        metadata = check_json({**(options.metadata or {}), **doc.metadata}, "metadata")
+        source = check_text(options.source or doc.source or "api", "source", MAX_SOURCE_LENGTH)
         title = " ".join(doc.title.split())
         if doc.sections:
             sections = doc.sections
@@ -115,7 +119,7 @@ class IngestPipeline:
         chunks = self.chunker.chunk(text, sections, title)
         provenance = {**doc.provenance, "ingested_at": doc.provenance.get("ingested_at") or now_iso()}
         return PreparedDocument(
-            external_id=doc.external_id, source=(options.source or doc.source or "api"), title=title, text=text,
+            external_id=doc.external_id, source=source, title=title, text=text,
             content_hash=text_hash(text), language=language, metadata=metadata, provenance=provenance,
             chunks=chunks,
         )

@@ -11,14 +11,19 @@ import asyncpg
 import numpy as np
 
 from sql.db import Db
-from sql.errors import InvalidInput
+from sql.errors import InvalidInput, PayloadTooLarge
+from sql.values import check_json
 from ingest.embedding import Embedder
+from ingest.tokens import count_tokens
 from sql.queries import q
 
 DEFAULTS_FILE = Path(__file__).resolve().parent / "defaults.json"
 MODES = ("hybrid", "vector", "lexical", "trigram")
 MAX_K = 1000
-MAX_RESULT_WINDOW = 10_000  # offset + k: deeper pages cost more than any reader of a ranked list needs
+MAX_RESULT_WINDOW = 10_000
+MAX_QUERY_TOKENS = 2_000
+"""As long as a question may be: a query's terms bound each leg's work (a 94,000-character query took 2-4 s)."""
+MAX_QUERY_CHARS = 16 * MAX_QUERY_TOKENS  # offset + k: deeper pages cost more than any reader of a ranked list needs
 
 
 @dataclass(frozen=True)
@@ -116,8 +121,12 @@ class HybridRetriever:
             raise InvalidInput(f"offset must be between 0 and {MAX_RESULT_WINDOW} - k ({MAX_RESULT_WINDOW - k}), got {offset}")
         if not -1.0 <= match_threshold <= 1.0:
             raise InvalidInput("match_threshold is a cosine similarity between -1 and 1")
+        if len(query) > MAX_QUERY_CHARS or count_tokens(query) > MAX_QUERY_TOKENS:
+            raise PayloadTooLarge(f"the query is longer than {MAX_QUERY_TOKENS:,} tokens; shorten it")
         p = (params or self.params).for_mode(mode)
         f = filters or Filters()
+        if f.metadata is not None:
+            check_json(f.metadata, "filters.metadata")
         if p.w_vector > 0 and query_embedding is None:
             query_embedding = await self.embed_query(query)
         if p.w_vector == 0:

@@ -76,3 +76,30 @@ async def test_the_openapi_document_describes_each_json_body(client: AsyncTestCl
     assert {key for key, body in bodies.items() if body is None} == {
         ("/v1/odoo/webhook", "post"), ("/v1/github/webhook", "post"),  # signed raw bodies
         ("/v1/jobs/{job_id}/replay", "post"), ("/v1/odoo/events/{event_id}/replay", "post")}  # no body
+
+
+async def test_hostile_bodies_are_4xx_never_500(client: AsyncTestClient) -> None:  # noqa: F811
+    deep = '{"a":' * 1000 + "1" + "}" * 1000
+    json_body = {"content-type": "application/json"}
+    r = await client.post("/v1/kb/documents", content='{"content": "x", "metadata": ' + deep + "}", headers=json_body)
+    assert_problem(r, 422, "deeper")
+    r = await client.post("/v1/search", content='{"query": "x", "filters": {"metadata": ' + deep + "}}", headers=json_body)
+    assert_problem(r, 422, "deeper")
+    nested_ok = '{"a":' * 40 + "1" + "}" * 40  # within the limit: stored
+    r = await client.post("/v1/kb/documents", content='{"content": "x", "metadata": ' + nested_ok + "}", headers=json_body)
+    assert r.status_code == 201, r.text
+    assert_problem(await client.get("/v1/kb/documents", params={"metadata": deep}), 422, "deeper")
+    r = await client.post("/v1/kb/documents", files={"file": ("n.md", b"# N\n\nx", "text/markdown")},
+                          data={"metadata": deep})
+    assert_problem(r, 422, "deeper")
+    line = b'{"_id": "1", "text": "x", "metadata": ' + b'{"a": ' * 1000 + b"1" + b"}" * 1001 + b"\n"
+    assert_problem(await client.post("/v1/kb/documents", files={"file": ("c.jsonl", line, "application/jsonl")}),
+                   422, "deeper")
+    assert_problem(await client.post("/v1/kb/documents", json={"content": "x", "source": "s" * 5000}), 422, "source")
+    assert_problem(await client.post("/v1/kb/reindex", json={"document_ids": [2**63]}), 422, "document_ids")
+    for url in ("http://[::1", "http://odoo.example/\x01"):
+        r = await client.post("/v1/catalog/sync", json={"odoo": {"url": url, "db": "d", "user": "u", "password": "p"}})
+        assert r.status_code == 422, r.text
+    assert_problem(await client.post("/v1/search", json={"query": "invoice " * 5_000}), 413, "tokens")
+    r = await client.request("TRACE", "/v1/search")
+    assert r.status_code == 405 and r.headers["allow"] and "POST" in r.headers["allow"]

@@ -287,3 +287,30 @@ async def test_github_webhooks_share_the_ledger(client: AsyncTestClient, service
     assert tuple(row) == ("github", "d-1", "pull_request", "ipai/odoo-addons")
     r = await client.post("/v1/github/webhook?instance=prod", content=body, headers={**h, "x-hub-signature-256": "sha256=00"})
     assert r.status_code == 401
+
+
+async def test_hostile_webhooks_are_4xx_never_500(client: AsyncTestClient) -> None:
+    body = event("project.project", 7, "2026-01-01 10:00:00", name="Rollout")
+    r = await client.post("/v1/odoo/webhook", content=body,
+                          headers={**headers(body), "x-ipai-timestamp": "9" * 309, "x-ipai-signature": "00" * 32})
+    assert r.status_code == 401 and "Unix seconds" in r.json()["detail"]  # was an OverflowError before the HMAC
+    deep = b'{"event_type": "write", "aggregate_type": "x", "aggregate_id": 1, "payload": ' + b'{"a": ' * 1000 + \
+        b"1" + b"}" * 1001
+    nul = b'{"event_type": "wr\\u0000ite", "aggregate_type": "x", "aggregate_id": 1, "payload": {}}'
+    nul_payload = b'{"event_type": "write", "aggregate_type": "x", "aggregate_id": 1, "payload": {"a": "\\u0000"}}'
+    long_id = json.dumps({"event_type": "write", "aggregate_type": "x", "aggregate_id": 1, "payload": {},
+                          "event_id": "e" * 10_000}).encode()
+    for hostile, fragment in ((deep, "nests deeper"), (nul, "NUL"), (nul_payload, "NUL"), (long_id, "event_id")):
+        r = await client.post("/v1/odoo/webhook", content=hostile, headers=headers(hostile))
+        assert r.status_code == 422 and fragment in r.json()["detail"], r.text
+    for payload, extra in ((b'{"repository": "str"}', {}), (b'{"a": "\\u0000"}', {}),
+                           (b'{"action": "x"}', {"x-github-delivery": "d" * 10_000})):
+        signature = "sha256=" + hmac.new(SECRET.encode(), payload, hashlib.sha256).hexdigest()
+        h = {"x-hub-signature-256": signature, "x-github-event": "push", "x-github-delivery": "d-9",
+             "content-type": "application/json", **extra}
+        r = await client.post("/v1/github/webhook?instance=prod", content=payload, headers=h)
+        assert r.status_code in (202, 422), r.text
+        if payload == b'{"repository": "str"}':
+            assert r.status_code == 202  # a repository that is no object names no repository
+        else:
+            assert r.status_code == 422

@@ -1,7 +1,6 @@
 """HTTP handlers of the knowledge-base API (/v1/kb)."""
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from litestar import Controller, Request, delete, get, post, put
@@ -14,6 +13,7 @@ from app.kb.schemas import DocumentIn, DocumentOut, DocumentPage, DocumentUpdate
 from app.kb.service import KnowledgeBase
 from app.params import row_id
 from app.problems import read_body
+from sql.values import load_json
 from app.services import Services
 from ingest.chunking import text_hash
 from ingest.loaders import LoadedDocument, load_bytes, parse_text
@@ -27,10 +27,7 @@ WAIT_DESCRIPTION = (f"return once every chunk is embedded, or after {WAIT_SECOND
 def _metadata_param(raw: str | None) -> dict[str, Any] | None:
     if raw is None or raw == "":
         return None
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise InvalidInput(f"metadata must be a JSON object, e.g. {{\"team\": \"finance\"}}: {exc.msg}") from exc
+    value = load_json(raw, 'metadata (a JSON object, e.g. {"team": "finance"})')
     if not isinstance(value, dict):
         raise InvalidInput("metadata must be a JSON object")
     return value

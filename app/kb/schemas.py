@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from app.params import NonBlank, stated
+from app.params import NonBlank, RowId, stated
 from app.search.schemas import ChunkFlag
 
 ExternalId = Annotated[str, stated("the document's id in its source, up to 1024 characters (absent or empty: "
@@ -87,7 +87,7 @@ class DocumentPage(msgspec.Struct):
 class ReindexFilters(msgspec.Struct, forbid_unknown_fields=True):
     sources: list[str] | None = None
     languages: list[str] | None = None
-    document_ids: list[int] | None = None
+    document_ids: list[RowId] | None = None
     metadata: dict[str, Any] | None = None
 
 

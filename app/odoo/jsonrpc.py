@@ -2,13 +2,30 @@
 from __future__ import annotations
 
 import itertools
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
-from sql.errors import UpstreamError
+from sql.errors import InvalidInput, UpstreamError
+
+
+log = logging.getLogger(__name__)
+
+
+def valid_url(url: str) -> str:
+    """An http(s) URL httpx can request, else the caller's error (a broken host, a control character)."""
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in url):
+        raise InvalidInput("the Odoo URL holds a control character")
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, ValueError, TypeError) as exc:
+        raise InvalidInput(f"the Odoo URL is not a valid URL: {exc}") from exc
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise InvalidInput("the Odoo URL must be http(s)://host[:port][/path]")
+    return url
 
 
 @dataclass(frozen=True)
@@ -31,12 +48,15 @@ class OdooClient:
     async def _call(self, service: str, method: str, *args: Any) -> Any:
         payload = {"jsonrpc": "2.0", "method": "call", "id": next(self._ids),
                    "params": {"service": service, "method": method, "args": list(args)}}
+        url = f"{valid_url(self.conn.url).rstrip('/')}/jsonrpc"
         try:
-            response = await self.http.post(f"{self.conn.url.rstrip('/')}/jsonrpc", json=payload)
+            response = await self.http.post(url, json=payload)
             response.raise_for_status()
             body = response.json()
         except (httpx.HTTPError, ValueError) as exc:
-            raise UpstreamError(f"Odoo at {self.conn.url} did not answer: {exc.__class__.__name__}: {exc}") from exc
+            # What the remote said stays in the log: echoing it would turn this endpoint into a port scanner.
+            log.warning("Odoo JSON-RPC at %s failed: %s: %s", self.conn.url, exc.__class__.__name__, exc)
+            raise UpstreamError(f"Odoo at {self.conn.url} could not be reached or did not answer JSON-RPC") from exc
         if body.get("error"):
             error = body["error"]
             message = (error.get("data") or {}).get("message") or error.get("message") or "unknown error"

@@ -18,6 +18,7 @@ from sql.db import Tenant
 from sql.queue import Job, Queue, Worker
 from app.services import Services
 from app.problems import status_of
+from sql.values import MAX_JSON_DEPTH, check_json, check_text
 from sql.queries import q
 
 ODOO_QUEUE = "odoo"
@@ -32,6 +33,22 @@ class WebhookIn(msgspec.Struct):
     aggregate_id: int | str
     payload: dict[str, Any] = {}
     event_id: str | None = None
+
+
+MAX_NAME_LENGTH = 256
+"""Longest event id (or GitHub delivery id), event type, aggregate type and id: names, indexed."""
+
+
+def _decode_object(body: bytes, what: str) -> dict[str, Any]:
+    try:
+        payload = msgspec.json.decode(body)
+    except msgspec.DecodeError as exc:
+        raise InvalidInput(f"malformed JSON body: {exc}") from exc
+    except RecursionError as exc:
+        raise InvalidInput(f"{what} nests deeper than {MAX_JSON_DEPTH} levels") from exc
+    if not isinstance(payload, dict):
+        raise InvalidInput(f"{what} must be a JSON object")
+    return payload
 
 
 class Ledger:
@@ -109,23 +126,30 @@ class Ledger:
 
     @staticmethod
     def _parse(body: bytes, headers: dict[str, str], github: bool) -> WebhookIn:
+        """The event a verified body carries; its identity and names short, its payload storable (no NUL,
+        bounded depth)."""
         if github:
+            payload = _decode_object(body, "a GitHub webhook body")
+            repository = payload.get("repository")
+            name = repository.get("full_name") if isinstance(repository, dict) else None
+            event = WebhookIn(event_type=headers.get("x-github-event") or "unknown",
+                              aggregate_type="github.repository",
+                              aggregate_id=name if isinstance(name, str) and name else "unknown", payload=payload,
+                              event_id=headers.get("x-github-delivery"))
+        else:
             try:
-                payload = msgspec.json.decode(body)
-            except msgspec.DecodeError as exc:
-                raise InvalidInput(f"malformed JSON body: {exc}") from exc
-            if not isinstance(payload, dict):
-                raise InvalidInput("a GitHub webhook body must be a JSON object")
-            repository = (payload.get("repository") or {}).get("full_name") or "unknown"
-            return WebhookIn(event_type=headers.get("x-github-event") or "unknown", aggregate_type="github.repository",
-                             aggregate_id=repository, payload=payload, event_id=headers.get("x-github-delivery"))
-        try:
-            event = msgspec.json.decode(body, type=WebhookIn)
-        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-            raise InvalidInput(f"the webhook body does not fit {{event_type, aggregate_type, aggregate_id, payload, "
-                               f"event_id?}}: {exc}") from exc
-        if not event.event_type.strip() or not event.aggregate_type.strip():
-            raise InvalidInput("event_type and aggregate_type must not be empty")
+                event = msgspec.json.decode(body, type=WebhookIn)
+            except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+                raise InvalidInput(f"the webhook body does not fit {{event_type, aggregate_type, aggregate_id, "
+                                   f"payload, event_id?}}: {exc}") from exc
+            except RecursionError as exc:
+                raise InvalidInput(f"the webhook body nests deeper than {MAX_JSON_DEPTH} levels") from exc
+            if not event.event_type.strip() or not event.aggregate_type.strip():
+                raise InvalidInput("event_type and aggregate_type must not be empty")
+        for what, value in (("event_type", event.event_type), ("aggregate_type", event.aggregate_type),
+                            ("aggregate_id", str(event.aggregate_id)), ("event_id", event.event_id or "")):
+            check_text(value, what, MAX_NAME_LENGTH)
+        check_json(event.payload, "payload")
         return event
 
     # processing

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from sql.errors import BadRequest, InvalidInput, UnsupportedMediaType
+from sql.values import MAX_JSON_DEPTH
 from ingest.chunking import Section
 from ingest.loaders.document import Block, LoadedDocument, assemble
 from ingest.loaders.html import parse_html
@@ -130,6 +131,8 @@ def parse_jsonl(text: str, name: str) -> Iterator[LoadedDocument]:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
             raise BadRequest(f"{name} line {number} is not valid JSON: {exc.msg}") from exc
+        except RecursionError as exc:
+            raise InvalidInput(f"{name} line {number} nests deeper than {MAX_JSON_DEPTH} levels") from exc
         if not isinstance(row, dict):
             raise InvalidInput(f"{name} line {number}: expected a JSON object")
         if "content" in row and "external_id" in row:  # an ipai-rag export line

@@ -1,0 +1,53 @@
+"""Values PostgreSQL can hold, checked before they reach it: JSON of bounded depth without NUL characters
+(jsonb and text cannot store U+0000; a deep document exhausts recursion in every JSON library on the way),
+text of bounded length."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sql.errors import InvalidInput
+
+MAX_JSON_DEPTH = 64
+"""Deepest nesting accepted in metadata, filters and webhook payloads."""
+
+
+def check_json(value: Any, what: str, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """value, once it is known to nest at most max_depth deep and to hold no NUL in a key or string."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            if depth > max_depth:
+                raise InvalidInput(f"{what} nests deeper than {max_depth} levels")
+            for key, inner in item.items():
+                if isinstance(key, str) and "\x00" in key:
+                    raise InvalidInput(f"{what} holds the NUL character (\\u0000) in a key, which cannot be stored")
+                stack.append((inner, depth + 1))
+        elif isinstance(item, list):
+            if depth > max_depth:
+                raise InvalidInput(f"{what} nests deeper than {max_depth} levels")
+            stack.extend((inner, depth + 1) for inner in item)
+        elif isinstance(item, str) and "\x00" in item:
+            raise InvalidInput(f"{what} holds the NUL character (\\u0000), which cannot be stored")
+    return value
+
+
+def load_json(text: str | bytes, what: str) -> Any:
+    """Parse JSON text, malformed or too deep being the caller's error, and check it (check_json)."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"{what} is not valid JSON: {exc.msg}") from exc
+    except RecursionError as exc:
+        raise InvalidInput(f"{what} nests deeper than {MAX_JSON_DEPTH} levels") from exc
+    return check_json(value, what)
+
+
+def check_text(value: str, what: str, max_length: int) -> str:
+    """Text of at most max_length characters without NUL."""
+    if len(value) > max_length:
+        raise InvalidInput(f"{what} is {len(value):,} characters long; at most {max_length:,} are accepted")
+    if "\x00" in value:
+        raise InvalidInput(f"{what} holds the NUL character (\\u0000), which cannot be stored")
+    return value
