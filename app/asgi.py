@@ -29,6 +29,7 @@ from app.kb import KnowledgeBaseController
 from app.openapi import document_api
 from app.problems import EXCEPTION_HANDLERS, reject_nul_in_url
 from app.realtime.controllers import RealtimeController
+from app.realtime.hub import Hub
 from app.search import SearchController
 from app.security.auth import Authenticator, require_scope
 from app.security.controllers import VaultController
@@ -99,6 +100,8 @@ def create_app(
         services = await Services.start(settings, embedder=embedder, database=database, llm=llm)
         app.state.services = services
         app.state.authenticator = Authenticator(services.db, settings.security)
+        app.state.hub = Hub(services.db.url, max_streams=settings.server.max_streams,
+                            max_streams_per_caller=settings.server.max_streams_per_caller)
         if dev_key:
             await _development_key(services)
         stop = asyncio.Event()
@@ -119,6 +122,7 @@ def create_app(
             stop.set()
             await asyncio.gather(*tasks, return_exceptions=True)
             await http.aclose()
+            await app.state.hub.close()
             await services.close()
 
     app = Litestar(

@@ -91,6 +91,10 @@ class ServerSettings:
     """RUN_WORKER: run an embedding worker inside `serve`."""
     max_upload_bytes: int = field(default_factory=lambda: _env_int("MAX_UPLOAD_BYTES", 50 * 1024 * 1024))
     """MAX_UPLOAD_BYTES: largest accepted request body (413 beyond)."""
+    max_streams: int = field(default_factory=lambda: _env_int("REALTIME_MAX_STREAMS", 500))
+    """REALTIME_MAX_STREAMS: realtime streams one process serves at once (429 beyond)."""
+    max_streams_per_caller: int = field(default_factory=lambda: _env_int("REALTIME_MAX_STREAMS_PER_KEY", 20))
+    """REALTIME_MAX_STREAMS_PER_KEY: realtime streams one API key (or token subject) holds at once (429 beyond)."""
     max_decompressed_bytes: int = field(default_factory=lambda: _env_int("MAX_DECOMPRESSED_BYTES", 256 * 1024 * 1024))
     """MAX_DECOMPRESSED_BYTES: largest decompressed size of one uploaded file (.gz, .docx, .xlsx; 413 beyond)."""
     tenant_id: str = field(default_factory=lambda: _env("DEFAULT_TENANT", "default"))

@@ -300,3 +300,17 @@ SELECT c.id, c.metadata -> 'flags' AS flags
   FROM rag.chunks AS c
  WHERE c.id = ANY($1::bigint[]) AND c.metadata ? 'flags';
 
+
+-- name: realtime_last_id
+-- Where a new subscriber of a channel starts: after its newest message.
+SELECT coalesce(max(id), 0) FROM rag.realtime_events WHERE tenant_id = $1 AND channel = $2;
+
+-- name: realtime_missed
+-- A channel's messages after a subscriber's last one (Last-Event-ID), oldest first, a page at a time.
+SELECT id, payload::text AS data FROM rag.realtime_events
+ WHERE tenant_id = $1 AND channel = $2 AND id > $3
+ ORDER BY id LIMIT 1000;
+
+-- name: realtime_publish
+-- A message on a channel (its trigger sends the NOTIFY that wakes subscribers).
+INSERT INTO rag.realtime_events (tenant_id, channel, payload) VALUES ($1, $2, $3) RETURNING id;

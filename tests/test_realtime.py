@@ -80,3 +80,47 @@ async def test_job_and_bridge_changes_are_published(services: Services, owner: a
     await owner.execute("INSERT INTO odoo.event_log (kind, status, reason) VALUES ('status', 'completed', 'x')")
     last = await owner.fetchrow("SELECT channel, payload FROM rag.realtime_events ORDER BY id DESC LIMIT 1")
     assert last["channel"] == "odoo-sync" and last["payload"]["status"] == "completed"
+
+
+async def test_streams_share_one_listen_connection_and_are_capped(db_url: str, tmp_path: Path, owner: asyncpg.Pool
+                                                                  ) -> None:
+    settings = make_settings(db_url, tmp_path, max_streams=6, max_streams_per_caller=4)
+    app = create_app(settings, embedder=CountingEmbedder(), database=Database(db_url))
+
+    async def listening() -> int:
+        return await owner.fetchval("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'LISTEN%'")
+
+    with LiveServer(app) as server:
+        one, two = bearer(await issue_key(db_url, scopes=["sync"])), bearer(await issue_key(db_url, scopes=["sync"]))
+        async with httpx.AsyncClient(base_url=server.url, timeout=20) as client:
+            streams = []
+            for _ in range(4):
+                stream = client.stream("GET", "/v1/realtime/notifications", headers=one)
+                response = await stream.__aenter__()
+                assert response.status_code == 200
+                streams.append((stream, response.aiter_lines()))
+                await asyncio.wait_for(anext(streams[-1][1]), 10)  # the stream's opening comment
+            r = await client.get("/v1/realtime/notifications", headers=one)
+            assert r.status_code == 429 and r.headers["retry-after"] and "realtime streams" in r.json()["detail"]
+            for _ in range(2):  # another key still may, up to the process's cap
+                stream = client.stream("GET", "/v1/realtime/notifications", headers=two)
+                response = await stream.__aenter__()
+                assert response.status_code == 200
+                streams.append((stream, response.aiter_lines()))
+                await asyncio.wait_for(anext(streams[-1][1]), 10)
+            assert (await client.get("/v1/realtime/notifications", headers=two)).status_code == 429
+            assert await listening() == 1, "six streams, one LISTEN connection"
+            await client.post("/v1/realtime/notifications", json={"payload": {"n": 1}}, headers=one)
+            for _, lines in streams:  # every subscriber gets the message through the one connection
+                [(_, event, data)] = await asyncio.wait_for(read_events(lines, 1), 10)
+                assert event == "notifications" and data == {"n": 1}
+            for stream, _ in streams:
+                await stream.__aexit__(None, None, None)
+            status = 429
+            for _ in range(50):  # a closed stream frees its place (once the server notices the disconnect)
+                async with client.stream("GET", "/v1/realtime/notifications", headers=one) as response:
+                    status = response.status_code
+                if status == 200:
+                    break
+                await asyncio.sleep(0.1)
+            assert status == 200

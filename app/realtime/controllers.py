@@ -2,16 +2,18 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-import asyncpg
 import msgspec
 from litestar import Controller, Request, get, post
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
-from sql.db import bind_tenant
+from app.realtime.hub import Hub, Subscription
+from app.security.keys import Principal
+from sql.db import Db
+from sql.queries import q
+from sql.values import check_json
 from sql.errors import InvalidInput
 from app.params import stated_param
 from app.problems import read_body
@@ -20,8 +22,6 @@ from app.services import Services
 CHANNELS = ("jobs", "approvals", "notifications", "odoo-sync")
 ChannelPath = Annotated[str, stated_param("a channel", enum=list(CHANNELS))]
 KEEPALIVE_SECONDS = 15.0
-MISSED = """SELECT id, payload::text AS data FROM rag.realtime_events
-             WHERE tenant_id = $1 AND channel = $2 AND id > $3 ORDER BY id LIMIT 1000"""
 
 
 class PublishIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -33,39 +33,29 @@ def check_channel(channel: str) -> None:
         raise InvalidInput(f"unknown channel {channel!r}; channels: {', '.join(CHANNELS)}")
 
 
-async def channel_events(url: str, tenant_id: str, channel: str, last_id: int | None
+async def channel_events(hub: Hub, subscription: Subscription, db: Db, last_id: int | None
                          ) -> AsyncIterator[ServerSentEventMessage]:
-    """Missed messages first (after Last-Event-ID), then live ones as NOTIFY announces them.
-
-    A dedicated connection of the service role (LISTEN needs one); each read is a transaction of the tenant."""
-    conn = await asyncpg.connect(url)
-    wake: asyncio.Queue[None] = asyncio.Queue()
-
-    def on_notify(_conn: object, _pid: int, _channel: str, raw: str) -> None:
-        note = json.loads(raw)
-        if note.get("tenant_id") == tenant_id and note.get("channel") == channel:
-            wake.put_nowait(None)
-
+    """Missed messages first (after Last-Event-ID), then live ones as the hub's NOTIFY announces them; every read
+    is a short transaction of the tenant on a pooled connection."""
+    tenant = db.tenant(subscription.tenant_id)
+    channel = subscription.channel
     try:
-        await conn.add_listener("ipai_realtime", on_notify)  # before reading, so nothing falls in between
+        await hub.listening()  # before reading, so nothing falls in between
         if last_id is None:
-            async with bind_tenant(conn, tenant_id):
-                last_id = await conn.fetchval(
-                    "SELECT coalesce(max(id), 0) FROM rag.realtime_events WHERE tenant_id = $1 AND channel = $2",
-                    tenant_id, channel)
+            last_id = await tenant.fetchval(q("realtime_last_id"), subscription.tenant_id, channel)
         yield ServerSentEventMessage(comment=f"channel {channel}", retry=2000)
         while True:
-            async with bind_tenant(conn, tenant_id):
-                rows = await conn.fetch(MISSED, tenant_id, channel, last_id)
-            for row in rows:
+            subscription.wake.clear()
+            for row in await tenant.fetch(q("realtime_missed"), subscription.tenant_id, channel, last_id):
                 last_id = row["id"]
                 yield ServerSentEventMessage(data=row["data"], event=channel, id=str(row["id"]))
             try:
-                await asyncio.wait_for(wake.get(), timeout=KEEPALIVE_SECONDS)
+                await asyncio.wait_for(subscription.wake.wait(), timeout=KEEPALIVE_SECONDS)
             except TimeoutError:
+                await hub.listening()
                 yield ServerSentEventMessage(comment="keepalive")
     finally:
-        await conn.close()
+        hub.unsubscribe(subscription)
 
 
 class RealtimeController(Controller):
@@ -73,7 +63,7 @@ class RealtimeController(Controller):
     tags = ["realtime"]
 
     @get("/{channel:str}", operation_id="realtime", opt={"scope": "sync", "streams": CHANNELS, "stream_only": True})
-    async def subscribe(self, request: Request, services: Services, tenant_id: str,
+    async def subscribe(self, request: Request, services: Services, tenant_id: str, principal: Principal,
                         channel: ChannelPath) -> ServerSentEvent:
         """Server-Sent Events of a channel; send Last-Event-ID to receive what was missed."""
         check_channel(channel)
@@ -82,7 +72,10 @@ class RealtimeController(Controller):
             last_id = int(raw) if raw else None
         except ValueError as exc:
             raise InvalidInput("Last-Event-ID must be the id of an event of this channel") from exc
-        return ServerSentEvent(channel_events(services.db.url, tenant_id, channel, last_id))
+        hub: Hub = request.app.state.hub
+        caller = principal.key_id or f"jwt:{tenant_id}:{principal.user_id}"
+        subscription = hub.subscribe(caller, tenant_id, channel)  # 429 past a cap, before the stream starts
+        return ServerSentEvent(channel_events(hub, subscription, services.db, last_id))
 
     @post("/{channel:str}", operation_id="publish", status_code=201, opt={"scope": "sync", "body": PublishIn})
     async def publish(self, request: Request, services: Services, tenant_id: str,
@@ -90,7 +83,6 @@ class RealtimeController(Controller):
         """Publish a message on a channel (approvals, notifications ...)."""
         check_channel(channel)
         body = await read_body(request)
-        row_id = await services.db.tenant(tenant_id).fetchval(
-            "INSERT INTO rag.realtime_events (tenant_id, channel, payload) VALUES ($1, $2, $3) RETURNING id",
-            tenant_id, channel, body.payload)
+        row_id = await services.db.tenant(tenant_id).fetchval(q("realtime_publish"), tenant_id, channel,
+                                                               check_json(body.payload, "payload"))
         return {"id": row_id}
