@@ -93,8 +93,8 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 def cmd_ingest(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from ingest.loaders import iter_paths, load_path
-    from ingest.pipeline import IngestOptions
+    from ingest.loaders import iter_paths, load_files
+    from ingest.pipeline import LOADER_PROCESSES, IngestOptions
     from ingest.store import StoreResult
 
     async def run(services: Services) -> None:
@@ -105,8 +105,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         bar = tqdm(total=len(files), unit="file", desc="ingest")
 
         def documents():  # type: ignore[no-untyped-def]
-            for root, path in files:
-                yield from load_path(root, path)
+            for _, loaded in load_files(files, LOADER_PROCESSES):
+                yield from loaded
                 bar.update(1)
                 bar.set_postfix(new=total.inserted, updated=total.updated, unchanged=total.unchanged,
                                 chunks=total.chunks_inserted)

@@ -295,7 +295,7 @@ def add_eval_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[
     bench = sub.add_parser("bench", help="benchmarks (figures for the README)")
     bsub = bench.add_subparsers(dest="bench_command", required=True)
     p = bsub.add_parser("ingest", help="ingestion throughput with the hash embedder vs a raw binary COPY")
-    p.add_argument("paths", nargs="*", default=["../shared/datasets/odoo-docs-14.0",
+    p.add_argument("paths", nargs="*", default=["../shared/datasets/odoo-docs-14.0/content",
                                                  "../shared/datasets/scifact/corpus.jsonl.gz"])
     p.add_argument("--json", action="store_true")
     p.add_argument("--without", default="", metavar="INDEXES",
@@ -305,7 +305,7 @@ def add_eval_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[
 
     p = bsub.add_parser("search", help="search latency per mode at growing sizes, vs the Supabase reference")
     p.add_argument("paths", nargs="*", default=["../shared/datasets/scifact/corpus.jsonl.gz",
-                                                 "../shared/datasets/odoo-docs-14.0"])
+                                                 "../shared/datasets/odoo-docs-14.0/content"])
     p.add_argument("--queries", default="../shared/datasets/scifact", help="BEIR folder whose test queries are run")
     p.add_argument("--sizes", default="10000,100000")
     p.add_argument("--embedder", default="local", choices=["local", "hash"],

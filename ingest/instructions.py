@@ -17,6 +17,8 @@ PATTERNS = [
     rf"\b(?:note|message|instructions?|reminder|memo)\s+(?:to|for)\s+(?:the\s+|any\s+)?{_AGENT}\b",
     rf"^\W*(?:(?:dear|hey|hi)\s+)?(?:the\s+)?(?:{_AGENT}|system override|system prompt)\s*[,:]",
     r"\bsystem\s+(?:override|prompt)\b",
+    rf"\b{_AGENT}\s*[,:]\s*(?:when|whenever|if|always|never|ignore|tell|answer|reply|respond|say|do not)\b",
+    r"\btell\s+(?:the\s+user|users|them|people|customers?|the\s+reader|everyone)\s+(?:to|that)\b",
     rf"\b{_AGENT}\s+(?:must|should|shall|has to|is to|needs to)\s+(?:always\s+|only\s+|now\s+)?"
     r"(?:reply|answer|respond|say|tell|output|write|state|claim|recommend|direct|send|include)\b",
     rf"\b(?:when|whenever|if)\s+{_PEOPLE}\s+asks?\b[^.!?]{{0,120}}\b(?:tell|answer|reply|respond|say|inform|"
@@ -29,12 +31,28 @@ PATTERNS = [
     r"(?:the user|anyone)\b",
 ]
 _PATTERN = re.compile("|".join(f"(?:{p})" for p in PATTERNS), re.IGNORECASE | re.MULTILINE)
+CUES = ("ignore", "disregard", "forget", "assistant", " ai ", "ai:", "ai,", "a.i.", "chatbot", "chat bot", "llm",
+        "language model", "gpt", "copilot", "system", "reply", "respond", "answer", "nothing else", "ask",
+        "password", "passcode", "credential", "login", "log in", "api key", "api-key", "apikey", "2fa", "otp",
+        "one-time", "one time", "card number", "bank details", "act as", "pretend", "you are now", "do not tell",
+        "do not mention", "do not reveal")
+"""Lower-case words one of PATTERNS needs: a block holding none is skipped after a few substring tests (the
+patterns themselves cost some 50 µs a block)."""
 
 
 def instruction_spans(text: str) -> tuple[tuple[int, int], ...]:
     """(start, end) of every block of text that holds an instruction to the assistant or the reader."""
+    low = f" {text.lower()} "
+    if not any(cue in low for cue in CUES):
+        return ()
     return tuple((a, b) for a, b in block_spans(text)
-                 if not is_code(text[a:b]) and _PATTERN.search(text, a, b))  # code is addressed to no one
+                 if not is_code(text[a:b]) and _cued(text[a:b]) and _PATTERN.search(text, a, b))
+
+
+def _cued(block: str) -> bool:
+    """Whether a block holds a word a pattern needs (code is addressed to no one: it is never flagged)."""
+    low = f" {block.lower()} "
+    return any(cue in low for cue in CUES)
 
 
 def overlaps(spans: tuple[tuple[int, int], ...] | list[tuple[int, int]], start: int, end: int) -> bool:

@@ -73,6 +73,8 @@ class IngestOptions:
     metadata: dict[str, Any] | None = None
 
 
+LOADER_PROCESSES = 2
+"""Worker processes that parse the files of a folder ingest (ipai-rag ingest, the ingest benchmark)."""
 MAX_SOURCE_LENGTH = 256
 """A document's source names where it came from ("upload", "odoo://erp", a folder): short, and indexed."""
 LOAD_LEASE_SECONDS = 60.0

@@ -17,15 +17,17 @@ from app.settings import Settings
 from eval.benchmarks.common import Timer, machine_busy_seconds, peak_rss_mb, scratch_database
 from ingest.embedding import HashEmbedder
 from ingest.lexical import defer_lexical_indexing
-from ingest.loaders import LoadedDocument, iter_paths, load_path
+from ingest.loaders import LoadedDocument, iter_paths, load_files
+from ingest.pipeline import LOADER_PROCESSES
 from ingest.pipeline import IngestOptions, IngestPipeline
 from ingest.store import CHUNK_COLUMNS, DocumentStore, PreparedDocument, embedding_text, heading_for
 
 
 def iter_documents(paths: list[Path]) -> Iterator[LoadedDocument]:
-    """The documents of every file under the paths, file by file, as `ipai-rag ingest` reads them."""
-    for root, path in iter_paths(paths):
-        yield from load_path(root, path)
+    """The documents of every file under the paths, as `ipai-rag ingest` reads them (parsed in
+    LOADER_PROCESSES worker processes)."""
+    for _, documents in load_files(list(iter_paths(paths)), LOADER_PROCESSES):
+        yield from documents
 
 
 INDEXES = {  # what --without leaves out

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from ingest.loaders.document import BLOCK_SEPARATOR, Block, LoadedDocument, assemble
 from ingest.loaders.files import (
-    SUFFIXES, TEXT_FORMATS, decode_text, iter_paths, kind_of, load_bytes, load_path, parse_jsonl, parse_text,
+    SUFFIXES, TEXT_FORMATS, decode_text, iter_paths, kind_of, load_bytes, load_files, load_path, parse_jsonl,
+    parse_text,
 )
 from ingest.loaders.html import parse_html
 from ingest.loaders.limits import DEFAULT_MAX_DECOMPRESSED, gunzip
@@ -15,7 +16,7 @@ from ingest.loaders.rst import parse_rst
 
 __all__ = [
     "BLOCK_SEPARATOR", "DEFAULT_MAX_DECOMPRESSED", "SUFFIXES", "TEXT_FORMATS", "Block", "LoadedDocument",
-    "assemble", "decode_text", "gunzip", "iter_paths", "kind_of", "load_bytes", "load_path", "parse_csv",
+    "assemble", "decode_text", "gunzip", "iter_paths", "kind_of", "load_bytes", "load_files", "load_path", "parse_csv",
     "parse_docx", "parse_html", "parse_jsonl", "parse_markdown", "parse_pdf", "parse_rst", "parse_text",
     "parse_xlsx",
 ]
