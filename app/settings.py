@@ -130,6 +130,9 @@ class OdooSettings:
 
     url: str | None = field(default_factory=lambda: os.environ.get("ODOO_URL") or None)
     """ODOO_URL: e.g. https://erp.example.com; unset = catalog sync skips Odoo."""
+    audit_retention_days: int = field(default_factory=lambda: _env_int("AUDIT_RETENTION_DAYS", 365))
+    """AUDIT_RETENTION_DAYS: how long the webhook ledger's log and the vault's read audit are kept (the daily
+    cleanup job removes older rows)."""
     db: str = field(default_factory=lambda: _env("ODOO_DB", "odoo"))
     """ODOO_DB: the Odoo database name."""
     user: str = field(default_factory=lambda: _env("ODOO_USER", "admin"))

@@ -53,9 +53,15 @@ class EmbeddedPostgres:
         return self._server.get_uri()  # type: ignore[attr-defined]
 
     def stop(self) -> None:
-        """Stop the server if this process is its last user."""
+        """Stop the server if this process is its last user (users killed without a clean exit, kill -9,
+        are pruned from the embedded server's list first: they would keep it running for ever)."""
         if self._server is not None:
             import atexit
+
+            import psutil
+
+            handles = self._server.global_process_id_list  # type: ignore[attr-defined]
+            handles.put([pid for pid in handles.get() if pid == os.getpid() or psutil.pid_exists(pid)])
 
             self._server._cleanup()  # type: ignore[attr-defined]
             atexit.unregister(self._server._cleanup)  # type: ignore[attr-defined]

@@ -209,8 +209,9 @@ SELECT source, count(*) AS documents, max(updated_at) AS last_update
 SELECT i.id, i.tenant_id, i.name, i.base_url, i.database FROM odoo.instances AS i WHERE i.name = $1;
 
 -- name: odoo_audit
-INSERT INTO odoo.event_log (tenant_id, instance_id, event_row, kind, status, reason, remote_addr, user_agent)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8);
+-- One row of the ledger's append-only log (repeated: how many rejections of a window it stands for).
+INSERT INTO odoo.event_log (tenant_id, instance_id, event_row, kind, status, reason, remote_addr, user_agent, repeated)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9);
 
 -- name: odoo_event_by_event_id
 SELECT id, status FROM odoo.webhook_events WHERE instance_id = $1 AND event_id = $2;
@@ -290,7 +291,7 @@ WITH ev AS (
     SELECT $2, 'odoo', 'odoo_event', jsonb_build_object('event', ev.id), 5 FROM ev
 ), audit AS (
     INSERT INTO odoo.event_log (tenant_id, instance_id, event_row, kind, status, remote_addr, user_agent)
-    SELECT $2, $1, ev.id, 'received', 'pending', $9, $10 FROM ev
+    SELECT $2, $1, ev.id, 'received', 'pending', left($9, 256), left($10, 256) FROM ev
 )
 SELECT id FROM ev;
 
@@ -314,3 +315,10 @@ SELECT id, payload::text AS data FROM rag.realtime_events
 -- name: realtime_publish
 -- A message on a channel (its trigger sends the NOTIFY that wakes subscribers).
 INSERT INTO rag.realtime_events (tenant_id, channel, payload) VALUES ($1, $2, $3) RETURNING id;
+
+-- name: odoo_github_replay
+-- A GitHub body this instance received within the replay window (GitHub signs no timestamp), if any.
+SELECT id, status FROM odoo.webhook_events
+ WHERE instance_id = $1 AND source = 'github' AND md5(payload::text) = md5($2::jsonb::text) AND payload = $2::jsonb
+   AND received_at > now() - make_interval(secs => $3)
+ ORDER BY id LIMIT 1;

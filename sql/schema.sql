@@ -129,6 +129,9 @@ CREATE FUNCTION odoo.append_only() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
 BEGIN
+    IF TG_OP = 'DELETE' AND current_setting('ipai.audit_retention', true) = 'on' THEN
+        RETURN OLD;
+    END IF;
     RAISE EXCEPTION '% is append-only', TG_TABLE_NAME USING ERRCODE = 'insufficient_privilege';
 END $$;
 
@@ -160,6 +163,22 @@ CREATE FUNCTION odoo.instance_tenant_v1(p_name text) RETURNS text
     AS $$
     SELECT i.tenant_id FROM odoo.instances AS i WHERE i.name = p_name
 $$;
+
+CREATE FUNCTION odoo.prune_audit_v1(p_days integer) RETURNS TABLE(event_log bigint, audit_log bigint)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    SET "ipai.audit_retention" TO 'on'
+    AS $$
+BEGIN
+    IF p_days < 1 THEN
+        RAISE EXCEPTION 'audit retention must be at least one day' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN QUERY
+    WITH e AS (DELETE FROM odoo.event_log WHERE created_at < now() - make_interval(days => p_days) RETURNING 1),
+         a AS (DELETE FROM control_plane.audit_log WHERE created_at < now() - make_interval(days => p_days)
+               RETURNING 1)
+    SELECT (SELECT count(*) FROM e), (SELECT count(*) FROM a);
+END $$;
 
 CREATE FUNCTION odoo.schedule_tenants_v1() RETURNS SETOF text
     LANGUAGE sql STABLE SECURITY DEFINER
@@ -1031,7 +1050,9 @@ CREATE TABLE odoo.event_log (
     remote_addr text,
     user_agent text,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT event_log_kind_check CHECK ((kind = ANY (ARRAY['received'::text, 'duplicate'::text, 'rejected'::text, 'status'::text])))
+    repeated integer DEFAULT 1 NOT NULL,
+    CONSTRAINT event_log_kind_check CHECK ((kind = ANY (ARRAY['received'::text, 'duplicate'::text, 'rejected'::text, 'status'::text]))),
+    CONSTRAINT event_log_repeated_check CHECK ((repeated >= 1))
 );
 
 ALTER TABLE ONLY odoo.event_log FORCE ROW LEVEL SECURITY;
@@ -1622,6 +1643,8 @@ CREATE INDEX names_trgm ON catalog.names USING gin (name public.gin_trgm_ops);
 
 CREATE INDEX instance_secrets_active ON odoo.instance_secrets USING btree (instance_id) WHERE active;
 
+CREATE INDEX webhook_events_github_body ON odoo.webhook_events USING btree (instance_id, md5((payload)::text)) WHERE (source = 'github'::text);
+
 CREATE INDEX webhook_events_status ON odoo.webhook_events USING btree (status, id);
 
 CREATE INDEX chat_messages_session ON rag.chat_messages USING btree (session_id, id);
@@ -1847,6 +1870,9 @@ GRANT ALL ON FUNCTION control_plane.api_key_by_prefix_v1(p_prefix text) TO ipai_
 
 REVOKE ALL ON FUNCTION odoo.instance_tenant_v1(p_name text) FROM PUBLIC;
 GRANT ALL ON FUNCTION odoo.instance_tenant_v1(p_name text) TO ipai_app;
+
+REVOKE ALL ON FUNCTION odoo.prune_audit_v1(p_days integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION odoo.prune_audit_v1(p_days integer) TO ipai_app;
 
 REVOKE ALL ON FUNCTION odoo.schedule_tenants_v1() FROM PUBLIC;
 GRANT ALL ON FUNCTION odoo.schedule_tenants_v1() TO ipai_app;

@@ -3,7 +3,6 @@
 text of bounded length."""
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from sql.errors import InvalidInput
@@ -31,17 +30,6 @@ def check_json(value: Any, what: str, max_depth: int = MAX_JSON_DEPTH) -> Any:
         elif isinstance(item, str) and "\x00" in item:
             raise InvalidInput(f"{what} holds the NUL character (\\u0000), which cannot be stored")
     return value
-
-
-def load_json(text: str | bytes, what: str) -> Any:
-    """Parse JSON text, malformed or too deep being the caller's error, and check it (check_json)."""
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidInput(f"{what} is not valid JSON: {exc.msg}") from exc
-    except RecursionError as exc:
-        raise InvalidInput(f"{what} nests deeper than {MAX_JSON_DEPTH} levels") from exc
-    return check_json(value, what)
 
 
 def check_text(value: str, what: str, max_length: int) -> str:

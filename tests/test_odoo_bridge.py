@@ -285,6 +285,10 @@ async def test_github_webhooks_share_the_ledger(client: AsyncTestClient, service
     assert r.status_code == 202, r.text
     row = await owner.fetchrow("SELECT source, event_id, event_type, aggregate_id FROM odoo.webhook_events")
     assert tuple(row) == ("github", "d-1", "pull_request", "ipai/odoo-addons")
+    for delivery in ("d-2", "d-3"):  # the same signed body replayed under new delivery ids: one event
+        r = await client.post("/v1/github/webhook?instance=prod", content=body, headers={**h, "x-github-delivery": delivery})
+        assert r.status_code == 200 and r.json()["duplicate"], r.text
+    assert await owner.fetchval("SELECT count(*) FROM odoo.webhook_events WHERE source = 'github'") == 1
     r = await client.post("/v1/github/webhook?instance=prod", content=body, headers={**h, "x-hub-signature-256": "sha256=00"})
     assert r.status_code == 401
 
@@ -314,3 +318,27 @@ async def test_hostile_webhooks_are_4xx_never_500(client: AsyncTestClient) -> No
             assert r.status_code == 202  # a repository that is no object names no repository
         else:
             assert r.status_code == 422
+
+
+async def test_rejection_floods_are_aggregated_and_audits_expire(client: AsyncTestClient, services: Services,
+                                                                 owner: asyncpg.Pool) -> None:
+    body = event("project.project", 7, "2026-01-01 10:00:00", name="Rollout")
+    bad = {**headers(body), "x-ipai-signature": "00" * 32, "user-agent": "x" * 8192}
+    for _ in range(50):
+        assert (await client.post("/v1/odoo/webhook", content=body, headers=bad)).status_code == 401
+    rows = await owner.fetch("SELECT user_agent, repeated FROM odoo.event_log WHERE kind = 'rejected'")
+    assert len(rows) == 1 and len(rows[0]["user_agent"]) <= 256, "one row per window, the header cut"
+    assert rows[0]["repeated"] == 1  # the 49 after it are counted into the window's next row
+    # Retention: rows older than AUDIT_RETENTION_DAYS go, through the definer function only.
+    await owner.execute("INSERT INTO odoo.event_log (kind, status, created_at) VALUES "
+                        "('status', 'old', now() - interval '400 days')")
+    await owner.execute("INSERT INTO control_plane.audit_log (bot_id, secret_name, access_type, allowed, created_at) "
+                        "VALUES ('b', 's', 'read', true, now() - interval '400 days')")
+    async with services.db.pool.acquire() as conn:
+        removed = await conn.fetchrow("SELECT * FROM odoo.prune_audit_v1(365)")
+        assert (removed["event_log"], removed["audit_log"]) == (1, 1)
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await conn.execute("DELETE FROM odoo.event_log")
+    with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only"):
+        await owner.execute("DELETE FROM odoo.event_log")
+    assert await owner.fetchval("SELECT count(*) FROM odoo.event_log WHERE kind = 'rejected'") == 1

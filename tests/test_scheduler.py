@@ -143,5 +143,5 @@ async def test_cleanup_prunes_old_realtime_messages_and_finished_jobs(services: 
         "('x', 't', 'done', now() - interval '40 days'), ('x', 't', 'done', now()), "
         "('x', 't', 'dead', now() - interval '40 days')")
     async with owner.acquire() as conn:
-        assert await prune(conn, 30) == {"realtime_events": 1, "jobs": 1}
+        assert await prune(conn, 30, 365) == {"realtime_events": 1, "jobs": 1, "event_log": 0, "audit_log": 0}
     assert await owner.fetchval("SELECT count(*) FROM rag.jobs") == 2

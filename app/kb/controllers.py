@@ -1,6 +1,7 @@
 """HTTP handlers of the knowledge-base API (/v1/kb)."""
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from litestar import Controller, Request, delete, get, post, put
@@ -13,7 +14,7 @@ from app.kb.schemas import DocumentIn, DocumentOut, DocumentPage, DocumentUpdate
 from app.kb.service import KnowledgeBase
 from app.params import row_id
 from app.problems import read_body
-from sql.values import load_json
+from sql.values import MAX_JSON_DEPTH, check_json
 from app.services import Services
 from ingest.chunking import text_hash
 from ingest.loaders import LoadedDocument, load_bytes, parse_text
@@ -27,7 +28,12 @@ WAIT_DESCRIPTION = (f"return once every chunk is embedded, or after {WAIT_SECOND
 def _metadata_param(raw: str | None) -> dict[str, Any] | None:
     if raw is None or raw == "":
         return None
-    value = load_json(raw, 'metadata (a JSON object, e.g. {"team": "finance"})')
+    try:
+        value = check_json(json.loads(raw), "metadata")
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"metadata must be a JSON object, e.g. {{\"team\": \"finance\"}}: {exc.msg}") from exc
+    except RecursionError as exc:
+        raise InvalidInput(f"metadata nests deeper than {MAX_JSON_DEPTH} levels") from exc
     if not isinstance(value, dict):
         raise InvalidInput("metadata must be a JSON object")
     return value

@@ -35,8 +35,19 @@ class WebhookIn(msgspec.Struct):
     event_id: str | None = None
 
 
+GITHUB_REPLAY_SECONDS = 86_400
+"""How long a GitHub body counts as seen: GitHub signs no timestamp, so a replay under a new delivery id is
+recognised by its body."""
+MAX_AUDIT_TEXT = 256
+"""Longest reason, address or user agent stored in the ledger's log (8 KB headers stay in the request)."""
+REJECTION_WINDOW_SECONDS = 60.0
+MAX_REJECTION_KEYS = 10_000
 MAX_NAME_LENGTH = 256
 """Longest event id (or GitHub delivery id), event type, aggregate type and id: names, indexed."""
+
+
+def _cut(text: str | None) -> str | None:
+    return text if text is None or len(text) <= MAX_AUDIT_TEXT else text[:MAX_AUDIT_TEXT - 1] + "…"
 
 
 def _decode_object(body: bytes, what: str) -> dict[str, Any]:
@@ -59,8 +70,12 @@ class Ledger:
 
     async def audit(self, conn: asyncpg.Connection | Tenant, *, tenant_id: str,
                     instance_id: int | None = None, event_row: int | None = None, kind: str, status: str | None = None,
-                    reason: str | None = None, remote: str | None = None, agent: str | None = None) -> None:
-        await conn.execute(q("odoo_audit"), tenant_id, instance_id, event_row, kind, status, reason, remote, agent)
+                    reason: str | None = None, remote: str | None = None, agent: str | None = None,
+                    repeated: int = 1) -> None:
+        """One row of the append-only log; text from the request (reason, address, user agent) is cut to
+        MAX_AUDIT_TEXT characters."""
+        await conn.execute(q("odoo_audit"), tenant_id, instance_id, event_row, kind, status, _cut(reason),
+                           _cut(remote), _cut(agent), repeated)
 
     async def instance(self, name: str | None, *, fresh: bool = False) -> dict[str, Any]:
         """The instance and its active webhook secrets (from the vault), cached for a few seconds per process.
@@ -81,11 +96,24 @@ class Ledger:
 
     async def reject(self, exc: IpaiError, instance: dict[str, Any] | None, remote: str | None,
                      agent: str | None) -> IpaiError:
-        """Audit a refused delivery (under the default tenant when the instance is unknown)."""
+        """Audit a refused delivery (under the default tenant when the instance is unknown): the same rejection
+        from the same address is written at most once per REJECTION_WINDOW_SECONDS by this process, the row
+        counting the rejections it stands for (a flood of bad requests cannot grow the log without bound)."""
         tenant_id = instance["tenant_id"] if instance else self.services.settings.server.tenant_id
+        status = str(status_of(exc))
+        key = (tenant_id, instance["id"] if instance else None, remote, status, exc.detail[:MAX_AUDIT_TEXT])
+        windows = self.services.memo.setdefault("odoo_rejections", {})
+        now = time.monotonic()
+        opened, count = windows.get(key, (0.0, 0))
+        if now - opened < REJECTION_WINDOW_SECONDS:
+            windows[key] = (opened, count + 1)
+            return exc
+        if len(windows) > MAX_REJECTION_KEYS:
+            windows.clear()
+        windows[key] = (now, 0)
         await self.audit(self.db.tenant(tenant_id), tenant_id=tenant_id,
-                         instance_id=instance["id"] if instance else None, kind="rejected",
-                         status=str(status_of(exc)), reason=exc.detail, remote=remote, agent=agent)
+                         instance_id=instance["id"] if instance else None, kind="rejected", status=status,
+                         reason=exc.detail, remote=remote, agent=agent, repeated=count + 1)
         return exc
 
     async def receive(self, instance_name: str | None, body: bytes, headers: dict[str, str], remote: str | None,
@@ -105,12 +133,22 @@ class Ledger:
             raise await self.reject(exc, instance, remote, agent) from exc
         event_id = event.event_id or f"sha256:{hashlib.sha256(body).hexdigest()}"
         tenant = self.db.tenant(instance["tenant_id"])
+        if github:
+            replay = await tenant.fetchrow(q("odoo_github_replay"), instance["id"], event.payload,
+                                           GITHUB_REPLAY_SECONDS)
+            if replay is not None:
+                return await self._duplicate(tenant, instance, replay, remote, agent)
         row_id = await tenant.fetchval(
             q("odoo_receive"), instance["id"], instance["tenant_id"], "github" if github else "odoo", event_id,
             event.event_type, event.aggregate_type, str(event.aggregate_id), event.payload, remote, agent)
         if row_id is not None:
             return 202, {"id": row_id, "status": "pending", "duplicate": False}
         original = await tenant.fetchrow(q("odoo_event_by_event_id"), instance["id"], event_id)
+        return await self._duplicate(tenant, instance, original, remote, agent)
+
+    async def _duplicate(self, tenant: Tenant, instance: dict[str, Any], original: Any, remote: str | None,
+                         agent: str | None) -> tuple[int, dict[str, Any]]:
+        """A delivery seen before: audited, answered with the original's id and status."""
         await self.audit(tenant, tenant_id=instance["tenant_id"], instance_id=instance["id"],
                          event_row=original["id"], kind="duplicate", status=original["status"], remote=remote,
                          agent=agent)

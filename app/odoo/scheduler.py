@@ -34,18 +34,22 @@ def next_run(cron: str, tz: str, after: datetime) -> datetime:
     return croniter(cron, local).get_next(datetime).astimezone(timezone.utc)
 
 
-async def prune(conn: asyncpg.Connection, days: int) -> dict[str, int]:
-    """Drop realtime messages and finished jobs older than `days` in every tenant (dead letters stay)."""
+async def prune(conn: asyncpg.Connection, days: int, audit_days: int) -> dict[str, int]:
+    """Drop realtime messages and finished jobs older than `days` in every tenant (dead letters stay), and
+    audit rows (webhook ledger log, vault reads) older than `audit_days`."""
     row = await conn.fetchrow("SELECT * FROM rag.prune_v1($1)", days)
-    log.info("stale-data cleanup: %d realtime messages, %d finished jobs older than %d days",
-             row["realtime_events"], row["jobs"], days)
-    return dict(row)
+    audit = await conn.fetchrow("SELECT * FROM odoo.prune_audit_v1($1)", audit_days)
+    log.info("stale-data cleanup: %d realtime messages, %d finished jobs older than %d days; %d ledger log and %d "
+             "vault audit rows older than %d days", row["realtime_events"], row["jobs"], days, audit["event_log"],
+             audit["audit_log"], audit_days)
+    return {**dict(row), **dict(audit)}
 
 
 class Scheduler:
     def __init__(self, services: Services, *, tick_seconds: float = 30.0, retention_days: int = 30) -> None:
         self.services = services
         self.retention_days = retention_days
+        self.audit_retention_days = services.settings.odoo.audit_retention_days
         self.queue = Queue(services.db, OUTBOUND_QUEUE, max_attempts=6)
         self.tick_seconds = tick_seconds
 
@@ -98,7 +102,7 @@ class Scheduler:
                     await self._pull_all(http, handlers, job.tenant_id, action.removeprefix("pull:"))
                     continue
                 if action == "cleanup":
-                    await prune(conn, self.retention_days)
+                    await prune(conn, self.retention_days, self.audit_retention_days)
                 await self._deliver(http, job, await self.services.secret(job.tenant_id, OUTBOUND_SECRET,
                                                                           settings.outbound_secret))
 
