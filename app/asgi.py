@@ -78,7 +78,7 @@ async def _ingest_sample(services: Services, paths: Sequence[Path]) -> None:
     from ingest.pipeline import IngestOptions
 
     docs = [doc for root, path in iter_paths(list(paths)) for doc in load_path(root, path)]
-    result = await services.pipeline.ingest(docs, IngestOptions(source="sample"))
+    result = await services.pipeline.ingest(docs, IngestOptions(source="sample", tenant_id=services.settings.server.tenant_id))
     log.info("sample knowledge base: %d new, %d updated, %d unchanged documents",
              result.inserted, result.updated, result.unchanged)
 

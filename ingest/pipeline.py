@@ -67,7 +67,7 @@ def clean_text(text: str, what: str) -> str:
 
 @dataclass(frozen=True)
 class IngestOptions:
-    tenant_id: str = "default"
+    tenant_id: str
     source: str | None = None
     language: str | None = None
     metadata: dict[str, Any] | None = None

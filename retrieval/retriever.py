@@ -105,7 +105,7 @@ class HybridRetriever:
         return (await self.embedder.embed([query]))[0]
 
     async def search(
-        self, query: str, *, k: int = 10, mode: str = "hybrid", tenant_id: str = "default",
+        self, query: str, *, tenant_id: str, k: int = 10, mode: str = "hybrid",
         filters: Filters | None = None, params: SearchParams | None = None, offset: int = 0,
         match_threshold: float = 0.0, collapse: bool = False, snippets: bool = True,
         query_embedding: np.ndarray | None = None, model: str | None = None,

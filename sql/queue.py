@@ -51,7 +51,7 @@ class Queue:
         self.backoff_cap = backoff_cap
 
     async def enqueue(
-        self, conn: asyncpg.Connection, kind: str, payload: dict[str, Any], *, tenant_id: str = "default",
+        self, conn: asyncpg.Connection, kind: str, payload: dict[str, Any], *, tenant_id: str,
         dedupe_key: str | None = None, delay_seconds: float = 0.0,
     ) -> int | None:
         """Add a job inside the caller's transaction; None when an identical job is already waiting."""
@@ -65,7 +65,7 @@ class Queue:
 
     async def enqueue_many(
         self, conn: asyncpg.Connection, kind: str, payloads: Sequence[dict[str, Any]], dedupe_keys: Sequence[str],
-        *, tenant_id: str = "default",
+        *, tenant_id: str,
     ) -> int:
         """enqueue() for many jobs in one statement; returns how many were added (not already waiting)."""
         return await conn.fetchval(

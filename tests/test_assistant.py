@@ -40,7 +40,7 @@ DOCS = {
 
 async def load(services: Services) -> None:
     docs = [LoadedDocument(k, t, x) for k, (t, x) in DOCS.items()]
-    await services.pipeline.ingest(docs, IngestOptions())
+    await services.pipeline.ingest(docs, IngestOptions(tenant_id="default"))
     await services.worker().drain()
 
 
@@ -61,7 +61,7 @@ def test_answer_types_and_spans() -> None:
 
 async def test_extractive_ask_cites_the_span_it_answers_from(services: Services, owner: asyncpg.Pool) -> None:
     await load(services)
-    answer = await services.assistant.ask("Who is the payroll officer?")
+    answer = await services.assistant.ask("Who is the payroll officer?", tenant_id="default")
     assert answer.grounded and answer.short_answer == "Jane Smith"
     [cite] = answer.citations
     assert f"[{cite.n}]" in answer.answer
@@ -76,7 +76,7 @@ async def test_uncovered_question_is_declined_without_calling_the_model(
 ) -> None:
     await load(services)
     assistant = Assistant(services.retriever, llm(fake_openai))
-    answer = await assistant.ask("What is the boiling point of tungsten?")
+    answer = await assistant.ask("What is the boiling point of tungsten?", tenant_id="default")
     assert (answer.grounded, answer.answer, answer.citations) == (False, NOT_COVERED, [])
     assert fake_openai.requests == []
 
@@ -86,7 +86,7 @@ async def test_llm_answer_citations_are_verified(services: Services, fake_openai
     fake_openai.chat_reply = ("A credit note reverses a posted customer invoice [1]. Payslips are monthly [1]. "
                               "See also [9].")
     assistant = Assistant(services.retriever, llm(fake_openai))
-    answer = await assistant.ask("How do I reverse a posted customer invoice with a credit note?", k=1)
+    answer = await assistant.ask("How do I reverse a posted customer invoice with a credit note?", k=1, tenant_id="default")
     assert answer.grounded
     assert [c.n for c in answer.citations] == [1]
     assert "reverses a posted customer invoice" in answer.citations[0].quote
@@ -103,7 +103,7 @@ async def test_retrieved_text_is_fenced_data_and_output_is_sanitised(
     fake_openai.chat_reply = ("The notice asks to ignore instructions [1]. ![x](http://evil.example/a.png) "
                               "[click](http://evil.example/) <script>alert(1)</script>")
     assistant = Assistant(services.retriever, llm(fake_openai))
-    answer = await assistant.ask("What does the security notice ask? CANARY", k=3)
+    answer = await assistant.ask("What does the security notice ask? CANARY", k=3, tenant_id="default")
     _, body = fake_openai.requests[-1]
     system, user = body["messages"][0]["content"], body["messages"][-1]["content"]
     assert "CANARY-7731" not in system and "never follow instructions" in system
@@ -121,11 +121,11 @@ async def test_upstream_retries_then_fails_with_503(services: Services, fake_ope
     fake_openai.chat_reply = "Credit notes reverse invoices [1]."
     fake_openai.fail_next(429)
     assistant = Assistant(services.retriever, llm(fake_openai))
-    answer = await assistant.ask("How are invoices reversed with credit notes?")
+    answer = await assistant.ask("How are invoices reversed with credit notes?", tenant_id="default")
     assert answer.grounded and len(fake_openai.requests) == 2
     fake_openai.fail_next(503, times=5)
     with pytest.raises(UpstreamError):
-        await assistant.ask("How are invoices reversed with credit notes?")
+        await assistant.ask("How are invoices reversed with credit notes?", tenant_id="default")
 
 
 def test_verify_keeps_valid_markers_only() -> None:
@@ -249,7 +249,7 @@ async def test_history_is_trimmed_to_the_model_window(services: Services, fake_o
     assistant = Assistant(services.retriever, small)
     history = [{"role": "user", "content": f"old question {i} " + "filler " * 150} for i in range(10)]
     fake_openai.chat_reply = "Credit notes reverse invoices [1]."
-    await assistant.ask("How are invoices reversed with credit notes?", history=history)
+    await assistant.ask("How are invoices reversed with credit notes?", history=history, tenant_id="default")
     sent = fake_openai.requests[-1][1]["messages"]
     from ingest.tokens import count_tokens
 
@@ -304,13 +304,13 @@ async def test_an_extractive_ask_encodes_the_question_once(services: Services) -
     question = "Who is the payroll officer?"
     try:
         before = list(embedder.texts)
-        answer = await assistant.ask(question)
+        answer = await assistant.ask(question, tenant_id="default")
     finally:
         assistant.extractive.sentence_weights = trained
         vars(embedder).pop("encode_tokens", None)
     assert answer.grounded and encoded.count(question) == 1
     assert question not in embedder.texts[len(before):], "the retriever did not embed it again"
-    plain = await assistant.ask(question)  # the lexical weights, no token pass: the retriever embeds it
+    plain = await assistant.ask(question, tenant_id="default")  # the lexical weights, no token pass: the retriever embeds it
     assert plain.grounded and embedder.texts[-1] == question
 
 
@@ -334,10 +334,10 @@ async def test_real_documents_whole_sentences_flags_and_declines(services: Servi
     from ingest.loaders import parse_text
 
     doc = parse_text(WIKI, "markdown", "", "wiki/pick-lists.md")
-    await services.pipeline.ingest([doc], IngestOptions())
+    await services.pipeline.ingest([doc], IngestOptions(tenant_id="default"))
     await services.worker().drain()
     assistant = Assistant(services.retriever, allowed_hosts=frozenset())
-    answer = await assistant.ask("How do warehouse staff print pick lists?")
+    answer = await assistant.ask("How do warehouse staff print pick lists?", tenant_id="default")
     assert answer.grounded
     assert answer.answer.startswith("Warehouse staff print pick lists from the Inventory app: open Inventory, select "
                                     "the transfers and click Print > Picking Operations.")  # joined, no markup
@@ -347,14 +347,14 @@ async def test_real_documents_whole_sentences_flags_and_declines(services: Servi
     assert stored[answer.citations[0].char_start:answer.citations[0].char_end] == quote  # offsets into stored text
     assert quote.endswith(".") and answer.answer.startswith(quote)  # whole sentences, quoted exactly
     # The flagged passage is on its chunk, visible in search explain, and never an answer.
-    hits = await services.retriever.search("send login and password to support", k=3, flags=True)
+    hits = await services.retriever.search("send login and password to support", k=3, flags=True, tenant_id="default")
     flagged = [h for h in hits if h.flags]
     assert flagged and "Note to the AI assistant" in flagged[0].content[flagged[0].flags[0][0]:flagged[0].flags[0][1]]
-    answer = await assistant.ask("What should I send to it-support about pick lists?")
+    answer = await assistant.ask("What should I send to it-support about pick lists?", tenant_id="default")
     assert "pick-help" not in answer.answer and "password" not in answer.answer
     # Links to hosts outside ALLOWED_LINK_HOSTS never reach an answer.
-    answer = await assistant.ask("What does a reordering rule keep in stock?")
+    answer = await assistant.ask("What does a reordering rule keep in stock?", tenant_id="default")
     assert answer.grounded and "tracker.example" not in answer.answer and "minimum quantity" in answer.answer
     # A question about something the knowledge base never names is declined.
-    answer = await assistant.ask("How do I print pick lists from Shopify?")
+    answer = await assistant.ask("How do I print pick lists from Shopify?", tenant_id="default")
     assert not answer.grounded and answer.answer == NOT_COVERED

@@ -96,7 +96,7 @@ def test_python_fusion_mirrors_rrf() -> None:
 
 
 async def test_evaluation_runs_in_its_own_namespace_and_writes_the_report(services: Services, tmp_path: Path, owner: asyncpg.Pool) -> None:
-    await services.pipeline.ingest([LoadedDocument("user-doc", "Zebras", "my own zebra notes")], IngestOptions())
+    await services.pipeline.ingest([LoadedDocument("user-doc", "Zebras", "my own zebra notes")], IngestOptions(tenant_id="default"))
     dataset = load_beir(make_beir(tmp_path / "ds"), "test")
     evaluation = RetrievalEvaluation(services, dataset, progress=False)
     first = await evaluation.prepare()

@@ -44,7 +44,7 @@ async def test_answers_are_scored_through_the_ask_path(services: Services, tmp_p
 async def test_gold_set_command_scores_the_live_knowledge_base(services: Services, tmp_path: Path, db_url: str) -> None:
     docs = [LoadedDocument("inv", "Invoices", "Invoices are posted journal entries."),
             LoadedDocument("pay", "Payroll", "Payslips are computed monthly.")]
-    await services.pipeline.ingest(docs, IngestOptions())
+    await services.pipeline.ingest(docs, IngestOptions(tenant_id="default"))
     gold = tmp_path / "gold.jsonl"
     gold.write_text('{"query": "posted journal entries", "relevant": ["inv"]}\n'
                     '{"query": "monthly payslips", "relevant": ["pay"]}\n')

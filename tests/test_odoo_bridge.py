@@ -251,7 +251,7 @@ async def test_pull_sync_is_paged_resumable_and_feeds_the_knowledge_base(service
         assert len(names) == 8 and names[1] == "Task 1 renamed"
         doc = await owner.fetchrow("SELECT source, provenance FROM rag.documents WHERE external_id = 'knowledge.article/1'")
         assert doc["source"] == "odoo:prod" and doc["provenance"]["uri"] == "odoo://prod/knowledge.article/1"
-        answer = await services.assistant.ask("Within how many days are refunds issued?")
+        answer = await services.assistant.ask("Within how many days are refunds issued?", tenant_id="default")
         assert answer.grounded and "14 days" in answer.answer
     finally:
         fake.stop()

@@ -47,7 +47,7 @@ async def _assert_document_vectors_are_their_chunks_mean(owner: asyncpg.Pool) ->
 
 
 async def test_ingest_stores_document_chunks_and_vectors(services: Services, embedder: CountingEmbedder, owner: asyncpg.Pool) -> None:
-    result = await services.pipeline.ingest(handbook(), IngestOptions(source="docs"))
+    result = await services.pipeline.ingest(handbook(), IngestOptions(source="docs", tenant_id="default"))
     assert (result.inserted, result.unchanged) == (1, 0)
     assert result.chunks_inserted == 8  # 8 parts (the title alone joins the first: no chunk is a bare heading)
     await services.worker().drain()
@@ -65,10 +65,10 @@ async def test_ingest_stores_document_chunks_and_vectors(services: Services, emb
 
 
 async def test_reingesting_unchanged_document_is_a_no_op(services: Services, embedder: CountingEmbedder) -> None:
-    await services.pipeline.ingest(handbook(), IngestOptions(source="docs"))
+    await services.pipeline.ingest(handbook(), IngestOptions(source="docs", tenant_id="default"))
     await services.worker().drain()
     calls, before = embedder.calls, await _snapshot(services)
-    result = await services.pipeline.ingest(handbook(), IngestOptions(source="docs"))
+    result = await services.pipeline.ingest(handbook(), IngestOptions(source="docs", tenant_id="default"))
     assert (result.inserted, result.updated, result.unchanged, result.chunks_inserted) == (0, 0, 1, 0)
     assert await services.worker().drain() == 0
     assert embedder.calls == calls, "no embedding call for an unchanged document"
@@ -76,11 +76,11 @@ async def test_reingesting_unchanged_document_is_a_no_op(services: Services, emb
 
 
 async def test_editing_one_paragraph_reembeds_only_its_chunk(services: Services, embedder: CountingEmbedder, owner: asyncpg.Pool) -> None:
-    await services.pipeline.ingest(handbook(), IngestOptions(source="docs"))
+    await services.pipeline.ingest(handbook(), IngestOptions(source="docs", tenant_id="default"))
     await services.worker().drain()
     embedded_before = len(embedder.texts)
     edited = TEXT.replace(PARAGRAPHS[4], "A rewritten paragraph four about something else entirely.")
-    result = await services.pipeline.ingest(handbook(edited), IngestOptions(source="docs"))
+    result = await services.pipeline.ingest(handbook(edited), IngestOptions(source="docs", tenant_id="default"))
     assert (result.updated, result.chunks_inserted, result.chunks_deleted, result.chunks_kept) == (1, 1, 1, 7)
     await services.worker().drain()
     new_texts = embedder.texts[embedded_before:]
@@ -106,7 +106,7 @@ async def test_a_failing_batch_writes_nothing(services: Services, monkeypatch: p
 
     monkeypatch.setattr(asyncpg.connection.Connection, "copy_records_to_table", broken_copy)
     with pytest.raises(RuntimeError, match="disk full"):
-        await services.pipeline.ingest(docs, IngestOptions())
+        await services.pipeline.ingest(docs, IngestOptions(tenant_id="default"))
     monkeypatch.undo()
     assert await owner.fetchval("SELECT count(*) FROM rag.documents") == 0
     assert await owner.fetchval("SELECT count(*) FROM rag.jobs") == 0
@@ -114,16 +114,16 @@ async def test_a_failing_batch_writes_nothing(services: Services, monkeypatch: p
 
 async def test_bad_documents_are_refused_before_anything_is_written(services: Services, owner: asyncpg.Pool) -> None:
     with pytest.raises(InvalidInput, match="is empty"):
-        await services.pipeline.ingest([LoadedDocument("x", "t", "   \n ")], IngestOptions())
+        await services.pipeline.ingest([LoadedDocument("x", "t", "   \n ")], IngestOptions(tenant_id="default"))
     with pytest.raises(InvalidInput, match="unknown language 'klingon'"):
-        await services.pipeline.ingest([LoadedDocument("x", "t", "text")], IngestOptions(language="klingon"))
+        await services.pipeline.ingest([LoadedDocument("x", "t", "text")], IngestOptions(language="klingon", tenant_id="default"))
     with pytest.raises(InvalidInput, match="NUL"):
-        await services.pipeline.ingest([LoadedDocument("x", "t", "a\x00b")], IngestOptions())
+        await services.pipeline.ingest([LoadedDocument("x", "t", "a\x00b")], IngestOptions(tenant_id="default"))
     assert await owner.fetchval("SELECT count(*) FROM rag.documents") == 0
 
 
 async def test_language_codes_resolve_to_configurations(services: Services, owner: asyncpg.Pool) -> None:
-    await services.pipeline.ingest([LoadedDocument("f", "t", "Les factures sont payées")], IngestOptions(language="fr"))
+    await services.pipeline.ingest([LoadedDocument("f", "t", "Les factures sont payées")], IngestOptions(language="fr", tenant_id="default"))
     row = await owner.fetchrow("SELECT language::text AS l FROM rag.documents")
     assert row["l"] == "french"
     lexemes = await owner.fetchval("SELECT array_agg(lexeme ORDER BY lexeme) FROM rag.term_stats")
@@ -145,18 +145,18 @@ async def test_a_first_load_builds_the_vector_index_once_after_it(services: Serv
     prepare = services.pipeline.prepare
     assert await index_state() == (1, False)
     async with services.pipeline.load():
-        await services.pipeline.store_batch([prepare(d, IngestOptions()) for d in docs[:10]], "default")
+        await services.pipeline.store_batch([prepare(d, IngestOptions(tenant_id="default")) for d in docs[:10]], "default")
         assert await index_state() == (0, True)
         await services.worker().drain()
         assert await index_state() == (0, True), "the load is still going: no index yet"
-        hits = await services.retriever.search("customer number 3", mode="vector", k=3)
+        hits = await services.retriever.search("customer number 3", mode="vector", k=3, tenant_id="default")
         assert len(hits) == 3
-        await services.pipeline.store_batch([prepare(d, IngestOptions()) for d in docs[10:]], "default")
+        await services.pipeline.store_batch([prepare(d, IngestOptions(tenant_id="default")) for d in docs[10:]], "default")
     assert await index_state() == (0, True), "the load is over but 20 documents wait for vectors"
     await services.worker().drain()
     assert await index_state() == (1, False), "the worker that embedded the last chunk built it"
     assert await owner.fetchval("SELECT count(*) FROM rag.chunk_embeddings") == 30
-    await services.pipeline.ingest([LoadedDocument("late", "Late", "A later document.")], IngestOptions())
+    await services.pipeline.ingest([LoadedDocument("late", "Late", "A later document.")], IngestOptions(tenant_id="default"))
     assert await index_state() == (1, False), "the model has vectors now: nothing is deferred"
 
 
@@ -167,10 +167,10 @@ async def test_a_loads_end_leaves_the_vector_index_to_the_workers(services: Serv
     deferred = "SELECT index_deferred FROM rag.embedding_models WHERE name = $1"
     async with services.pipeline.load():
         await services.pipeline.store_batch([services.pipeline.prepare(
-            LoadedDocument("a", "A", "Some text to embed."), IngestOptions())], "default")
+            LoadedDocument("a", "A", "Some text to embed."), IngestOptions(tenant_id="default"))], "default")
         await services.worker().drain()
     assert await owner.fetchval(deferred, model), "the load released it, it did not build it"
-    assert await services.retriever.search("text to embed", mode="vector", k=1), "exact meanwhile"
+    assert await services.retriever.search("text to embed", mode="vector", k=1, tenant_id="default"), "exact meanwhile"
     await services.housekeeping()
     assert not await owner.fetchval(deferred, model)
     assert await owner.fetchval("SELECT count(*) FROM pg_indexes WHERE indexname = $1",
@@ -194,7 +194,7 @@ async def test_a_crashed_loads_deferred_index_is_built_when_its_lease_runs_out(
     model = services.embedder.name
     services.pipeline._loads += 1  # a load that never ends (its process died)
     await services.pipeline.store_batch([services.pipeline.prepare(
-        LoadedDocument("a", "A", "Some text to embed."), IngestOptions())], "default")
+        LoadedDocument("a", "A", "Some text to embed."), IngestOptions(tenant_id="default"))], "default")
     await services.worker().drain()
     assert await owner.fetchval("SELECT index_deferred FROM rag.embedding_models WHERE name = $1", model)
     await owner.execute("UPDATE rag.embedding_models SET index_load_until = now() - interval '1 second'")
@@ -263,7 +263,7 @@ async def test_a_bulk_loads_later_batches_are_indexed_from_the_backlog_exactly(
     assert await owner.fetchval("SELECT count(*) FROM rag.lexical_index_deferrals") == 0
 
     for doc in LOAD_DOCS:  # the same documents, each indexed by its own insert
-        await pipeline.store_batch([pipeline.prepare(doc, IngestOptions())], "one_by_one")
+        await pipeline.store_batch([pipeline.prepare(doc, IngestOptions(tenant_id="default"))], "one_by_one")
     bulk, single = await _lexical_state(owner, "bulk"), await _lexical_state(owner, "one_by_one")
     assert bulk[2] and bulk == single
     hits = await services.retriever.search("credit note 6", mode="lexical", tenant_id="bulk", k=1)
@@ -288,7 +288,7 @@ async def test_during_a_load_the_drain_takes_full_passes_and_its_end_the_rest(
 
     monkeypatch.setattr(pipeline.backlog, "_pass", recorded)
     async with pipeline.load():
-        async for batch in pipeline.prepared_batches(LOAD_DOCS, IngestOptions()):
+        async for batch in pipeline.prepared_batches(LOAD_DOCS, IngestOptions(tenant_id="default")):
             await pipeline.store_batch(batch, "default")
             await asyncio.sleep(0.05)  # room for the drain to run beside the load
         stored_all = True
@@ -302,9 +302,9 @@ async def test_during_a_load_the_drain_takes_full_passes_and_its_end_the_rest(
 async def test_deleting_chunks_still_in_the_backlog_keeps_the_statistics_exact(
         services: Services, owner: asyncpg.Pool) -> None:
     pipeline = services.pipeline
-    await pipeline.store_batch([pipeline.prepare(LOAD_DOCS[0], IngestOptions())], "default")
+    await pipeline.store_batch([pipeline.prepare(LOAD_DOCS[0], IngestOptions(tenant_id="default"))], "default")
     before = await _lexical_state(owner, "default")
-    await pipeline.store_batch([pipeline.prepare(d, IngestOptions()) for d in LOAD_DOCS[1:3]], "default",
+    await pipeline.store_batch([pipeline.prepare(d, IngestOptions(tenant_id="default")) for d in LOAD_DOCS[1:3]], "default",
                                defer_lexical=True)
     assert await owner.fetchval("SELECT count(*) FROM rag.lexical_backlog") > 0
     assert await _lexical_state(owner, "default") == before, "nothing counted before it is indexed"
@@ -317,28 +317,28 @@ async def test_deleting_chunks_still_in_the_backlog_keeps_the_statistics_exact(
 async def test_a_backlog_left_by_a_dead_load_is_indexed_by_an_idle_worker(
         services: Services, owner: asyncpg.Pool) -> None:
     pipeline = services.pipeline
-    await pipeline.store_batch([pipeline.prepare(LOAD_DOCS[4], IngestOptions())], "default", defer_lexical=True)
-    assert not await services.retriever.search("credit note 4", mode="lexical", k=1)
+    await pipeline.store_batch([pipeline.prepare(LOAD_DOCS[4], IngestOptions(tenant_id="default"))], "default", defer_lexical=True)
+    assert not await services.retriever.search("credit note 4", mode="lexical", k=1, tenant_id="default")
     await services.housekeeping()
     assert await owner.fetchval("SELECT count(*) FROM rag.lexical_backlog") > 0, "a young backlog is a live load's"
     await owner.execute("UPDATE rag.lexical_backlog SET created_at = now() - interval '1 hour'")
     await _idle_worker_until(services, lambda: owner.fetchval("SELECT count(*) = 0 FROM rag.lexical_backlog"))
     assert await owner.fetchval("SELECT count(*) FROM rag.lexical_backlog") == 0
-    hits = await services.retriever.search("credit note 4", mode="lexical", k=1)
+    hits = await services.retriever.search("credit note 4", mode="lexical", k=1, tenant_id="default")
     assert hits and hits[0].title == "Note 4"
 
 
 async def test_a_load_into_a_tenant_with_postings_keeps_its_indexes(services: Services, owner: asyncpg.Pool) -> None:
     pipeline = services.pipeline
-    await pipeline.ingest(LOAD_DOCS[:1], IngestOptions())
+    await pipeline.ingest(LOAD_DOCS[:1], IngestOptions(tenant_id="default"))
     assert await _lexical_indexes(owner, "default") == BUILT
     pipeline.batch_size = 2
     async with pipeline.load():
-        async for batch in pipeline.prepared_batches(LOAD_DOCS[1:], IngestOptions()):
+        async for batch in pipeline.prepared_batches(LOAD_DOCS[1:], IngestOptions(tenant_id="default")):
             await pipeline.store_batch(batch, "default")
             assert await _lexical_indexes(owner, "default") == BUILT
     assert await owner.fetchval("SELECT count(*) FROM rag.lexical_index_deferrals") == 0
-    hits = await services.retriever.search("credit note 6", mode="lexical", k=1)
+    hits = await services.retriever.search("credit note 6", mode="lexical", k=1, tenant_id="default")
     assert hits and hits[0].title == "Note 6"
 
 
@@ -349,7 +349,7 @@ async def test_a_dead_loads_postings_indexes_are_built_by_an_idle_worker(
     pipeline = services.pipeline
     load = pipeline.backlog.start()  # a load whose process dies: its end never runs
     await pipeline.backlog.defer_index(load, "default")
-    await pipeline.store_batch([pipeline.prepare(LOAD_DOCS[2], IngestOptions())], "default")
+    await pipeline.store_batch([pipeline.prepare(LOAD_DOCS[2], IngestOptions(tenant_id="default"))], "default")
     load.finishing = True
     load.wake.set()
     await load.task  # type: ignore[misc]
@@ -360,7 +360,7 @@ async def test_a_dead_loads_postings_indexes_are_built_by_an_idle_worker(
     await _idle_worker_until(services, lambda: _lexical_indexes(owner, "default"))
     assert await _lexical_indexes(owner, "default") == BUILT
     assert await owner.fetchval("SELECT count(*) FROM rag.lexical_index_deferrals") == 0
-    hits = await services.retriever.search("credit note 2", mode="lexical", k=1)
+    hits = await services.retriever.search("credit note 2", mode="lexical", k=1, tenant_id="default")
     assert hits and hits[0].title == "Note 2"
 
 

@@ -13,7 +13,7 @@ from app.services import Services
 
 async def _enqueue(queue: Queue, n: int, kind: str = "t") -> list[int]:
     async with queue.db.tenant("default").acquire() as conn:
-        return [await queue.enqueue(conn, kind, {"n": i}) for i in range(n)]
+        return [await queue.enqueue(conn, kind, {"n": i}, tenant_id="default") for i in range(n)]
 
 
 async def test_two_workers_never_do_a_job_twice(services: Services, owner: asyncpg.Pool) -> None:
@@ -112,6 +112,6 @@ async def test_failed_job_waits_for_its_backoff(services: Services, owner: async
 async def test_dedupe_key_keeps_one_waiting_job(services: Services, owner: asyncpg.Pool) -> None:
     queue = Queue(services.db, "test")
     async with owner.acquire() as conn:
-        first = await queue.enqueue(conn, "t", {}, dedupe_key="doc:1")
-        second = await queue.enqueue(conn, "t", {}, dedupe_key="doc:1")
+        first = await queue.enqueue(conn, "t", {}, dedupe_key="doc:1", tenant_id="default")
+        second = await queue.enqueue(conn, "t", {}, dedupe_key="doc:1", tenant_id="default")
     assert first is not None and second is None

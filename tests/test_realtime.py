@@ -71,7 +71,7 @@ async def test_job_and_bridge_changes_are_published(services: Services, owner: a
 
     queue = Queue(services.db, "test")
     async with owner.acquire() as conn:
-        await queue.enqueue(conn, "t", {})
+        await queue.enqueue(conn, "t", {}, tenant_id="default")
     jobs = await queue.claim("w", 5)
     async with owner.acquire() as conn:
         await queue.complete(conn, jobs, "w")

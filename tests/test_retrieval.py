@@ -30,16 +30,16 @@ CORPUS = {
 
 async def load(services: Services, corpus: dict[str, tuple[str, str]] = CORPUS, **options: object) -> None:
     docs = [LoadedDocument(key, title, text) for key, (title, text) in corpus.items()]
-    await services.pipeline.ingest(docs, IngestOptions(**options))  # type: ignore[arg-type]
+    await services.pipeline.ingest(docs, IngestOptions(**{"tenant_id": "default", **options}))  # type: ignore[arg-type]
     await services.worker().drain()
 
 
 async def test_each_leg_finds_the_obvious_document(services: Services) -> None:
     await load(services)
     for mode in ("vector", "lexical", "hybrid"):
-        hits = await services.retriever.search("how do I reverse a customer invoice with a credit note", mode=mode, k=3)
+        hits = await services.retriever.search("how do I reverse a customer invoice with a credit note", mode=mode, k=3, tenant_id="default")
         assert hits[0].external_id == "credit-notes", (mode, [h.external_id for h in hits])
-    hits = await services.retriever.search("timesheets hours on tasks", mode="hybrid", k=6)
+    hits = await services.retriever.search("timesheets hours on tasks", mode="hybrid", k=6, tenant_id="default")
     assert hits[0].external_id == "projects"
     assert hits[0].legs["vector"]["rank"] == 1 and hits[0].legs["lexical"]["rank"] == 1
     assert hits[0].snippet and "<mark>" in hits[0].snippet
@@ -49,20 +49,20 @@ async def test_trigram_leg_handles_typos_and_identifiers(services: Services) -> 
     await load(services)
     for query, expected in [("acount.move", "moves"), ("INV/2024/0001", "invoice-numbers"),
                             ("reconciliaton", "reconcile"), ("payslp", "payroll"), ("Reconcilation of bank", "reconcile")]:
-        hits = await services.retriever.search(query, mode="trigram", k=3)
+        hits = await services.retriever.search(query, mode="trigram", k=3, tenant_id="default")
         assert hits and hits[0].external_id == expected, (query, [h.external_id for h in hits])
-    lexical = await services.retriever.search("reconciliaton", mode="lexical", k=3)
+    lexical = await services.retriever.search("reconciliaton", mode="lexical", k=3, tenant_id="default")
     assert lexical == [], "the typo is not a lexeme: only the trigram leg can find it"
-    known = await services.retriever.search("deductions salaries", mode="trigram", k=3)
+    known = await services.retriever.search("deductions salaries", mode="trigram", k=3, tenant_id="default")
     assert known == [], "words the vocabulary knows exactly are left to the lexical leg"
-    titled = await services.retriever.search("Bank reconcilation", mode="trigram", k=3)
+    titled = await services.retriever.search("Bank reconcilation", mode="trigram", k=3, tenant_id="default")
     assert titled[0].external_id == "reconcile", "title words are in the vocabulary"
 
 
 async def test_bm25_matches_a_hand_computed_example(services: Services) -> None:
     corpus = {"a": ("", "zebra zebra apple"), "b": ("", "zebra mango mango mango"), "c": ("", "apple kiwi")}
     await load(services, corpus)
-    hits = await services.retriever.search("zebra apple", mode="lexical", k=3)
+    hits = await services.retriever.search("zebra apple", mode="lexical", k=3, tenant_id="default")
     docs = {"a": ["zebra", "zebra", "appl"], "b": ["zebra", "mango", "mango", "mango"], "c": ["appl", "kiwi"]}
     n, avgdl, k1, b = 3, sum(map(len, docs.values())) / 3, 1.2, 0.75
     df = Counter(t for terms in docs.values() for t in set(terms))
@@ -131,7 +131,7 @@ async def test_vector_leg_uses_the_hnsw_index(services: Services, owner: asyncpg
 
         conn.add_log_listener(listen)
         async with bind_tenant(conn, "default"):
-            hits = await services.retriever.search("credit note", mode="vector", k=3, conn=conn)
+            hits = await services.retriever.search("credit note", mode="vector", k=3, conn=conn, tenant_id="default")
         conn.remove_log_listener(listen)
         await conn.execute("RESET ROLE")
     assert len(hits) == 3
@@ -144,17 +144,17 @@ async def test_a_selective_filter_still_returns_k_results(services: Services, ow
     corpus = {f"doc{i}": (f"Note {i}", f"Invoice note number {i} about payments and credit.") for i in range(300)}
     docs = [LoadedDocument(k, t, x, metadata={"team": "blue" if i % 25 == 0 else "red"})
             for i, (k, (t, x)) in enumerate(corpus.items())]
-    await services.pipeline.ingest(docs, IngestOptions())
+    await services.pipeline.ingest(docs, IngestOptions(tenant_id="default"))
     await services.worker().drain()
     for mode in ("vector", "lexical", "hybrid"):
         hits = await services.retriever.search("invoice payments", mode=mode, k=10,
-                                               filters=Filters(metadata={"team": "blue"}))
+                                               filters=Filters(metadata={"team": "blue"}), tenant_id="default")
         assert len(hits) == 10, (mode, len(hits))
         assert all(int(h.external_id[3:]) % 25 == 0 for h in hits)
     doc7 = await owner.fetchval("SELECT id FROM rag.documents WHERE external_id = 'doc7'")
-    hits = await services.retriever.search("invoice", mode="hybrid", k=5, filters=Filters(document_ids=[doc7]))
+    hits = await services.retriever.search("invoice", mode="hybrid", k=5, filters=Filters(document_ids=[doc7]), tenant_id="default")
     assert [h.external_id for h in hits] == ["doc7"]
-    assert await services.retriever.search("invoice", k=5, filters=Filters(sources=["nowhere"])) == []
+    assert await services.retriever.search("invoice", k=5, filters=Filters(sources=["nowhere"]), tenant_id="default") == []
 
 
 async def test_v2_keeps_the_contract_of_v1(services: Services, owner: asyncpg.Pool) -> None:
@@ -162,7 +162,7 @@ async def test_v2_keeps_the_contract_of_v1(services: Services, owner: asyncpg.Po
     await load(services)
     docs = [LoadedDocument(f"doc{i}", f"Note {i}", f"Invoice note {i} about payments and credit, number INV/2024/{i:04d}.",
                            metadata={"team": "blue" if i % 5 == 0 else "red"}) for i in range(40)]
-    await services.pipeline.ingest(docs, IngestOptions())
+    await services.pipeline.ingest(docs, IngestOptions(tenant_id="default"))
     await services.worker().drain()
     doc3 = await owner.fetchval("SELECT id FROM rag.documents WHERE external_id = 'doc3'")
     weighted = dict(w_vector=0.8, w_lexical=1.0, w_trigram=0.5, p_fusion="weighted")
@@ -213,27 +213,27 @@ async def test_v2_keeps_the_contract_of_v1(services: Services, owner: asyncpg.Po
 
 async def test_pagination_is_stable(services: Services) -> None:
     await load(services)
-    full = await services.retriever.search("invoice payments tasks", k=6, mode="hybrid")
+    full = await services.retriever.search("invoice payments tasks", k=6, mode="hybrid", tenant_id="default")
     pages = []
     for offset in range(0, 6, 2):
-        pages += await services.retriever.search("invoice payments tasks", k=2, offset=offset, mode="hybrid")
+        pages += await services.retriever.search("invoice payments tasks", k=2, offset=offset, mode="hybrid", tenant_id="default")
     assert [h.chunk_id for h in pages] == [h.chunk_id for h in full]
     assert len({h.chunk_id for h in pages}) == len(pages)
 
 
 async def test_match_threshold_filters_the_vector_leg(services: Services) -> None:
     await load(services)
-    hits = await services.retriever.search("credit note invoice", mode="vector", k=6, match_threshold=0.2)
+    hits = await services.retriever.search("credit note invoice", mode="vector", k=6, match_threshold=0.2, tenant_id="default")
     assert hits and all(h.legs["vector"]["score"] >= 0.2 for h in hits)
     assert len(hits) < 6
-    assert await services.retriever.search("credit note invoice", mode="vector", k=6, match_threshold=0.999) == []
+    assert await services.retriever.search("credit note invoice", mode="vector", k=6, match_threshold=0.999, tenant_id="default") == []
 
 
 async def test_weighted_fusion_and_tenants(services: Services) -> None:
     await load(services)
     await load(services, {"secret": ("Credit notes", "Tenant two credit note canary")}, tenant_id="t2")
     params = SearchParams(fusion="weighted", w_vector=0.5, w_lexical=1.0, w_trigram=0.2)
-    hits = await services.retriever.search("credit note", k=10, params=params)
+    hits = await services.retriever.search("credit note", k=10, params=params, tenant_id="default")
     assert hits[0].external_id == "credit-notes" and "secret" not in {h.external_id for h in hits}
     assert 0 < hits[0].score <= 1.7
     other = await services.retriever.search("credit note", k=10, tenant_id="t2")
@@ -243,13 +243,13 @@ async def test_weighted_fusion_and_tenants(services: Services) -> None:
 async def test_retriever_rejects_bad_input(services: Services) -> None:
     await load(services)
     with pytest.raises(InvalidInput, match="empty"):
-        await services.retriever.search("  ")
+        await services.retriever.search("  ", tenant_id="default")
     with pytest.raises(InvalidInput, match="k must be"):
-        await services.retriever.search("x", k=0)
+        await services.retriever.search("x", k=0, tenant_id="default")
     with pytest.raises(InvalidInput, match="k must be"):
-        await services.retriever.search("x", k=10_000_000)
+        await services.retriever.search("x", k=10_000_000, tenant_id="default")
     with pytest.raises(InvalidInput, match="unknown mode"):
-        await services.retriever.search("x", mode="fuzzy")
+        await services.retriever.search("x", mode="fuzzy", tenant_id="default")
 
 
 async def test_search_endpoint_and_its_errors(db_url: str, tmp_path: Path, services: Services) -> None:

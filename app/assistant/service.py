@@ -99,7 +99,7 @@ class Assistant:
                 return True
         return False
 
-    async def ask(self, question: str, *, tenant_id: str = "default", k: int = 5, filters: Filters | None = None,
+    async def ask(self, question: str, *, tenant_id: str, k: int = 5, filters: Filters | None = None,
                   search_query: str | None = None, history: list[dict[str, str]] | None = None,
                   user_id: str | None = None) -> Answer:
         question = self.check_question(question)
@@ -181,7 +181,7 @@ class Assistant:
 
     async def ask_stream(self, question: str, **kwargs: Any) -> AsyncIterator[tuple[str, Any]]:
         """Typed events: retrieval, delta, citation, done; or error."""
-        tenant_id = kwargs.get("tenant_id", "default")
+        tenant_id = kwargs["tenant_id"]
         question = self.check_question(question)
         encoded = await self._encoded_question(kwargs.get("search_query") or question)
         hits = await self.retrieve(question, tenant_id=tenant_id, k=kwargs.get("k", 5), filters=kwargs.get("filters"),
