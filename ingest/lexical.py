@@ -9,12 +9,13 @@ from dataclasses import dataclass, field
 import asyncpg
 
 from sql.db import Db
+from sql.queries import q
 
 
 async def defer_lexical_indexing(conn: asyncpg.Connection) -> None:
     """Send the chunks this transaction inserts to the lexical backlog instead of indexing them in the
     inserting statement (the insert trigger of migration 0012 reads this setting)."""
-    await conn.execute("SELECT set_config('rag.defer_lexical', 'on', true)")
+    await conn.execute(q("lexical_defer_in_transaction"))
 
 
 @dataclass
@@ -56,7 +57,7 @@ class LexicalBacklog:
         after the load instead of row by row; while they wait, each batch extends the load's lease."""
         if tenant_id in self._indexed:
             return
-        if await self.db.pool.fetchval("SELECT rag.defer_lexical_index_v2($1, $2)", tenant_id, self.lease_seconds):
+        if await self.db.pool.fetchval(q("lexical_defer_index"), tenant_id, self.lease_seconds):
             load.index_deferred.add(tenant_id)
         else:
             load.index_deferred.discard(tenant_id)
@@ -64,7 +65,7 @@ class LexicalBacklog:
 
     async def build_index(self, tenant_id: str, release: bool = False) -> bool:
         """Build the tenant's deferred lexical indexes if its load's lease is over (release: end it first)."""
-        return bool(await self.db.pool.fetchval("SELECT rag.build_lexical_index_v2($1, $2)", tenant_id, release))
+        return bool(await self.db.pool.fetchval(q("lexical_build_index"), tenant_id, release))
 
     async def drain(self, tenant_id: str) -> int:
         """Index the tenant's whole backlog, pass_size chunks per transaction; the number indexed."""
@@ -75,23 +76,22 @@ class LexicalBacklog:
 
     async def _pass(self, tenant_id: str) -> int:
         """Index up to pass_size of the tenant's oldest backlog chunks in one transaction; how many."""
-        return int(await self.db.tenant(tenant_id).fetchval("SELECT rag.index_backlog_v3($1)", self.pass_size))
+        return int(await self.db.tenant(tenant_id).fetchval(q("lexical_index_backlog"), self.pass_size))
 
     async def stats(self, tenant_id: str) -> dict[str, float]:
         """The tenant's backlog: chunks waiting for BM25 indexing and the age of the oldest (0 if none)."""
         row = await self.db.tenant(tenant_id).fetchrow(
-            """SELECT count(*) AS chunks, coalesce(extract(epoch FROM now() - min(created_at)), 0) AS oldest
-                 FROM rag.lexical_backlog""")
+            q("lexical_backlog_size"))
         return {"chunks": row["chunks"], "oldest_seconds": float(row["oldest"])}
 
     async def recover(self, older_than_seconds: float) -> int:
         """Drain every tenant's backlog that holds an entry older than the given age, and build the lexical
         indexes whose load's lease ran out (a load that died); the number of chunks indexed."""
-        tenants = await self.db.pool.fetch("SELECT t FROM rag.stale_lexical_backlog_v1($1) AS t", older_than_seconds)
+        tenants = await self.db.pool.fetch(q("lexical_stale_backlogs"), older_than_seconds)
         total = 0
         for row in tenants:
             total += await self.drain(row["t"])
-        for row in await self.db.pool.fetch("SELECT t FROM rag.stale_lexical_index_deferrals_v1() AS t"):
+        for row in await self.db.pool.fetch(q("lexical_stale_deferrals")):
             await self.build_index(row["t"])
         return total
 

@@ -23,6 +23,7 @@ from ingest.embedding import Embedder
 from ingest.lexical import BacklogLoad, LexicalBacklog, defer_lexical_indexing
 from ingest.loaders import LoadedDocument
 from ingest.store import EMBED_QUEUE, DocumentStore, PreparedDocument, StoreResult, embedding_text, now_iso
+from sql.queries import q
 
 # ISO 639-1 codes accepted besides PostgreSQL's own text search configuration names.
 ISO_LANGUAGES = {
@@ -42,7 +43,7 @@ class Languages:
 
     @classmethod
     async def load(cls, conn: asyncpg.Connection | asyncpg.Pool) -> Languages:
-        rows = await conn.fetch("SELECT cfgname FROM pg_catalog.pg_ts_config")
+        rows = await conn.fetch(q("text_search_configurations"))
         return cls(r["cfgname"] for r in rows)
 
     def resolve(self, language: str | None, default: str = "english") -> str:
@@ -173,7 +174,7 @@ class IngestPipeline:
                 await self.backlog.finish(backlog)
             finally:
                 if not self._model_indexed:
-                    await self.db.pool.execute("SELECT rag.release_model_index_v1($1)", self.store.model)
+                    await self.db.pool.execute(q("model_index_release"), self.store.model)
 
     async def store_batch(self, batch: Sequence[PreparedDocument], tenant_id: str, *,
                           defer_lexical: bool | None = None) -> StoreResult:
@@ -181,7 +182,7 @@ class IngestPipeline:
         indexing them (default: from a load's second batch on); a caller outside a load drains it."""
         if self._loads and not self._model_indexed:
             deferred = await self.db.pool.fetchval(
-                "SELECT rag.defer_model_index_v1($1, $2)", self.store.model, LOAD_LEASE_SECONDS)
+                q("model_index_defer"), self.store.model, LOAD_LEASE_SECONDS)
             self._model_indexed = not deferred
         load = _LOAD.get()
         if load is not None:
@@ -210,14 +211,13 @@ class EmbeddingIndexer:
         """Register this embedder's model (and its HNSW index, unless a load has deferred it); make it
         the active one if asked."""
         await conn.execute(
-            """SELECT rag.register_embedding_model($1, $2, $3, $4)
-                WHERE NOT EXISTS (SELECT FROM rag.embedding_models WHERE name = $1 AND index_deferred)""",
+            q("model_register"),
             self.embedder.name, self.embedder.provider, self.embedder.dimensions, activate,
         )
 
     async def after_batch(self) -> None:
         """Build the model's index if a load deferred it and the load and its embedding jobs are done."""
-        await self.db.pool.fetchval("SELECT rag.build_model_index_v1($1)", self.embedder.name)
+        await self.db.pool.fetchval(q("model_index_build"), self.embedder.name)
 
     async def handle(self, conn: asyncpg.Connection, jobs: Sequence[Job]) -> None:
         foreign = {j.payload.get("model") for j in jobs} - {self.embedder.name}
@@ -230,13 +230,7 @@ class EmbeddingIndexer:
         # Every chunk of the documents: its text when it has no vector for the model yet, else its vector
         # (kept chunks of a partly re-embedded document count in the document's average).
         rows = await conn.fetch(
-            """SELECT c.id, c.document_id, c.tenant_id, c.content_hash, e.embedding,
-                      CASE WHEN e.chunk_id IS NULL THEN c.heading END AS heading,
-                      CASE WHEN e.chunk_id IS NULL THEN c.content END AS content
-                 FROM rag.chunks AS c
-                 LEFT JOIN rag.chunk_embeddings AS e ON e.chunk_id = c.id AND e.model = $2
-                WHERE c.document_id = ANY($1)
-                ORDER BY c.id""",
+            q("embedding_job_chunks"),
             doc_ids, self.embedder.name,
         )
         if not rows:
@@ -262,15 +256,7 @@ async def write_embeddings(
     sums = np.add.reduceat(matrix[order].astype(np.float64), starts)  # normalised, a sum is the mean
     means = (sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)).astype(np.float32)
     await conn.execute(
-        """WITH added AS (
-               INSERT INTO rag.chunk_embeddings (chunk_id, model, tenant_id, content_hash, embedding)
-               SELECT k.chunk_id, $1, k.tenant_id, k.content_hash, k.embedding
-                 FROM unnest($2::bigint[], $3::text[], $4::text[], $5::vector[])
-                      AS k(chunk_id, tenant_id, content_hash, embedding)
-               ON CONFLICT (chunk_id, model) DO NOTHING)
-           UPDATE rag.documents AS d SET embedding = k.embedding
-             FROM unnest($6::bigint[], $7::vector[]) AS k(id, embedding)
-            WHERE d.id = k.id""",
+        q("embeddings_write"),
         model, [r["id"] for r in fresh], [r["tenant_id"] for r in fresh], [r["content_hash"] for r in fresh],
         [Vector(v) for v in vectors], documents.tolist(), [Vector(v) for v in means],
     )

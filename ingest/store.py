@@ -11,6 +11,7 @@ import asyncpg
 
 from sql.queue import Queue
 from ingest.chunking import Chunk
+from sql.queries import q
 
 EMBED_QUEUE = "embed"
 CHUNK_COLUMNS = [
@@ -21,7 +22,8 @@ CHUNK_COLUMNS = [
 
 async def copy_chunks(conn: asyncpg.Connection, rows: Sequence[tuple]) -> None:
     """Binary COPY into a temp table, then one INSERT ... SELECT: row-level security refuses COPY into a
-    table it guards, and the chunk triggers run once per statement either way."""
+    table it guards, and the chunk triggers run once per statement either way. (The two statements are built
+    here from CHUNK_COLUMNS, the one list of the columns the COPY writes; no value enters their text.)"""
     await conn.execute(
         f"""CREATE TEMP TABLE IF NOT EXISTS chunks_in ON COMMIT DELETE ROWS AS
             SELECT {', '.join(CHUNK_COLUMNS)} FROM rag.chunks WITH NO DATA""")
@@ -110,12 +112,7 @@ class DocumentStore:
         existing = {
             (r["source"], r["external_id"]): r
             for r in await conn.fetch(
-                """SELECT d.id, d.source, d.external_id, d.content_hash, d.title, d.language::text AS language,
-                          d.metadata
-                     FROM rag.documents AS d
-                     JOIN unnest($2::text[], $3::text[]) AS k(source, external_id)
-                       ON d.source = k.source AND d.external_id = k.external_id
-                    WHERE d.tenant_id = $1""",
+                q("documents_existing"),
                 tenant_id, [d.source for d in docs], [d.external_id for d in docs],
             )
         }
@@ -137,16 +134,7 @@ class DocumentStore:
         to_embed: list[int] = []
         if new_docs:
             ids = await conn.fetch(
-                """INSERT INTO rag.documents (tenant_id, external_id, title, source, provenance, language,
-                                              content, content_hash, metadata)
-                   SELECT $1, k.external_id, k.title, k.source, k.provenance, k.language::regconfig,
-                          k.content, k.content_hash, k.metadata
-                     FROM unnest($2::text[], $3::text[], $4::text[], $5::jsonb[], $6::text[], $7::text[],
-                                 $8::text[], $9::jsonb[])
-                          WITH ORDINALITY AS k(external_id, title, source, provenance, language, content,
-                                               content_hash, metadata, n)
-                    ORDER BY k.n
-                RETURNING id""",
+                q("documents_insert"),
                 tenant_id, [d.external_id for d in new_docs], [d.title for d in new_docs],
                 [d.source for d in new_docs], [d.provenance for d in new_docs], [d.language for d in new_docs],
                 [d.text for d in new_docs], [d.content_hash for d in new_docs], [d.metadata for d in new_docs],
@@ -188,21 +176,14 @@ class DocumentStore:
     ) -> None:
         ids = [row["id"] for row, _ in changed]
         await conn.execute(
-            """UPDATE rag.documents AS d
-                  SET title = k.title, provenance = k.provenance, language = k.language::regconfig,
-                      content = k.content, content_hash = k.content_hash, metadata = k.metadata,
-                      version = d.version + $8::int, updated_at = now()
-                 FROM unnest($1::bigint[], $2::text[], $3::jsonb[], $4::text[], $5::text[], $6::text[],
-                             $7::jsonb[]) AS k(id, title, provenance, language, content, content_hash, metadata)
-                WHERE d.id = k.id""",
+            q("documents_update"),
             ids, [d.title for _, d in changed], [d.provenance for _, d in changed],
             [d.language for _, d in changed], [d.text for _, d in changed],
             [d.content_hash for _, d in changed], [d.metadata for _, d in changed], 1 if bump else 0,
         )
         old = defaultdict(list)
         for r in await conn.fetch(
-            """SELECT id, document_id, content_hash, heading, language::text AS language FROM rag.chunks
-                WHERE document_id = ANY($1) ORDER BY document_id, ordinal""",
+            q("chunks_of_documents"),
             ids,
         ):
             old[r["document_id"]].append(r)
@@ -233,15 +214,11 @@ class DocumentStore:
                 to_embed.append(doc_id)
         result.updated += len(changed)
         if delete_ids:
-            await conn.execute("DELETE FROM rag.chunks WHERE id = ANY($1)", delete_ids)
+            await conn.execute(q("chunks_delete"), delete_ids)
             result.chunks_deleted += len(delete_ids)
         if keep_ids:
             await conn.execute(
-                """UPDATE rag.chunks AS c SET ordinal = k.ordinal, char_start = k.char_start,
-                                              char_end = k.char_end, section_path = k.section_path
-                     FROM unnest($1::bigint[], $2::int[], $3::int[], $4::int[], $5::text[])
-                          AS k(id, ordinal, char_start, char_end, section_path)
-                    WHERE c.id = k.id""",
+                q("chunks_move"),
                 keep_ids, keep_ordinals, keep_starts, keep_ends, keep_paths,
             )
 

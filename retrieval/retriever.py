@@ -141,7 +141,7 @@ class HybridRetriever:
             f.sources, f.languages, f.document_ids, f.metadata, f.updated_from, f.updated_to,
             collapse, p.candidates, p.postings_depth, p.trigram_threshold, p.k1, p.b, snippets, p.ef_search,
         )
-        sql = f"SELECT * FROM rag.hybrid_search({', '.join(f'${i}' for i in range(1, len(args) + 1))})"
+        sql = q("hybrid_search")
         try:
             if conn is None:
                 async with self.db.tenant(tenant_id).acquire() as c:

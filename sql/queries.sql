@@ -322,3 +322,234 @@ SELECT id, status FROM odoo.webhook_events
  WHERE instance_id = $1 AND source = 'github' AND md5(payload::text) = md5($2::jsonb::text) AND payload = $2::jsonb
    AND received_at > now() - make_interval(secs => $3)
  ORDER BY id LIMIT 1;
+
+-- name: job_enqueue
+-- Add a job to a queue; nothing when an identical job (its dedupe key) is already waiting.
+INSERT INTO rag.jobs (tenant_id, queue, kind, payload, max_attempts, dedupe_key, run_at)
+VALUES ($1, $2, $3, $4, $5, $6, now() + make_interval(secs => $7))
+ON CONFLICT (queue, dedupe_key) WHERE dedupe_key IS NOT NULL AND status = 'pending'
+DO NOTHING RETURNING id;
+
+-- name: jobs_enqueue_many
+-- Add many jobs of one kind in one statement; how many were added (not already waiting).
+WITH added AS (
+    INSERT INTO rag.jobs (tenant_id, queue, kind, payload, max_attempts, dedupe_key)
+    SELECT $1, $2, $3, j.payload, $4, j.dedupe_key
+      FROM unnest($5::jsonb[], $6::text[]) WITH ORDINALITY AS j(payload, dedupe_key, n)
+     ORDER BY j.n
+    ON CONFLICT (queue, dedupe_key) WHERE dedupe_key IS NOT NULL AND status = 'pending'
+    DO NOTHING RETURNING 1)
+SELECT count(*) FROM added;
+
+-- name: jobs_claim
+-- Claim up to a limit of due jobs of a queue across tenants (rag.claim_jobs_v1, SECURITY DEFINER).
+SELECT * FROM rag.claim_jobs_v1($1, $2, $3, $4);
+
+-- name: jobs_complete
+-- Mark jobs done that are still leased to this worker; how many were.
+WITH d AS (UPDATE rag.jobs SET status = 'done', finished_at = now(), updated_at = now(),
+                              locked_by = NULL, lease_until = NULL, last_error = NULL
+            WHERE id = ANY($1) AND status = 'running' AND locked_by = $2 RETURNING 1)
+SELECT count(*) FROM d;
+
+-- name: job_fail
+-- A failed job: back to pending after a backoff, or dead once its attempts are used up.
+UPDATE rag.jobs
+      SET status = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'pending' END,
+          run_at = now() + make_interval(secs => $3), last_error = $4,
+          locked_by = NULL, lease_until = NULL, updated_at = now(),
+          finished_at = CASE WHEN attempts >= max_attempts THEN now() END
+    WHERE id = $1 AND locked_by = $2 AND status = 'running'
+RETURNING status;
+
+-- name: job_replay
+-- A dead job back to pending, its attempts reset.
+UPDATE rag.jobs SET status = 'pending', attempts = 0, run_at = now(), updated_at = now(),
+                  finished_at = NULL
+WHERE id = $1 AND queue = $2 AND status = 'dead' RETURNING true;
+
+-- name: jobs_unfinished
+-- The tenant's jobs of a queue that are not finished (pending or running).
+SELECT count(*) FROM rag.jobs WHERE queue = $1 AND status IN ('pending', 'running')
+AND tenant_id = $2;
+
+-- name: jobs_by_state
+-- Job counts by queue and state.
+SELECT queue, status, count(*) AS n FROM rag.jobs GROUP BY 1, 2 ORDER BY 1, 2;
+
+-- name: jobs_oldest_due
+-- Seconds since the oldest due pending job was due.
+SELECT extract(epoch FROM now() - min(run_at)) FROM rag.jobs WHERE status = 'pending' AND run_at <= now();
+
+-- name: jobs_dead
+-- The newest dead-lettered jobs.
+SELECT id, queue, kind, attempts, last_error, updated_at FROM rag.jobs
+WHERE status = 'dead' ORDER BY id DESC LIMIT 100;
+
+-- name: lexical_defer_in_transaction
+-- Leave this transaction's chunk inserts to the lexical backlog (the chunk triggers read the setting).
+SELECT set_config('rag.defer_lexical', 'on', true);
+
+-- name: lexical_defer_index
+-- A load into a tenant without postings defers the tenant's postings and trigram indexes (true if it did).
+SELECT rag.defer_lexical_index_v2($1, $2);
+
+-- name: lexical_build_index
+-- Build the lexical indexes a load deferred, once its backlog is drained.
+SELECT rag.build_lexical_index_v2($1, $2);
+
+-- name: lexical_index_backlog
+-- Index one pass of the tenant's lexical backlog; how many chunks it indexed.
+SELECT rag.index_backlog_v3($1);
+
+-- name: lexical_backlog_size
+-- The tenant's lexical backlog: its chunks and the age of the oldest.
+SELECT count(*) AS chunks, coalesce(extract(epoch FROM now() - min(created_at)), 0) AS oldest
+FROM rag.lexical_backlog;
+
+-- name: lexical_stale_backlogs
+-- Tenants whose backlog no live load has touched for a while (the load died).
+SELECT t FROM rag.stale_lexical_backlog_v1($1) AS t;
+
+-- name: lexical_stale_deferrals
+-- Tenants whose deferred lexical indexes no live load holds.
+SELECT t FROM rag.stale_lexical_index_deferrals_v1() AS t;
+
+-- name: text_search_configurations
+-- The text search configurations the server has (the languages a document may be in).
+SELECT cfgname FROM pg_catalog.pg_ts_config;
+
+-- name: model_index_release
+-- A load's end hands the model's deferred vector index to the embedding workers.
+SELECT rag.release_model_index_v1($1);
+
+-- name: model_index_defer
+-- A load into a model without vectors defers its HNSW index (true if it did).
+SELECT rag.defer_model_index_v1($1, $2);
+
+-- name: model_register
+-- Register an embedding model (and its HNSW index), unless a load has deferred that index.
+SELECT rag.register_embedding_model($1, $2, $3, $4)
+WHERE NOT EXISTS (SELECT FROM rag.embedding_models WHERE name = $1 AND index_deferred);
+
+-- name: model_index_build
+-- Build a model's deferred vector index once its load and embedding jobs are done.
+SELECT rag.build_model_index_v1($1);
+
+-- name: embedding_job_chunks
+-- A job's documents' chunks: the text of those without a vector for the model, the vector of the others.
+SELECT c.id, c.document_id, c.tenant_id, c.content_hash, e.embedding,
+      CASE WHEN e.chunk_id IS NULL THEN c.heading END AS heading,
+      CASE WHEN e.chunk_id IS NULL THEN c.content END AS content
+ FROM rag.chunks AS c
+ LEFT JOIN rag.chunk_embeddings AS e ON e.chunk_id = c.id AND e.model = $2
+WHERE c.document_id = ANY($1)
+ORDER BY c.id;
+
+-- name: embeddings_write
+-- Fresh chunk vectors (a chunk embedded meanwhile is kept) and the documents' mean vectors, in one statement.
+WITH added AS (
+    INSERT INTO rag.chunk_embeddings (chunk_id, model, tenant_id, content_hash, embedding)
+    SELECT k.chunk_id, $1, k.tenant_id, k.content_hash, k.embedding
+      FROM unnest($2::bigint[], $3::text[], $4::text[], $5::vector[])
+           AS k(chunk_id, tenant_id, content_hash, embedding)
+    ON CONFLICT (chunk_id, model) DO NOTHING)
+UPDATE rag.documents AS d SET embedding = k.embedding
+  FROM unnest($6::bigint[], $7::vector[]) AS k(id, embedding)
+ WHERE d.id = k.id;
+
+-- name: documents_existing
+-- The stored documents among (source, external id) pairs of a batch.
+SELECT d.id, d.source, d.external_id, d.content_hash, d.title, d.language::text AS language,
+      d.metadata
+ FROM rag.documents AS d
+ JOIN unnest($2::text[], $3::text[]) AS k(source, external_id)
+   ON d.source = k.source AND d.external_id = k.external_id
+WHERE d.tenant_id = $1;
+
+-- name: documents_insert
+-- A batch of new documents, in order; their ids.
+INSERT INTO rag.documents (tenant_id, external_id, title, source, provenance, language,
+                              content, content_hash, metadata)
+   SELECT $1, k.external_id, k.title, k.source, k.provenance, k.language::regconfig,
+          k.content, k.content_hash, k.metadata
+     FROM unnest($2::text[], $3::text[], $4::text[], $5::jsonb[], $6::text[], $7::text[],
+                 $8::text[], $9::jsonb[])
+          WITH ORDINALITY AS k(external_id, title, source, provenance, language, content,
+                               content_hash, metadata, n)
+    ORDER BY k.n
+RETURNING id;
+
+-- name: documents_update
+-- New text, title, language and metadata of changed documents (version bumped unless a reindex).
+UPDATE rag.documents AS d
+  SET title = k.title, provenance = k.provenance, language = k.language::regconfig,
+      content = k.content, content_hash = k.content_hash, metadata = k.metadata,
+      version = d.version + $8::int, updated_at = now()
+ FROM unnest($1::bigint[], $2::text[], $3::jsonb[], $4::text[], $5::text[], $6::text[],
+             $7::jsonb[]) AS k(id, title, provenance, language, content, content_hash, metadata)
+WHERE d.id = k.id;
+
+-- name: chunks_of_documents
+-- The chunks of documents, in order: their hashes and headings decide which are kept.
+SELECT id, document_id, content_hash, heading, language::text AS language FROM rag.chunks
+WHERE document_id = ANY($1) ORDER BY document_id, ordinal;
+
+-- name: chunks_delete
+-- Chunks no longer in their document's text.
+DELETE FROM rag.chunks WHERE id = ANY($1);
+
+-- name: chunks_move
+-- Kept chunks' new places in their document's text.
+UPDATE rag.chunks AS c SET ordinal = k.ordinal, char_start = k.char_start,
+                          char_end = k.char_end, section_path = k.section_path
+ FROM unnest($1::bigint[], $2::int[], $3::int[], $4::int[], $5::text[])
+      AS k(id, ordinal, char_start, char_end, section_path)
+WHERE c.id = k.id;
+
+-- name: text_search_configuration_oids
+-- Text search configurations by oid (the regconfig codec's table).
+SELECT oid::int8 AS oid, cfgname FROM pg_catalog.pg_ts_config;
+
+-- name: available_extensions
+-- Which of the required extensions the server can provide.
+SELECT name FROM pg_available_extensions WHERE name = ANY($1::text[]);
+
+-- name: migrations_table
+-- The table recording applied migrations and their checksums.
+CREATE TABLE IF NOT EXISTS public.ipai_migrations (
+version integer PRIMARY KEY, name text NOT NULL, checksum text NOT NULL,
+applied_at timestamptz NOT NULL DEFAULT now());
+
+-- name: migrations_lock
+-- One migrator at a time (serve and worker may start together).
+SELECT pg_advisory_lock(hashtext('ipai_migrations'));
+
+-- name: migrations_applied
+-- The migrations applied so far.
+SELECT version, name, checksum FROM public.ipai_migrations;
+
+-- name: migration_record
+-- Record an applied migration.
+INSERT INTO public.ipai_migrations (version, name, checksum) VALUES ($1, $2, $3);
+
+-- name: migrations_unlock
+-- Release the migrator's lock.
+SELECT pg_advisory_unlock(hashtext('ipai_migrations'));
+
+-- name: tenant_bind
+-- Bind the transaction to a tenant: row-level security sees it and no other (local to the transaction).
+SELECT set_config('app.tenant_id', $1, true);
+
+-- name: owner_rights
+-- Whether the owner may run the cross-tenant functions (superuser or BYPASSRLS).
+SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user;
+
+-- name: quote_literal
+-- A value as an SQL literal, for DDL that takes no parameters (ALTER ROLE ... PASSWORD).
+SELECT quote_literal($1::text);
+
+-- name: hybrid_search
+-- The hybrid search: its 26 arguments in the order of rag.hybrid_search (retrieval/retriever.py passes them).
+SELECT * FROM rag.hybrid_search($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
+                                $20, $21, $22, $23, $24, $25, $26);

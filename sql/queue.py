@@ -13,6 +13,7 @@ from typing import Any
 import asyncpg
 
 from sql.db import Db, Tenant
+from sql.queries import q
 
 log = logging.getLogger(__name__)
 
@@ -56,10 +57,7 @@ class Queue:
     ) -> int | None:
         """Add a job inside the caller's transaction; None when an identical job is already waiting."""
         return await conn.fetchval(
-            """INSERT INTO rag.jobs (tenant_id, queue, kind, payload, max_attempts, dedupe_key, run_at)
-               VALUES ($1, $2, $3, $4, $5, $6, now() + make_interval(secs => $7))
-               ON CONFLICT (queue, dedupe_key) WHERE dedupe_key IS NOT NULL AND status = 'pending'
-               DO NOTHING RETURNING id""",
+            q("job_enqueue"),
             tenant_id, self.name, kind, payload, self.max_attempts, dedupe_key, delay_seconds,
         )
 
@@ -69,14 +67,7 @@ class Queue:
     ) -> int:
         """enqueue() for many jobs in one statement; returns how many were added (not already waiting)."""
         return await conn.fetchval(
-            """WITH added AS (
-                   INSERT INTO rag.jobs (tenant_id, queue, kind, payload, max_attempts, dedupe_key)
-                   SELECT $1, $2, $3, j.payload, $4, j.dedupe_key
-                     FROM unnest($5::jsonb[], $6::text[]) WITH ORDINALITY AS j(payload, dedupe_key, n)
-                    ORDER BY j.n
-                   ON CONFLICT (queue, dedupe_key) WHERE dedupe_key IS NOT NULL AND status = 'pending'
-                   DO NOTHING RETURNING 1)
-               SELECT count(*) FROM added""",
+            q("jobs_enqueue_many"),
             tenant_id, self.name, kind, self.max_attempts, list(payloads), list(dedupe_keys),
         )
 
@@ -85,7 +76,7 @@ class Queue:
 
         Claiming crosses tenants, so it is the SECURITY DEFINER function rag.claim_jobs_v1; each job is then
         handled inside its own tenant's transaction."""
-        rows = await self.db.pool.fetch("SELECT * FROM rag.claim_jobs_v1($1, $2, $3, $4)",
+        rows = await self.db.pool.fetch(q("jobs_claim"),
                                         self.name, worker_id, limit, self.lease_seconds)
         return [Job(**dict(r)) for r in sorted(rows, key=lambda r: r["id"])]
 
@@ -93,10 +84,7 @@ class Queue:
         """Mark jobs done in the caller's transaction; raises LeaseLost if any is no longer ours."""
         ids = [j.id for j in jobs]
         done = await conn.fetchval(
-            """WITH d AS (UPDATE rag.jobs SET status = 'done', finished_at = now(), updated_at = now(),
-                                             locked_by = NULL, lease_until = NULL, last_error = NULL
-                           WHERE id = ANY($1) AND status = 'running' AND locked_by = $2 RETURNING 1)
-               SELECT count(*) FROM d""",
+            q("jobs_complete"),
             ids, worker_id,
         )
         if done != len(ids):
@@ -106,13 +94,7 @@ class Queue:
         """Record a failure: back to pending after a backoff, or dead when attempts are used up."""
         delay = min(self.backoff_cap, self.backoff_base ** job.attempts) * (0.5 + random.random() / 2)
         status = await self.db.tenant(job.tenant_id).fetchval(
-            """UPDATE rag.jobs
-                  SET status = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'pending' END,
-                      run_at = now() + make_interval(secs => $3), last_error = $4,
-                      locked_by = NULL, lease_until = NULL, updated_at = now(),
-                      finished_at = CASE WHEN attempts >= max_attempts THEN now() END
-                WHERE id = $1 AND locked_by = $2 AND status = 'running'
-            RETURNING status""",
+            q("job_fail"),
             job.id, worker_id, delay, error[:4000],
         )
         return status or "lost"
@@ -121,9 +103,7 @@ class Queue:
         """Send a dead job of the tenant back to the queue with fresh attempts."""
         return bool(
             await self.db.tenant(tenant_id).fetchval(
-                """UPDATE rag.jobs SET status = 'pending', attempts = 0, run_at = now(), updated_at = now(),
-                                      finished_at = NULL
-                    WHERE id = $1 AND queue = $2 AND status = 'dead' RETURNING true""",
+                q("job_replay"),
                 job_id, self.name,
             )
         )
@@ -131,21 +111,19 @@ class Queue:
     async def pending(self, tenant_id: str) -> int:
         """The tenant's jobs not finished yet (pending or running)."""
         return await self.db.tenant(tenant_id).fetchval(
-            """SELECT count(*) FROM rag.jobs WHERE queue = $1 AND status IN ('pending', 'running')
-                  AND tenant_id = $2""",
+            q("jobs_unfinished"),
             self.name, tenant_id,
         )
 
 
 async def queue_stats(conn: asyncpg.Connection | Tenant) -> dict[str, Any]:
     """Counts by queue and state, the age of the oldest due job, and the dead-lettered jobs."""
-    counts = await conn.fetch("SELECT queue, status, count(*) AS n FROM rag.jobs GROUP BY 1, 2 ORDER BY 1, 2")
+    counts = await conn.fetch(q("jobs_by_state"))
     oldest = await conn.fetchval(
-        "SELECT extract(epoch FROM now() - min(run_at)) FROM rag.jobs WHERE status = 'pending' AND run_at <= now()"
+        q("jobs_oldest_due")
     )
     dead = await conn.fetch(
-        """SELECT id, queue, kind, attempts, last_error, updated_at FROM rag.jobs
-            WHERE status = 'dead' ORDER BY id DESC LIMIT 100"""
+        q("jobs_dead")
     )
     by_queue: dict[str, dict[str, int]] = {}
     for row in counts:
