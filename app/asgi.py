@@ -38,6 +38,7 @@ from app.services import Services
 from app.settings import Settings, get_settings
 from app.system import SystemController
 from ingest.embedding import Embedder
+from sql.queries import q
 
 log = logging.getLogger(__name__)
 _TENANT = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
@@ -67,7 +68,7 @@ async def _development_key(services: Services) -> None:
     """Print a fresh admin key of the default tenant (the previous development key is revoked)."""
     tenant = services.settings.server.tenant_id
     await services.db.tenant(tenant).execute(
-        "UPDATE control_plane.api_keys SET revoked_at = now() WHERE name = 'development' AND revoked_at IS NULL")
+        q("dev_keys_revoke"))
     _, token = await create_key(services.db, tenant, ["admin"], "development")
     print(f"development API key (tenant {tenant!r}, scope admin; replaced at every start):\n  {token}\n"
           f"  e.g. curl -H 'Authorization: Bearer {token}' ...", flush=True)

@@ -553,3 +553,158 @@ SELECT quote_literal($1::text);
 -- The hybrid search: its 26 arguments in the order of rag.hybrid_search (retrieval/retriever.py passes them).
 SELECT * FROM rag.hybrid_search($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
                                 $20, $21, $22, $23, $24, $25, $26);
+
+-- name: dev_keys_revoke
+-- Revoke the development keys of a tenant (serve prints a fresh one at every start).
+UPDATE control_plane.api_keys SET revoked_at = now() WHERE name = 'development' AND revoked_at IS NULL;
+
+-- name: catalog_documents_delete
+-- The knowledge-base items of catalog assets no longer active.
+DELETE FROM rag.documents WHERE tenant_id = $1 AND source = 'catalog' AND external_id = ANY($2);
+
+-- name: current_database
+-- The database's name (the middle part of its assets' FQDNs).
+SELECT current_database();
+
+-- name: chat_session_row
+-- A chat session of the tenant, all of it.
+SELECT * FROM rag.chat_sessions WHERE id = $1 AND tenant_id = $2;
+
+-- name: chunks_unembedded_count
+-- How many chunks of the documents have no vector of the model yet.
+SELECT count(*) FROM rag.chunks AS c WHERE c.document_id = ANY($1) AND NOT EXISTS
+(SELECT 1 FROM rag.chunk_embeddings AS e WHERE e.chunk_id = c.id AND e.model = $2);
+
+-- name: odoo_instance_tenant
+-- The tenant an Odoo instance name belongs to, across tenants (SECURITY DEFINER).
+SELECT odoo.instance_tenant_v1($1);
+
+-- name: odoo_instance_add
+-- Register an Odoo instance of the tenant.
+INSERT INTO odoo.instances (tenant_id, name, base_url, database) VALUES ($1, $2, $3, $4) RETURNING id;
+
+-- name: odoo_instance_id
+-- An instance's id by name within the tenant.
+SELECT id FROM odoo.instances WHERE name = $1 AND tenant_id = $2;
+
+-- name: odoo_event_status
+-- A ledger event's state, for its owner.
+SELECT id, event_id, event_type, aggregate_type, aggregate_id, status, attempts, last_error, received_at, processed_at FROM odoo.webhook_events WHERE id = $1 AND tenant_id = $2;
+
+-- name: catalog_asset_retire
+-- A catalog asset Odoo no longer has is retired, not deleted.
+UPDATE catalog.assets SET status = 'retired', updated_at = now() WHERE fqdn = $1;
+
+-- name: odoo_document_by_provenance
+-- The knowledge-base document an Odoo record became, and the write date it was made from.
+SELECT id, provenance->>'write_date' AS wd FROM rag.documents WHERE tenant_id = $1 AND source = $2 AND external_id = $3 FOR UPDATE;
+
+-- name: document_delete_by_id
+-- Delete a document (its chunks and vectors go with it).
+DELETE FROM rag.documents WHERE id = $1;
+
+-- name: odoo_event_dead_job
+-- The dead-lettered processing job of a ledger event.
+SELECT id FROM rag.jobs WHERE queue = $1 AND status = 'dead' AND (payload->>'event')::bigint = $2;
+
+-- name: scheduled_jobs_due
+-- The tenant's scheduled jobs that are due, locked so that one worker runs each.
+SELECT name, tenant_id, cron, timezone, action, webhook_url, next_run_at FROM odoo.scheduled_jobs
+WHERE enabled AND (next_run_at IS NULL OR next_run_at <= $1) ORDER BY name FOR UPDATE SKIP LOCKED;
+
+-- name: prune_stale
+-- Realtime messages and finished jobs older than a number of days, in every tenant (SECURITY DEFINER).
+SELECT * FROM rag.prune_v1($1);
+
+-- name: prune_audit
+-- Audit rows older than the retention, in every tenant (SECURITY DEFINER; the only delete the log allows).
+SELECT * FROM odoo.prune_audit_v1($1);
+
+-- name: schedule_tenants
+-- The tenants that have scheduled jobs (SECURITY DEFINER: no tenant content).
+SELECT array(SELECT odoo.schedule_tenants_v1());
+
+-- name: scheduled_job_ran
+-- A scheduled job ran: its next and last run.
+UPDATE odoo.scheduled_jobs SET next_run_at = $2, last_run_at = CASE WHEN $3 THEN $4 ELSE last_run_at END WHERE name = $1;
+
+-- name: odoo_instances_of_tenant
+-- The tenant's Odoo instances.
+SELECT i.name, i.id, i.tenant_id, i.base_url, i.database FROM odoo.instances AS i ORDER BY i.id;
+
+-- name: odoo_plaintext_secrets
+-- Webhook secrets stored in plain text by earlier versions (moved into the vault at start-up).
+SELECT i.tenant_id, i.name, s.id, s.secret, s.active FROM odoo.instance_secrets AS s
+JOIN odoo.instances AS i ON i.id = s.instance_id ORDER BY s.id;
+
+-- name: odoo_plaintext_secret_delete
+-- A plain-text webhook secret once it is in the vault.
+DELETE FROM odoo.instance_secrets WHERE id = $1;
+
+-- name: seed_tasks_clear
+-- The tenant's seeded tasks, before a new seed.
+DELETE FROM odoo_seed.seed_tasks WHERE tenant_id = $1;
+
+-- name: seed_projects_clear
+-- The tenant's seeded projects, before a new seed.
+DELETE FROM odoo_seed.seed_projects WHERE tenant_id = $1;
+
+-- name: seed_project_add
+-- A seeded project.
+INSERT INTO odoo_seed.seed_projects (tenant_id, external_ref, name) VALUES ($1, $2, $3);
+
+-- name: seed_task_add
+-- A seeded task.
+INSERT INTO odoo_seed.seed_tasks (tenant_id, external_ref, project_ref, name) VALUES ($1, $2, $3, $4);
+
+-- name: bot_register
+-- Register (or update) a bot and the secrets it may read.
+INSERT INTO control_plane.bot_registry (bot_id, tenant_id, description, allowed_secrets)
+VALUES ($1, $2, $3, $4) ON CONFLICT (bot_id) DO UPDATE
+SET description = excluded.description, allowed_secrets = excluded.allowed_secrets;
+
+-- name: api_key_add
+-- A new API key of the tenant (only its hash is stored).
+INSERT INTO control_plane.api_keys (id, tenant_id, name, prefix, key_hash, scopes) VALUES ($1, $2, $3, $4, $5, $6);
+
+-- name: api_key_by_prefix
+-- An API key found by its public prefix, across tenants (SECURITY DEFINER).
+SELECT * FROM control_plane.api_key_by_prefix_v1($1);
+
+-- name: api_key_revoke
+-- Revoke one of the tenant's keys.
+UPDATE control_plane.api_keys SET revoked_at = now() WHERE id = $1::uuid AND revoked_at IS NULL RETURNING 1;
+
+-- name: vault_lock
+-- Serialise new versions of one secret.
+SELECT pg_advisory_xact_lock(hashtext('vault:' || $1 || ':' || $2));
+
+-- name: vault_next_version
+-- The next version number of a secret.
+SELECT coalesce(max(version), 0) + 1 FROM control_plane.secrets WHERE tenant_id = $1 AND name = $2;
+
+-- name: vault_put
+-- A new version of a secret (ciphertext only).
+INSERT INTO control_plane.secrets (id, tenant_id, name, version, nonce, ciphertext) VALUES ($1, $2, $3, $4, $5, $6);
+
+-- name: vault_retire
+-- Retire versions of a secret; how many were.
+WITH r AS (UPDATE control_plane.secrets SET retired_at = now()
+    WHERE tenant_id = $1 AND name = $2 AND retired_at IS NULL
+      AND ($3::int IS NULL OR version = $3)
+      AND NOT ($4 AND version = (SELECT max(version) FROM control_plane.secrets
+                                  WHERE tenant_id = $1 AND name = $2))
+RETURNING 1) SELECT count(*) FROM r;
+
+-- name: vault_bot_read
+-- A bot's audited read of a secret (the audit row is written first, in the same transaction).
+SELECT * FROM control_plane.control_plane_get_secret_logged($1, $2, $3, $4, $5);
+
+-- name: vault_service_values
+-- The service's own reads of a secret, audited as the bot ipai-rag.
+SELECT * FROM control_plane.service_secrets_v1($1);
+
+-- name: knowledge_base_vacuum
+-- After a bulk load, as the owner: fresh statistics and the visibility map the lexical leg's index-only scans need.
+VACUUM (ANALYZE) rag.documents, rag.chunks, rag.chunk_embeddings, rag.postings, rag.term_stats,
+rag.corpus_stats, rag.lexical_backlog;

@@ -92,8 +92,7 @@ class Catalog:
         await self.services.pipeline.ingest(docs, IngestOptions(tenant_id=self.tenant_id, language="english"))
 
     async def unmirror(self, fqdns: Sequence[str]) -> None:
-        await self.db.execute("DELETE FROM rag.documents WHERE tenant_id = $1 AND source = 'catalog' "
-                                "AND external_id = ANY($2)", self.tenant_id, list(fqdns))
+        await self.db.execute(q("catalog_documents_delete"), self.tenant_id, list(fqdns))
 
     async def get(self, fqdn: str) -> AssetOut:
         parse_fqdn(fqdn)

@@ -14,7 +14,7 @@ OWN_SCHEMAS = ["rag", "catalog"]
 
 async def sync_self(catalog: Catalog) -> tuple[list[AssetSpec], list[tuple[str, str, str]]]:
     async with catalog.db.acquire() as conn:  # one transaction of the tenant for the four catalog reads
-        db = segment(await conn.fetchval("SELECT current_database()"))
+        db = segment(await conn.fetchval(q("current_database")))
         relations = await conn.fetch(q("catalog_self_relations"), OWN_SCHEMAS)
         functions = await conn.fetch(q("catalog_self_functions"), OWN_SCHEMAS)
         foreign_keys = await conn.fetch(q("catalog_self_foreign_keys"), OWN_SCHEMAS)

@@ -20,6 +20,7 @@ from app.problems import read_body, status_of
 from app.security.auth import acting_user
 from app.security.keys import Principal
 from app.services import Services
+from sql.queries import q
 
 MODEL = "ipai-rag"
 
@@ -55,7 +56,7 @@ class ChatController(Controller):
         sid = parse_session_id(session_id)
         chat = ChatService(services, tenant_id)
         messages = await chat.history(sid)  # type: ignore[arg-type]
-        row = await chat.db.fetchrow("SELECT * FROM rag.chat_sessions WHERE id = $1 AND tenant_id = $2", sid, tenant_id)
+        row = await chat.db.fetchrow(q("chat_session_row"), sid, tenant_id)
         return SessionOut(id=str(sid), title=row["title"], user_id=row["user_id"], created_at=row["created_at"],
                           updated_at=row["updated_at"], messages=[MessageOut(**m) for m in messages])
 

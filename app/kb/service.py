@@ -56,8 +56,7 @@ class KnowledgeBase:
         deadline = time.monotonic() + timeout
         while True:
             missing = await self.db.fetchval(
-                """SELECT count(*) FROM rag.chunks AS c WHERE c.document_id = ANY($1) AND NOT EXISTS
-                     (SELECT 1 FROM rag.chunk_embeddings AS e WHERE e.chunk_id = c.id AND e.model = $2)""",
+                q("chunks_unembedded_count"),
                 list(document_ids), self.model,
             )
             if not missing:

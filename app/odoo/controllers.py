@@ -16,6 +16,7 @@ from app.odoo.seed import drift
 from app.params import HttpUrl, Name, row_id, stated
 from app.problems import read_body
 from app.services import Services
+from sql.queries import q
 
 
 WebhookSecret = Annotated[str, stated("a webhook secret of 16 or more characters", minLength=16)]
@@ -83,13 +84,13 @@ class OdooController(Controller):
         if not body.secrets or any(len(s) < 16 for s in body.secrets):
             raise InvalidInput("give at least one webhook secret of 16 or more characters")
         # Instance names are global (webhooks name them); the check sees every tenant's.
-        if await services.db.pool.fetchval("SELECT odoo.instance_tenant_v1($1)", body.name):
+        if await services.db.pool.fetchval(q("odoo_instance_tenant"), body.name):
             raise Conflict(f"an instance named {body.name!r} exists already")
         for secret in body.secrets:  # the vault first: an instance never exists without its secrets
             await services.vault.put(tenant_id, webhook_secret(body.name), secret)
         try:
             instance_id = await services.db.tenant(tenant_id).fetchval(
-                "INSERT INTO odoo.instances (tenant_id, name, base_url, database) VALUES ($1, $2, $3, $4) RETURNING id",
+                q("odoo_instance_add"),
                 tenant_id, body.name, body.base_url, body.database)
         except asyncpg.UniqueViolationError as exc:
             raise Conflict(f"an instance named {body.name!r} exists already") from exc
@@ -103,7 +104,7 @@ class OdooController(Controller):
         if len(body.secret) < 16:
             raise InvalidInput("webhook secrets need 16 or more characters")
         if await services.db.tenant(tenant_id).fetchval(
-                "SELECT id FROM odoo.instances WHERE name = $1 AND tenant_id = $2", name, tenant_id) is None:
+                q("odoo_instance_id"), name, tenant_id) is None:
             raise NotFound(f"no Odoo instance {name!r}")
         await services.vault.put(tenant_id, webhook_secret(name), body.secret)
         if body.deactivate_others:
@@ -114,8 +115,7 @@ class OdooController(Controller):
     async def event(self, services: Services, tenant_id: str, event_id: int = row_id()) -> dict[str, Any]:
         """One ledger entry with its status."""
         row = await services.db.tenant(tenant_id).fetchrow(
-            "SELECT id, event_id, event_type, aggregate_type, aggregate_id, status, attempts, last_error, received_at, "
-            "processed_at FROM odoo.webhook_events WHERE id = $1 AND tenant_id = $2", event_id, tenant_id)
+            q("odoo_event_status"), event_id, tenant_id)
         if row is None:
             raise NotFound(f"no event {event_id}")
         return dict(row)

@@ -65,6 +65,7 @@ class ChangeHandlers:
         table = {"project.project": "shadow_projects", "project.task": "shadow_tasks", "account.move": "shadow_moves"}
         if change.model in table:
             if change.event_type in DELETES:
+                # The table name comes from the fixed map above, never from the event; values are parameters.
                 await conn.execute(f"DELETE FROM odoo_seed.{table[change.model]} WHERE instance_id = $1 AND odoo_id = $2",
                                    change.instance_id, change.odoo_id)
                 return "deleted snapshot"
@@ -106,21 +107,20 @@ class ChangeHandlers:
             [{"description": c.record.get("shortdesc") or name, "version": c.record.get("latest_version"),
               "state": c.record.get("state")}], [None], [""], [f"odoo:{segment(c.database)}"])
         if not installed:
-            await conn.execute("UPDATE catalog.assets SET status = 'retired', updated_at = now() WHERE fqdn = $1", fqdn)
+            await conn.execute(q("catalog_asset_retire"), fqdn)
         return f"module inventory {'installed' if installed else 'retired'}"
 
     async def _knowledge(self, conn: asyncpg.Connection, c: Change) -> str:
         external_id = f"{c.model}/{c.odoo_id}"
         source = f"odoo:{c.instance}"
         existing = await conn.fetchrow(
-            "SELECT id, provenance->>'write_date' AS wd FROM rag.documents "
-            "WHERE tenant_id = $1 AND source = $2 AND external_id = $3 FOR UPDATE",
+            q("odoo_document_by_provenance"),
             c.tenant_id, source, external_id)
         if existing and existing["wd"] and parse_write_date(existing["wd"]) >= c.write_date:
             return "ignored: an equal or newer version is already stored"
         if c.event_type in DELETES:
             if existing:
-                await conn.execute("DELETE FROM rag.documents WHERE id = $1", existing["id"])
+                await conn.execute(q("document_delete_by_id"), existing["id"])
             return "deleted knowledge document"
         r = c.record
         text = str(r.get("body") or r.get("description") or r.get("content") or "").strip()

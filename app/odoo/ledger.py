@@ -86,7 +86,7 @@ class Ledger:
         cached = cache.get(key)
         if cached and not fresh and time.monotonic() - cached[0] < INSTANCE_TTL_SECONDS:
             return cached[1]
-        tenant_id = await self.db.pool.fetchval("SELECT odoo.instance_tenant_v1($1)", name) if name else None
+        tenant_id = await self.db.pool.fetchval(q("odoo_instance_tenant"), name) if name else None
         row = await self.db.tenant(tenant_id).fetchrow(q("odoo_instance"), name) if tenant_id else None
         if row is None:
             raise Unauthorized(f"unknown Odoo instance {name!r}: name it with the x-ipai-instance header")
@@ -226,7 +226,7 @@ class Ledger:
     async def replay(self, tenant_id: str, event_row: int) -> dict[str, Any]:
         tenant = self.db.tenant(tenant_id)
         job_id = await tenant.fetchval(
-            "SELECT id FROM rag.jobs WHERE queue = $1 AND status = 'dead' AND (payload->>'event')::bigint = $2",
+            q("odoo_event_dead_job"),
             ODOO_QUEUE, event_row)
         if job_id is None or not await self.queue.replay(tenant_id, job_id):
             raise NotFound(f"event {event_row} is not dead-lettered")

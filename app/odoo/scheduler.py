@@ -21,11 +21,11 @@ from app.odoo.secrets import ODOO_PASSWORD, OUTBOUND_SECRET
 from app.odoo.signatures import sign
 from sql.queue import Job, Queue, Worker
 from app.services import Services
+from sql.queries import q
 
 log = logging.getLogger(__name__)
 OUTBOUND_QUEUE = "outbound"
-DUE = """SELECT name, tenant_id, cron, timezone, action, webhook_url, next_run_at FROM odoo.scheduled_jobs
-          WHERE enabled AND (next_run_at IS NULL OR next_run_at <= $1) ORDER BY name FOR UPDATE SKIP LOCKED"""
+DUE = q("scheduled_jobs_due")
 
 
 def next_run(cron: str, tz: str, after: datetime) -> datetime:
@@ -37,8 +37,8 @@ def next_run(cron: str, tz: str, after: datetime) -> datetime:
 async def prune(conn: asyncpg.Connection, days: int, audit_days: int) -> dict[str, int]:
     """Drop realtime messages and finished jobs older than `days` in every tenant (dead letters stay), and
     audit rows (webhook ledger log, vault reads) older than `audit_days`."""
-    row = await conn.fetchrow("SELECT * FROM rag.prune_v1($1)", days)
-    audit = await conn.fetchrow("SELECT * FROM odoo.prune_audit_v1($1)", audit_days)
+    row = await conn.fetchrow(q("prune_stale"), days)
+    audit = await conn.fetchrow(q("prune_audit"), audit_days)
     log.info("stale-data cleanup: %d realtime messages, %d finished jobs older than %d days; %d ledger log and %d "
              "vault audit rows older than %d days", row["realtime_events"], row["jobs"], days, audit["event_log"],
              audit["audit_log"], audit_days)
@@ -57,7 +57,7 @@ class Scheduler:
         """Enqueue the deliveries of every due job and move each to its next run; returns their names."""
         now = now or datetime.now(timezone.utc)
         fired = []
-        for tenant_id in await self.services.db.pool.fetchval("SELECT array(SELECT odoo.schedule_tenants_v1())"):
+        for tenant_id in await self.services.db.pool.fetchval(q("schedule_tenants")):
             fired += await self._tick_tenant(tenant_id, now)
         return fired
 
@@ -72,8 +72,7 @@ class Scheduler:
                                "action": job["action"], "url": url}
                     await self.queue.enqueue(conn, "scheduled_job", payload, tenant_id=job["tenant_id"])
                     fired.append(job["name"])
-                await conn.execute("UPDATE odoo.scheduled_jobs SET next_run_at = $2, last_run_at = "
-                                   "CASE WHEN $3 THEN $4 ELSE last_run_at END WHERE name = $1",
+                await conn.execute(q("scheduled_job_ran"),
                                    job["name"], next_run(job["cron"], job["timezone"], now),
                                    job["next_run_at"] is not None, now)
         return fired
@@ -126,7 +125,7 @@ class Scheduler:
         settings = self.services.settings.odoo
         password = await self.services.secret(tenant_id, ODOO_PASSWORD, settings.password)
         for instance in await self.services.db.tenant(tenant_id).fetch(
-                "SELECT i.name, i.id, i.tenant_id, i.base_url, i.database FROM odoo.instances AS i ORDER BY i.id"):
+                q("odoo_instances_of_tenant")):
             client = OdooClient(OdooConnection(instance["base_url"], instance["database"], settings.user,
                                                password), http)
             result = await pull(self.services, handlers, client, instance, model)

@@ -8,6 +8,7 @@ import logging
 import asyncpg
 
 from app.security.vault import Vault
+from sql.queries import q
 
 log = logging.getLogger(__name__)
 
@@ -27,12 +28,11 @@ def webhook_secret(instance: str) -> str:
 async def adopt_plaintext_secrets(owner: asyncpg.Connection, vault: Vault) -> int:
     """As the owner: encrypt every active plain-text webhook secret into the vault, then delete them all."""
     rows = await owner.fetch(
-        """SELECT i.tenant_id, i.name, s.id, s.secret, s.active FROM odoo.instance_secrets AS s
-             JOIN odoo.instances AS i ON i.id = s.instance_id ORDER BY s.id""")
+        q("odoo_plaintext_secrets"))
     for row in rows:
         if row["active"]:
             await vault.put(row["tenant_id"], webhook_secret(row["name"]), row["secret"])
-        await owner.execute("DELETE FROM odoo.instance_secrets WHERE id = $1", row["id"])
+        await owner.execute(q("odoo_plaintext_secret_delete"), row["id"])
     if rows:
         log.info("moved %d plain-text webhook secrets into the vault", len(rows))
     return len(rows)

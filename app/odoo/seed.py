@@ -8,6 +8,7 @@ from typing import Any
 import asyncpg
 
 from sql.errors import InvalidInput
+from sql.queries import q
 
 
 def read_seed(path: Path) -> dict[str, list[dict[str, Any]]]:
@@ -33,12 +34,12 @@ def read_seed(path: Path) -> dict[str, list[dict[str, Any]]]:
 async def load_seed(conn: asyncpg.Connection, tenant_id: str, seed: dict[str, list[dict[str, Any]]]) -> dict[str, int]:
     """Replace the tenant's seed in one transaction."""
     async with conn.transaction():
-        await conn.execute("DELETE FROM odoo_seed.seed_tasks WHERE tenant_id = $1", tenant_id)
-        await conn.execute("DELETE FROM odoo_seed.seed_projects WHERE tenant_id = $1", tenant_id)
-        await conn.executemany("INSERT INTO odoo_seed.seed_projects (tenant_id, external_ref, name) VALUES ($1, $2, $3)",
+        await conn.execute(q("seed_tasks_clear"), tenant_id)
+        await conn.execute(q("seed_projects_clear"), tenant_id)
+        await conn.executemany(q("seed_project_add"),
                                [(tenant_id, p["external_ref"], p["name"]) for p in seed["projects"]])
         await conn.executemany(
-            "INSERT INTO odoo_seed.seed_tasks (tenant_id, external_ref, project_ref, name) VALUES ($1, $2, $3, $4)",
+            q("seed_task_add"),
             [(tenant_id, t["external_ref"], t.get("project_ref"), t["name"]) for t in seed["tasks"]])
     return {"projects": len(seed["projects"]), "tasks": len(seed["tasks"])}
 
@@ -47,6 +48,7 @@ async def drift(conn: asyncpg.Connection | asyncpg.Pool, tenant_id: str) -> dict
     out = {}
     for key, view in (("missing_in_odoo", "v_missing_in_odoo"), ("orphan_in_odoo", "v_orphan_in_odoo"),
                       ("name_drift", "v_name_drift")):
+        # The view's name comes from the fixed list above; the tenant is a parameter.
         rows = await conn.fetch(f"SELECT * FROM odoo_seed.{view} WHERE tenant_id = $1 ORDER BY kind, external_ref",
                                 tenant_id)
         out[key] = [{k: v for k, v in dict(r).items() if k != "tenant_id"} for r in rows]

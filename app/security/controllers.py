@@ -10,6 +10,7 @@ from sql.errors import InvalidInput
 from app.params import Version, stated
 from app.problems import read_body
 from app.services import Services
+from sql.queries import q
 
 
 class SecretIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -57,9 +58,7 @@ class VaultController(Controller):
         """Register a bot of the tenant and the secrets it may read (replaces its list)."""
         body = await read_body(request)
         await services.db.tenant(tenant_id).execute(
-            """INSERT INTO control_plane.bot_registry (bot_id, tenant_id, description, allowed_secrets)
-               VALUES ($1, $2, $3, $4) ON CONFLICT (bot_id) DO UPDATE
-               SET description = excluded.description, allowed_secrets = excluded.allowed_secrets""",
+            q("bot_register"),
             bot_id, tenant_id, body.description, body.allowed_secrets)
         return {"bot_id": bot_id, "allowed_secrets": body.allowed_secrets}
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from sql.db import Db
 from sql.errors import InvalidInput, NotFound
+from sql.queries import q
 
 SCOPES = frozenset({"kb:read", "kb:write", "ask", "sync", "catalog", "secrets:read", "admin"})
 
@@ -36,8 +37,7 @@ async def create_key(db: Db, tenant_id: str, scopes: list[str], name: str = "") 
     prefix = secrets.token_hex(4)
     token = f"ipai_{prefix}_{secrets.token_urlsafe(32)}"
     key_id = uuid.uuid4()
-    await db.tenant(tenant_id).execute("INSERT INTO control_plane.api_keys (id, tenant_id, name, prefix, key_hash, scopes) "
-                       "VALUES ($1, $2, $3, $4, $5, $6)", key_id, tenant_id, name, prefix, _hash(token), sorted(scopes))
+    await db.tenant(tenant_id).execute(q("api_key_add"), key_id, tenant_id, name, prefix, _hash(token), sorted(scopes))
     return str(key_id), token
 
 
@@ -49,7 +49,7 @@ async def verify_key(db: Db, token: str) -> Principal | None:
     parts = token.split("_", 2)
     if len(parts) != 3 or parts[0] != "ipai":
         return None
-    row = await db.pool.fetchrow("SELECT * FROM control_plane.api_key_by_prefix_v1($1)", parts[1])
+    row = await db.pool.fetchrow(q("api_key_by_prefix"), parts[1])
     if row is None or row["revoked_at"] is not None or not hmac.compare_digest(row["key_hash"], _hash(token)):
         return None
     return Principal(row["tenant_id"], frozenset(row["scopes"]), key_id=str(row["id"]))
@@ -61,7 +61,6 @@ async def revoke_key(db: Db, tenant_id: str, key_id: str) -> None:
         uuid.UUID(key_id)
     except ValueError as exc:
         raise InvalidInput(f"{key_id!r} is not a key id") from exc
-    done = await db.tenant(tenant_id).fetchval("UPDATE control_plane.api_keys SET revoked_at = now() WHERE id = $1::uuid "
-                               "AND revoked_at IS NULL RETURNING 1", key_id)
+    done = await db.tenant(tenant_id).fetchval(q("api_key_revoke"), key_id)
     if not done:
         raise NotFound(f"no active API key {key_id}")

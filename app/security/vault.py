@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sql.db import Db
 from sql.errors import ConfigurationError, Forbidden, NotFound
 from app.settings import SecuritySettings
+from sql.queries import q
 
 
 def load_key(settings: SecuritySettings, data_dir: Path | None = None) -> bytes:
@@ -51,24 +52,18 @@ class Vault:
         nonce = os.urandom(12)
         ciphertext = self._aead.encrypt(nonce, value.encode(), row_id.bytes)
         async with self.db.tenant(tenant_id).acquire() as conn:
-            await conn.execute("SELECT pg_advisory_xact_lock(hashtext('vault:' || $1 || ':' || $2))", tenant_id, name)
+            await conn.execute(q("vault_lock"), tenant_id, name)
             version = await conn.fetchval(
-                "SELECT coalesce(max(version), 0) + 1 FROM control_plane.secrets WHERE tenant_id = $1 AND name = $2",
+                q("vault_next_version"),
                 tenant_id, name)
             await conn.execute(
-                "INSERT INTO control_plane.secrets (id, tenant_id, name, version, nonce, ciphertext) "
-                "VALUES ($1, $2, $3, $4, $5, $6)", row_id, tenant_id, name, version, nonce, ciphertext)
+                q("vault_put"), row_id, tenant_id, name, version, nonce, ciphertext)
         return version
 
     async def retire(self, tenant_id: str, name: str, version: int | None = None, *, keep_latest: bool = False) -> int:
         """Retire one version, or (version None) every active version but, with keep_latest, the newest."""
         done = await self.db.tenant(tenant_id).fetchval(
-            """WITH r AS (UPDATE control_plane.secrets SET retired_at = now()
-                           WHERE tenant_id = $1 AND name = $2 AND retired_at IS NULL
-                             AND ($3::int IS NULL OR version = $3)
-                             AND NOT ($4 AND version = (SELECT max(version) FROM control_plane.secrets
-                                                         WHERE tenant_id = $1 AND name = $2))
-                       RETURNING 1) SELECT count(*) FROM r""", tenant_id, name, version, keep_latest)
+            q("vault_retire"), tenant_id, name, version, keep_latest)
         if version is not None and not done:
             raise NotFound(f"no active version {version} of secret {name!r}")
         return done
@@ -83,7 +78,7 @@ class Vault:
                          agent: str | None = None, version: int | None = None) -> str:
         """The secret's value for a bot allowed to read it; every attempt is audited first."""
         row = await self.db.tenant(tenant_id).fetchrow(
-            "SELECT * FROM control_plane.control_plane_get_secret_logged($1, $2, $3, $4, $5)",
+            q("vault_bot_read"),
             bot_id, name, remote, agent, version)
         if row is None:
             raise Forbidden(f"bot {bot_id!r} may not read secret {name!r}, or it has no active version")
@@ -91,5 +86,5 @@ class Vault:
 
     async def service_values(self, tenant_id: str, name: str) -> list[str]:
         """Every active version of a secret the service itself uses (newest first); the read is audited."""
-        rows = await self.db.tenant(tenant_id).fetch("SELECT * FROM control_plane.service_secrets_v1($1)", name)
+        rows = await self.db.tenant(tenant_id).fetch(q("vault_service_values"), name)
         return [self._open(name, r) for r in rows]
