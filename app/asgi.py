@@ -27,7 +27,7 @@ from sql.db import Database
 from sql.errors import Unauthorized
 from app.kb import KnowledgeBaseController
 from app.openapi import document_api
-from app.problems import EXCEPTION_HANDLERS, reject_nul_in_url
+from app.problems import EXCEPTION_HANDLERS, reject_nul
 from app.realtime.controllers import RealtimeController
 from app.realtime.hub import Hub
 from app.search import SearchController
@@ -132,7 +132,7 @@ def create_app(
                       "tenant_id": Provide(provide_tenant, sync_to_thread=False),
                       "principal": Provide(provide_principal, sync_to_thread=False)},
         guards=[require_scope],
-        before_request=reject_nul_in_url,
+        before_request=reject_nul,
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=settings.server.max_upload_bytes,

@@ -1,6 +1,7 @@
 """The OpenAPI document as the API's contract: request bodies, problem-details errors, credentials and scopes."""
 from __future__ import annotations
 
+import typing
 from typing import Any
 
 import msgspec
@@ -104,21 +105,34 @@ def _event_schema(names: tuple[str, ...]) -> dict[str, Any]:
             "properties": {"event": {"enum": list(names)}, "data": data, "id": {"type": "string"}}}
 
 
+def body_type(handler: BaseRouteHandler) -> tuple[Any, bool] | None:
+    """The JSON body a handler reads and whether it may be absent: its typed `data` parameter, or (for the
+    handlers that also take uploads and read the request themselves) opt["body"]."""
+    if "body" in handler.opt:
+        return handler.opt["body"], False
+    parameter = handler.parsed_fn_signature.parameters.get("data")  # type: ignore[attr-defined]
+    if parameter is None:
+        return None
+    members = [t for t in typing.get_args(parameter.annotation) if t is not type(None)]
+    return (members[0], True) if members else (parameter.annotation, False)
+
+
 def document_request_bodies(components: Components, operations: list[Operation],
                             handlers: dict[str, BaseRouteHandler]) -> None:
-    """Handlers read their JSON bodies themselves (app.problems.read_body, for problem-details errors), so
-    Litestar cannot see them: add each one's schema to its operation, and the schemas to the components."""
-    types = {name: h.opt["body"] for name, h in handlers.items() if "body" in h.opt}
+    """Each operation's JSON body as msgspec describes its type, so that the rules a handler checks in its own
+    words (app.params.stated: patterns, ranges, enums) are in the document too; upload forms beside them."""
+    types = {name: found for name, h in handlers.items() if (found := body_type(h)) is not None}
     if not types:
         return
-    refs, schemas = msgspec.json.schema_components(list(types.values()), ref_template="#/components/schemas/{name}")
+    refs, schemas = msgspec.json.schema_components([t for t, _ in types.values()],
+                                                   ref_template="#/components/schemas/{name}")
     ref_of = dict(zip(types, refs))
-    optional = {name for name in types if handlers[name].opt.get("body_optional")}
-    components.schemas = {**schemas, **(components.schemas or {})}  # type: ignore[dict-item]
+    components.schemas = {**(components.schemas or {}), **schemas}  # type: ignore[dict-item]
     for operation in operations:
         if operation.operation_id not in ref_of:
             continue
         content = {"application/json": OpenAPIMediaType(schema=ref_of[operation.operation_id])}
         if operation.operation_id in FORMS:
             content["multipart/form-data"] = OpenAPIMediaType(schema=FORMS[operation.operation_id])  # type: ignore[arg-type]
-        operation.request_body = RequestBody(content=content, required=operation.operation_id not in optional)
+        optional = types[operation.operation_id][1]
+        operation.request_body = RequestBody(content=content, required=not optional)

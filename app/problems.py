@@ -65,7 +65,16 @@ def handle_ipai(request: Request, exc: IpaiError) -> Response:
 
 
 def handle_validation(request: Request, exc: ValidationException) -> Response:
+    """A body that does not fit its type is a 422 that names the field (an empty one a 400); a bad query or
+    path parameter is a 400."""
     errors = exc.extra if isinstance(exc.extra, list) else None
+    body = [e for e in errors or () if isinstance(e, dict) and e.get("source") == "body"]
+    if body:
+        if body[0].get("message") == "'data'":  # no body at all for a handler that needs one
+            return problem(400, "Bad request", "the request body is empty; send a JSON object", request)
+        where = lambda e: "" if e.get("key") in (None, "data") else f" - at `$.{e['key']}`"  # noqa: E731
+        detail = "; ".join(f"{e.get('message')}{where(e)}" for e in body)
+        return problem(422, "Invalid input", f"the JSON body does not fit: {detail}", request)
     detail = exc.detail
     if errors:
         detail = "; ".join(
@@ -79,6 +88,8 @@ def handle_http(request: Request, exc: HTTPException) -> Response:
     detail = exc.detail
     if exc.status_code == 413:
         detail = f"{exc.detail}: the request body is larger than this endpoint accepts"
+    if exc.status_code == 400 and str(exc.detail).startswith("JSON is malformed"):
+        detail = f"malformed JSON: {str(exc.detail).removeprefix('JSON is malformed: ')}"
     if exc.status_code == 405:
         detail = f"{request.method} is not allowed here; allowed: {(exc.headers or {}).get('allow', 'none')}"
     # Litestar's headers (Allow on a 405) go out with the problem.
@@ -89,6 +100,11 @@ def handle_policy(request: Request, exc: asyncpg.InsufficientPrivilegeError) -> 
     """A write the database's row-level security refused (it carried another tenant's id)."""
     log.warning("refused by the database on %s: %s", request.url.path, exc)
     return problem(403, "Forbidden", "the database's tenant policy refused this write", request)
+
+
+def handle_too_deep(request: Request, exc: RecursionError) -> Response:
+    """A body nested past what the decoder's recursion allows."""
+    return problem(422, "Invalid input", f"the JSON body nests deeper than {MAX_JSON_DEPTH} levels", request)
 
 
 def handle_database_down(request: Request, exc: Exception) -> Response:
@@ -109,25 +125,28 @@ EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
     ValidationException: handle_validation,
     HTTPException: handle_http,
     asyncpg.InsufficientPrivilegeError: handle_policy,
+    RecursionError: handle_too_deep,
     Exception: handle_unexpected,
 }
 
 
-def reject_nul_in_url(request: Request) -> None:
-    """Before any handler: a NUL character in the path or query (%00) is a 400, since no PostgreSQL text
-    can hold it (and a streamed response could not report the error once started)."""
+async def reject_nul(request: Request) -> None:
+    """Before any handler: a NUL character in the path or query (%00) is a 400, in a JSON body's string a 422,
+    since no PostgreSQL text can hold it (and a streamed response could not report the error once started).
+    The webhook receivers read and audit their raw bodies themselves."""
     if b"%00" in request.scope["query_string"] or "\x00" in request.scope["path"]:
         raise BadRequest("the URL holds a NUL character (%00)")
+    if (request.method in ("POST", "PUT", "PATCH") and "json" in request.headers.get("content-type", "")
+            and not request.route_handler.opt.get("raw_body")):
+        if _JSON_NUL.search(await request.body()):
+            raise InvalidInput("a string in the JSON body holds the NUL character (\\u0000), which cannot be stored")
 
 
 async def read_body(request: Request) -> Any:
-    """The JSON body decoded into the type the handler declares as opt["body"], which also documents it in
-    the OpenAPI document; with opt["body_optional"], no body at all reads as {}."""
-    opt = request.route_handler.opt
-    body = await request.body()
-    if opt.get("body_optional") and not body:
-        body = b"{}"
-    return decode_json(body, opt["body"])
+    """The JSON body of a handler that also takes uploads (so reads its request itself), decoded into the type
+    it declares as opt["body"] (which documents it in the OpenAPI document). Other handlers take a typed
+    `data` parameter."""
+    return decode_json(await request.body(), request.route_handler.opt["body"])
 
 
 # \u0000 escaped in a JSON string (not the text "\\u0000"): PostgreSQL text and jsonb cannot store it

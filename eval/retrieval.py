@@ -15,6 +15,7 @@ from eval.beir import BeirDataset
 from eval.metrics import Run, mean, per_query
 from ingest.pipeline import IngestOptions
 from retrieval.retriever import SearchParams
+from sql.queries import q
 
 LEGS = ("vector", "lexical", "trigram")
 
@@ -84,7 +85,7 @@ class RetrievalEvaluation:
         vectors = await self._embed_with_progress(texts, "embed queries")
         self.query_vectors = dict(zip(judged, vectors))
         async with self.services.owner() as conn:
-            await conn.execute("ANALYZE rag.postings, rag.term_stats, rag.chunks, rag.chunk_embeddings")
+            await conn.execute(q("eval_analyze"))
         totals["seconds"] = round(time.perf_counter() - started, 1)
         return totals
 

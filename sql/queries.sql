@@ -708,3 +708,53 @@ SELECT * FROM control_plane.service_secrets_v1($1);
 -- After a bulk load, as the owner: fresh statistics and the visibility map the lexical leg's index-only scans need.
 VACUUM (ANALYZE) rag.documents, rag.chunks, rag.chunk_embeddings, rag.postings, rag.term_stats,
 rag.corpus_stats, rag.lexical_backlog;
+
+-- name: bench_chunk_count
+-- How many chunks a tenant holds (the search benchmark grows its corpus to each size).
+SELECT count(*) FROM rag.chunks WHERE tenant_id = $1;
+
+-- name: bench_hnsw_indexes
+-- The models' HNSW indexes (the benchmark waits for them).
+SELECT indexname FROM pg_indexes WHERE schemaname = 'rag' AND indexname LIKE 'chunk_embeddings_hnsw_%';
+
+-- name: bench_vacuum
+-- VACUUM (ANALYZE) the whole database after a load, as autovacuum would.
+VACUUM (ANALYZE);
+
+-- name: bench_reference_search
+-- The Supabase documentation's hybrid search, the benchmark's reference.
+SELECT * FROM public.reference_hybrid_search($1, $2, 10);
+
+-- name: bench_model_indexed
+-- Whether the model's vector index is built (not deferred any more).
+SELECT NOT index_deferred FROM rag.embedding_models WHERE name = $1;
+
+-- name: bench_embedded_count
+-- How many chunk vectors the tenant has.
+SELECT count(*) FROM rag.chunk_embeddings;
+
+-- name: bench_documents_bare
+-- Documents without text for the raw COPY comparison (their chunks are copied in).
+INSERT INTO rag.documents (tenant_id, external_id, title, source, content, content_hash)
+SELECT 'rawcopy', k.e, '', 'bench', 'x', '' FROM unnest($1::text[]) WITH ORDINALITY AS k(e, n)
+ORDER BY k.n RETURNING id;
+
+-- name: bench_instance_add
+-- A scratch Odoo instance for the webhook benchmark.
+INSERT INTO odoo.instances (name, base_url, database) VALUES ('bench', 'http://odoo', 'odoo') RETURNING id;
+
+-- name: bench_instance_secret
+-- Its webhook secret (in plain text: the service moves it into the vault at start).
+INSERT INTO odoo.instance_secrets (instance_id, secret) VALUES ($1, $2);
+
+-- name: bench_events_stored
+-- How many webhook events were stored.
+SELECT count(*) FROM odoo.webhook_events;
+
+-- name: bench_catalog_analyze
+-- Fresh statistics after the catalog's bulk registration.
+VACUUM ANALYZE catalog.assets, catalog.names;
+
+-- name: eval_analyze
+-- Fresh statistics after an evaluation corpus is loaded.
+ANALYZE rag.postings, rag.term_stats, rag.chunks, rag.chunk_embeddings;

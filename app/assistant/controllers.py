@@ -5,7 +5,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any, Literal
 
 import msgspec
-from litestar import Controller, Request, post
+from litestar import Controller, post
 from litestar.response import Response, ServerSentEvent, ServerSentEventMessage
 
 from app.assistant.classify import Classifier, LabelIn, resolve_labels
@@ -14,7 +14,7 @@ from app.assistant.service import memory_namespace
 from app.assistant.summarize import STYLES, Summarizer
 from sql.errors import InvalidInput, IpaiError, NotFound, PayloadTooLarge
 from app.params import NonBlank, RowId, stated
-from app.problems import read_body, status_of
+from app.problems import status_of
 from app.security.auth import acting_user
 from app.security.keys import Principal
 from app.services import Services
@@ -63,19 +63,18 @@ class AskController(Controller):
     path = "/v1/ask"
     tags = ["assistant"]
 
-    @post("", operation_id="ask", status_code=200, opt={"scope": "ask", "body": AskIn, "streams": ANSWER_EVENTS})
-    async def ask(self, request: Request, services: Services, tenant_id: str,
+    @post("", operation_id="ask", status_code=200, opt={"scope": "ask", "streams": ANSWER_EVENTS})
+    async def ask(self, data: AskIn, services: Services, tenant_id: str,
                   principal: Principal) -> Response[AskOut]:
         """Answer a question from the knowledge base with verified citations (stream=true for SSE)."""
-        body = await read_body(request)
-        user_id = acting_user(principal, body.user_id)
+        user_id = acting_user(principal, data.user_id)
         assistant = services.assistant
-        question = assistant.check_question(body.question)
-        filters = filters_of(services, body.filters)
-        if body.stream:
-            events = assistant.ask_stream(question, tenant_id=tenant_id, k=body.k, filters=filters, user_id=user_id)
+        question = assistant.check_question(data.question)
+        filters = filters_of(services, data.filters)
+        if data.stream:
+            events = assistant.ask_stream(question, tenant_id=tenant_id, k=data.k, filters=filters, user_id=user_id)
             return ServerSentEvent(answer_events(events))
-        answer = await assistant.ask(question, tenant_id=tenant_id, k=body.k, filters=filters, user_id=user_id)
+        answer = await assistant.ask(question, tenant_id=tenant_id, k=data.k, filters=filters, user_id=user_id)
         return Response(ask_out(answer))
 
 
@@ -124,43 +123,40 @@ class MemoryOut(msgspec.Struct):
 class ToolsController(Controller):
     tags = ["assistant"]
 
-    @post("/v1/classify", operation_id="classify", status_code=200, opt={"scope": "ask", "body": ClassifyIn})
-    async def classify(self, request: Request, services: Services) -> ClassifyOut:
+    @post("/v1/classify", operation_id="classify", status_code=200, opt={"scope": "ask"})
+    async def classify(self, data: ClassifyIn, services: Services) -> ClassifyOut:
         """Route a message to an intent label (default labels or the request's own)."""
-        body = await read_body(request)
         result = await Classifier(services.embedder, services.assistant.llm).classify(
-            body.text, resolve_labels(body.labels))
+            data.text, resolve_labels(data.labels))
         return ClassifyOut(result.label, result.confidence, result.scores, result.method)
 
-    @post("/v1/summarize", operation_id="summarize", status_code=200, opt={"scope": "ask", "body": SummarizeIn})
-    async def summarize(self, request: Request, services: Services, tenant_id: str) -> SummarizeOut:
+    @post("/v1/summarize", operation_id="summarize", status_code=200, opt={"scope": "ask"})
+    async def summarize(self, data: SummarizeIn, services: Services, tenant_id: str) -> SummarizeOut:
         """Summarise a text or a stored document (map-reduce with an LLM, else extractive)."""
-        body = await read_body(request)
-        if (body.text is None) == (body.document_id is None):
+        if (data.text is None) == (data.document_id is None):
             raise InvalidInput("send exactly one of text or document_id")
-        text = body.text
-        if body.document_id is not None:
-            row = await services.db.tenant(tenant_id).fetchrow(q("document_content"), body.document_id, tenant_id)
+        text = data.text
+        if data.document_id is not None:
+            row = await services.db.tenant(tenant_id).fetchrow(q("document_content"), data.document_id, tenant_id)
             if row is None:
-                raise NotFound(f"document {body.document_id} does not exist")
+                raise NotFound(f"document {data.document_id} does not exist")
             text = row["content"]
         if count_tokens(text or "") > MAX_SUMMARY_TOKENS:
             raise PayloadTooLarge(f"the text is longer than {MAX_SUMMARY_TOKENS} tokens")
         result = await Summarizer(services.embedder, services.assistant.llm).summarize(
-            text or "", max_tokens=body.max_tokens, style=body.style)
+            text or "", max_tokens=data.max_tokens, style=data.style)
         usage = UsageOut(result.prompt_tokens, result.completion_tokens, result.prompt_tokens + result.completion_tokens)
         return SummarizeOut(result.summary, result.method, result.sections, usage)
 
-    @post("/v1/memory", operation_id="memory", status_code=201, opt={"scope": "ask", "body": MemoryIn})
-    async def memory(self, request: Request, services: Services, tenant_id: str, principal: Principal) -> MemoryOut:
+    @post("/v1/memory", operation_id="memory", status_code=201, opt={"scope": "ask"})
+    async def memory(self, data: MemoryIn, services: Services, tenant_id: str, principal: Principal) -> MemoryOut:
         """Store a fact or conversation excerpt for one user; their later asks and chats retrieve it."""
-        body = await read_body(request)
-        user_id = acting_user(principal, body.user_id)
+        user_id = acting_user(principal, data.user_id)
         if not user_id or not user_id.strip():
             raise InvalidInput("user_id is empty")
         namespace = memory_namespace(tenant_id, user_id)
-        doc = LoadedDocument(external_id=f"memory:{text_hash(body.text)[:32]}", title=body.title or body.kind,
-                             text=body.text, metadata={"user_id": user_id, "kind": body.kind},
+        doc = LoadedDocument(external_id=f"memory:{text_hash(data.text)[:32]}", title=data.title or data.kind,
+                             text=data.text, metadata={"user_id": user_id, "kind": data.kind},
                              provenance={"via": "memory"}, source="memory")
         result = await services.pipeline.ingest([doc], IngestOptions(tenant_id=namespace))
         return MemoryOut(result.document_ids[0], namespace, bool(result.inserted))

@@ -5,7 +5,7 @@ from typing import Annotated
 
 import httpx
 import msgspec
-from litestar import Controller, Request, delete, get, post, put
+from litestar import Controller, delete, get, post, put
 from litestar.openapi import ResponseSpec
 from litestar.params import Parameter
 from litestar.response import Response
@@ -18,7 +18,6 @@ from sql.errors import InvalidInput
 from app.odoo.jsonrpc import OdooClient, OdooConnection
 from app.odoo.secrets import ODOO_PASSWORD
 from app.params import HttpUrl, Name, stated_param
-from app.problems import read_body
 from app.services import Services
 
 
@@ -40,16 +39,15 @@ class CatalogController(Controller):
     path = "/v1/catalog"
     tags = ["catalog"]
 
-    @put("/assets/{fqdn:str}", operation_id="putAsset", opt={"scope": "catalog", "body": AssetIn},
+    @put("/assets/{fqdn:str}", operation_id="putAsset", opt={"scope": "catalog"},
          responses={201: ResponseSpec(data_container=AssetOut, description="Registered (200: updated)")})
-    async def put_asset(self, request: Request, services: Services, tenant_id: str,
+    async def put_asset(self, data: AssetIn, services: Services, tenant_id: str,
                         fqdn: FqdnPath) -> Response[AssetOut]:
         """Register or update an asset under its FQDN (system.db.model)."""
-        body = await read_body(request)
-        if not body.type.strip():
+        if not data.type.strip():
             raise InvalidInput("type is empty (e.g. table, view, odoo_model, analytics_view)")
         catalog = Catalog(services, tenant_id)
-        inserted, _ = await catalog.register([AssetSpec(fqdn, body.type, body.metadata, body.owner, body.tags)])
+        inserted, _ = await catalog.register([AssetSpec(fqdn, data.type, data.metadata, data.owner, data.tags)])
         return Response(await catalog.get(fqdn), status_code=201 if inserted else 200)
 
     @get("/assets/{fqdn:str}", operation_id="getAsset", opt={"scope": "catalog"})
@@ -74,12 +72,11 @@ class CatalogController(Controller):
             q, type_=type, system=system, limit=limit, offset=offset, cursor=cursor)
         return AssetPage(items=items, next_cursor=next_cursor, offset=offset if q else None)
 
-    @post("/lineage", operation_id="linkAssets", status_code=201, opt={"scope": "catalog", "body": LinkIn})
-    async def link(self, request: Request, services: Services, tenant_id: str) -> dict[str, str]:
+    @post("/lineage", operation_id="linkAssets", status_code=201, opt={"scope": "catalog"})
+    async def link(self, data: LinkIn, services: Services, tenant_id: str) -> dict[str, str]:
         """Record that data flows from one asset to another."""
-        body = await read_body(request)
-        await Catalog(services, tenant_id).link([(body.from_fqdn, body.to_fqdn, body.relation)])
-        return {"from_fqdn": body.from_fqdn, "to_fqdn": body.to_fqdn, "relation": body.relation}
+        await Catalog(services, tenant_id).link([(data.from_fqdn, data.to_fqdn, data.relation)])
+        return {"from_fqdn": data.from_fqdn, "to_fqdn": data.to_fqdn, "relation": data.relation}
 
     @get("/lineage/{fqdn:str}", operation_id="lineage", opt={"scope": "catalog"})
     async def lineage(self, services: Services, tenant_id: str, fqdn: FqdnPath, direction: str = "down",
@@ -89,11 +86,11 @@ class CatalogController(Controller):
         return LineageOut(fqdn=fqdn, direction=direction, depth=depth, edges=edges)  # type: ignore[arg-type]
 
     @post("/sync", operation_id="catalogSync", status_code=200,
-          opt={"scope": "catalog", "body": SyncIn, "body_optional": True})
-    async def sync(self, request: Request, services: Services, tenant_id: str) -> SyncOut:
+          opt={"scope": "catalog"})
+    async def sync(self, services: Services, tenant_id: str, data: SyncIn | None = None) -> SyncOut:
         """Register the service's own tables, views and functions, Odoo models and modules, KB sources."""
-        body = await read_body(request)
-        odoo = body.odoo
+        data = data or SyncIn()
+        odoo = data.odoo
         settings = services.settings.odoo
         conn = (OdooConnection(odoo.url, odoo.db, odoo.user, odoo.password) if odoo else
                 OdooConnection(settings.url, settings.db, settings.user,

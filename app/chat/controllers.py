@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, Request, get, post
+from litestar import Controller, get, post
 from litestar.response import Response, ServerSentEvent, Stream
 
 from app.assistant.controllers import ANSWER_EVENTS, answer_events
@@ -16,7 +16,7 @@ from app.chat.schemas import SESSION_ID, ChatIn, ChatOut, CompletionIn, MessageO
 from app.chat.service import ChatService, Turn, parse_session_id
 from sql.errors import InvalidInput, IpaiError
 from app.params import stated_param
-from app.problems import read_body, status_of
+from app.problems import status_of
 from app.security.auth import acting_user
 from app.security.keys import Principal
 from app.services import Services
@@ -36,19 +36,18 @@ class ChatController(Controller):
     path = "/v1/chat"
     tags = ["assistant"]
 
-    @post("", operation_id="chat", status_code=200, opt={"scope": "ask", "body": ChatIn, "streams": ANSWER_EVENTS})
-    async def chat(self, request: Request, services: Services, tenant_id: str,
+    @post("", operation_id="chat", status_code=200, opt={"scope": "ask", "streams": ANSWER_EVENTS})
+    async def chat(self, data: ChatIn, services: Services, tenant_id: str,
                    principal: Principal) -> Response[ChatOut]:
         """One chat turn: a follow-up is resolved against the session's history before retrieval."""
-        body = await read_body(request)
-        user_id = acting_user(principal, body.user_id)
+        user_id = acting_user(principal, data.user_id)
         chat = ChatService(services, tenant_id)
-        session_id = parse_session_id(body.session_id)
-        if body.stream:
-            await chat.prepare(session_id, body.message)  # bad input is a 4xx before the stream starts
-            events = chat.turn_stream(session_id, body.message, user_id=user_id, k=body.k)
+        session_id = parse_session_id(data.session_id)
+        if data.stream:
+            await chat.prepare(session_id, data.message)  # bad input is a 4xx before the stream starts
+            events = chat.turn_stream(session_id, data.message, user_id=user_id, k=data.k)
             return ServerSentEvent(answer_events(events, done=chat_out))
-        return Response(chat_out(await chat.turn(session_id, body.message, user_id=user_id, k=body.k)))
+        return Response(chat_out(await chat.turn(session_id, data.message, user_id=user_id, k=data.k)))
 
     @get("/sessions/{session_id:str}", operation_id="chatSession", opt={"scope": "ask"})
     async def session(self, services: Services, tenant_id: str, session_id: SessionIdPath) -> SessionOut:
@@ -61,11 +60,10 @@ class ChatController(Controller):
                           updated_at=row["updated_at"], messages=[MessageOut(**m) for m in messages])
 
     @post("/completions", operation_id="chatCompletions", status_code=200,
-          opt={"scope": "ask", "body": CompletionIn, "streams": ()})  # (): data-only events, as OpenAI streams them
-    async def completions(self, request: Request, services: Services, tenant_id: str) -> Response[Any]:
+          opt={"scope": "ask", "streams": ()})  # (): data-only events, as OpenAI streams them
+    async def completions(self, data: CompletionIn, services: Services, tenant_id: str) -> Response[Any]:
         """OpenAI-compatible chat completions answered from the knowledge base (model `ipai-rag`)."""
-        body = await read_body(request)
-        turns = [(m.role, _text(m.content)) for m in body.messages]
+        turns = [(m.role, _text(m.content)) for m in data.messages]
         users = [i for i, (role, _) in enumerate(turns) if role == "user"]
         if not users:
             raise InvalidInput("messages must contain a user message")
@@ -76,7 +74,7 @@ class ChatController(Controller):
         query = await chat.standalone(services.assistant.check_question(question), previous)
         created = int(time.time())
         completion_id = f"chatcmpl-{uuid.uuid4().hex}"
-        if body.stream:
+        if data.stream:
             events = services.assistant.ask_stream(question, tenant_id=tenant_id, search_query=query, history=history)
             return Stream(_openai_chunks(events, completion_id, created), media_type="text/event-stream")
         answer = await services.assistant.ask(question, tenant_id=tenant_id, search_query=query, history=history)

@@ -135,11 +135,11 @@ class KnowledgeBaseController(Controller):
         await KnowledgeBase(services, tenant_id).delete(document_id)
 
     @post("/reindex", operation_id="reindex", status_code=202,
-          opt={"scope": "kb:write", "body": ReindexIn, "body_optional": True})
-    async def reindex(self, request: Request, services: Services, tenant_id: str) -> ReindexOut:
+          opt={"scope": "kb:write"})
+    async def reindex(self, services: Services, tenant_id: str, data: ReindexIn | None = None) -> ReindexOut:
         """Re-chunk and/or re-embed all or a filtered set of documents (e.g. into a new model)."""
-        body = await read_body(request)
-        return await KnowledgeBase(services, tenant_id).reindex(body)
+        data = data or ReindexIn()
+        return await KnowledgeBase(services, tenant_id).reindex(data)
 
     @get("/export", operation_id="exportDocuments", media_type="application/x-ndjson", opt={"scope": "kb:read"})
     async def export(self, services: Services, tenant_id: str, source: str | None = None) -> Stream:

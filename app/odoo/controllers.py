@@ -14,7 +14,6 @@ from app.odoo.ledger import MAX_BODY, Ledger
 from app.odoo.secrets import webhook_secret
 from app.odoo.seed import drift
 from app.params import HttpUrl, Name, row_id, stated
-from app.problems import read_body
 from app.services import Services
 from sql.queries import q
 
@@ -55,13 +54,13 @@ class OdooController(Controller):
     tags = ["odoo"]
 
     @post("/v1/odoo/webhook", operation_id="odooWebhook", request_max_body_size=MAX_BODY, status_code=202,
-        opt={"public": True})
+        opt={"public": True, "raw_body": True})
     async def webhook(self, request: Request, services: Services) -> Response[dict[str, Any]]:
         """A signed Odoo event: 202 once stored, 200 for a repeat (with the original id)."""
         return await self._receive(request, services, github=False)
 
     @post("/v1/github/webhook", operation_id="githubWebhook", request_max_body_size=MAX_BODY, status_code=202,
-        opt={"public": True})
+        opt={"public": True, "raw_body": True})
     async def github(self, request: Request, services: Services) -> Response[dict[str, Any]]:
         """A GitHub webhook (X-Hub-Signature-256) into the same ledger."""
         return await self._receive(request, services, github=True)
@@ -77,39 +76,37 @@ class OdooController(Controller):
         return Response(out, status_code=status)
 
     @post("/v1/odoo/instances", operation_id="addOdooInstance", status_code=201,
-          opt={"scope": "sync", "body": InstanceIn})
-    async def add_instance(self, request: Request, services: Services, tenant_id: str) -> dict[str, Any]:
+          opt={"scope": "sync"})
+    async def add_instance(self, data: InstanceIn, services: Services, tenant_id: str) -> dict[str, Any]:
         """Register an Odoo instance with its webhook secret(s)."""
-        body = await read_body(request)
-        if not body.secrets or any(len(s) < 16 for s in body.secrets):
+        if not data.secrets or any(len(s) < 16 for s in data.secrets):
             raise InvalidInput("give at least one webhook secret of 16 or more characters")
         # Instance names are global (webhooks name them); the check sees every tenant's.
-        if await services.db.pool.fetchval(q("odoo_instance_tenant"), body.name):
-            raise Conflict(f"an instance named {body.name!r} exists already")
-        for secret in body.secrets:  # the vault first: an instance never exists without its secrets
-            await services.vault.put(tenant_id, webhook_secret(body.name), secret)
+        if await services.db.pool.fetchval(q("odoo_instance_tenant"), data.name):
+            raise Conflict(f"an instance named {data.name!r} exists already")
+        for secret in data.secrets:  # the vault first: an instance never exists without its secrets
+            await services.vault.put(tenant_id, webhook_secret(data.name), secret)
         try:
             instance_id = await services.db.tenant(tenant_id).fetchval(
                 q("odoo_instance_add"),
-                tenant_id, body.name, body.base_url, body.database)
+                tenant_id, data.name, data.base_url, data.database)
         except asyncpg.UniqueViolationError as exc:
-            raise Conflict(f"an instance named {body.name!r} exists already") from exc
-        return {"id": instance_id, "name": body.name}
+            raise Conflict(f"an instance named {data.name!r} exists already") from exc
+        return {"id": instance_id, "name": data.name}
 
     @post("/v1/odoo/instances/{name:str}/secrets", operation_id="rotateOdooSecret", status_code=201,
-        opt={"scope": "sync", "body": SecretIn})
-    async def add_secret(self, request: Request, services: Services, tenant_id: str, name: str) -> dict[str, Any]:
+        opt={"scope": "sync"})
+    async def add_secret(self, data: SecretIn, services: Services, tenant_id: str, name: str) -> dict[str, Any]:
         """Add a webhook secret (rotation); optionally retire the others."""
-        body = await read_body(request)
-        if len(body.secret) < 16:
+        if len(data.secret) < 16:
             raise InvalidInput("webhook secrets need 16 or more characters")
         if await services.db.tenant(tenant_id).fetchval(
                 q("odoo_instance_id"), name, tenant_id) is None:
             raise NotFound(f"no Odoo instance {name!r}")
-        await services.vault.put(tenant_id, webhook_secret(name), body.secret)
-        if body.deactivate_others:
+        await services.vault.put(tenant_id, webhook_secret(name), data.secret)
+        if data.deactivate_others:
             await services.vault.retire(tenant_id, webhook_secret(name), keep_latest=True)
-        return {"instance": name, "active_secrets": "rotated" if body.deactivate_others else "added"}
+        return {"instance": name, "active_secrets": "rotated" if data.deactivate_others else "added"}
 
     @get("/v1/odoo/events/{event_id:int}", operation_id="odooEvent", opt={"scope": "sync"})
     async def event(self, services: Services, tenant_id: str, event_id: int = row_id()) -> dict[str, Any]:

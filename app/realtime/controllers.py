@@ -16,7 +16,6 @@ from sql.queries import q
 from sql.values import check_json
 from sql.errors import InvalidInput
 from app.params import stated_param
-from app.problems import read_body
 from app.services import Services
 
 CHANNELS = ("jobs", "approvals", "notifications", "odoo-sync")
@@ -77,12 +76,11 @@ class RealtimeController(Controller):
         subscription = hub.subscribe(caller, tenant_id, channel)  # 429 past a cap, before the stream starts
         return ServerSentEvent(channel_events(hub, subscription, services.db, last_id))
 
-    @post("/{channel:str}", operation_id="publish", status_code=201, opt={"scope": "sync", "body": PublishIn})
-    async def publish(self, request: Request, services: Services, tenant_id: str,
+    @post("/{channel:str}", operation_id="publish", status_code=201, opt={"scope": "sync"})
+    async def publish(self, data: PublishIn, services: Services, tenant_id: str,
                       channel: ChannelPath) -> dict[str, int]:
         """Publish a message on a channel (approvals, notifications ...)."""
         check_channel(channel)
-        body = await read_body(request)
         row_id = await services.db.tenant(tenant_id).fetchval(q("realtime_publish"), tenant_id, channel,
-                                                               check_json(body.payload, "payload"))
+                                                               check_json(data.payload, "payload"))
         return {"id": row_id}

@@ -5,10 +5,9 @@ import time
 from dataclasses import replace
 
 import numpy as np
-from litestar import Controller, Request, post
+from litestar import Controller, post
 
 from sql.errors import InvalidInput
-from app.problems import read_body
 from app.search.schemas import ChunkFlag, LegScore, SearchHit, SearchIn, SearchOut
 from app.services import Services
 from retrieval.retriever import Filters
@@ -18,31 +17,30 @@ class SearchController(Controller):
     path = "/v1/search"
     tags = ["search"]
 
-    @post("", operation_id="search", status_code=200, opt={"scope": "kb:read", "body": SearchIn})
-    async def search(self, request: Request, services: Services, tenant_id: str) -> SearchOut:
+    @post("", operation_id="search", status_code=200, opt={"scope": "kb:read"})
+    async def search(self, data: SearchIn, services: Services, tenant_id: str) -> SearchOut:
         """Hybrid, vector, lexical or trigram search with filters, pagination and explain."""
-        body = await read_body(request)
         started = time.perf_counter()
         retriever = services.retriever
         params = retriever.params
-        if body.weights is not None:
-            w = body.weights
+        if data.weights is not None:
+            w = data.weights
             params = replace(
                 params, w_vector=params.w_vector if w.vector is None else w.vector,
                 w_lexical=params.w_lexical if w.lexical is None else w.lexical,
                 w_trigram=params.w_trigram if w.trigram is None else w.trigram,
             )
-        if body.fusion is not None:
-            params = replace(params, fusion=body.fusion)
-        if body.rrf_k is not None:
-            params = replace(params, rrf_k=body.rrf_k)
-        f = body.filters
+        if data.fusion is not None:
+            params = replace(params, fusion=data.fusion)
+        if data.rrf_k is not None:
+            params = replace(params, rrf_k=data.rrf_k)
+        f = data.filters
         languages = [services.languages.resolve(x) for x in f.languages] if f.languages else None
         hits = await retriever.search(
-            body.query, k=body.k, mode=body.mode, tenant_id=tenant_id, offset=body.offset,
+            data.query, k=data.k, mode=data.mode, tenant_id=tenant_id, offset=data.offset,
             filters=Filters(f.sources, languages, f.document_ids, f.metadata, f.updated_from, f.updated_to),
-            params=params, match_threshold=body.match_threshold, collapse=body.collapse,
-            query_embedding=_query_vector(body.query_embedding), flags=body.explain,
+            params=params, match_threshold=data.match_threshold, collapse=data.collapse,
+            query_embedding=_query_vector(data.query_embedding), flags=data.explain,
         )
         return SearchOut(
             hits=[
@@ -50,12 +48,12 @@ class SearchController(Controller):
                     chunk_id=h.chunk_id, document_id=h.document_id, external_id=h.external_id, title=h.title,
                     source=h.source, section_path=h.section_path, content=h.content, snippet=h.snippet,
                     score=h.score, char_start=h.char_start, char_end=h.char_end, version=h.version,
-                    explain={k: LegScore(**v) for k, v in h.legs.items()} if body.explain else None,
-                    flags=[ChunkFlag("instruction", a, b) for a, b in h.flags] if body.explain else None,
+                    explain={k: LegScore(**v) for k, v in h.legs.items()} if data.explain else None,
+                    flags=[ChunkFlag("instruction", a, b) for a, b in h.flags] if data.explain else None,
                 )
                 for h in hits
             ],
-            mode=body.mode, offset=body.offset, took_ms=round((time.perf_counter() - started) * 1000, 2),
+            mode=data.mode, offset=data.offset, took_ms=round((time.perf_counter() - started) * 1000, 2),
         )
 
 

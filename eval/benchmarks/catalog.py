@@ -13,6 +13,7 @@ from app.services import Services
 from app.settings import Settings
 from eval.benchmarks.common import scratch_database
 from ingest.embedding import HashEmbedder
+from sql.queries import q
 
 ODOO_MODELS = """account.move account.move.line account.payment account.journal account.account account.tax
 account.analytic.line account.bank.statement account.bank.statement.line account.reconcile.model res.partner
@@ -59,7 +60,7 @@ async def bench_catalog(settings: Settings, n: int = 100_000, queries: int = 300
                 await catalog.register(specs[i:i + 5000], mirror=False)
             load = time.perf_counter() - started
             async with services.owner() as conn:
-                await conn.execute("VACUUM ANALYZE catalog.assets, catalog.names")
+                await conn.execute(q("bench_catalog_analyze"))
             targets = [rng.choice(ODOO_MODELS) for _ in range(queries // 2)]
             targets += [s.fqdn.split(".", 2)[2].removeprefix("v_") for s in rng.sample(specs[-50_000:], queries // 2)]
             lookups = [typo(t.replace(".", " ").replace("_", " "), rng) for t in targets]

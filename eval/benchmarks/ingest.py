@@ -21,6 +21,7 @@ from ingest.loaders import LoadedDocument, iter_paths, load_files
 from ingest.pipeline import LOADER_PROCESSES
 from ingest.pipeline import IngestOptions, IngestPipeline
 from ingest.store import CHUNK_COLUMNS, DocumentStore, PreparedDocument, embedding_text, heading_for
+from sql.queries import q
 
 
 def iter_documents(paths: list[Path]) -> Iterator[LoadedDocument]:
@@ -113,14 +114,14 @@ async def _run(services: Services, paths: list[Path], batch_size: int, workers_c
     busy_after = machine_busy_seconds()
     busy = None if busy_before is None or busy_after is None else busy_after - busy_before
     vector_index = await services.db.pool.fetchval(
-        "SELECT NOT index_deferred FROM rag.embedding_models WHERE name = $1", services.embedder.name)
+        q("bench_model_indexed"), services.embedder.name)
     peak_rss = peak_rss_mb()  # before the measurements apart below add their own
     with load():  # loading alone, measured apart: in the run it overlaps the store
         list(iter_documents(paths))
     with chunk():  # chunking alone, measured apart: in the run above it overlaps the store step
         for doc in docs:
             pipeline.prepare(doc, options)
-    embedded = await services.db.tenant("bench").fetchval("SELECT count(*) FROM rag.chunk_embeddings")
+    embedded = await services.db.tenant("bench").fetchval(q("bench_embedded_count"))
     hashing = Timer()  # the hash embedder alone, from a cold word cache (it takes 64 texts per pass itself)
     texts = [embedding_text(heading_for(doc.title, c.section_path), c.content)
              for batch in prepared_all for doc in batch for c in doc.chunks]
@@ -144,9 +145,7 @@ async def _run(services: Services, paths: list[Path], batch_size: int, workers_c
             if i:
                 await defer_lexical_indexing(conn)
             ids = await conn.fetch(
-                """INSERT INTO rag.documents (tenant_id, external_id, title, source, content, content_hash)
-                   SELECT 'rawcopy', k.e, '', 'bench', 'x', '' FROM unnest($1::text[]) WITH ORDINALITY AS k(e, n)
-                   ORDER BY k.n RETURNING id""",
+                q("bench_documents_bare"),
                 [d.external_id for d in batch],
             )
             rows = [row for record, doc in zip(ids, batch)

@@ -17,6 +17,7 @@ from eval.benchmarks.common import peak_rss_mb, scratch_database
 from ingest.embedding import Embedder
 from ingest.loaders import LoadedDocument, iter_paths, load_path
 from ingest.pipeline import IngestOptions
+from sql.queries import q
 
 REFERENCE_SQL = Path(__file__).with_name("reference.sql")
 TENANT = "bench"
@@ -40,7 +41,7 @@ def percentiles(ms: list[float]) -> dict[str, float]:
 
 async def _fill(services: Services, stream, target: int) -> int:  # type: ignore[no-untyped-def]
     """Ingest from the stream until the tenant holds `target` chunks; embed with the index built after."""
-    have = await services.db.tenant(TENANT).fetchval("SELECT count(*) FROM rag.chunks WHERE tenant_id = $1", TENANT)
+    have = await services.db.tenant(TENANT).fetchval(q("bench_chunk_count"), TENANT)
     options = IngestOptions(tenant_id=TENANT, language="english")
     batch: list[LoadedDocument] = []
     while have < target:
@@ -53,7 +54,7 @@ async def _fill(services: Services, stream, target: int) -> int:  # type: ignore
     # Bulk load: drop the model's HNSW index, embed, build it again (pgvector's advice for bulk loads).
     async with services.owner() as conn:
         index = await conn.fetchval(
-            "SELECT indexname FROM pg_indexes WHERE schemaname = 'rag' AND indexname LIKE 'chunk_embeddings_hnsw_%'")
+            q("bench_hnsw_indexes"))
         if index:
             await conn.execute(f'DROP INDEX rag."{index}"')
     await services.worker(batch_size=128).drain()
@@ -62,7 +63,7 @@ async def _fill(services: Services, stream, target: int) -> int:  # type: ignore
         await services.indexer.register_model(conn)
         # What autovacuum does within a minute of a bulk load: statistics, and the visibility map that
         # lets the postings be read by index-only scans (without it every posting visits the heap).
-        await conn.execute("VACUUM (ANALYZE)")
+        await conn.execute(q("bench_vacuum"))
     return have
 
 
@@ -78,7 +79,7 @@ async def _time_queries(services: Services, queries: list[str], vectors: np.ndar
         for text, vector in zip(queries, vectors):
             started = time.perf_counter()
             if mode == "reference":
-                await conn.fetch("SELECT * FROM public.reference_hybrid_search($1, $2, 10)", text, vector)
+                await conn.fetch(q("bench_reference_search"), text, vector)
             else:
                 await retriever.search(text, k=10, mode=mode, tenant_id=TENANT, query_embedding=vector,
                                        params=params, snippets=False, conn=conn)

@@ -21,6 +21,7 @@ import numpy as np
 from app.odoo.signatures import sign
 from app.settings import Settings
 from eval.benchmarks.common import scratch_database
+from sql.queries import q
 
 SECRET = "bench_secret_0123456789abcdef"
 
@@ -93,10 +94,9 @@ async def bench_webhooks(settings: Settings, events: int = 5000, concurrency: in
     async with scratch_database(settings, "ipai_bench_webhooks") as url:
         conn = await asyncpg.connect(url)
         try:
-            instance = await conn.fetchval("INSERT INTO odoo.instances (name, base_url, database) "
-                                           "VALUES ('bench', 'http://odoo', 'odoo') RETURNING id")
+            instance = await conn.fetchval(q("bench_instance_add"))
             # A plain-text secret as earlier versions stored it: `serve` moves it into the vault at start-up.
-            await conn.execute("INSERT INTO odoo.instance_secrets (instance_id, secret) VALUES ($1, $2)", instance, SECRET)
+            await conn.execute(q("bench_instance_secret"), instance, SECRET)
         finally:
             await conn.close()
         port = free_port()
@@ -135,7 +135,7 @@ async def bench_webhooks(settings: Settings, events: int = 5000, concurrency: in
             server.wait(timeout=30)
         conn = await asyncpg.connect(url)
         try:
-            stored = await conn.fetchval("SELECT count(*) FROM odoo.webhook_events")
+            stored = await conn.fetchval(q("bench_events_stored"))
         finally:
             await conn.close()
 

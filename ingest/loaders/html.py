@@ -3,7 +3,6 @@ hidden elements dropped."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 

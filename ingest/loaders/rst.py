@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from docutils import nodes
 from docutils.core import publish_doctree
 from docutils.parsers.rst import Directive, directives, roles
-from docutils.parsers.rst.directives.admonitions import BaseAdmonition
 from docutils.utils import unescape
 
 from ingest.loaders.document import Block, assemble, inline, table_rows
