@@ -32,13 +32,16 @@ def topic_phrases(question: str) -> list[str]:
     """The key noun-phrase-like runs of a question: consecutive words that are not stop words, question
     words or generic verbs, longest first."""
     runs: list[list[str]] = [[]]
-    for word in _PHRASE_WORD.findall(question):
-        lower = word.lower()
-        if lower in STOPWORDS or lower in QUESTION_WORDS or lower in GENERIC:
-            if runs[-1]:
-                runs.append([])
-            continue
-        runs[-1].append(word)
+    for clause in re.split(r"[,;:()?!]|\.\s", question):  # a phrase never runs across punctuation
+        if runs[-1]:
+            runs.append([])
+        for word in _PHRASE_WORD.findall(clause):
+            lower = word.lower()
+            if lower in STOPWORDS or lower in QUESTION_WORDS or lower in GENERIC:
+                if runs[-1]:
+                    runs.append([])
+                continue
+            runs[-1].append(word)
     phrases = [" ".join(run) for run in runs if run]
     return sorted(phrases, key=lambda p: -len(p.split()))
 
