@@ -21,7 +21,7 @@ UPLOAD_FORM: dict[str, Any] = {
     "required": ["file"],
     "properties": {
         "file": {"type": "string", "format": "binary",
-                 "description": "Markdown, reStructuredText, text, HTML, PDF or BEIR JSON Lines (.gz too)"},
+                 "description": "Markdown, reStructuredText, text, HTML, PDF, Word, Excel, CSV or JSON Lines (.gz too)"},
         "external_id": {"type": "string"},
         "title": {"type": "string"},
         "source": {"type": "string"},

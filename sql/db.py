@@ -185,6 +185,34 @@ async def migrate(conn: asyncpg.Connection, directory: Path = MIGRATIONS_DIR) ->
     return applied
 
 
+@contextlib.asynccontextmanager
+async def scratch_database(server_url: str, name: str) -> AsyncIterator[str]:
+    """A new database on the server (replacing one of that name), every migration applied; its URL. Dropped
+    afterwards."""
+    parts = urlsplit(server_url)
+    url = urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
+    quoted = '"' + name.replace('"', '""') + '"'  # CREATE/DROP DATABASE take no parameters
+    admin = await asyncpg.connect(server_url)
+    try:
+        await admin.execute(f"DROP DATABASE IF EXISTS {quoted} WITH (FORCE)")
+        await admin.execute(f"CREATE DATABASE {quoted}")
+    finally:
+        await admin.close()
+    try:
+        conn = await asyncpg.connect(url)
+        try:
+            await migrate(conn)
+        finally:
+            await conn.close()
+        yield url
+    finally:
+        admin = await asyncpg.connect(server_url)
+        try:
+            await admin.execute(f"DROP DATABASE IF EXISTS {quoted} WITH (FORCE)")
+        finally:
+            await admin.close()
+
+
 APP_ROLE = "ipai_app"
 
 

@@ -59,26 +59,8 @@ async def fresh_schema(server_url: str) -> str:
     """The schema every migration gives an empty database: one is made on the server, migrated, dumped and
     dropped (the service's own database holds per-tenant partitions that are data, not schema)."""
     import os
-    from urllib.parse import urlsplit, urlunsplit
 
-    import asyncpg
+    from sql.db import scratch_database
 
-    from sql.db import migrate
-
-    name = f"ipai_schema_{os.getpid()}"
-    admin = await asyncpg.connect(server_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        parts = urlsplit(server_url)
-        url = urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
-        try:
-            conn = await asyncpg.connect(url)
-            try:
-                await migrate(conn)
-            finally:
-                await conn.close()
-            return await dump_schema(url)
-        finally:
-            await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    async with scratch_database(server_url, f"ipai_schema_{os.getpid()}") as url:
+        return await dump_schema(url)

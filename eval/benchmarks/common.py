@@ -6,11 +6,9 @@ import os
 import resource
 import time
 from collections.abc import AsyncIterator
-from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
-
-from sql.db import Database, migrate
+from sql.db import Database
+from sql.db import scratch_database as migrated_scratch
 from app.settings import Settings
 
 
@@ -48,25 +46,8 @@ class Timer:
 async def scratch_database(settings: Settings, name: str) -> AsyncIterator[str]:
     """A new migrated database on the configured server, dropped afterwards."""
     database = Database.start(settings.database.url, settings.database.data_dir)
-    parts = urlsplit(database.url)
-    url = urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
-    admin = await asyncpg.connect(database.url)
     try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.execute(f'CREATE DATABASE "{name}"')
+        async with migrated_scratch(database.url, name) as url:
+            yield url
     finally:
-        await admin.close()
-    try:
-        conn = await asyncpg.connect(url)
-        try:
-            await migrate(conn)
-        finally:
-            await conn.close()
-        yield url
-    finally:
-        admin = await asyncpg.connect(database.url)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
         database.stop()
