@@ -285,3 +285,24 @@ def test_errors() -> None:
         list(load_bytes(b'{"title": "x"}', "c.jsonl"))
     with pytest.raises(BadRequest, match="gzip"):
         list(load_bytes(b"\x1f\x8bnot-gzip", "x.md.gz"))
+
+
+def test_a_decompression_bomb_stops_at_the_limit_in_memory() -> None:
+    import tracemalloc
+    import zlib
+
+    from sql.errors import PayloadTooLarge
+
+    packer = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)  # gzip framing
+    block = b"\0" * (1 << 20)
+    bomb = b"".join(packer.compress(block) for _ in range(256)) + packer.flush()  # 256 MiB in ~250 KiB
+    assert len(bomb) < 512 * 1024
+    limit = 16 << 20
+    tracemalloc.start()
+    try:
+        with pytest.raises(PayloadTooLarge):
+            list(load_bytes(bomb, "bomb.txt.gz", max_decompressed=limit))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < limit + (8 << 20), f"peak {peak / 2**20:.1f} MiB for a {limit / 2**20:.0f} MiB limit"
