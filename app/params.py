@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar.params import Parameter
+from litestar.types import Empty
 
 BIGINT_MAX = 2**63 - 1
 INTEGER_MAX = 2**31 - 1
@@ -24,9 +25,9 @@ def stated(description: str, **rules: Any) -> msgspec.Meta:
     return msgspec.Meta(description=description, extra_json_schema=rules)
 
 
-def stated_param(description: str, **rules: Any) -> Any:
-    """The same for a path parameter."""
-    return Parameter(description=description, schema_extra=rules)
+def stated_param(description: str, *, default: Any = Empty, **rules: Any) -> Any:
+    """The same for a path or query parameter (a query parameter may have a default)."""
+    return Parameter(description=description, schema_extra=rules, default=default)
 
 
 RowId = Annotated[int, msgspec.Meta(ge=1, le=BIGINT_MAX)]

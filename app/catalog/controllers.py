@@ -64,7 +64,8 @@ class CatalogController(Controller):
     async def list_assets(
         self, services: Services, tenant_id: str, q: str | None = None,
         type: str | None = None, system: str | None = None,  # noqa: A002 - the API's own names
-        limit: int = Parameter(default=20, ge=1, le=200), offset: int = Parameter(default=0, ge=0),
+        limit: int = Parameter(default=20, ge=1, le=200),
+        offset: int = Parameter(default=0, ge=0, le=199, description="with q: offset + limit is at most 200"),
         cursor: str = "",
     ) -> AssetPage:
         """List assets, or with q a fuzzy lookup (trigram candidates re-ranked with rapidfuzz)."""
@@ -79,7 +80,9 @@ class CatalogController(Controller):
         return {"from_fqdn": data.from_fqdn, "to_fqdn": data.to_fqdn, "relation": data.relation}
 
     @get("/lineage/{fqdn:str}", operation_id="lineage", opt={"scope": "catalog"})
-    async def lineage(self, services: Services, tenant_id: str, fqdn: FqdnPath, direction: str = "down",
+    async def lineage(self, services: Services, tenant_id: str, fqdn: FqdnPath,
+                      direction: str = stated_param("up: what feeds the asset; down: what it feeds", default="down",
+                                                    enum=["up", "down"]),
                       depth: int = 3) -> LineageOut:
         """Upstream or downstream lineage, recursive and cycle-safe."""
         edges = await Catalog(services, tenant_id).lineage(fqdn, direction, depth)
