@@ -18,7 +18,7 @@ from litestar.openapi.plugins import ScalarRenderPlugin
 from app.assistant.controllers import AskController, ToolsController
 from app.assistant.llm import ChatModel
 from app.catalog.controllers import CatalogController
-from app.chat.controllers import ChatController
+from app.chat.controllers import ChatController, ModelsController
 from app.odoo.controllers import OdooController
 from app.odoo.handlers import ChangeHandlers
 from app.odoo.ledger import Ledger
@@ -127,7 +127,8 @@ def create_app(
             await services.close()
 
     app = Litestar(
-        route_handlers=[KnowledgeBaseController, SearchController, SystemController, AskController, ToolsController, ChatController, CatalogController, OdooController, RealtimeController, VaultController],
+        route_handlers=[KnowledgeBaseController, SearchController, SystemController, AskController, ToolsController, ChatController,
+                        ModelsController, CatalogController, OdooController, RealtimeController, VaultController],
         dependencies={"services": Provide(provide_services, sync_to_thread=False),
                       "tenant_id": Provide(provide_tenant, sync_to_thread=False),
                       "principal": Provide(provide_principal, sync_to_thread=False)},

@@ -218,6 +218,41 @@ async def test_official_openai_client_against_the_facade(services: Services, liv
         model="ipai-rag", stream=True, messages=[{"role": "user", "content": "Who is the payroll officer?"}])
     parts = [chunk.choices[0].delta.content or "" async for chunk in stream if chunk.choices]
     assert "Jane Smith" in "".join(parts)
+    # Chat UIs list the models first; an unknown name is a 404, as OpenAI answers it, never another model.
+    assert [m.id async for m in client.models.list()] == ["ipai-rag"]
+    assert (await client.models.retrieve("ipai-rag")).owned_by == "ipai-rag"
+    with pytest.raises(openai.NotFoundError):
+        await client.models.retrieve("gpt-4o")
+    with pytest.raises(openai.NotFoundError):
+        await client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "Hi"}])
+    with pytest.raises(openai.BadRequestError) as refused:
+        await client.chat.completions.create(
+            model="ipai-rag", messages=[{"role": "user", "content": "Who is the payroll officer?"}],
+            tools=[{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}])
+    assert "tools and functions are not supported" in refused.value.response.json()["detail"]
+    # The extractive answerer generates nothing: the sampling options it cannot apply are named.
+    raw = await client.chat.completions.with_raw_response.create(
+        model="ipai-rag", messages=[{"role": "user", "content": "Who is the payroll officer?"}], max_tokens=5,
+        temperature=0.2, stop=["."])
+    assert raw.headers["x-ipai-ignored-parameters"] == "max_tokens, temperature, stop"
+    assert raw.parse().model_extra["ignored_parameters"] == ["max_tokens", "temperature", "stop"]
+
+
+async def test_sampling_options_reach_the_model(db_url: str, tmp_path: Path, services: Services,
+                                                fake_openai: FakeOpenAI) -> None:
+    await load(services)
+    fake_openai.chat_reply = "The payroll officer is Jane Smith [1]."
+    app = create_app(make_settings(db_url, tmp_path), embedder=CountingEmbedder(), database=Database(db_url),
+                     llm=llm(fake_openai))
+    async with AsyncTestClient(app) as client:
+        await login(client, db_url)
+        r = await client.post("/v1/chat/completions", json={
+            "model": "ipai-rag", "messages": [{"role": "user", "content": "Who is the payroll officer?"}],
+            "max_tokens": 50, "temperature": 0.3, "stop": "END"})
+        assert r.status_code == 200, r.text
+        assert "x-ipai-ignored-parameters" not in r.headers and "ignored_parameters" not in r.json()
+    _, body = fake_openai.requests[-1]
+    assert (body["max_tokens"], body["temperature"], body["stop"]) == (50, 0.3, ["END"])
 
 
 async def test_a_failed_model_call_leaves_no_half_written_chat_turn(

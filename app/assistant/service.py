@@ -10,7 +10,7 @@ import numpy as np
 from app.assistant.citations import Citation, Removed, citation, verify
 from app.assistant.coverage import unknown_names
 from app.assistant.extractive import ExtractiveAnswerer, Passage, SentenceCandidate, sentence_candidates
-from app.assistant.llm import ChatModel
+from app.assistant.llm import ChatModel, Sampling
 from app.assistant.prompting import SYSTEM_PROMPT, pack_context, sanitise, user_message
 from app.assistant.similarity import SentenceSimilarity
 from sql.errors import InvalidInput, PayloadTooLarge
@@ -101,7 +101,8 @@ class Assistant:
 
     async def ask(self, question: str, *, tenant_id: str, k: int = 5, filters: Filters | None = None,
                   search_query: str | None = None, history: list[dict[str, str]] | None = None,
-                  user_id: str | None = None) -> Answer:
+                  user_id: str | None = None, sampling: Sampling | None = None) -> Answer:
+        """sampling: the caller's generation options (honoured by a model; the extractive answerer has none)."""
         question = self.check_question(question)
         encoded = await self._encoded_question(search_query or question)
         hits = await self.retrieve(question, tenant_id=tenant_id, k=k, filters=filters, search_query=search_query,
@@ -111,7 +112,7 @@ class Assistant:
         if self.llm is None:
             return await self._extractive(search_query or question, hits, encoded)
         context, messages = self._prompt(question, hits, history)
-        completion = await self.llm.complete(messages)
+        completion = await self.llm.complete(messages, sampling=sampling)
         return self._finish(completion.text, context, Usage(completion.prompt_tokens, completion.completion_tokens))
 
     def _prompt(self, question: str, hits: list[Hit], history: list[dict[str, str]] | None
@@ -197,7 +198,7 @@ class Assistant:
         else:
             context, messages = self._prompt(question, hits, kwargs.get("history"))
             parts: list[str] = []
-            async for piece in self.llm.stream(messages):
+            async for piece in self.llm.stream(messages, sampling=kwargs.get("sampling")):
                 parts.append(piece)
                 yield "delta", piece
             text = "".join(parts)

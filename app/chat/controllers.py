@@ -12,9 +12,12 @@ from litestar.response import Response, ServerSentEvent, Stream
 
 from app.assistant.controllers import ANSWER_EVENTS, answer_events
 from app.assistant.schemas import ask_out
-from app.chat.schemas import SESSION_ID, ChatIn, ChatOut, CompletionIn, MessageOut, SessionOut
+from app.assistant.llm import Sampling
+from app.chat.schemas import (
+    SESSION_ID, ChatIn, ChatOut, CompletionIn, MessageOut, ModelList, ModelOut, SessionOut,
+)
 from app.chat.service import ChatService, Turn, parse_session_id
-from sql.errors import InvalidInput, IpaiError
+from sql.errors import BadRequest, InvalidInput, IpaiError, NotFound
 from app.params import stated_param
 from app.problems import status_of
 from app.security.auth import acting_user
@@ -23,6 +26,10 @@ from app.services import Services
 from sql.queries import q
 
 MODEL = "ipai-rag"
+STARTED = int(time.time())
+"""The served model's "created" time: when this process started."""
+IGNORED_HEADER = "X-Ipai-Ignored-Parameters"
+"""Names the generation options (max_tokens, temperature, stop) the extractive answerer did not apply."""
 
 
 SessionIdPath = Annotated[str, stated_param(**SESSION_ID)]
@@ -63,6 +70,16 @@ class ChatController(Controller):
           opt={"scope": "ask", "streams": ()})  # (): data-only events, as OpenAI streams them
     async def completions(self, data: CompletionIn, services: Services, tenant_id: str) -> Response[Any]:
         """OpenAI-compatible chat completions answered from the knowledge base (model `ipai-rag`)."""
+        if data.model != MODEL:
+            raise NotFound(f"the model {data.model!r} does not exist; this server serves {MODEL!r} (GET /v1/models)")
+        if data.tools or data.functions:
+            raise BadRequest("tools and functions are not supported: the assistant answers from the knowledge base; "
+                             "send the request without them")
+        stop = [data.stop] if isinstance(data.stop, str) else data.stop
+        sampling = Sampling(data.max_tokens, data.temperature, stop or None)
+        # The extractive answerer generates nothing: the options it cannot honour are named in the response.
+        ignored = sampling.given() if services.assistant.llm is None else []
+        headers = {IGNORED_HEADER: ", ".join(ignored)} if ignored else None
         turns = [(m.role, _text(m.content)) for m in data.messages]
         users = [i for i, (role, _) in enumerate(turns) if role == "user"]
         if not users:
@@ -75,9 +92,12 @@ class ChatController(Controller):
         created = int(time.time())
         completion_id = f"chatcmpl-{uuid.uuid4().hex}"
         if data.stream:
-            events = services.assistant.ask_stream(question, tenant_id=tenant_id, search_query=query, history=history)
-            return Stream(_openai_chunks(events, completion_id, created), media_type="text/event-stream")
-        answer = await services.assistant.ask(question, tenant_id=tenant_id, search_query=query, history=history)
+            events = services.assistant.ask_stream(question, tenant_id=tenant_id, search_query=query, history=history,
+                                                   sampling=sampling)
+            return Stream(_openai_chunks(events, completion_id, created), media_type="text/event-stream",
+                          headers=headers)
+        answer = await services.assistant.ask(question, tenant_id=tenant_id, search_query=query, history=history,
+                                              sampling=sampling)
         out = ask_out(answer)
         return Response({
             "id": completion_id, "object": "chat.completion", "created": created, "model": MODEL,
@@ -85,7 +105,8 @@ class ChatController(Controller):
                          "message": {"role": "assistant", "content": answer.answer}}],
             "usage": msgspec.to_builtins(out.usage),
             "citations": msgspec.to_builtins(out.citations), "grounded": answer.grounded,
-        })
+            **({"ignored_parameters": ignored} if ignored else {}),
+        }, headers=headers)
 
 
 def _text(content: Any) -> str:
@@ -114,3 +135,27 @@ async def _openai_chunks(events: AsyncIterator[tuple[str, Any]], completion_id: 
     except IpaiError as exc:
         yield b"data: " + msgspec.json.encode({"error": {"message": exc.detail, "code": status_of(exc)}}) + b"\n\n"
     yield b"data: [DONE]\n\n"
+
+
+class ModelsController(Controller):
+    """The models the OpenAI-compatible facade serves (chat UIs list them before they chat)."""
+
+    path = "/v1/models"
+    tags = ["assistant"]
+
+    @get("", operation_id="listModels", opt={"scope": "ask"})
+    async def list_models(self, services: Services) -> ModelList:
+        """The models served: one, the knowledge base's assistant."""
+        return ModelList(data=[_model(services)])
+
+    @get("/{model_id:str}", operation_id="getModel", opt={"scope": "ask"})
+    async def get_model(self, services: Services, model_id: str) -> ModelOut:
+        """One served model; 404 for any other name, as OpenAI answers."""
+        if model_id != MODEL:
+            raise NotFound(f"the model {model_id!r} does not exist; this server serves {MODEL!r}")
+        return _model(services)
+
+
+def _model(services: Services) -> ModelOut:
+    return ModelOut(id=MODEL, created=STARTED, owned_by="ipai-rag",
+                    answered_by=services.assistant.model)

@@ -60,5 +60,24 @@ class CompletionIn(msgspec.Struct):
         contains={"type": "object", "required": ["role"], "properties": {"role": {"const": "user"}}})]
     model: str = "ipai-rag"
     stream: bool = False
-    max_tokens: int | None = None
-    temperature: float | None = None
+    max_tokens: Annotated[int, msgspec.Meta(ge=1, le=100_000)] | None = None
+    temperature: Annotated[float, msgspec.Meta(ge=0, le=2)] | None = None
+    stop: str | list[str] | None = None
+    tools: list[dict[str, Any]] | None = None
+    """Tool calling is not served: a request with tools is refused (400) rather than answered without them."""
+    functions: list[dict[str, Any]] | None = None
+
+
+class ModelOut(msgspec.Struct):
+    """A model as OpenAI's API lists it; answered_by: what writes the answers (a chat model, or extractive)."""
+
+    id: str
+    created: int
+    owned_by: str
+    answered_by: str
+    object: str = "model"
+
+
+class ModelList(msgspec.Struct):
+    data: list[ModelOut]
+    object: str = "list"
