@@ -758,3 +758,10 @@ VACUUM ANALYZE catalog.assets, catalog.names;
 -- name: eval_analyze
 -- Fresh statistics after an evaluation corpus is loaded.
 ANALYZE rag.postings, rag.term_stats, rag.chunks, rag.chunk_embeddings;
+
+-- name: documents_by_key
+-- The first of the tenant's documents of a source with these external ids (an upload would replace it).
+SELECT d.id FROM rag.documents AS d
+ WHERE d.tenant_id = $1 AND d.source = $2 AND d.external_id = ANY($3::text[])
+ ORDER BY d.id
+ LIMIT 1;

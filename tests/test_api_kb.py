@@ -215,3 +215,28 @@ async def test_database_down_is_503(client: AsyncTestClient) -> None:
     assert_problem(await client.get("/v1/kb/documents"), 503, "database")
     r = await client.get("/health")
     assert r.status_code == 503
+
+
+async def test_document_identity_409_replace_and_multipart_put(client: AsyncTestClient) -> None:
+    first = await client.post("/v1/kb/documents", files={"file": ("guide.md", b"# Guide\n\nFirst text.", "text/markdown")})
+    assert first.status_code == 201, first.text
+    doc_id = first.json()["documents"][0]["id"]
+    other = b"# Another guide\n\nA different file that happens to share the name."
+    r = await client.post("/v1/kb/documents", files={"file": ("guide.md", other, "text/markdown")})
+    assert_problem(r, 409, "replace=true")
+    assert r.json()["document"]["id"] == doc_id and r.json()["document"]["title"] == "Guide"
+    assert (await client.get(f"/v1/kb/documents/{doc_id}")).json()["title"] == "Guide", "nothing replaced"
+    r = await client.post("/v1/kb/documents", params={"replace": "true"},
+                          files={"file": ("guide.md", other, "text/markdown")})
+    assert r.status_code == 201 and r.json()["updated"] == 1
+    assert r.json()["documents"][0]["title"] == "Another guide"
+    # PUT takes a file as well as JSON; a new first heading becomes the title unless a title is given.
+    r = await client.put(f"/v1/kb/documents/{doc_id}", files={"file": ("x.md", b"# Third title\n\nNew text.", "text/markdown")})
+    assert r.status_code == 200, r.text
+    assert r.json()["documents"][0]["title"] == "Third title"
+    r = await client.put(f"/v1/kb/documents/{doc_id}", json={"content": "# Fourth title\n\nMore text."})
+    assert r.json()["documents"][0]["title"] == "Fourth title"
+    r = await client.put(f"/v1/kb/documents/{doc_id}", json={"content": "No heading here.", "title": "Kept"})
+    assert r.json()["documents"][0]["title"] == "Kept"
+    r = await client.put(f"/v1/kb/documents/{doc_id}", json={"content": "Still no heading."})
+    assert r.json()["documents"][0]["title"] == "Kept"

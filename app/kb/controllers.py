@@ -4,12 +4,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import msgspec
 from litestar import Controller, Request, delete, get, post, put
 from litestar.datastructures import UploadFile
 from litestar.params import Parameter
 from litestar.response import Stream
 
-from sql.errors import BadRequest, InvalidInput, UnsupportedMediaType
+from sql.errors import BadRequest, Conflict, InvalidInput, UnsupportedMediaType
 from app.kb.schemas import DocumentIn, DocumentOut, DocumentPage, DocumentUpdate, IngestOut, ReindexIn, ReindexOut
 from app.kb.service import KnowledgeBase
 from app.params import row_id
@@ -23,6 +24,8 @@ from ingest.pipeline import IngestOptions
 WAIT_SECONDS = 60.0
 WAIT_DESCRIPTION = (f"return once every chunk is embedded, or after {WAIT_SECONDS:.0f} s "
                     "(embedded_chunks says how far the workers got)")
+REPLACE_DESCRIPTION = ("with a file upload: replace the document of the same source and external id (without it, "
+                       "such an upload is a 409 that returns the existing document)")
 
 
 def _metadata_param(raw: str | None) -> dict[str, Any] | None:
@@ -47,12 +50,18 @@ class KnowledgeBaseController(Controller):
     async def create_document(
         self, request: Request, services: Services, tenant_id: str,
         wait: bool = Parameter(default=False, description=WAIT_DESCRIPTION),
+        replace: bool = Parameter(default=False, description=REPLACE_DESCRIPTION),
     ) -> IngestOut:
         """Ingest a document from a JSON body or a multipart file upload (up to 50 MiB)."""
         kb = KnowledgeBase(services, tenant_id)
         content_type = request.headers.get("content-type", "")
         if content_type.startswith("multipart/form-data"):
             docs, options = await self._from_upload(request, tenant_id)
+            if not replace and (taken := await kb.first_existing(docs, options.source or "upload")):
+                raise Conflict(
+                    f"a document with the external id {taken.external_id!r} exists in source {taken.source!r} "
+                    f"(id {taken.id}); send replace=true to replace it, PUT /v1/kb/documents/{taken.id}, or "
+                    "another external_id", extra={"document": msgspec.to_builtins(taken)})
         elif content_type.split(";")[0].strip() in ("application/json", ""):
             body = await read_body(request)
             docs = [parse_text(body.content, body.format, body.title,
@@ -119,11 +128,19 @@ class KnowledgeBaseController(Controller):
         self, request: Request, services: Services, tenant_id: str,
         wait: bool = Parameter(default=False, description=WAIT_DESCRIPTION), document_id: int = row_id()
     ) -> IngestOut:
-        """Replace a document's text; only chunks whose text changed are re-embedded."""
-        body = await read_body(request)
+        """Replace a document's text (JSON, or a multipart file upload); only changed chunks are re-embedded."""
         kb = KnowledgeBase(services, tenant_id)
-        out = await kb.update(document_id, body.content, title=body.title, language=body.language,
-                              metadata=body.metadata, text_format=body.format)
+        if request.headers.get("content-type", "").startswith("multipart/form-data"):
+            docs, options = await self._from_upload(request, tenant_id)
+            if len(docs) != 1:
+                raise InvalidInput(f"a file that replaces one document must hold one document, not {len(docs)}")
+            title = (await request.form()).get("title")  # the form is read once; this is its cached copy
+            out = await kb.replace(document_id, docs[0], title=str(title) if title else None,
+                                   language=options.language, metadata=options.metadata)
+        else:
+            body = await read_body(request)
+            out = await kb.update(document_id, body.content, title=body.title, language=body.language,
+                                  metadata=body.metadata, text_format=body.format)
         if wait:
             await kb.wait_embedded([document_id], WAIT_SECONDS)
             out.documents = [await kb.get(document_id)]

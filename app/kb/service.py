@@ -94,14 +94,29 @@ class KnowledgeBase:
         self, document_id: int, content: str, *, title: str | None = None, language: str | None = None,
         metadata: dict[str, Any] | None = None, text_format: str = "markdown",
     ) -> IngestOut:
+        """New text for a document (its format parsed as an upload's would be)."""
+        return await self.replace(document_id, parse_text(content, text_format, title or "", ""), title=title,
+                                  language=language, metadata=metadata)
+
+    async def replace(self, document_id: int, doc: LoadedDocument, *, title: str | None = None,
+                      language: str | None = None, metadata: dict[str, Any] | None = None) -> IngestOut:
+        """A document's text replaced by a loaded one (a JSON body's or an uploaded file's): its title follows
+        the new text's first heading (an upload's: its file name without one) unless a title is given; a JSON
+        text without a heading keeps the title."""
         row = await self.db.fetchrow(q("document_content"), document_id, self.tenant_id)
         if row is None:
             raise NotFound(f"document {document_id} does not exist")
-        doc = parse_text(content, text_format, row["title"] if title is None else title, row["external_id"])
+        doc.external_id, doc.source = row["external_id"], row["source"]
+        doc.title = title or doc.title or row["title"]
         doc.metadata = row["metadata"] if metadata is None else metadata
-        doc.provenance = {**row["provenance"], "updated_via": "api", "ingested_at": None}
-        doc.language, doc.source = language or row["language"], row["source"]
+        doc.provenance = {**row["provenance"], **doc.provenance, "updated_via": "api", "ingested_at": None}
+        doc.language = language or row["language"]
         return await self.ingest([doc], IngestOptions(tenant_id=self.tenant_id))
+
+    async def first_existing(self, docs: Sequence[LoadedDocument], source: str) -> DocumentOut | None:
+        """The first stored document that one of these would replace (same source and external id), if any."""
+        rows = await self.db.fetch(q("documents_by_key"), self.tenant_id, source, [d.external_id for d in docs])
+        return await self.get(rows[0]["id"]) if rows else None
 
     async def delete(self, document_id: int) -> None:
         if await self.db.fetchval(q("delete_document"), document_id, self.tenant_id) is None:
