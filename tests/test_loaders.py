@@ -306,3 +306,16 @@ def test_a_decompression_bomb_stops_at_the_limit_in_memory() -> None:
     finally:
         tracemalloc.stop()
     assert peak < limit + (8 << 20), f"peak {peak / 2**20:.1f} MiB for a {limit / 2**20:.0f} MiB limit"
+
+
+def test_broken_office_files_csv_and_pdfs_are_the_uploads_fault() -> None:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("word/document.xml", b"<not xml")
+    for data, name in ((buffer.getvalue(), "broken.docx"), (buffer.getvalue(), "broken.xlsx"),
+                       (b"%PDF-1.4 garbage", "broken.pdf"), (b'a,b\nc,"' + b"x" * 200_000 + b'"\n', "huge.csv")):
+        with pytest.raises((InvalidInput, BadRequest)):
+            list(load_bytes(data, name))

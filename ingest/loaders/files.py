@@ -25,14 +25,13 @@ def text_blocks(text: str) -> Iterator[Block]:
     """Plain text: paragraphs split at blank lines, hard-wrapped lines joined, a line that starts a list item
     starts a block of its own."""
     for paragraph in re.split(r"\n[ \t]*\n", text):
-        current: list[str] = []
+        runs: list[list[str]] = [[]]
         for line in paragraph.splitlines():
-            if _LIST_LINE.match(line) and current:
-                yield Block("item" if _LIST_LINE.match(current[0]) else "paragraph", " ".join(current))
-                current = []
-            current.append(line)
-        if current:
-            yield Block("item" if _LIST_LINE.match(current[0]) else "paragraph", " ".join(current))
+            if _LIST_LINE.match(line) and runs[-1]:
+                runs.append([])
+            runs[-1].append(line)
+        for run in filter(None, runs):
+            yield Block("item" if _LIST_LINE.match(run[0]) else "paragraph", " ".join(run))
 
 
 SUFFIXES = {
@@ -116,9 +115,8 @@ def parse_text(text: str, kind: str, title: str, external_id: str, fallback_titl
     elif kind == "csv":
         parsed, text, sections = parse_csv(text, fallback)
     else:
-        parsed, text, sections = assemble(text_blocks(text), fallback)
-        sections = [Section((fallback,) if fallback else (), 0, len(text))]
-        parsed = fallback
+        _, text, _ = assemble(text_blocks(text), fallback)
+        parsed, sections = fallback, [Section((fallback,) if fallback else (), 0, len(text))]
     return LoadedDocument(external_id, title or parsed, text, sections)
 
 

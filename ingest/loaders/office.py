@@ -7,6 +7,7 @@ import io
 import re
 from collections.abc import Iterator
 
+from sql.errors import InvalidInput
 from ingest.loaders.document import Block, assemble, inline, table_rows
 from ingest.loaders.limits import DEFAULT_MAX_DECOMPRESSED, open_zip
 
@@ -43,17 +44,14 @@ def parse_docx(data: bytes, name: str, fallback_title: str,
                limit: int = DEFAULT_MAX_DECOMPRESSED) -> tuple[str, str, list]:
     """(title, normalised text, sections) of a Word document; its core title wins over its first heading."""
     import docx
-    from docx.opc.exceptions import PackageNotFoundError
-
-    from sql.errors import InvalidInput
 
     open_zip(data, name, limit).close()
     try:
         document = docx.Document(io.BytesIO(data))
         blocks = list(_docx_blocks(document))
         core_title = inline(document.core_properties.title or "")
-    except (PackageNotFoundError, KeyError, ValueError) as exc:
-        raise InvalidInput(f"{name} could not be read as a Word document: {exc}") from exc
+    except Exception as exc:  # noqa: BLE001 - any parser failure on an upload is the upload's fault
+        raise InvalidInput(f"{name} could not be read as a Word document: {exc.__class__.__name__}: {exc}") from exc
     title, text, sections = assemble(blocks, fallback_title)
     return core_title or title, text, sections
 
@@ -83,20 +81,18 @@ def parse_xlsx(data: bytes, name: str, fallback_title: str,
     """(title, normalised text, sections) of a workbook: each sheet a section of "header: value" rows."""
     import openpyxl
 
-    from sql.errors import InvalidInput
-
     open_zip(data, name, limit).close()
-    try:
-        book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except (KeyError, ValueError, OSError, TypeError) as exc:
-        raise InvalidInput(f"{name} could not be read as an Excel workbook: {exc}") from exc
     blocks: list[Block] = [Block("heading", fallback_title, 1)]
     try:
-        for sheet in book.worksheets:
-            rows = ([_cell(v) for v in row] for row in sheet.iter_rows(values_only=True))
-            blocks.extend(_sheet_blocks(sheet.title, rows))
-    finally:
-        book.close()
+        book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        try:
+            for sheet in book.worksheets:
+                rows = ([_cell(v) for v in row] for row in sheet.iter_rows(values_only=True))
+                blocks.extend(_sheet_blocks(sheet.title, rows))
+        finally:
+            book.close()
+    except Exception as exc:  # noqa: BLE001 - any parser failure on an upload is the upload's fault
+        raise InvalidInput(f"{name} could not be read as an Excel workbook: {exc.__class__.__name__}: {exc}") from exc
     return assemble(blocks, fallback_title)
 
 
@@ -115,6 +111,8 @@ def parse_csv(text: str, fallback_title: str) -> tuple[str, str, list]:
         dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(sample, delimiters=",;\t|")
     except csv.Error:
         dialect = csv.excel
-    reader = csv.reader(io.StringIO(text), dialect)
-    blocks = [Block("heading", fallback_title, 1), *_sheet_blocks("", reader)]
+    try:
+        blocks = [Block("heading", fallback_title, 1), *_sheet_blocks("", csv.reader(io.StringIO(text), dialect))]
+    except csv.Error as exc:
+        raise InvalidInput(f"the CSV file could not be read: {exc}") from exc
     return assemble(blocks, fallback_title)

@@ -7,6 +7,7 @@ import re
 import statistics
 
 from ingest.chunking import Section
+from sql.errors import InvalidInput
 from ingest.loaders.document import BLOCK_SEPARATOR, Block, inline
 
 _HYPHENATED = re.compile(r"(\w)-$")
@@ -50,16 +51,13 @@ def page_blocks(page: str) -> list[Block]:
 def parse_pdf(data: bytes, fallback_title: str) -> tuple[str, str, list[Section]]:
     """Text per page; each page is a section named 'Page N' under the document's title."""
     from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
-
-    from sql.errors import InvalidInput
 
     try:
         reader = PdfReader(io.BytesIO(data))
         pages = [page.extract_text() or "" for page in reader.pages]
         meta_title = (reader.metadata.title if reader.metadata else None) or ""
-    except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
-        raise InvalidInput(f"the PDF could not be read: {exc}") from exc
+    except Exception as exc:  # noqa: BLE001 - any parser failure on an upload is the upload's fault
+        raise InvalidInput(f"the PDF could not be read: {exc.__class__.__name__}: {exc}") from exc
     title = " ".join(str(meta_title).split()) or fallback_title
     parts: list[str] = []
     sections: list[Section] = []
