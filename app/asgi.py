@@ -19,6 +19,7 @@ from app.assistant.controllers import AskController, ToolsController
 from app.assistant.llm import ChatModel
 from app.catalog.controllers import CatalogController
 from app.chat.controllers import ChatController, ModelsController
+from app.feedback import FeedbackController
 from app.odoo.controllers import OdooController
 from app.odoo.handlers import ChangeHandlers
 from app.odoo.ledger import Ledger
@@ -128,7 +129,7 @@ def create_app(
 
     app = Litestar(
         route_handlers=[KnowledgeBaseController, SearchController, SystemController, AskController, ToolsController, ChatController,
-                        ModelsController, CatalogController, OdooController, RealtimeController, VaultController],
+                        ModelsController, FeedbackController, CatalogController, OdooController, RealtimeController, VaultController],
         dependencies={"services": Provide(provide_services, sync_to_thread=False),
                       "tenant_id": Provide(provide_tenant, sync_to_thread=False),
                       "principal": Provide(provide_principal, sync_to_thread=False)},

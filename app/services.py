@@ -10,6 +10,7 @@ from typing import Any
 
 import asyncpg
 
+from app.assistant.answer_log import AnswerLog
 from app.assistant.llm import ChatModel, OpenAIChat
 from app.assistant.service import Assistant
 from app.assistant.similarity import SentenceSimilarity
@@ -112,7 +113,7 @@ class Services:
             llm = OpenAIChat(openai_client(settings, api_key), a.chat_model, max_tokens=a.max_tokens,
                              context_window=a.context_window)
         assistant = Assistant(retriever, llm, min_similarity=a.min_similarity, context_tokens=a.context_tokens,
-                              allowed_hosts=a.allowed_link_hosts,
+                              allowed_hosts=a.allowed_link_hosts, log=AnswerLog(db),
                               similarity=SentenceSimilarity(embedder) if a.sentence_similarity else None)
         return cls(settings, database, db, vault, embedder, languages, queue, indexer, pipeline, retriever,
                    assistant)

@@ -765,3 +765,36 @@ SELECT d.id FROM rag.documents AS d
  WHERE d.tenant_id = $1 AND d.source = $2 AND d.external_id = ANY($3::text[])
  ORDER BY d.id
  LIMIT 1;
+
+-- name: answer_record
+-- An answer the assistant gave (declined ones too), with what it cited and what retrieval found.
+INSERT INTO rag.answers (tenant_id, question, search_query, answer, grounded, model, citations, retrieved)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+RETURNING id;
+
+-- name: feedback_add
+-- A rating (+1 or -1) and an optional comment on one of the tenant's answers; nothing when it has no such answer.
+INSERT INTO rag.feedback (tenant_id, answer_id, rating, comment, user_id)
+SELECT $1, a.id, $3, $4, $5 FROM rag.answers AS a WHERE a.id = $2 AND a.tenant_id = $1
+RETURNING id, created_at;
+
+-- name: feedback_page
+-- The tenant's feedback, newest first (optionally only one rating), with the answer it rates.
+SELECT f.id, f.answer_id, f.rating, f.comment, f.user_id, f.created_at, a.question, a.answer, a.grounded,
+       a.citations, a.retrieved
+  FROM rag.feedback AS f
+  JOIN rag.answers AS a ON a.id = f.answer_id
+ WHERE f.tenant_id = $1 AND ($2::smallint IS NULL OR f.rating = $2) AND ($3::bigint IS NULL OR f.id < $3)
+ ORDER BY f.id DESC
+ LIMIT $4;
+
+-- name: unanswered_page
+-- What writers should look at, newest first: declined questions and answers rated down, with what retrieval found.
+SELECT a.id AS answer_id, a.question, a.answer, a.grounded, a.retrieved, a.created_at,
+       (SELECT f.comment FROM rag.feedback AS f WHERE f.answer_id = a.id AND f.rating < 0 ORDER BY f.id DESC
+        LIMIT 1) AS comment
+  FROM rag.answers AS a
+ WHERE a.tenant_id = $1 AND ($2::bigint IS NULL OR a.id < $2)
+   AND (NOT a.grounded OR EXISTS (SELECT 1 FROM rag.feedback AS f WHERE f.answer_id = a.id AND f.rating < 0))
+ ORDER BY a.id DESC
+ LIMIT $3;

@@ -1302,6 +1302,30 @@ CREATE TABLE public.ipai_migrations (
     applied_at timestamp with time zone DEFAULT now() NOT NULL
 );
 
+CREATE TABLE rag.answers (
+    id bigint NOT NULL,
+    tenant_id text NOT NULL,
+    question text NOT NULL,
+    search_query text,
+    answer text NOT NULL,
+    grounded boolean NOT NULL,
+    model text NOT NULL,
+    citations jsonb DEFAULT '[]'::jsonb NOT NULL,
+    retrieved jsonb DEFAULT '[]'::jsonb NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+ALTER TABLE ONLY rag.answers FORCE ROW LEVEL SECURITY;
+
+ALTER TABLE rag.answers ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME rag.answers_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
 CREATE TABLE rag.chat_messages (
     id bigint NOT NULL,
     session_id uuid NOT NULL,
@@ -1428,6 +1452,28 @@ CREATE TABLE rag.embedding_models (
     index_deferred boolean DEFAULT false NOT NULL,
     index_load_until timestamp with time zone,
     CONSTRAINT embedding_models_dimensions_check CHECK (((dimensions >= 1) AND (dimensions <= 2000)))
+);
+
+CREATE TABLE rag.feedback (
+    id bigint NOT NULL,
+    tenant_id text NOT NULL,
+    answer_id bigint NOT NULL,
+    rating smallint NOT NULL,
+    comment text,
+    user_id text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT feedback_rating_check CHECK ((rating = ANY (ARRAY['-1'::integer, 1])))
+);
+
+ALTER TABLE ONLY rag.feedback FORCE ROW LEVEL SECURITY;
+
+ALTER TABLE rag.feedback ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME rag.feedback_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
 );
 
 CREATE TABLE rag.jobs (
@@ -1590,6 +1636,9 @@ ALTER TABLE ONLY odoo_seed.shadow_tasks
 ALTER TABLE ONLY public.ipai_migrations
     ADD CONSTRAINT ipai_migrations_pkey PRIMARY KEY (version);
 
+ALTER TABLE ONLY rag.answers
+    ADD CONSTRAINT answers_pkey PRIMARY KEY (id);
+
 ALTER TABLE ONLY rag.chat_messages
     ADD CONSTRAINT chat_messages_pkey PRIMARY KEY (id);
 
@@ -1613,6 +1662,9 @@ ALTER TABLE ONLY rag.documents
 
 ALTER TABLE ONLY rag.embedding_models
     ADD CONSTRAINT embedding_models_pkey PRIMARY KEY (name);
+
+ALTER TABLE ONLY rag.feedback
+    ADD CONSTRAINT feedback_pkey PRIMARY KEY (id);
 
 ALTER TABLE ONLY rag.jobs
     ADD CONSTRAINT jobs_pkey PRIMARY KEY (id);
@@ -1647,6 +1699,10 @@ CREATE INDEX webhook_events_github_body ON odoo.webhook_events USING btree (inst
 
 CREATE INDEX webhook_events_status ON odoo.webhook_events USING btree (status, id);
 
+CREATE INDEX answers_declined ON rag.answers USING btree (tenant_id, id DESC) WHERE (NOT grounded);
+
+CREATE INDEX answers_tenant_recent ON rag.answers USING btree (tenant_id, id DESC);
+
 CREATE INDEX chat_messages_session ON rag.chat_messages USING btree (session_id, id);
 
 CREATE INDEX chat_sessions_tenant ON rag.chat_sessions USING btree (tenant_id, updated_at DESC);
@@ -1658,6 +1714,10 @@ CREATE INDEX documents_metadata ON rag.documents USING gin (metadata jsonb_path_
 CREATE INDEX documents_tenant_updated ON rag.documents USING btree (tenant_id, updated_at, id);
 
 CREATE UNIQUE INDEX embedding_models_one_active ON rag.embedding_models USING btree ((true)) WHERE active;
+
+CREATE INDEX feedback_answer ON rag.feedback USING btree (answer_id);
+
+CREATE INDEX feedback_tenant_recent ON rag.feedback USING btree (tenant_id, id DESC);
 
 CREATE INDEX jobs_claimable ON rag.jobs USING btree (queue, run_at, id) WHERE (status = 'pending'::text);
 
@@ -1731,6 +1791,9 @@ ALTER TABLE ONLY rag.chunk_embeddings
 
 ALTER TABLE ONLY rag.chunks
     ADD CONSTRAINT chunks_document_id_fkey FOREIGN KEY (document_id) REFERENCES rag.documents(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY rag.feedback
+    ADD CONSTRAINT feedback_answer_id_fkey FOREIGN KEY (answer_id) REFERENCES rag.answers(id) ON DELETE CASCADE;
 
 ALTER TABLE catalog.assets ENABLE ROW LEVEL SECURITY;
 
@@ -1808,6 +1871,8 @@ CREATE POLICY tenant_isolation ON odoo_seed.shadow_projects USING ((tenant_id = 
 
 CREATE POLICY tenant_isolation ON odoo_seed.shadow_tasks USING ((tenant_id = rag.current_tenant())) WITH CHECK ((tenant_id = rag.current_tenant()));
 
+ALTER TABLE rag.answers ENABLE ROW LEVEL SECURITY;
+
 ALTER TABLE rag.chat_messages ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE rag.chat_sessions ENABLE ROW LEVEL SECURITY;
@@ -1820,6 +1885,8 @@ ALTER TABLE rag.corpus_stats ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE rag.documents ENABLE ROW LEVEL SECURITY;
 
+ALTER TABLE rag.feedback ENABLE ROW LEVEL SECURITY;
+
 ALTER TABLE rag.jobs ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE rag.lexical_backlog ENABLE ROW LEVEL SECURITY;
@@ -1827,6 +1894,8 @@ ALTER TABLE rag.lexical_backlog ENABLE ROW LEVEL SECURITY;
 ALTER TABLE rag.postings ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE rag.realtime_events ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY tenant_isolation ON rag.answers USING ((tenant_id = rag.current_tenant())) WITH CHECK ((tenant_id = rag.current_tenant()));
 
 CREATE POLICY tenant_isolation ON rag.chat_messages USING ((tenant_id = rag.current_tenant())) WITH CHECK ((tenant_id = rag.current_tenant()));
 
@@ -1839,6 +1908,8 @@ CREATE POLICY tenant_isolation ON rag.chunks USING ((tenant_id = rag.current_ten
 CREATE POLICY tenant_isolation ON rag.corpus_stats USING ((tenant_id = rag.current_tenant())) WITH CHECK ((tenant_id = rag.current_tenant()));
 
 CREATE POLICY tenant_isolation ON rag.documents USING ((tenant_id = rag.current_tenant())) WITH CHECK ((tenant_id = rag.current_tenant()));
+
+CREATE POLICY tenant_isolation ON rag.feedback USING ((tenant_id = rag.current_tenant())) WITH CHECK ((tenant_id = rag.current_tenant()));
 
 CREATE POLICY tenant_isolation ON rag.jobs USING ((tenant_id = rag.current_tenant())) WITH CHECK ((tenant_id = rag.current_tenant()));
 
@@ -1980,6 +2051,10 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE odoo_seed.v_name_drift TO ipai_app;
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE odoo_seed.v_orphan_in_odoo TO ipai_app;
 
+GRANT SELECT,INSERT ON TABLE rag.answers TO ipai_app;
+
+GRANT SELECT,USAGE ON SEQUENCE rag.answers_id_seq TO ipai_app;
+
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE rag.chat_messages TO ipai_app;
 
 GRANT SELECT,USAGE ON SEQUENCE rag.chat_messages_id_seq TO ipai_app;
@@ -1999,6 +2074,10 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE rag.documents TO ipai_app;
 GRANT SELECT,USAGE ON SEQUENCE rag.documents_id_seq TO ipai_app;
 
 GRANT SELECT ON TABLE rag.embedding_models TO ipai_app;
+
+GRANT SELECT,INSERT ON TABLE rag.feedback TO ipai_app;
+
+GRANT SELECT,USAGE ON SEQUENCE rag.feedback_id_seq TO ipai_app;
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE rag.jobs TO ipai_app;
 

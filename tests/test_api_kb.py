@@ -240,3 +240,33 @@ async def test_document_identity_409_replace_and_multipart_put(client: AsyncTest
     assert r.json()["documents"][0]["title"] == "Kept"
     r = await client.put(f"/v1/kb/documents/{doc_id}", json={"content": "Still no heading."})
     assert r.json()["documents"][0]["title"] == "Kept"
+
+
+async def test_answers_get_ids_feedback_and_the_unanswered_list(client: AsyncTestClient, db_url: str) -> None:
+    await client.post("/v1/kb/documents", params={"wait": "true"}, json={
+        "external_id": "leave", "content": "# Leave\n\nEmployees get twenty days of paid leave a year."})
+    answered = (await client.post("/v1/ask", json={"question": "How many days of paid leave do employees get?"})).json()
+    declined = (await client.post("/v1/ask", json={"question": "How do I configure Shopify payroll?"})).json()
+    assert answered["grounded"] and answered["answer_id"] and not declined["grounded"] and declined["answer_id"]
+    chat = (await client.post("/v1/chat", json={"message": "How many days of paid leave?"})).json()
+    assert chat["reply"]["answer_id"] > answered["answer_id"]
+    r = await client.post("/v1/feedback", json={"answer_id": answered["answer_id"], "rating": "down",
+                                                "comment": "it is 25 days since 2026"})
+    assert r.status_code == 201, r.text
+    assert (r.json()["rating"], r.json()["question"]) == ("down", "How many days of paid leave do employees get?")
+    await client.post("/v1/feedback", json={"answer_id": chat["reply"]["answer_id"], "rating": "up"})
+    page = (await client.get("/v1/feedback", params={"rating": "down"})).json()["items"]
+    assert [f["answer_id"] for f in page] == [answered["answer_id"]]
+    assert page[0]["retrieved"] and page[0]["citations"]
+    unanswered = (await client.get("/v1/feedback/unanswered")).json()["items"]
+    assert [(u["answer_id"], u["comment"]) for u in unanswered] == [
+        (declined["answer_id"], None), (answered["answer_id"], "it is 25 days since 2026")]  # newest first
+    assert_problem(await client.post("/v1/feedback", json={"answer_id": answered["answer_id"], "rating": "meh"}),
+                   422, "rating")
+    assert_problem(await client.post("/v1/feedback", json={"answer_id": 10**12, "rating": "up"}), 404, "does not exist")
+    # Another tenant can neither rate nor see these answers.
+    other = bearer(await issue_key(db_url, "other"))
+    assert_problem(await client.post("/v1/feedback", headers=other,
+                                     json={"answer_id": answered["answer_id"], "rating": "up"}), 404)
+    assert (await client.get("/v1/feedback", headers=other)).json()["items"] == []
+    assert (await client.get("/v1/feedback/unanswered", headers=other)).json()["items"] == []

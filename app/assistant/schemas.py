@@ -54,6 +54,8 @@ class AskOut(msgspec.Struct):
     usage: UsageOut
     model: str
     removed_citations: list[RemovedOut]
+    answer_id: int | None = None
+    """The recorded answer: POST /v1/feedback rates it."""
 
 
 class HitOut(msgspec.Struct):
@@ -71,6 +73,7 @@ def ask_out(answer: Any) -> AskOut:
         citations=[CitationOut(**vars(c)) for c in answer.citations], grounded=answer.grounded,
         usage=UsageOut(answer.usage.prompt_tokens, answer.usage.completion_tokens, answer.usage.total_tokens),
         model=answer.model, removed_citations=[RemovedOut(**vars(r)) for r in answer.removed_citations],
+        answer_id=answer.answer_id,
     )
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from app.assistant.answer_log import AnswerLog
 from app.assistant.citations import Citation, Removed, citation, verify
 from app.assistant.coverage import unknown_names
 from app.assistant.extractive import ExtractiveAnswerer, Passage, SentenceCandidate, sentence_candidates
@@ -42,6 +43,8 @@ class Answer:
     model: str
     removed_citations: list[Removed] = field(default_factory=list)
     hits: list[Hit] = field(default_factory=list)
+    answer_id: int | None = None
+    """The recorded answer's id (what feedback refers to), when the assistant keeps an answer log."""
 
 
 class Assistant:
@@ -50,7 +53,7 @@ class Assistant:
     def __init__(
         self, retriever: HybridRetriever, llm: ChatModel | None = None, *, extractive: ExtractiveAnswerer | None = None,
         min_similarity: float = 0.3, context_tokens: int = 3_000, allowed_hosts: frozenset[str] = frozenset(),
-        similarity: SentenceSimilarity | None = None,
+        similarity: SentenceSimilarity | None = None, log: AnswerLog | None = None,
     ) -> None:
         """similarity: question-sentence similarity for the extractive answerer (used when its sentence
         scorer was trained with the same embedding model)."""
@@ -61,6 +64,7 @@ class Assistant:
         self.min_similarity = min_similarity
         self.context_tokens = context_tokens
         self.allowed_hosts = allowed_hosts
+        self.log = log
 
     @property
     def model(self) -> str:
@@ -102,7 +106,20 @@ class Assistant:
     async def ask(self, question: str, *, tenant_id: str, k: int = 5, filters: Filters | None = None,
                   search_query: str | None = None, history: list[dict[str, str]] | None = None,
                   user_id: str | None = None, sampling: Sampling | None = None) -> Answer:
-        """sampling: the caller's generation options (honoured by a model; the extractive answerer has none)."""
+        """sampling: the caller's generation options (honoured by a model; the extractive answerer has none).
+        The answer is recorded (answer_id) when the assistant keeps an answer log."""
+        answer = await self._ask(question, tenant_id=tenant_id, k=k, filters=filters, search_query=search_query,
+                                 history=history, user_id=user_id, sampling=sampling)
+        return await self._recorded(answer, tenant_id, question, search_query)
+
+    async def _recorded(self, answer: Answer, tenant_id: str, question: str, search_query: str | None) -> Answer:
+        if self.log is not None:
+            answer.answer_id = await self.log.record(tenant_id, question.strip(), search_query, answer)
+        return answer
+
+    async def _ask(self, question: str, *, tenant_id: str, k: int, filters: Filters | None,
+                   search_query: str | None, history: list[dict[str, str]] | None, user_id: str | None,
+                   sampling: Sampling | None) -> Answer:
         question = self.check_question(question)
         encoded = await self._encoded_question(search_query or question)
         hits = await self.retrieve(question, tenant_id=tenant_id, k=k, filters=filters, search_query=search_query,
@@ -206,7 +223,7 @@ class Assistant:
             answer = self._finish(text, context, usage)
         for cite in answer.citations:
             yield "citation", cite
-        yield "done", answer
+        yield "done", await self._recorded(answer, tenant_id, question, kwargs.get("search_query"))
 
 
 def headings(hit: Hit) -> frozenset[str]:
