@@ -80,8 +80,8 @@ class AskController(Controller):
 
 class ClassifyIn(msgspec.Struct, forbid_unknown_fields=True):
     text: NonBlank
-    labels: Annotated[list[str | LabelIn], stated("two or more distinct names (default: the built-in intents)",
-                                                  minItems=2)] | None = None
+    labels: Annotated[list[str | LabelIn], stated("two or more distinct, non-blank names (default: the built-in "
+                                                  "intents)", minItems=2, uniqueItems=True)] | None = None
 
 
 class ClassifyOut(msgspec.Struct):

@@ -49,7 +49,8 @@ class SessionOut(msgspec.Struct):
 
 class OpenAIMessage(msgspec.Struct):
     role: str
-    content: str | list[dict[str, Any]] | None = None
+    content: Annotated[str | list[dict[str, Any]], stated(
+        "the message's text (or text parts); the question, the last user message, needs some")] | None = None
 
 
 class CompletionIn(msgspec.Struct):

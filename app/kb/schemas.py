@@ -96,7 +96,8 @@ class ReindexIn(msgspec.Struct, forbid_unknown_fields=True):
 
     rechunk: bool = False
     reembed: bool = True
-    model: str | None = None
+    model: Annotated[str, stated("an embedding model registered on this server (a worker configured with it "
+                                 "started once); default: the active one")] | None = None
     filters: ReindexFilters = msgspec.field(default_factory=ReindexFilters)
 
 
