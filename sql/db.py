@@ -185,12 +185,17 @@ async def migrate(conn: asyncpg.Connection, directory: Path = MIGRATIONS_DIR) ->
     return applied
 
 
+def with_database(url: str, name: str) -> str:
+    """The same server's URL for another database."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
+
+
 @contextlib.asynccontextmanager
 async def scratch_database(server_url: str, name: str) -> AsyncIterator[str]:
     """A new database on the server (replacing one of that name), every migration applied; its URL. Dropped
     afterwards."""
-    parts = urlsplit(server_url)
-    url = urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
+    url = with_database(server_url, name)
     quoted = '"' + name.replace('"', '""') + '"'  # CREATE/DROP DATABASE take no parameters
     admin = await asyncpg.connect(server_url)
     try:

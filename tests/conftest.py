@@ -6,13 +6,12 @@ import itertools
 import os
 from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import numpy as np
 import pytest
 
-from sql.db import Database, Db, EmbeddedPostgres, init_connection, migrate
+from sql.db import Database, Db, EmbeddedPostgres, init_connection, migrate, with_database
 from app.security.keys import create_key
 from app.services import Services
 from app.settings import ChunkSettings, DatabaseSettings, EmbeddingSettings, ServerSettings, Settings
@@ -21,11 +20,6 @@ from tests.openai_server import FakeOpenAI
 
 TEMPLATE = "ipai_template"
 _counter = itertools.count()
-
-
-def with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
 
 
 @pytest.fixture(scope="session")

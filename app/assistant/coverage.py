@@ -9,6 +9,7 @@ import re
 from rapidfuzz import fuzz
 
 from app.assistant.extractive import STOPWORDS
+
 _NAME_TOKEN = re.compile(r"[A-Za-z0-9][\w'’\-&/]*[\w]|[A-Za-z0-9]|[.?!:;,()\"“”]")
 _BREAKS = ".?!:;,()\"“”"
 _SENTENCE_ENDS = ".?!:;"

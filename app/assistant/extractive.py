@@ -344,17 +344,16 @@ class ExtractiveAnswerer:
         if ranked is None:
             return None
         order, overlap = ranked
-        for best in order:
-            first, last = answer_sentences(candidates, best)
-            c = candidates[best]
-            text = passages[c.passage].text
-            if not text[candidates[first].start:candidates[last].end].rstrip().endswith(":"):
-                break
-        else:
-            best = order[0]
-            first, last = answer_sentences(candidates, best)
-            c = candidates[best]
-            text = passages[c.passage].text
+
+        def leads_on(i: int) -> bool:
+            first, last = answer_sentences(candidates, i)
+            return passages[candidates[i].passage].text[candidates[first].start:candidates[last].end].rstrip() \
+                .endswith(":")
+
+        best = next((i for i in order if not leads_on(i)), order[0])
+        first, last = answer_sentences(candidates, best)
+        c = candidates[best]
+        text = passages[c.passage].text
         short = self.span(question, text, c.start, c.end, set(content_words(question)))
         s_start, s_end = short if short else (c.start, c.end)
         return Extraction(c.passage, candidates[first].start, candidates[last].end, text[s_start:s_end], s_start,

@@ -179,18 +179,18 @@ class Assistant:
         """One to three whole sentences of one block of a retrieved passage, when the retrieved text names what
         the question names; else the knowledge base does not cover the question. question: the standalone
         question (a chat's follow-up resolved)."""
+        prompt_tokens = count_tokens(question) + sum(count_tokens(h.content) for h in hits)
+        declined = Answer(NOT_COVERED, None, [], False, Usage(prompt_tokens, 0), self.model, hits=hits)
+        if unknown_names(question, [" ".join((h.title, h.section_path, h.content)) for h in hits]):
+            return declined  # decided before any sentence is scored: it depends on the retrieved text alone
         passages = [Passage(h.content, i + 1, h.score, headings(h), tuple(h.flags)) for i, h in enumerate(hits)]
         candidates = sentence_candidates(passages)
         similarity = await self.sentence_similarity(question, passages, candidates, encoded)
         found = self.extractive.extract(question, passages, similarity, candidates)
-        prompt_tokens = count_tokens(question) + sum(count_tokens(h.content) for h in hits)
-        declined = Answer(NOT_COVERED, None, [], False, Usage(prompt_tokens, 0), self.model, hits=hits)
         if found is None or found.support < self.extractive.min_support:
             return declined
         hit = hits[found.passage]
         quote = hit.content[found.sentence_start:found.sentence_end]
-        if unknown_names(question, [" ".join((h.title, h.section_path, h.content)) for h in hits]):
-            return declined
         text = f"{sanitise(quote, self.allowed_hosts)} [{found.passage + 1}]"
         short = found.short.strip()
         short = short if short and short != quote.strip() else None
