@@ -37,6 +37,10 @@ Handler = Callable[[asyncpg.Connection, Sequence[Job]], Awaitable[None]]
 FailureHook = Callable[[Job, str, str], Awaitable[None]]
 
 
+_IDLE_WORKERS: dict[str, set[asyncio.Event]] = {}
+"""This process' running workers, by queue: what Queue.wake rouses."""
+
+
 class Queue:
     """One named queue in rag.jobs."""
 
@@ -50,6 +54,12 @@ class Queue:
         self.max_attempts = max_attempts
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
+
+    def wake(self) -> None:
+        """Rouse this process' idle workers of the queue: jobs were just committed (a worker elsewhere finds
+        them at its next poll)."""
+        for event in _IDLE_WORKERS.get(self.name, ()):
+            event.set()
 
     async def enqueue(
         self, conn: asyncpg.Connection, kind: str, payload: dict[str, Any], *, tenant_id: str,
@@ -202,9 +212,18 @@ class Worker:
             log.warning("worker %s: housekeeping failed: %s", self.worker_id, exc)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Work until `stop` is set, sleeping between empty polls."""
+        """Work until `stop` is set, sleeping between empty polls (or until Queue.wake)."""
         idle_since = asyncio.get_running_loop().time()
+        woken = asyncio.Event()
+        _IDLE_WORKERS.setdefault(self.queue.name, set()).add(woken)
+        try:
+            await self._loop(stop, woken, idle_since)
+        finally:
+            _IDLE_WORKERS[self.queue.name].discard(woken)
+
+    async def _loop(self, stop: asyncio.Event, woken: asyncio.Event, idle_since: float) -> None:
         while not stop.is_set():
+            woken.clear()
             try:
                 claimed = await self.run_once()
                 now = asyncio.get_running_loop().time()
@@ -217,10 +236,10 @@ class Worker:
                 log.warning("worker %s: database unavailable (%s); retrying", self.worker_id, exc)
                 claimed = 0
             if not claimed:
-                try:
-                    await asyncio.wait_for(stop.wait(), timeout=self.poll_interval)
-                except TimeoutError:
-                    pass
+                waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(woken.wait())]
+                await asyncio.wait(waits, timeout=self.poll_interval, return_when=asyncio.FIRST_COMPLETED)
+                for waiting in waits:
+                    waiting.cancel()
 
     async def drain(self) -> int:
         """Process until nothing is due; return the jobs processed (for CLI --wait and benchmarks)."""
