@@ -9,35 +9,7 @@ import pytest
 
 from sql.errors import BadRequest, InvalidInput, UnsupportedMediaType
 from ingest.loaders import iter_paths, load_bytes, load_path
-
-
-def make_pdf(pages: list[str]) -> bytes:
-    """A minimal valid PDF with one text line per page (Helvetica)."""
-    objects: list[bytes] = []
-    kids = " ".join(f"{3 + 2 * i} 0 R" for i in range(len(pages)))
-    objects.append(b"<< /Type /Catalog /Pages 2 0 R >>")
-    objects.append(f"<< /Type /Pages /Kids [{kids}] /Count {len(pages)} >>".encode())
-    font_id = 3 + 2 * len(pages)
-    for i, text in enumerate(pages):
-        content_id = 4 + 2 * i
-        objects.append(
-            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {content_id} 0 R "
-            f"/Resources << /Font << /F1 {font_id} 0 R >> >> >>".encode()
-        )
-        stream = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode()
-        objects.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
-    objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, 1):
-        offsets.append(len(out))
-        out += f"{number} 0 obj\n".encode() + body + b"\nendobj\n"
-    xref = len(out)
-    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
-    for offset in offsets:
-        out += f"{offset:010d} 00000 n \n".encode()
-    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
-    return bytes(out)
+from tests.samples import make_pdf
 
 
 def assert_offsets(doc: object) -> None:
@@ -277,8 +249,8 @@ def test_folders_are_walked_recursively(tmp_path: Path) -> None:
 def test_errors() -> None:
     with pytest.raises(UnsupportedMediaType):
         list(load_bytes(b"x", "image.png"))
-    with pytest.raises(BadRequest, match="not valid UTF-8"):
-        list(load_bytes(b"caf\xe9", "bad.txt"))
+    with pytest.raises(BadRequest, match="is not text"):
+        list(load_bytes(bytes(range(256)), "bad.txt"))
     with pytest.raises(BadRequest, match="line 1 is not valid JSON"):
         list(load_bytes(b"{nope", "c.jsonl"))
     with pytest.raises(InvalidInput, match="needs '_id'"):
@@ -319,3 +291,24 @@ def test_broken_office_files_csv_and_pdfs_are_the_uploads_fault() -> None:
                        (b"%PDF-1.4 garbage", "broken.pdf"), (b'a,b\nc,"' + b"x" * 200_000 + b'"\n', "huge.csv")):
         with pytest.raises((InvalidInput, BadRequest)):
             list(load_bytes(data, name))
+
+
+def test_text_in_a_legacy_encoding_is_read() -> None:
+    french = "Le café est prêt. La facture est payée depuis le 3 mars."
+    [doc] = load_bytes(french.encode("cp1252"), "note.txt")
+    assert doc.text == french
+    [doc] = load_bytes("Счёт оплачен полностью в марте.".encode("cp1251"), "note.txt")
+    assert doc.text == "Счёт оплачен полностью в марте."
+    [doc] = load_bytes("product,price\nCafé crème,2.50\n".encode("cp1252"), "prices.csv")
+    assert "Café crème" in doc.text
+
+
+def test_a_file_without_a_name_or_type_is_known_by_its_bytes() -> None:
+    [doc] = load_bytes(b"Notes\n\nThe journal is posted.", "notes", "application/octet-stream")
+    assert "journal is posted" in doc.text
+    [doc] = load_bytes(make_pdf(["Printed invoice"]), "scan", None)
+    assert doc.provenance["loader"] == "pdf" and "Printed invoice" in doc.text
+    with pytest.raises(UnsupportedMediaType, match="zip archive"):
+        list(load_bytes(b"PK\x03\x04" + b"\x00" * 40, "archive", None))
+    with pytest.raises(UnsupportedMediaType):
+        list(load_bytes(b"\x89PNG", "photo.png", "image/png"))

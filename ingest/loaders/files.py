@@ -6,6 +6,8 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import charset_normalizer
+
 from sql.errors import BadRequest, InvalidInput, UnsupportedMediaType
 from sql.values import MAX_JSON_DEPTH
 from ingest.chunking import Section
@@ -47,36 +49,82 @@ CONTENT_TYPES = {
     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "xlsx",
 }
 BINARY_KINDS = ("pdf", "docx", "xlsx")
+MAX_SNIFFED = 1 << 20
+"""charset-normalizer judges a file's encoding from its first MiB."""
 
 
-def kind_of(name: str, content_type: str | None = None) -> str:
-    """The loader kind for a file name (a trailing .gz is looked through) or content type."""
+UNNAMED_TYPES = ("", "application/octet-stream")
+"""What a client sends for a file whose type it does not know (curl -F file=@notes): its bytes tell."""
+
+
+def kind_of(name: str, content_type: str | None = None, data: bytes | None = None) -> str:
+    """The loader kind for a file name (a trailing .gz is looked through) or content type; a file with neither
+    (no extension, a generic type) is known by its first bytes when they are given."""
     lower = name.lower()
     if lower.endswith(".gz"):
         lower = lower[:-3]
     suffix = Path(lower).suffix
     if suffix in SUFFIXES:
         return SUFFIXES[suffix]
-    if content_type and content_type.split(";")[0].strip() in CONTENT_TYPES:
-        return CONTENT_TYPES[content_type.split(";")[0].strip()]
+    media = (content_type or "").split(";")[0].strip().lower()
+    if media in CONTENT_TYPES:
+        return CONTENT_TYPES[media]
+    if not suffix and media in UNNAMED_TYPES and data is not None:
+        return sniff(data)
     raise UnsupportedMediaType(
         f"unsupported file type {suffix or content_type or name!r}; supported: {', '.join(sorted(SUFFIXES))} "
         "(optionally .gz)"
     )
 
 
+def sniff(data: bytes) -> str:
+    """The kind of an unnamed file from its signature: PDF, a Word or Excel archive, else text."""
+    if data[:2] == b"\x1f\x8b":
+        return "text"  # decompressed (and limited) by load_bytes; a text file is the one kind without a signature
+    if data.startswith(b"%PDF-"):
+        return "pdf"
+    if data.startswith(b"PK\x03\x04"):
+        head = data[:4096]
+        if b"word/" in head:
+            return "docx"
+        if b"xl/" in head:
+            return "xlsx"
+        raise UnsupportedMediaType("the file is a zip archive that is neither a Word (.docx) nor an Excel (.xlsx) file")
+    return "text"
+
+
+def legacy_encoding(data: bytes) -> str | None:
+    """The encoding of text that is not UTF-8: of those charset-normalizer finds least chaotic, Windows-1252 (the
+    most common legacy one) when it is among them; UTF-16/32 only with their byte-order mark."""
+    matches = [m for m in charset_normalizer.from_bytes(data[:MAX_SNIFFED])
+               if m.encoding and (not m.encoding.startswith("utf_") or m.bom)]
+    if not matches:
+        return None
+    least = min(m.chaos for m in matches)
+    tied = [m.encoding for m in matches if m.chaos <= least]
+    return "cp1252" if "cp1252" in tied else tied[0]
+
+
 def decode_text(data: bytes, name: str) -> str:
-    """UTF-8 (a BOM is dropped); anything else is a clear 400."""
+    """UTF-8 (a BOM is dropped); else the encoding charset-normalizer finds (a Windows-1252 CSV, a Latin-1 text);
+    bytes that are text in no encoding are a clear 400."""
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise BadRequest(f"{name} is not valid UTF-8 (byte {exc.start}): re-encode it as UTF-8") from exc
+        encoding = legacy_encoding(data) if b"\x00" not in data else None
+        if encoding is None:
+            raise BadRequest(f"{name} is not text: not valid UTF-8 (byte {exc.start}) nor another encoding; "
+                             "re-encode it as UTF-8") from exc
+        try:
+            return data.decode(encoding)
+        except (UnicodeDecodeError, LookupError):
+            raise BadRequest(f"{name} is not valid UTF-8 (byte {exc.start}): re-encode it as UTF-8") from exc
 
 
 def load_bytes(data: bytes, name: str, content_type: str | None = None, *,
                max_decompressed: int = DEFAULT_MAX_DECOMPRESSED) -> Iterator[LoadedDocument]:
     """Documents from one file's bytes; .gz is decompressed transparently, never past max_decompressed."""
-    kind = kind_of(name, content_type)
+    kind = kind_of(name, content_type, data)
     if name.lower().endswith(".gz") or data[:2] == b"\x1f\x8b":
         data = gunzip(data, name, max_decompressed)
     stem = Path(name[:-3] if name.lower().endswith(".gz") else name).stem
