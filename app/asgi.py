@@ -4,7 +4,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
@@ -27,8 +26,9 @@ from app.odoo.scheduler import Scheduler
 from sql.db import Database
 from sql.errors import Unauthorized
 from app.kb import KnowledgeBaseController
-from app.openapi import document_api
-from app.problems import EXCEPTION_HANDLERS, reject_nul
+from app.openapi import document_api, state_dimensions
+from app.bodies import check_request
+from app.problems import EXCEPTION_HANDLERS
 from app.realtime.controllers import RealtimeController
 from app.realtime.hub import Hub
 from app.search import SearchController
@@ -40,9 +40,9 @@ from app.settings import Settings, get_settings
 from app.system import SystemController
 from ingest.embedding import Embedder
 from sql.queries import q
+from sql.values import TENANT_NAME
 
 log = logging.getLogger(__name__)
-_TENANT = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
 
 
 def provide_services(state: State) -> Services:
@@ -60,7 +60,7 @@ def provide_principal(request: Request) -> Principal:
 def provide_tenant(request: Request) -> str:
     """The tenant a request acts for: always its credentials' tenant, never a header."""
     tenant = provide_principal(request).tenant_id
-    if not _TENANT.match(tenant):
+    if not TENANT_NAME.match(tenant):
         raise Unauthorized("the credentials name a tenant that is not 1-64 letters, digits, '_', '.', ':' or '-'")
     return tenant
 
@@ -101,6 +101,7 @@ def create_app(
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         services = await Services.start(settings, embedder=embedder, database=database, llm=llm)
         app.state.services = services
+        state_dimensions(app, services.embedder.dimensions)
         app.state.authenticator = Authenticator(services.db, settings.security)
         app.state.hub = Hub(services.db.url, max_streams=settings.server.max_streams,
                             max_streams_per_caller=settings.server.max_streams_per_caller)
@@ -134,7 +135,7 @@ def create_app(
                       "tenant_id": Provide(provide_tenant, sync_to_thread=False),
                       "principal": Provide(provide_principal, sync_to_thread=False)},
         guards=[require_scope],
-        before_request=reject_nul,
+        before_request=check_request,
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=settings.server.max_upload_bytes,

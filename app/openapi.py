@@ -1,35 +1,36 @@
 """The OpenAPI document as the API's contract: request bodies, problem-details errors, credentials and scopes."""
 from __future__ import annotations
 
-import typing
 from typing import Any
+
+import re
 
 import msgspec
 from litestar import Litestar
 from litestar.handlers import BaseRouteHandler
 from litestar.openapi.spec import (
-    Components, OpenAPIHeader, OpenAPIMediaType, OpenAPIResponse, Operation, Reference, RequestBody, Schema,
-    SecurityScheme,
+    Components, OpenAPIHeader, OpenAPIMediaType, OpenAPIResponse, Operation, Parameter, Reference, RequestBody,
+    Schema, SecurityScheme,
 )
 from litestar.openapi.spec.enums import OpenAPIType
 
+from app.bodies import body_type
+from app.kb.schemas import UPLOAD_ENCODING, UPLOAD_FORM
+from app.params import NO_NUL
 from app.problems import PROBLEM_JSON
 
-# A file upload to POST /v1/kb/documents, the form ingest reads (besides a JSON body).
-UPLOAD_FORM: dict[str, Any] = {
-    "type": "object",
-    "required": ["file"],
-    "properties": {
-        "file": {"type": "string", "format": "binary",
-                 "description": "Markdown, reStructuredText, text, HTML, PDF, Word, Excel, CSV or JSON Lines (.gz too)"},
-        "external_id": {"type": "string"},
-        "title": {"type": "string"},
-        "source": {"type": "string"},
-        "language": {"type": "string"},
-        "metadata": {"type": "string", "description": 'a JSON object, e.g. {"team": "finance"}'},
-    },
+JSON_VALUE: dict[str, Any] = {
+    "description": "any JSON value; no string (or key) in it may hold the NUL character",
+    "anyOf": [{"type": "string", "pattern": NO_NUL}, {"type": "number"}, {"type": "boolean"}, {"type": "null"},
+              {"type": "array", "items": {"$ref": "#/components/schemas/JsonValue"}},
+              {"$ref": "#/components/schemas/JsonObject"}],
 }
-FORMS = {"createDocument": UPLOAD_FORM}
+JSON_OBJECT: dict[str, Any] = {"type": "object", "propertyNames": {"pattern": NO_NUL},
+                               "additionalProperties": {"$ref": "#/components/schemas/JsonValue"}}
+
+FORMS = {"createDocument": UPLOAD_FORM, "updateDocument": UPLOAD_FORM}
+JSON_PARAMETERS = {"metadata": {"$ref": "#/components/schemas/JsonObject"}}
+"""Query parameters that carry JSON (e.g. GET /v1/kb/documents?metadata={"team":"finance"})."""
 
 
 # Every error is an RFC 9457 problem-details body (app.problems).
@@ -70,7 +71,20 @@ def document_api(app: Litestar) -> None:
                   for op in (getattr(item, m) for m in ("get", "put", "post", "delete", "patch")) if op is not None]
     document_request_bodies(document.components, operations, handlers)
     schemas = document.components.schemas or {}
-    document.components.schemas = {**schemas, "Problem": PROBLEM_SCHEMA}  # type: ignore[dict-item]
+    document.components.schemas = {**schemas, "Problem": PROBLEM_SCHEMA, "JsonValue": JSON_VALUE,  # type: ignore[dict-item]
+                                   "JsonObject": JSON_OBJECT}
+    for operation in operations:
+        for parameter in operation.parameters or ():
+            if not isinstance(parameter, Parameter):
+                continue
+            if handlers.get(operation.operation_id) and parameter.name in JSON_PARAMETERS:
+                parameter.content = {"application/json": OpenAPIMediaType(schema=JSON_PARAMETERS[parameter.name])}  # type: ignore[dict-item]
+                parameter.schema = None
+            elif isinstance(parameter.schema, Schema):  # a URL with %00 is refused (app.bodies)
+                for schema in (parameter.schema, *(parameter.schema.one_of or ()), *(parameter.schema.any_of or ())):
+                    if (isinstance(schema, Schema) and schema.type == OpenAPIType.STRING
+                            and not (schema.pattern or schema.enum or schema.format)):
+                        schema.pattern = NO_NUL
     document.components.security_schemes = {**(document.components.security_schemes or {}), **SECURITY_SCHEMES}
     for operation in operations:
         handler = handlers.get(operation.operation_id)
@@ -105,18 +119,6 @@ def _event_schema(names: tuple[str, ...]) -> dict[str, Any]:
             "properties": {"event": {"enum": list(names)}, "data": data, "id": {"type": "string"}}}
 
 
-def body_type(handler: BaseRouteHandler) -> tuple[Any, bool] | None:
-    """The JSON body a handler reads and whether it may be absent: its typed `data` parameter, or (for the
-    handlers that also take uploads and read the request themselves) opt["body"]."""
-    if "body" in handler.opt:
-        return handler.opt["body"], False
-    parameter = handler.parsed_fn_signature.parameters.get("data")  # type: ignore[attr-defined]
-    if parameter is None:
-        return None
-    members = [t for t in typing.get_args(parameter.annotation) if t is not type(None)]
-    return (members[0], True) if members else (parameter.annotation, False)
-
-
 def document_request_bodies(components: Components, operations: list[Operation],
                             handlers: dict[str, BaseRouteHandler]) -> None:
     """Each operation's JSON body as msgspec describes its type, so that the rules a handler checks in its own
@@ -127,12 +129,62 @@ def document_request_bodies(components: Components, operations: list[Operation],
     refs, schemas = msgspec.json.schema_components([t for t, _ in types.values()],
                                                    ref_template="#/components/schemas/{name}")
     ref_of = dict(zip(types, refs))
+    for schema in schemas.values():
+        _state_storable(schema)
+    for type_, _ in types.values():  # a rule across fields (e.g. exactly one of two), from the type's json_schema
+        if isinstance(getattr(type_, "json_schema", None), dict):
+            schemas[type_.__name__].update(type_.json_schema)
     components.schemas = {**(components.schemas or {}), **schemas}  # type: ignore[dict-item]
     for operation in operations:
         if operation.operation_id not in ref_of:
             continue
         content = {"application/json": OpenAPIMediaType(schema=ref_of[operation.operation_id])}
         if operation.operation_id in FORMS:
-            content["multipart/form-data"] = OpenAPIMediaType(schema=FORMS[operation.operation_id])  # type: ignore[arg-type]
+            content["multipart/form-data"] = OpenAPIMediaType(schema=FORMS[operation.operation_id],  # type: ignore[arg-type]
+                                                              encoding=UPLOAD_ENCODING)  # type: ignore[arg-type]
         optional = types[operation.operation_id][1]
         operation.request_body = RequestBody(content=content, required=not optional)
+
+
+# an anchored pattern whose every character is named (no negated class, ".", "\S", "\W" or "\D"): no NUL
+_NAMES_ITS_CHARACTERS = re.compile(r"^\^(?!.*(\[\^|(?<!\\)\.|\\[SWD])).*\$$")
+_SCHEMA_KEYS = ("type", "anyOf", "oneOf", "allOf", "$ref", "enum", "const", "properties")
+
+
+def _state_storable(schema: Any, value: bool = True) -> None:
+    """State in a body's schema what storing it needs: no string holds NUL; a free-form value (Any, an object
+    without properties) is a JsonValue / JsonObject, which says the same of the strings inside. value: the
+    schema describes a value (a property, an item), not one branch of a combination."""
+    if not isinstance(schema, dict):
+        return
+    for key, member in list(schema.items()):
+        if key == "properties":
+            for each in member.values():
+                _state_storable(each)
+        elif key in ("items", "additionalProperties"):
+            _state_storable(member)
+        elif key in ("anyOf", "oneOf", "allOf"):
+            for each in member:
+                _state_storable(each, value=False)
+        elif key == "contains":
+            _state_storable(member, value=False)
+    kind = schema.get("type")
+    if kind == "string" and not {"format", "enum", "const"} & schema.keys():
+        if "pattern" in schema:
+            if not _NAMES_ITS_CHARACTERS.match(schema["pattern"]):
+                schema.setdefault("allOf", []).append({"pattern": NO_NUL})
+        else:
+            schema["pattern"] = NO_NUL
+    elif kind == "object" and "additionalProperties" not in schema:  # free-form, or a struct that takes more
+        schema.update(JSON_OBJECT)
+    elif value and not any(k in schema for k in _SCHEMA_KEYS):
+        schema["$ref"] = "#/components/schemas/JsonValue"
+
+
+def state_dimensions(app: Litestar, dimensions: int) -> None:
+    """A query embedding has the dimensions of the model this server embeds with (known once it started)."""
+    schemas = (app.openapi_schema.components.schemas or {}) if app.openapi_schema.components else {}
+    search = schemas.get("SearchIn")
+    if isinstance(search, dict):
+        vector = search["properties"]["query_embedding"]["anyOf"][0]
+        vector.update(minItems=dimensions, maxItems=dimensions)

@@ -8,6 +8,11 @@ import msgspec
 from litestar.params import Parameter
 from litestar.types import Empty
 
+from ingest.pipeline import ISO_LANGUAGES
+
+NO_NUL = r"^[^\u0000]*$"
+"""No PostgreSQL text or jsonb can hold the NUL character: every string of a request body says so."""
+
 BIGINT_MAX = 2**63 - 1
 INTEGER_MAX = 2**31 - 1
 
@@ -35,5 +40,14 @@ RowId = Annotated[int, msgspec.Meta(ge=1, le=BIGINT_MAX)]
 Version = Annotated[int, msgspec.Meta(ge=1, le=INTEGER_MAX)]
 """A version number (a PostgreSQL integer) inside a JSON body."""
 Name = Annotated[str, msgspec.Meta(min_length=1)]
-NonBlank = Annotated[str, stated("text with a character other than whitespace", pattern=r"\S")]
-HttpUrl = Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s/?#]+\S*$", description="an http(s) URL")]
+NOT_SPACE = r"[^\s\x1c-\x1f\x85]"
+"""A character other than whitespace, as Python's str.strip sees it (JSON Schema's \\s omits \\x1c-\\x1f, \\x85)."""
+NonBlank = Annotated[str, stated("text with a character other than whitespace", pattern=NOT_SPACE)]
+_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?"
+_PORT = r"(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4})"
+HttpUrl = Annotated[str, msgspec.Meta(
+    pattern=rf"^https?://{_LABEL}(\.{_LABEL})*(:{_PORT})?([/?#][!-~]*)?$",
+    description="an http(s) URL: a host name or IPv4 address, an optional port and path, in ASCII (punycode)")]
+LANGUAGES = sorted({*ISO_LANGUAGES, *ISO_LANGUAGES.values(), "simple"})
+Language = Annotated[str, stated("an ISO 639-1 code or the name of a text search configuration", enum=LANGUAGES)]
+"""A document's language (case does not matter; a configuration the database lacks is refused)."""

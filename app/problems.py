@@ -3,11 +3,9 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 from typing import Any
 
 import asyncpg
-import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
@@ -128,42 +126,3 @@ EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
     RecursionError: handle_too_deep,
     Exception: handle_unexpected,
 }
-
-
-async def reject_nul(request: Request) -> None:
-    """Before any handler: a NUL character in the path or query (%00) is a 400, in a JSON body's string a 422,
-    since no PostgreSQL text can hold it (and a streamed response could not report the error once started).
-    The webhook receivers read and audit their raw bodies themselves."""
-    if b"%00" in request.scope["query_string"] or "\x00" in request.scope["path"]:
-        raise BadRequest("the URL holds a NUL character (%00)")
-    if (request.method in ("POST", "PUT", "PATCH") and "json" in request.headers.get("content-type", "")
-            and not request.route_handler.opt.get("raw_body")):
-        if _JSON_NUL.search(await request.body()):
-            raise InvalidInput("a string in the JSON body holds the NUL character (\\u0000), which cannot be stored")
-
-
-async def read_body(request: Request) -> Any:
-    """The JSON body of a handler that also takes uploads (so reads its request itself), decoded into the type
-    it declares as opt["body"] (which documents it in the OpenAPI document). Other handlers take a typed
-    `data` parameter."""
-    return decode_json(await request.body(), request.route_handler.opt["body"])
-
-
-# \u0000 escaped in a JSON string (not the text "\\u0000"): PostgreSQL text and jsonb cannot store it
-_JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
-
-
-def decode_json(body: bytes, type_: type[Any]) -> Any:
-    """Decode a JSON body into a msgspec type; malformed -> 400, wrong shape -> 422, with the reason."""
-    if not body.strip():
-        raise BadRequest("the request body is empty; send a JSON object")
-    if _JSON_NUL.search(body):
-        raise InvalidInput("a string in the JSON body holds the NUL character (\\u0000), which cannot be stored")
-    try:
-        return msgspec.json.decode(body, type=type_)
-    except msgspec.ValidationError as exc:
-        raise InvalidInput(f"the JSON body does not fit: {exc}") from exc
-    except msgspec.DecodeError as exc:
-        raise BadRequest(f"malformed JSON: {exc}") from exc
-    except RecursionError as exc:
-        raise InvalidInput(f"the JSON body nests deeper than {MAX_JSON_DEPTH} levels") from exc

@@ -133,6 +133,10 @@ class OdooSettings:
     audit_retention_days: int = field(default_factory=lambda: _env_int("AUDIT_RETENTION_DAYS", 365))
     """AUDIT_RETENTION_DAYS: how long the webhook ledger's log and the vault's read audit are kept (the daily
     cleanup job removes older rows)."""
+    allowed_hosts: tuple[str, ...] = field(default_factory=lambda: tuple(
+        h.strip().lower() for h in _env("ODOO_ALLOWED_HOSTS", "").split(",") if h.strip()))
+    """ODOO_ALLOWED_HOSTS: hosts (or origins, e.g. https://erp.example.com) a catalog sync may call besides ODOO_URL
+    and the tenant's registered instances."""
     db: str = field(default_factory=lambda: _env("ODOO_DB", "odoo"))
     """ODOO_DB: the Odoo database name."""
     user: str = field(default_factory=lambda: _env("ODOO_USER", "admin"))

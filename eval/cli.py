@@ -160,6 +160,19 @@ def cmd_bench_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_flood(args: argparse.Namespace) -> int:
+    from app.settings import get_settings
+    from eval.benchmarks.flood import bench_flood, format_flood
+    from ingest.embedding import HashEmbedder
+
+    result = asyncio.run(bench_flood(get_settings(), HashEmbedder(384), [Path(p) for p in args.paths],
+                                     chunks=args.chunks, callers=args.callers))
+    print(format_flood(result))
+    if args.json:
+        print(json.dumps(result, indent=2))
+    return 0
+
+
 def cmd_answers(args: argparse.Namespace) -> int:
     if bool(args.squad) == bool(args.qa):
         raise SystemExit("eval answers: give --squad FILE, or --qa FILE with --corpus DIR")
@@ -312,6 +325,13 @@ def add_eval_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[
                    help="vectors for chunks and queries (default: local MiniLM, cached on disk)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench_search)
+
+    p = bsub.add_parser("flood", help="a normal search's latency while callers send queries at the length limit")
+    p.add_argument("paths", nargs="*", default=["../shared/datasets/odoo-docs-14.0/content"])
+    p.add_argument("--chunks", type=int, default=20_000)
+    p.add_argument("--callers", type=int, default=16)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_bench_flood)
 
     p = bsub.add_parser("catalog", help="fuzzy catalog lookup latency with many registered assets")
     p.add_argument("--assets", type=int, default=100_000)

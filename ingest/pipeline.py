@@ -47,7 +47,7 @@ class Languages:
         return cls(r["cfgname"] for r in rows)
 
     def resolve(self, language: str | None, default: str = "english") -> str:
-        name = (language or default).strip().lower()
+        name = (default if language is None else language).strip().lower()
         name = ISO_LANGUAGES.get(name, name)
         if name not in self.names:
             raise InvalidInput(
@@ -193,6 +193,8 @@ class IngestPipeline:
             if defer_lexical:
                 await defer_lexical_indexing(conn)
             result = await self.store.store(conn, batch, tenant_id)
+        if result.chunks_inserted:
+            self.store.queue.wake()  # committed: this process' workers embed them now, not at their next poll
         if load is not None:
             load.batches += 1
             if defer_lexical:

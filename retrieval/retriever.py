@@ -1,7 +1,10 @@
 """HybridRetriever.search(): embeds the query and calls rag.hybrid_search; Python only passes parameters."""
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import os
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -22,6 +25,9 @@ MODES = ("hybrid", "vector", "lexical", "trigram")
 MAX_K = 1000
 MAX_RESULT_WINDOW = 10_000
 MAX_QUERY_TOKENS = 2_000
+LONG_QUERY_TOKENS = 128
+"""A query longer than this (a pasted paragraph, not a question) waits for one of LONG_QUERY_SLOTS turns."""
+LONG_QUERY_SLOTS = max(1, (os.cpu_count() or 2) // 2)
 """As long as a question may be: a query's terms bound each leg's work (a 94,000-character query took 2-4 s)."""
 MAX_QUERY_CHARS = 16 * MAX_QUERY_TOKENS  # offset + k: deeper pages cost more than any reader of a ranked list needs
 
@@ -100,6 +106,8 @@ class HybridRetriever:
         self.db = db
         self.embedder = embedder
         self.params = params or SearchParams.defaults()
+        self.long_queries = asyncio.Semaphore(LONG_QUERY_SLOTS)
+        """Long queries take turns on a few connections, so that a flood of them leaves the pool to others."""
 
     async def embed_query(self, query: str) -> np.ndarray:
         return (await self.embedder.embed([query]))[0]
@@ -117,11 +125,13 @@ class HybridRetriever:
             raise InvalidInput("the query is empty")
         if not 1 <= k <= MAX_K:
             raise InvalidInput(f"k must be between 1 and {MAX_K}, got {k}")
-        if not 0 <= offset <= MAX_RESULT_WINDOW - k:
-            raise InvalidInput(f"offset must be between 0 and {MAX_RESULT_WINDOW} - k ({MAX_RESULT_WINDOW - k}), got {offset}")
+        if not 0 <= offset < MAX_RESULT_WINDOW:
+            raise InvalidInput(f"offset must be between 0 and {MAX_RESULT_WINDOW - 1}, got {offset}")
+        k = min(k, MAX_RESULT_WINDOW - offset)  # the pages end with the best MAX_RESULT_WINDOW hits
         if not -1.0 <= match_threshold <= 1.0:
             raise InvalidInput("match_threshold is a cosine similarity between -1 and 1")
-        if len(query) > MAX_QUERY_CHARS or count_tokens(query) > MAX_QUERY_TOKENS:
+        tokens = count_tokens(query) if len(query) <= MAX_QUERY_CHARS else MAX_QUERY_TOKENS + 1
+        if tokens > MAX_QUERY_TOKENS:
             raise PayloadTooLarge(f"the query is longer than {MAX_QUERY_TOKENS:,} tokens; shorten it")
         p = (params or self.params).for_mode(mode)
         f = filters or Filters()
@@ -143,10 +153,11 @@ class HybridRetriever:
         )
         sql = q("hybrid_search")
         try:
-            if conn is None:
-                async with self.db.tenant(tenant_id).acquire() as c:
-                    return await self._hits(c, sql, args, flags)
-            return await self._hits(conn, sql, args, flags)
+            async with self.long_queries if tokens > LONG_QUERY_TOKENS else contextlib.nullcontext():
+                if conn is None:
+                    async with self.db.tenant(tenant_id).acquire() as c:
+                        return await self._hits(c, sql, args, flags)
+                return await self._hits(conn, sql, args, flags)
         except (asyncpg.InvalidParameterValueError, asyncpg.DataError, asyncpg.UndefinedObjectError) as exc:
             raise InvalidInput(str(exc)) from exc
 

@@ -575,10 +575,6 @@ SELECT * FROM rag.chat_sessions WHERE id = $1 AND tenant_id = $2;
 SELECT count(*) FROM rag.chunks AS c WHERE c.document_id = ANY($1) AND NOT EXISTS
 (SELECT 1 FROM rag.chunk_embeddings AS e WHERE e.chunk_id = c.id AND e.model = $2);
 
--- name: odoo_instance_tenant
--- The tenant an Odoo instance name belongs to, across tenants (SECURITY DEFINER).
-SELECT odoo.instance_tenant_v1($1);
-
 -- name: odoo_instance_add
 -- Register an Odoo instance of the tenant.
 INSERT INTO odoo.instances (tenant_id, name, base_url, database) VALUES ($1, $2, $3, $4) RETURNING id;
@@ -628,6 +624,10 @@ SELECT array(SELECT odoo.schedule_tenants_v1());
 -- A scheduled job ran: its next and last run.
 UPDATE odoo.scheduled_jobs SET next_run_at = $2, last_run_at = CASE WHEN $3 THEN $4 ELSE last_run_at END WHERE name = $1;
 
+-- name: odoo_instance_urls
+-- The base URLs of the tenant's Odoo instances (the hosts a catalog sync may call).
+SELECT i.base_url FROM odoo.instances AS i;
+
 -- name: odoo_instances_of_tenant
 -- The tenant's Odoo instances.
 SELECT i.name, i.id, i.tenant_id, i.base_url, i.database FROM odoo.instances AS i ORDER BY i.id;
@@ -660,7 +660,7 @@ INSERT INTO odoo_seed.seed_tasks (tenant_id, external_ref, project_ref, name) VA
 -- name: bot_register
 -- Register (or update) a bot and the secrets it may read.
 INSERT INTO control_plane.bot_registry (bot_id, tenant_id, description, allowed_secrets)
-VALUES ($1, $2, $3, $4) ON CONFLICT (bot_id) DO UPDATE
+VALUES ($1, $2, $3, $4) ON CONFLICT (tenant_id, bot_id) DO UPDATE
 SET description = excluded.description, allowed_secrets = excluded.allowed_secrets;
 
 -- name: api_key_add

@@ -95,7 +95,7 @@ DECLARE
     v_allowed boolean;
 BEGIN
     SELECT b.tenant_id, p_secret_name = ANY (b.allowed_secrets) INTO v_tenant, v_allowed
-      FROM control_plane.bot_registry AS b WHERE b.bot_id = p_bot_id;
+      FROM control_plane.bot_registry AS b WHERE b.bot_id = p_bot_id AND b.tenant_id = rag.current_tenant();
     INSERT INTO control_plane.audit_log (tenant_id, bot_id, secret_name, access_type, allowed, remote_addr, user_agent)
     VALUES (coalesce(v_tenant, rag.current_tenant(), 'unknown'), p_bot_id, p_secret_name,
             CASE WHEN v_tenant IS NULL THEN 'read:unknown-bot' WHEN v_allowed THEN 'read' ELSE 'read:denied' END,
@@ -156,13 +156,6 @@ BEGIN
       FROM new_rows AS n WHERE n.kind = 'status';
     RETURN NULL;
 END $$;
-
-CREATE FUNCTION odoo.instance_tenant_v1(p_name text) RETURNS text
-    LANGUAGE sql STABLE SECURITY DEFINER
-    SET search_path TO 'pg_catalog', 'pg_temp'
-    AS $$
-    SELECT i.tenant_id FROM odoo.instances AS i WHERE i.name = p_name
-$$;
 
 CREATE FUNCTION odoo.prune_audit_v1(p_days integer) RETURNS TABLE(event_log bigint, audit_log bigint)
     LANGUAGE plpgsql SECURITY DEFINER
@@ -550,6 +543,19 @@ BEGIN
           LEFT JOIN rag.term_stats AS t
             ON t.tenant_id = s.tenant_id AND t.language = s.language AND t.lexeme = u.lexeme
          WHERE s.tenant_id = p_tenant_id AND (p_languages IS NULL OR s.language::text = ANY(p_languages));
+    END IF;
+
+    -- A long query's work is bounded: the lexical leg reads the postings of its 64 weightiest terms (the
+    -- rarest), the trigram leg looks up its first 16 fuzzy tokens.
+    IF cardinality(q_ids) > 64 THEN
+        SELECT array_agg(x.id ORDER BY x.w DESC, x.id), array_agg(x.w ORDER BY x.w DESC, x.id),
+               array_agg(x.k ORDER BY x.w DESC, x.id), array_agg(x.kb ORDER BY x.w DESC, x.id)
+          INTO q_ids, q_w, q_k, q_kb
+          FROM (SELECT * FROM unnest(q_ids, q_w, q_k, q_kb) AS u(id, w, k, kb) ORDER BY u.w DESC, u.id LIMIT 64) AS x;
+    END IF;
+    IF cardinality(f_tok) > 16 THEN
+        f_lang := f_lang[1:16];
+        f_tok := f_tok[1:16];
     END IF;
 
     IF v_filtered THEN
@@ -1583,7 +1589,7 @@ ALTER TABLE ONLY control_plane.audit_log
     ADD CONSTRAINT audit_log_pkey PRIMARY KEY (id);
 
 ALTER TABLE ONLY control_plane.bot_registry
-    ADD CONSTRAINT bot_registry_pkey PRIMARY KEY (bot_id);
+    ADD CONSTRAINT bot_registry_pkey PRIMARY KEY (tenant_id, bot_id);
 
 ALTER TABLE ONLY control_plane.secrets
     ADD CONSTRAINT secrets_pkey PRIMARY KEY (id);
@@ -1601,10 +1607,10 @@ ALTER TABLE ONLY odoo.instance_secrets
     ADD CONSTRAINT instance_secrets_pkey PRIMARY KEY (id);
 
 ALTER TABLE ONLY odoo.instances
-    ADD CONSTRAINT instances_name_key UNIQUE (name);
+    ADD CONSTRAINT instances_pkey PRIMARY KEY (id);
 
 ALTER TABLE ONLY odoo.instances
-    ADD CONSTRAINT instances_pkey PRIMARY KEY (id);
+    ADD CONSTRAINT instances_tenant_name UNIQUE (tenant_id, name);
 
 ALTER TABLE ONLY odoo.scheduled_jobs
     ADD CONSTRAINT scheduled_jobs_pkey PRIMARY KEY (name);
@@ -1938,9 +1944,6 @@ GRANT ALL ON FUNCTION catalog.fuzzy_names_v1(p_query text, p_tenant_id text, p_t
 
 REVOKE ALL ON FUNCTION control_plane.api_key_by_prefix_v1(p_prefix text) FROM PUBLIC;
 GRANT ALL ON FUNCTION control_plane.api_key_by_prefix_v1(p_prefix text) TO ipai_app;
-
-REVOKE ALL ON FUNCTION odoo.instance_tenant_v1(p_name text) FROM PUBLIC;
-GRANT ALL ON FUNCTION odoo.instance_tenant_v1(p_name text) TO ipai_app;
 
 REVOKE ALL ON FUNCTION odoo.prune_audit_v1(p_days integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION odoo.prune_audit_v1(p_days integer) TO ipai_app;

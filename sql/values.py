@@ -3,6 +3,8 @@
 text of bounded length."""
 from __future__ import annotations
 
+import re
+
 from typing import Any
 
 from sql.errors import InvalidInput
@@ -39,3 +41,7 @@ def check_text(value: str, what: str, max_length: int) -> str:
     if "\x00" in value:
         raise InvalidInput(f"{what} holds the NUL character (\\u0000), which cannot be stored")
     return value
+
+
+TENANT_NAME = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
+"""A tenant id: 1-64 letters, digits, '_', '.', ':' or '-'."""

@@ -11,6 +11,7 @@ from litestar.testing import AsyncTestClient
 
 from app.assistant.controllers import ANSWER_EVENTS
 from app.catalog.fqdn import FQDN_SCHEMA, parse_fqdn
+from app.params import NOT_SPACE
 from sql.errors import InvalidInput
 from app.realtime.controllers import CHANNELS
 from app.security.keys import SCOPES
@@ -76,7 +77,7 @@ def test_the_stated_fqdn_pattern_is_what_parse_fqdn_accepts(value: str) -> None:
 async def test_the_stated_rules_are_enforced_with_their_own_words(client: AsyncTestClient) -> None:  # noqa: F811
     doc = (await client.get("/docs/openapi.json")).json()
     schemas = doc["components"]["schemas"]
-    assert schemas["AskIn"]["properties"]["question"]["pattern"] == r"\S"
+    assert schemas["AskIn"]["properties"]["question"]["pattern"] == NOT_SPACE
     assert schemas["SearchIn"]["properties"]["k"]["maximum"] == 1000
     assert schemas["SummarizeIn"]["properties"]["style"]["enum"] == ["paragraph", "bullets"]
     assert schemas["InstanceIn"]["properties"]["secrets"]["items"]["minLength"] == 16
@@ -87,7 +88,8 @@ async def test_the_stated_rules_are_enforced_with_their_own_words(client: AsyncT
         ("POST", "/v1/search", {"query": "credit", "offset": -1}, "offset"),
         ("POST", "/v1/search", {"query": "credit", "match_threshold": 1.5}, "match_threshold"),
         ("POST", "/v1/classify", {"text": "  "}, "empty"),
-        ("POST", "/v1/classify", {"text": "refund", "labels": ["billing"]}, "at least two"),
+        ("POST", "/v1/classify", {"text": "refund", "labels": ["billing"]}, "two or more"),
+        ("POST", "/v1/classify", {"text": "refund", "labels": ["billing", "billing"]}, "none repeated"),
         ("POST", "/v1/summarize", {"text": "Some text.", "style": "haiku"}, "style"),
         ("POST", "/v1/summarize", {"text": "Some text.", "max_tokens": 15}, "max_tokens"),
         ("POST", "/v1/summarize", {"text": " "}, "no text"),

@@ -120,6 +120,14 @@ async def test_lineage_depth_and_cycles(client: AsyncTestClient) -> None:
 async def test_sync_registers_own_schema_odoo_and_kb_and_retires(client: AsyncTestClient, odoo: FakeOdoo) -> None:
     await client.post("/v1/kb/documents", json={"external_id": "x", "content": "hello", "source": "wiki"})
     creds = {"url": odoo.url, "db": "odoo_core", "user": "admin", "password": "secret"}
+    # only an instance the tenant registered is called: an unknown URL is refused before any request
+    r = await client.post("/v1/catalog/sync", json={"odoo": {**creds, "url": "http://127.0.0.1:9/"}})
+    assert r.status_code == 403 and "register it first" in r.json()["detail"]
+    r = await client.post("/v1/catalog/sync", json={"odoo": creds})
+    assert r.status_code == 403, "not registered yet"
+    r = await client.post("/v1/odoo/instances", json={"name": "core", "base_url": odoo.url, "database": "odoo_core",
+                                                      "secrets": ["s" * 24]})
+    assert r.status_code == 201, r.text
     r = await client.post("/v1/catalog/sync", json={"odoo": creds})
     assert r.status_code == 200, r.text
     report = r.json()["scopes"]

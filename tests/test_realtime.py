@@ -15,6 +15,7 @@ from sql.db import Database
 from app.services import Services
 from tests.conftest import CountingEmbedder, bearer, issue_key, make_settings
 from tests.live_server import LiveServer
+from tests.test_cli import run
 
 
 @pytest.fixture
@@ -124,3 +125,31 @@ async def test_streams_share_one_listen_connection_and_are_capped(db_url: str, t
                     break
                 await asyncio.sleep(0.1)
             assert status == 200
+
+
+async def test_two_hundred_streams_of_one_key_leave_the_database_to_others(db_url: str, tmp_path: Path,
+                                                                            owner: asyncpg.Pool) -> None:
+    """The per-key cap (20 by default) answers the rest with 429; the open ones share one LISTEN connection,
+    so the command line (and a separate worker) can still connect and work."""
+    settings = make_settings(db_url, tmp_path)
+    app = create_app(settings, embedder=CountingEmbedder(), database=Database(db_url))
+    with LiveServer(app) as server:
+        key = bearer(await issue_key(db_url, scopes=["sync"]))
+        limits = httpx.Limits(max_connections=250, max_keepalive_connections=0)
+        async with httpx.AsyncClient(base_url=server.url, timeout=30, limits=limits) as client:
+            async def open_one() -> tuple[int, object]:
+                stream = client.stream("GET", "/v1/realtime/notifications", headers=key)
+                response = await stream.__aenter__()
+                return response.status_code, stream
+
+            opened = await asyncio.gather(*(open_one() for _ in range(200)))
+            statuses = sorted(status for status, _ in opened)
+            assert statuses.count(200) == settings.server.max_streams_per_caller
+            assert statuses.count(429) == 200 - settings.server.max_streams_per_caller
+            connections = await owner.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()")
+            assert connections <= 12, "the pool and one LISTEN connection, not one per stream"
+            cli = await asyncio.to_thread(run, ["search", "anything"], db_url, tmp_path)
+            assert cli.returncode == 0, cli.stderr
+            for _, stream in opened:
+                await stream.__aexit__(None, None, None)  # type: ignore[attr-defined]

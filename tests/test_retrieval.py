@@ -1,6 +1,7 @@
 """The hybrid retriever on a small real corpus: each leg, fusion, BM25 exactness, filters, plans, errors."""
 from __future__ import annotations
 
+import asyncio
 import math
 from collections import Counter
 from pathlib import Path
@@ -15,7 +16,8 @@ from sql.errors import InvalidInput
 from app.services import Services
 from ingest.loaders import LoadedDocument
 from ingest.pipeline import IngestOptions
-from retrieval.retriever import Filters, SearchParams
+from retrieval.retriever import LONG_QUERY_SLOTS, LONG_QUERY_TOKENS, Filters, SearchParams
+from ingest.tokens import count_tokens
 from tests.conftest import login, make_settings
 
 CORPUS = {
@@ -274,3 +276,39 @@ async def test_search_endpoint_and_its_errors(db_url: str, tmp_path: Path, servi
             r = await client.post("/v1/search", json=body)
             assert r.status_code == status, (body, r.text)
             assert fragment in r.json()["detail"], (body, r.json())
+
+
+async def test_long_queries_take_turns_and_leave_the_pool_to_normal_searches(services: Services) -> None:
+    """A query past LONG_QUERY_TOKENS waits for one of LONG_QUERY_SLOTS turns before it takes a connection:
+    with the turns held, a flood of them holds no connection and a normal search runs meanwhile."""
+    await load(services)
+    retriever = services.retriever
+    long_query = " ".join(["invoice credit note payment journal reconciliation timesheet"] * 200)
+    assert count_tokens(long_query) > LONG_QUERY_TOKENS
+    for _ in range(LONG_QUERY_SLOTS):
+        await retriever.long_queries.acquire()
+    flood = [asyncio.create_task(retriever.search(long_query, k=5, tenant_id="default")) for _ in range(16)]
+    await asyncio.sleep(0.2)
+    assert not any(task.done() for task in flood), "every long query waits for a turn"
+    assert services.db.pool.get_size() - services.db.pool.get_idle_size() == 0, "and holds no connection"
+    hits = await retriever.search("credit note", k=3, tenant_id="default")
+    assert hits, "a normal search runs while the flood waits"
+    for _ in range(LONG_QUERY_SLOTS):
+        retriever.long_queries.release()
+    results = await asyncio.gather(*flood)
+    assert all(results), "the long queries run once turns are free, and are answered"
+
+
+async def test_a_long_query_searches_its_weightiest_terms(services: Services) -> None:
+    """The lexical leg reads the postings of a query's 64 weightiest (rarest) terms: of a query naming 70 rare
+    words and one common one, the common word is not searched; in a short query it is."""
+    corpus = {f"rare-{i}": (f"Rare {i}", f"unique{i} appears once") for i in range(70)}
+    corpus |= {f"common-{i}": (f"Common {i}", f"shared word number{i}") for i in range(10)}
+    await load(services, corpus)
+    short = await services.retriever.search("shared unique0", mode="lexical", k=100, tenant_id="default")
+    assert {h.title for h in short} >= {"Common 0", "Rare 0"}
+    query = " ".join(f"unique{i}" for i in range(70)) + " shared"
+    hits = await services.retriever.search(query, mode="lexical", k=100, tenant_id="default")
+    titles = {h.title for h in hits}
+    assert not any(t.startswith("Common") for t in titles), "the common word is past the 64 weightiest terms"
+    assert len(titles) == 64

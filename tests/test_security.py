@@ -310,6 +310,15 @@ async def test_vault_api_registers_bots_and_audits_reads(app_client: AsyncTestCl
         "WHERE bot_id = 'n8n' ORDER BY id")]
     assert audit == [("acme", "n8n", "read", "n8n/1.2"), ("acme", "n8n", "read:denied", "testclient"),
                      ("other", "n8n", "read:unknown-bot", "testclient")]
+    # Bot ids are per tenant: another tenant registers its own n8n, which reads only that tenant's secrets.
+    other_admin = bearer(await issue_key(db_url, "other"))
+    await app_client.put("/v1/vault/secrets/n8n-token", headers=other_admin, json={"value": "others-value"})
+    assert (await app_client.put("/v1/vault/bots/n8n", headers=other_admin,
+                                 json={"allowed_secrets": ["n8n-token"]})).status_code == 200
+    r = await app_client.post("/v1/vault/read", headers=other, json={"bot_id": "n8n", "name": "n8n-token"})
+    assert r.json() == {"name": "n8n-token", "value": "others-value"}
+    assert await owner.fetchval("SELECT allowed_secrets FROM control_plane.bot_registry "
+                                "WHERE tenant_id = 'acme' AND bot_id = 'n8n'") == ["n8n-token"]
     r = await app_client.post("/v1/vault/secrets/n8n-token/retire", headers=admin, json={"version": 1})
     assert r.json()["retired"] == 1
     r = await app_client.post("/v1/vault/read", headers=bot, json={"bot_id": "n8n", "name": "n8n-token"})

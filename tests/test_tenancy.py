@@ -153,7 +153,7 @@ async def _tenant_b(api: AsyncTestClient, db_url: str, owner: asyncpg.Pool) -> d
                        "payload": {"id": 1, "name": CANARY, "write_date": "2026-01-01 00:00:00"}}).encode()
     ts = int(time.time())
     event = await api.post("/v1/odoo/webhook", content=body, headers={
-        "x-ipai-instance": "b-erp", "x-ipai-timestamp": str(ts), "x-ipai-signature": sign("b" * 24, ts, body)})
+        "x-ipai-instance": "b-erp", "x-ipai-tenant": "b", "x-ipai-timestamp": str(ts), "x-ipai-signature": sign("b" * 24, ts, body)})
     assert event.status_code == 202, event.text
     await api.post("/v1/memory", headers=b, json={"text": f"My {CANARY} locker is 7", "user_id": "u1"})
     job = await owner.fetchval("INSERT INTO rag.jobs (tenant_id, queue, kind, status) "
@@ -188,9 +188,12 @@ async def test_tenant_a_never_sees_tenant_b(api: AsyncTestClient, db_url: str, o
     r = await api.put(f"/v1/catalog/assets/{ids['fqdn']}", headers=a, json={"type": "view"})
     assert r.status_code == 404 and CANARY not in r.text
     assert await owner.fetchval("SELECT type FROM catalog.assets WHERE fqdn = $1", ids["fqdn"]) == "table"
+    # Names are per tenant: A's instance of the same name is its own, and B's is untouched.
     r = await api.post("/v1/odoo/instances", headers=a, json={"name": ids["instance"], "base_url": "http://x",
                                                                "database": "x", "secrets": ["a" * 24]})
-    assert r.status_code == 409
+    assert r.status_code == 201, r.text
+    rows = await owner.fetch("SELECT tenant_id, base_url FROM odoo.instances WHERE name = $1 ORDER BY 1", ids["instance"])
+    assert [tuple(r) for r in rows] == [("a", "http://x"), ("b", "http://odoo")]
 
     # Nothing of B in what A reads: search (every mode), ask, chat, completions, lists, export, drift, jobs.
     for mode in ("hybrid", "vector", "lexical", "trigram"):

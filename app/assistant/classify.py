@@ -10,6 +10,7 @@ import numpy as np
 from rapidfuzz import fuzz
 
 from app.assistant.llm import ChatModel
+from app.params import NonBlank
 from sql.errors import InvalidInput, UpstreamError
 from ingest.embedding import Embedder
 
@@ -39,7 +40,7 @@ DEFAULT_LABELS = (
 
 
 class LabelIn(msgspec.Struct, forbid_unknown_fields=True):
-    name: str
+    name: NonBlank
     description: str = ""
     keywords: list[str] = []
 
@@ -55,16 +56,21 @@ class Classification:
 def resolve_labels(labels: list[str | LabelIn] | None) -> list[Label]:
     if not labels:
         return list(DEFAULT_LABELS)
-    out = []
+    if len(labels) < 2 or len({msgspec.json.encode(item) for item in labels}) != len(labels):
+        raise InvalidInput("labels must be two or more items, none repeated")
+    merged: dict[str, Label] = {}  # a name given twice (as a string and described) is one label
     for item in labels:
-        if isinstance(item, str):
-            out.append(Label(item, item, (item,)))
-        else:
-            out.append(Label(item.name, item.description or item.name, tuple(item.keywords) or (item.name,)))
-    names = [label.name for label in out]
-    if len(out) < 2 or len(set(names)) != len(names) or any(not n.strip() for n in names):
-        raise InvalidInput("labels must be at least two distinct, non-empty names")
-    return out
+        label = (Label(item, item, (item,)) if isinstance(item, str) else
+                 Label(item.name, item.description or item.name, tuple(item.keywords) or (item.name,)))
+        if not label.name.strip():
+            raise InvalidInput("a label's name is empty")
+        same = merged.get(label.name)
+        if same is not None:
+            keywords = tuple(dict.fromkeys(same.keywords + label.keywords))
+            description = label.description if same.description == same.name else same.description
+            label = Label(label.name, description, keywords)
+        merged[label.name] = label
+    return list(merged.values())
 
 
 def softmax(values: np.ndarray, temperature: float) -> np.ndarray:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
 from litestar import Controller, post
@@ -12,7 +12,7 @@ from app.assistant.classify import Classifier, LabelIn, resolve_labels
 from app.assistant.schemas import AskIn, AskOut, CitationOut, UsageOut, ask_out, hits_out
 from app.assistant.service import memory_namespace
 from app.assistant.summarize import STYLES, Summarizer
-from sql.errors import InvalidInput, IpaiError, NotFound, PayloadTooLarge
+from sql.errors import Forbidden, InvalidInput, IpaiError, NotFound, PayloadTooLarge
 from app.params import NonBlank, RowId, stated
 from app.problems import status_of
 from app.security.auth import acting_user
@@ -80,8 +80,9 @@ class AskController(Controller):
 
 class ClassifyIn(msgspec.Struct, forbid_unknown_fields=True):
     text: NonBlank
-    labels: Annotated[list[str | LabelIn], stated("two or more distinct, non-blank names (default: the built-in "
-                                                  "intents)", minItems=2, uniqueItems=True)] | None = None
+    labels: Annotated[list[NonBlank | LabelIn], stated(
+        "two or more labels (default: the built-in intents); a name given twice is one label",
+        minItems=2, uniqueItems=True)] | None = None
 
 
 class ClassifyOut(msgspec.Struct):
@@ -93,6 +94,10 @@ class ClassifyOut(msgspec.Struct):
 
 class SummarizeIn(msgspec.Struct, forbid_unknown_fields=True):
     """Exactly one of text and document_id."""
+
+    json_schema: ClassVar[dict[str, Any]] = {"oneOf": [  # the rule above, for app.openapi
+        {"required": ["text"], "properties": {"text": {"type": "string"}}},
+        {"required": ["document_id"], "properties": {"document_id": {"type": "integer"}}}]}
 
     text: NonBlank | None = None
     document_id: RowId | None = None
@@ -152,7 +157,9 @@ class ToolsController(Controller):
     async def memory(self, data: MemoryIn, services: Services, tenant_id: str, principal: Principal) -> MemoryOut:
         """Store a fact or conversation excerpt for one user; their later asks and chats retrieve it."""
         user_id = acting_user(principal, data.user_id)
-        if not user_id or not user_id.strip():
+        if user_id is None:
+            raise Forbidden("an API key acts for no user of its own: name the user in user_id")
+        if not user_id.strip():
             raise InvalidInput("user_id is empty")
         namespace = memory_namespace(tenant_id, user_id)
         doc = LoadedDocument(external_id=f"memory:{text_hash(data.text)[:32]}", title=data.title or data.kind,

@@ -14,11 +14,12 @@ from app.catalog.fqdn import FQDN_SCHEMA
 from app.catalog.schemas import AssetIn, AssetOut, AssetPage, LineageOut, LinkIn, SyncOut
 from app.catalog.service import AssetSpec, Catalog
 from app.catalog.sync import run_sync
-from sql.errors import InvalidInput
-from app.odoo.jsonrpc import OdooClient, OdooConnection
+from sql.errors import Forbidden, InvalidInput
+from app.odoo.jsonrpc import OdooClient, OdooConnection, same_origin
 from app.odoo.secrets import ODOO_PASSWORD
 from app.params import HttpUrl, Name, stated_param
 from app.services import Services
+from sql.queries import q
 
 
 FqdnPath = Annotated[str, stated_param(**FQDN_SCHEMA)]
@@ -65,7 +66,7 @@ class CatalogController(Controller):
         self, services: Services, tenant_id: str, q: str | None = None,
         type: str | None = None, system: str | None = None,  # noqa: A002 - the API's own names
         limit: int = Parameter(default=20, ge=1, le=200),
-        offset: int = Parameter(default=0, ge=0, le=199, description="with q: offset + limit is at most 200"),
+        offset: int = Parameter(default=0, ge=0, le=199, description="with q: the pages end after the best 200 matches"),
         cursor: str = "",
     ) -> AssetPage:
         """List assets, or with q a fuzzy lookup (trigram candidates re-ranked with rapidfuzz)."""
@@ -95,6 +96,11 @@ class CatalogController(Controller):
         data = data or SyncIn()
         odoo = data.odoo
         settings = services.settings.odoo
+        if odoo:  # the service calls only Odoo instances it knows, never any URL a request names
+            registered = [r["base_url"] for r in await services.db.tenant(tenant_id).fetch(q("odoo_instance_urls"))]
+            if not same_origin(odoo.url, [*registered, *filter(None, [settings.url]), *settings.allowed_hosts]):
+                raise Forbidden("odoo.url is not an Odoo instance of this tenant: register it first "
+                                "(POST /v1/odoo/instances), or list its host in ODOO_ALLOWED_HOSTS")
         conn = (OdooConnection(odoo.url, odoo.db, odoo.user, odoo.password) if odoo else
                 OdooConnection(settings.url, settings.db, settings.user,
                                await services.secret(tenant_id, ODOO_PASSWORD, settings.password))

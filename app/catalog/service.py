@@ -120,8 +120,9 @@ class Catalog:
             rows = await self.db.fetch(q("catalog_list"), self.tenant_id, cursor, type_, system, limit + 1)
             items = [asset_out(r) for r in rows[:limit]]
             return items, (items[-1].fqdn if len(rows) > limit else None)
-        if offset < 0 or offset + limit > CANDIDATES:
-            raise InvalidInput(f"fuzzy lookup pages through the best {CANDIDATES} matches: offset + limit <= {CANDIDATES}")
+        if offset < 0:
+            raise InvalidInput("offset must not be negative")
+        limit = min(limit, CANDIDATES - offset)  # fuzzy lookup pages through the best CANDIDATES matches
         async with self.db.acquire() as conn:
             # A strict pass first: close matches are few and cheap to check. Only when it finds too few
             # does the looser pass run (common words can match thousands of names at the lower bar).

@@ -81,9 +81,9 @@ class ChatController(Controller):
         ignored = sampling.given() if services.assistant.llm is None else []
         headers = {IGNORED_HEADER: ", ".join(ignored)} if ignored else None
         turns = [(m.role, _text(m.content)) for m in data.messages]
-        users = [i for i, (role, _) in enumerate(turns) if role == "user"]
+        users = [i for i, (role, text) in enumerate(turns) if role == "user" and text.strip()]
         if not users:
-            raise InvalidInput("messages must contain a user message")
+            raise InvalidInput("messages must contain a user message with text (the question)")
         question = turns[users[-1]][1]
         history = [{"role": r, "content": c} for r, c in turns[:users[-1]] if r in ("user", "assistant")]
         chat = ChatService(services, tenant_id)
@@ -114,7 +114,8 @@ def _text(content: Any) -> str:
         return ""
     if isinstance(content, str):
         return content
-    return " ".join(part.get("text", "") for part in content if isinstance(part, dict))
+    texts = (part.get("text") for part in content if isinstance(part, dict))
+    return " ".join(text for text in texts if isinstance(text, str))
 
 
 async def _openai_chunks(events: AsyncIterator[tuple[str, Any]], completion_id: str, created: int) -> AsyncIterator[bytes]:

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import msgspec
 
 from app.assistant.schemas import AskOut, ChunkCount
-from app.params import NonBlank, stated
+from app.params import NOT_SPACE, NonBlank, stated
 
 SESSION_ID = {"description": "a chat session's UUID", "format": "uuid"}  # parse_session_id's rule
 SessionId = Annotated[str, stated(**SESSION_ID)]
@@ -50,23 +50,30 @@ class SessionOut(msgspec.Struct):
 class OpenAIMessage(msgspec.Struct):
     role: str
     content: Annotated[str | list[dict[str, Any]], stated(
-        "the message's text (or text parts); the question, the last user message, needs some")] | None = None
+        "the message's text (or text parts)")] | None = None
+
+
+NOT_SERVED = stated("not served: the assistant answers from the knowledge base (empty or absent)", maxItems=0)
 
 
 class CompletionIn(msgspec.Struct):
     """OpenAI chat.completions request; unknown OpenAI fields are accepted and ignored."""
 
     messages: Annotated[list[OpenAIMessage], stated(
-        "the conversation; the last user message is the question",
-        contains={"type": "object", "required": ["role"], "properties": {"role": {"const": "user"}}})]
+        "the conversation; the last user message with text is the question",
+        contains={"type": "object", "required": ["role", "content"], "properties": {
+            "role": {"const": "user"},
+            "content": {"anyOf": [{"type": "string", "pattern": NOT_SPACE}, {"type": "array", "contains": {
+                "type": "object", "required": ["text"], "properties": {"text": {"type": "string", "pattern": NOT_SPACE}}}}]},
+        }})]
     model: str = "ipai-rag"
     stream: bool = False
     max_tokens: Annotated[int, msgspec.Meta(ge=1, le=100_000)] | None = None
     temperature: Annotated[float, msgspec.Meta(ge=0, le=2)] | None = None
     stop: str | list[str] | None = None
-    tools: list[dict[str, Any]] | None = None
+    tools: Annotated[list[dict[str, Any]], NOT_SERVED] | None = None
     """Tool calling is not served: a request with tools is refused (400) rather than answered without them."""
-    functions: list[dict[str, Any]] | None = None
+    functions: Annotated[list[dict[str, Any]], NOT_SERVED] | None = None
 
 
 class ModelOut(msgspec.Struct):

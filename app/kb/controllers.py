@@ -11,10 +11,12 @@ from litestar.params import Parameter
 from litestar.response import Stream
 
 from sql.errors import BadRequest, Conflict, InvalidInput, UnsupportedMediaType
-from app.kb.schemas import DocumentIn, DocumentOut, DocumentPage, DocumentUpdate, IngestOut, ReindexIn, ReindexOut
+from app.kb.schemas import (
+    UPLOAD_FORM, DocumentIn, DocumentOut, DocumentPage, DocumentUpdate, IngestOut, ReindexIn, ReindexOut,
+)
 from app.kb.service import KnowledgeBase
-from app.params import row_id
-from app.problems import read_body
+from app.params import LANGUAGES, row_id
+from app.bodies import read_body
 from sql.values import MAX_JSON_DEPTH, check_json
 from app.services import Services
 from ingest.chunking import text_hash
@@ -40,6 +42,9 @@ def _metadata_param(raw: str | None) -> dict[str, Any] | None:
     if not isinstance(value, dict):
         raise InvalidInput("metadata must be a JSON object")
     return value
+
+
+UPLOAD_FIELDS = frozenset(UPLOAD_FORM["properties"])
 
 
 class KnowledgeBaseController(Controller):
@@ -78,6 +83,12 @@ class KnowledgeBaseController(Controller):
     @staticmethod
     async def _from_upload(request: Request, tenant_id: str) -> tuple[list[LoadedDocument], IngestOptions]:
         form = await request.form()
+        unknown = sorted(set(form.keys()) - UPLOAD_FIELDS)
+        if unknown:
+            raise InvalidInput(f"unknown form field {unknown[0]!r}; an upload takes {', '.join(sorted(UPLOAD_FIELDS))}")
+        repeated = sorted(name for name in form.keys() if len(form.getall(name)) > 1)
+        if repeated:
+            raise InvalidInput(f"the form field {repeated[0]!r} is given more than once")
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
             raise BadRequest("multipart upload needs a 'file' part")
@@ -106,7 +117,9 @@ class KnowledgeBaseController(Controller):
         self, services: Services, tenant_id: str,
         cursor: int = row_id("id after which the page starts (next_cursor)", ge=0, default=0),
         limit: int = Parameter(default=50, ge=1, le=500),
-        source: str | None = None, language: str | None = None,
+        source: str | None = None,
+        language: str | None = Parameter(default=None, description="an ISO 639-1 code or a configuration name",
+                                         schema_extra={"enum": LANGUAGES}),
         metadata: str | None = Parameter(default=None, description='JSON object the metadata must contain'),
     ) -> DocumentPage:
         """List documents, paginated by cursor, filtered by source, language and metadata."""

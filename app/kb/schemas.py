@@ -6,8 +6,10 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from app.params import NonBlank, RowId, stated
+from app.params import NO_NUL, Language, NonBlank, RowId, stated
 from app.search.schemas import ChunkFlag
+from ingest.loaders.files import CONTENT_TYPES
+from ingest.pipeline import MAX_SOURCE_LENGTH
 
 ExternalId = Annotated[str, stated("the document's id in its source, up to 1024 characters (absent or empty: "
                                    "sha256:<hash of the content>)", maxLength=1024)]
@@ -19,8 +21,8 @@ class DocumentIn(msgspec.Struct, forbid_unknown_fields=True):
     content: NonBlank
     external_id: ExternalId | None = None
     title: str = ""
-    source: str = "api"
-    language: str | None = None
+    source: Annotated[str, stated("where the document comes from", maxLength=MAX_SOURCE_LENGTH)] = "api"
+    language: Language | None = None
     metadata: dict[str, Any] = {}
     format: Literal["markdown", "rst", "text", "html", "csv"] = "markdown"
     """How to read the content's headings (sections and heading paths)."""
@@ -31,7 +33,7 @@ class DocumentUpdate(msgspec.Struct, forbid_unknown_fields=True):
 
     content: NonBlank
     title: str | None = None
-    language: str | None = None
+    language: Language | None = None
     metadata: dict[str, Any] | None = None
     format: Literal["markdown", "rst", "text", "html", "csv"] = "markdown"
 
@@ -86,7 +88,7 @@ class DocumentPage(msgspec.Struct):
 
 class ReindexFilters(msgspec.Struct, forbid_unknown_fields=True):
     sources: list[str] | None = None
-    languages: list[str] | None = None
+    languages: list[Language] | None = None
     document_ids: list[RowId] | None = None
     metadata: dict[str, Any] | None = None
 
@@ -107,3 +109,23 @@ class ReindexOut(msgspec.Struct):
     chunks_deleted: int
     jobs_enqueued: int
     model: str
+
+
+# A file upload to POST and PUT /v1/kb/documents (besides a JSON body): the form the controller reads.
+UPLOAD_FORM: dict[str, Any] = {
+    "type": "object",
+    "required": ["file"],
+    "additionalProperties": False,
+    "properties": {
+        "file": {"type": "string", "format": "binary",
+                 "description": "Markdown, reStructuredText, text, HTML, PDF, Word, Excel, CSV or JSON Lines (.gz too); "
+                                "the file name's extension (or else the part's content type) names its format"},
+        "external_id": {"type": "string", "pattern": NO_NUL},
+        "title": {"type": "string", "pattern": NO_NUL},
+        "source": {"type": "string", "pattern": NO_NUL, "maxLength": MAX_SOURCE_LENGTH},
+        "language": msgspec.json.schema(Language),
+        "metadata": {"$ref": "#/components/schemas/JsonObject", "description": 'e.g. {"team": "finance"}'},
+    },
+}
+UPLOAD_ENCODING = {"metadata": {"contentType": "application/json"},
+                   "file": {"contentType": ", ".join(CONTENT_TYPES)}}

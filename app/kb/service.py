@@ -54,6 +54,7 @@ class KnowledgeBase:
     async def wait_embedded(self, document_ids: Sequence[int], timeout: float) -> bool:
         """Poll until every chunk of the documents has a vector of the active model, or the timeout."""
         deadline = time.monotonic() + timeout
+        pause = 0.01  # the in-process worker starts at once (Queue.wake): look again soon, then less often
         while True:
             missing = await self.db.fetchval(
                 q("chunks_unembedded_count"),
@@ -63,7 +64,8 @@ class KnowledgeBase:
                 return True
             if time.monotonic() > deadline:
                 return False
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.1)
 
     async def get(self, document_id: int, *, with_chunks: bool = False) -> DocumentOut:
         async with self.db.acquire() as conn:
@@ -127,7 +129,7 @@ class KnowledgeBase:
         services = self.services
         model = request.model or self.model
         if await self.db.fetchval(q("model_exists"), model) is None:
-            raise InvalidInput(f"embedding model {model!r} is not registered; start a worker configured with it first")
+            raise NotFound(f"embedding model {model!r} is not registered; start a worker configured with it first")
         f = request.filters
         languages = [services.languages.resolve(x) for x in f.languages] if f.languages else None
         rows = await self.db.fetch(

@@ -33,7 +33,7 @@ class SecretIn(msgspec.Struct, forbid_unknown_fields=True):
     deactivate_others: bool = False
 
 
-async def _body(request: Request, ledger: Ledger, instance: str | None) -> bytes:
+async def _body(request: Request, ledger: Ledger, instance: str | None, tenant: str | None) -> bytes:
     """The raw body; over 1 MiB is a 413 that is audited like every other rejection."""
     try:
         return await request.body()
@@ -42,7 +42,7 @@ async def _body(request: Request, ledger: Ledger, instance: str | None) -> bytes
             raise
         row = None
         try:
-            row = await ledger.instance(instance)
+            row = await ledger.instance(instance, tenant)
         except Exception:  # noqa: BLE001 - an unknown instance is audited without one
             row = None
         raise await ledger.reject(PayloadTooLarge(f"webhook bodies are limited to {MAX_BODY} bytes"), row,
@@ -67,12 +67,14 @@ class OdooController(Controller):
 
     @staticmethod
     async def _receive(request: Request, services: Services, *, github: bool) -> Response[dict[str, Any]]:
-        ledger = Ledger(services)
         instance = request.headers.get("x-ipai-instance") or request.query_params.get("instance")
-        body = await _body(request, ledger, instance)
+        tenant = request.headers.get("x-ipai-tenant") or request.query_params.get("tenant")
+        ledger = Ledger(services)
+        body = await _body(request, ledger, instance, tenant)
         status, out = await ledger.receive(
             instance, body, {k.lower(): v for k, v in request.headers.items()},
-            request.client.host if request.client else None, request.headers.get("user-agent"), github=github)
+            request.client.host if request.client else None, request.headers.get("user-agent"), github=github,
+            tenant=tenant)
         return Response(out, status_code=status)
 
     @post("/v1/odoo/instances", operation_id="addOdooInstance", status_code=201,
@@ -81,8 +83,7 @@ class OdooController(Controller):
         """Register an Odoo instance with its webhook secret(s)."""
         if not data.secrets or any(len(s) < 16 for s in data.secrets):
             raise InvalidInput("give at least one webhook secret of 16 or more characters")
-        # Instance names are global (webhooks name them); the check sees every tenant's.
-        if await services.db.pool.fetchval(q("odoo_instance_tenant"), data.name):
+        if await services.db.tenant(tenant_id).fetchval(q("odoo_instance_id"), data.name, tenant_id):
             raise Conflict(f"an instance named {data.name!r} exists already")
         for secret in data.secrets:  # the vault first: an instance never exists without its secrets
             await services.vault.put(tenant_id, webhook_secret(data.name), secret)

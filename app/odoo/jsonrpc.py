@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +26,23 @@ def valid_url(url: str) -> str:
     if parsed.scheme not in ("http", "https") or not parsed.host:
         raise InvalidInput("the Odoo URL must be http(s)://host[:port][/path]")
     return url
+
+
+def same_origin(url: str, allowed: Iterable[str]) -> bool:
+    """Whether url's scheme, host and port are those of one of the allowed URLs (or bare host names)."""
+    parsed = httpx.URL(valid_url(url))
+    for other in allowed:
+        if "://" not in other:
+            if parsed.host == other.lower():
+                return True
+            continue
+        try:
+            known = httpx.URL(other)
+        except (httpx.InvalidURL, ValueError, TypeError):
+            continue
+        if (known.scheme, known.host, known.port) == (parsed.scheme, parsed.host, parsed.port):
+            return True
+    return False
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from app.services import Services
 from app.problems import status_of
 from sql.values import MAX_JSON_DEPTH, check_json, check_text
 from sql.queries import q
+from sql.values import TENANT_NAME
 
 ODOO_QUEUE = "odoo"
 MAX_BODY = 1024 * 1024
@@ -77,19 +78,21 @@ class Ledger:
         await conn.execute(q("odoo_audit"), tenant_id, instance_id, event_row, kind, status, _cut(reason),
                            _cut(remote), _cut(agent), repeated)
 
-    async def instance(self, name: str | None, *, fresh: bool = False) -> dict[str, Any]:
+    async def instance(self, name: str | None, tenant: str | None = None, *, fresh: bool = False) -> dict[str, Any]:
         """The instance and its active webhook secrets (from the vault), cached for a few seconds per process.
-
-        The instance's tenant is found first (odoo.instance_tenant_v1); everything else is read in it."""
+        Names are per tenant: a delivery names its tenant (x-ipai-tenant; default the server's tenant)."""
+        tenant_id = tenant or self.services.settings.server.tenant_id
         cache = self.services.memo.setdefault("odoo_instances", {})
-        key = name or ""
+        key = (tenant_id, name or "")
         cached = cache.get(key)
         if cached and not fresh and time.monotonic() - cached[0] < INSTANCE_TTL_SECONDS:
             return cached[1]
-        tenant_id = await self.db.pool.fetchval(q("odoo_instance_tenant"), name) if name else None
-        row = await self.db.tenant(tenant_id).fetchrow(q("odoo_instance"), name) if tenant_id else None
+        row = None
+        if name and TENANT_NAME.match(tenant_id):
+            row = await self.db.tenant(tenant_id).fetchrow(q("odoo_instance"), name)
         if row is None:
-            raise Unauthorized(f"unknown Odoo instance {name!r}: name it with the x-ipai-instance header")
+            raise Unauthorized(f"unknown Odoo instance {name!r} of tenant {tenant_id[:64]!r}: name it with the "
+                               "x-ipai-instance header (and its tenant with x-ipai-tenant)")
         instance = {**dict(row), "secrets": await self.services.vault.service_values(tenant_id, webhook_secret(name))}
         cache[key] = (time.monotonic(), instance)
         return instance
@@ -117,16 +120,17 @@ class Ledger:
         return exc
 
     async def receive(self, instance_name: str | None, body: bytes, headers: dict[str, str], remote: str | None,
-                      agent: str | None, *, github: bool = False) -> tuple[int, dict[str, Any]]:
+                      agent: str | None, *, github: bool = False, tenant: str | None = None
+                      ) -> tuple[int, dict[str, Any]]:
         """Verify and store one delivery; 202 when new (after commit), 200 with the original id when seen."""
         instance = None
         try:
-            instance = await self.instance(instance_name)
+            instance = await self.instance(instance_name, tenant)
             try:
                 self._verify(instance, headers, body, github)
             except Unauthorized:
                 # A secret added a moment ago is not in the cache yet: look once more before refusing.
-                instance = await self.instance(instance_name, fresh=True)
+                instance = await self.instance(instance_name, tenant, fresh=True)
                 self._verify(instance, headers, body, github)
             event = self._parse(body, headers, github)
         except IpaiError as exc:
