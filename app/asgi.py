@@ -19,6 +19,7 @@ from app.assistant.llm import ChatModel
 from app.catalog.controllers import CatalogController
 from app.chat.controllers import ChatController, ModelsController
 from app.feedback import FeedbackController
+from app.mcp import Gateway, McpEndpoint
 from app.odoo.controllers import OdooController
 from app.odoo.handlers import ChangeHandlers
 from app.odoo.ledger import Ledger
@@ -96,6 +97,7 @@ def create_app(
     """
     settings = settings or get_settings()
     worker_enabled = settings.server.run_worker if run_worker is None else run_worker
+    mcp = McpEndpoint(Gateway(lambda: app.state.services, lambda: app.state.authenticator))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -120,7 +122,8 @@ def create_app(
         if startup_ingest:
             tasks.append(asyncio.create_task(_ingest_sample(services, startup_ingest)))
         try:
-            yield
+            async with mcp.serving():
+                yield
         finally:
             stop.set()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -129,7 +132,7 @@ def create_app(
             await services.close()
 
     app = Litestar(
-        route_handlers=[KnowledgeBaseController, SearchController, SystemController, AskController, ToolsController, ChatController,
+        route_handlers=[mcp.handler(), KnowledgeBaseController, SearchController, SystemController, AskController, ToolsController, ChatController,
                         ModelsController, FeedbackController, CatalogController, OdooController, RealtimeController, VaultController],
         dependencies={"services": Provide(provide_services, sync_to_thread=False),
                       "tenant_id": Provide(provide_tenant, sync_to_thread=False),

@@ -175,6 +175,27 @@ def cmd_search(args: argparse.Namespace) -> int:
     return run_with_services(run)
 
 
+def cmd_mcp(args: argparse.Namespace) -> int:
+    """The MCP tools over stdio for a desktop client, acting with the key in IPAI_API_KEY (stdout carries the
+    protocol; logs go to stderr)."""
+    import os
+
+    from app.mcp import Gateway
+    from app.security.auth import Authenticator
+
+    key = os.environ.get("IPAI_API_KEY", "")
+    if not key:
+        raise SystemExit("ipai-rag mcp: set IPAI_API_KEY to the API key the tools act with")
+
+    async def run(services: Services) -> None:
+        authenticator = Authenticator(services.db, services.settings.security)
+        principal = await authenticator.authenticate(None, key)
+        gateway = Gateway(lambda: services, lambda: authenticator, fixed=principal)
+        await gateway.server.run_stdio_async()
+
+    return run_with_services(run)
+
+
 def cmd_ask(args: argparse.Namespace) -> int:
     async def run(services: Services) -> None:
         async for kind, payload in services.assistant.ask_stream(args.question, tenant_id=args.tenant, k=args.k):
@@ -335,6 +356,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int)
     p.add_argument("--no-sample", dest="sample", action="store_false", help="do not load the sample knowledge base")
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("mcp", help="serve the MCP tools over stdio (for desktop clients; key from IPAI_API_KEY)")
+    p.set_defaults(func=cmd_mcp)
 
     p = sub.add_parser("migrate", help="apply pending database migrations")
     p.add_argument("--schema", action="store_true", help="print the resulting schema description")

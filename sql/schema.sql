@@ -593,7 +593,7 @@ BEGIN
                      WHERE e.model = %2$L AND e.tenant_id = $2 %3$s
                      ORDER BY e.embedding::vector(%1$s) <=> $1::vector(%1$s)
                      LIMIT $3) AS r
-             WHERE r.score >= $10$q$,
+             WHERE r.score >= $10 AND r.score <> 'NaN'::float8$q$,
             v_dims, v_model, replace(v_passes, 'p.chunk_id', 'e.chunk_id'))
         INTO v_ids, v_scores
         USING query_embedding, p_tenant_id, v_depth, p_sources, p_languages, p_document_ids, p_metadata,

@@ -30,7 +30,8 @@ async def test_no_generated_request_gets_a_server_error(db_url: str, tmp_path: P
     with LiveServer(app) as server:
         token = await issue_key(db_url)
         fuzz = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "schemathesis.cli", "run", f"{server.url}/docs/openapi.json",
+            sys.executable, "-m", "schemathesis.cli", "--config-file", str(ROOT / "tests" / "schemathesis.toml"),
+            "run", f"{server.url}/docs/openapi.json",
             "--header", f"Authorization: Bearer {token}", "--checks", "all",
             "--phases", "examples,coverage,fuzzing,stateful", "--seed", "20261207",
             "--max-examples", os.environ.get("FUZZ_EXAMPLES", "15"), *EXCLUDED,

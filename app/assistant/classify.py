@@ -54,7 +54,7 @@ class Classification:
 
 
 def resolve_labels(labels: list[str | LabelIn] | None) -> list[Label]:
-    if not labels:
+    if labels is None:
         return list(DEFAULT_LABELS)
     if len(labels) < 2 or len({msgspec.json.encode(item) for item in labels}) != len(labels):
         raise InvalidInput("labels must be two or more items, none repeated")

@@ -2,6 +2,8 @@
 -- terms, and the lexical leg read up to p_postings_depth postings of each (16 such queries at once held a
 -- normal search up for hundreds of milliseconds). Now the 64 weightiest terms (highest BM25 idf) and the first
 -- 16 fuzzy tokens are searched; a question of ordinary length names fewer and is searched as before.
+-- The vector leg also drops NaN similarities: a zero vector (an embedder's answer for a text with no
+-- tokens) has no cosine with anything, and NaN sorts above every number.
 CREATE OR REPLACE FUNCTION rag.hybrid_search_v2(
     query_embedding      vector,
     query_text           text,
@@ -162,7 +164,7 @@ BEGIN
                      WHERE e.model = %2$L AND e.tenant_id = $2 %3$s
                      ORDER BY e.embedding::vector(%1$s) <=> $1::vector(%1$s)
                      LIMIT $3) AS r
-             WHERE r.score >= $10$q$,
+             WHERE r.score >= $10 AND r.score <> 'NaN'::float8$q$,
             v_dims, v_model, replace(v_passes, 'p.chunk_id', 'e.chunk_id'))
         INTO v_ids, v_scores
         USING query_embedding, p_tenant_id, v_depth, p_sources, p_languages, p_document_ids, p_metadata,
