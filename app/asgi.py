@@ -39,6 +39,7 @@ from app.security.keys import Principal, create_key
 from app.services import Services
 from app.settings import Settings, get_settings
 from app.system import SystemController
+from app.system.middleware import request_context
 from ingest.embedding import Embedder
 from sql.queries import q
 from sql.values import TENANT_NAME
@@ -139,6 +140,7 @@ def create_app(
                       "principal": Provide(provide_principal, sync_to_thread=False)},
         guards=[require_scope],
         before_request=check_request,
+        middleware=[request_context],
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=settings.server.max_upload_bytes,

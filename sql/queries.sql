@@ -798,3 +798,7 @@ SELECT a.id AS answer_id, a.question, a.answer, a.grounded, a.retrieved, a.creat
    AND (NOT a.grounded OR EXISTS (SELECT 1 FROM rag.feedback AS f WHERE f.answer_id = a.id AND f.rating < 0))
  ORDER BY a.id DESC
  LIMIT $3;
+
+-- name: service_metrics
+-- Jobs per queue and state (and the oldest due one's age), the lexical backlog, across tenants (SECURITY DEFINER).
+SELECT queue, status, jobs, oldest_due_seconds FROM rag.service_metrics_v1();

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import os
 import random
@@ -37,6 +38,10 @@ Handler = Callable[[asyncpg.Connection, Sequence[Job]], Awaitable[None]]
 FailureHook = Callable[[Job, str, str], Awaitable[None]]
 
 
+REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
+"""The request being served (X-Request-ID), or the request(s) whose jobs a worker is running: what log lines
+name. A job records the request that enqueued it."""
+
 _IDLE_WORKERS: dict[str, set[asyncio.Event]] = {}
 """This process' running workers, by queue: what Queue.wake rouses."""
 
@@ -68,7 +73,7 @@ class Queue:
         """Add a job inside the caller's transaction; None when an identical job is already waiting."""
         return await conn.fetchval(
             q("job_enqueue"),
-            tenant_id, self.name, kind, payload, self.max_attempts, dedupe_key, delay_seconds,
+            tenant_id, self.name, kind, _traced(payload), self.max_attempts, dedupe_key, delay_seconds,
         )
 
     async def enqueue_many(
@@ -78,7 +83,7 @@ class Queue:
         """enqueue() for many jobs in one statement; returns how many were added (not already waiting)."""
         return await conn.fetchval(
             q("jobs_enqueue_many"),
-            tenant_id, self.name, kind, self.max_attempts, list(payloads), list(dedupe_keys),
+            tenant_id, self.name, kind, self.max_attempts, [_traced(p) for p in payloads], list(dedupe_keys),
         )
 
     async def claim(self, worker_id: str, limit: int = 16) -> list[Job]:
@@ -172,10 +177,15 @@ class Worker:
         by_tenant: dict[str, list[Job]] = {}
         for job in jobs:
             by_tenant.setdefault(job.tenant_id, []).append(job)
-        for tenant_id, group in by_tenant.items():
-            async with self.queue.db.tenant(tenant_id).acquire() as conn:
-                await self.handler(conn, group)
-                await self.queue.complete(conn, group, self.worker_id)
+        requests = sorted({job.payload["request_id"] for job in jobs if job.payload.get("request_id")})
+        token = REQUEST_ID.set(",".join(requests[:3]) + ("..." if len(requests) > 3 else "") or None)
+        try:
+            for tenant_id, group in by_tenant.items():
+                async with self.queue.db.tenant(tenant_id).acquire() as conn:
+                    await self.handler(conn, group)
+                    await self.queue.complete(conn, group, self.worker_id)
+        finally:
+            REQUEST_ID.reset(token)
 
     async def run_once(self) -> int:
         """Claim and process one batch; return how many jobs were claimed."""
@@ -249,3 +259,9 @@ class Worker:
             if not n:
                 return total
             total += n
+
+
+def _traced(payload: dict[str, Any]) -> dict[str, Any]:
+    """A job's payload with the request that enqueued it, when there is one."""
+    request = REQUEST_ID.get()
+    return {**payload, "request_id": request} if request and "request_id" not in payload else payload

@@ -897,6 +897,19 @@ CREATE FUNCTION rag.release_model_index_v1(p_model text) RETURNS void
     UPDATE rag.embedding_models SET index_load_until = now() WHERE name = p_model AND index_deferred
 $$;
 
+CREATE FUNCTION rag.service_metrics_v1() RETURNS TABLE(queue text, status text, jobs bigint, oldest_due_seconds double precision)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+    SELECT j.queue, j.status, count(*),
+           coalesce(extract(epoch FROM now() - min(j.run_at) FILTER (WHERE j.status = 'pending' AND j.run_at <= now())), 0)::float8
+      FROM rag.jobs AS j
+     GROUP BY j.queue, j.status
+    UNION ALL
+    SELECT 'lexical-backlog', 'waiting', count(*), coalesce(extract(epoch FROM now() - min(b.created_at)), 0)::float8
+      FROM rag.lexical_backlog AS b
+$$;
+
 CREATE FUNCTION rag.stale_lexical_backlog_v1(p_age_seconds double precision) RETURNS SETOF text
     LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'public', 'pg_temp'
@@ -1993,6 +2006,9 @@ REVOKE ALL ON FUNCTION rag.rekey_terms_v1() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION rag.release_model_index_v1(p_model text) FROM PUBLIC;
 GRANT ALL ON FUNCTION rag.release_model_index_v1(p_model text) TO ipai_app;
+
+REVOKE ALL ON FUNCTION rag.service_metrics_v1() FROM PUBLIC;
+GRANT ALL ON FUNCTION rag.service_metrics_v1() TO ipai_app;
 
 REVOKE ALL ON FUNCTION rag.stale_lexical_backlog_v1(p_age_seconds double precision) FROM PUBLIC;
 GRANT ALL ON FUNCTION rag.stale_lexical_backlog_v1(p_age_seconds double precision) TO ipai_app;

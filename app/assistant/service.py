@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from app.metrics import ANSWERS
 from app.assistant.answer_log import AnswerLog
 from app.assistant.citations import Citation, Removed, citation, verify
 from app.assistant.coverage import unknown_names
@@ -14,7 +15,7 @@ from app.assistant.extractive import ExtractiveAnswerer, Passage, SentenceCandid
 from app.assistant.llm import ChatModel, Sampling
 from app.assistant.prompting import SYSTEM_PROMPT, pack_context, sanitise, user_message
 from app.assistant.similarity import SentenceSimilarity
-from sql.errors import InvalidInput, PayloadTooLarge
+from sql.errors import InvalidInput, PayloadTooLarge, UpstreamError
 from ingest.embedding import TokenEncoding
 from ingest.tokens import count_tokens
 from retrieval.retriever import Filters, Hit, HybridRetriever
@@ -108,11 +109,16 @@ class Assistant:
                   user_id: str | None = None, sampling: Sampling | None = None) -> Answer:
         """sampling: the caller's generation options (honoured by a model; the extractive answerer has none).
         The answer is recorded (answer_id) when the assistant keeps an answer log."""
-        answer = await self._ask(question, tenant_id=tenant_id, k=k, filters=filters, search_query=search_query,
-                                 history=history, user_id=user_id, sampling=sampling)
+        try:
+            answer = await self._ask(question, tenant_id=tenant_id, k=k, filters=filters, search_query=search_query,
+                                     history=history, user_id=user_id, sampling=sampling)
+        except UpstreamError:
+            ANSWERS.labels("error").inc()
+            raise
         return await self._recorded(answer, tenant_id, question, search_query)
 
     async def _recorded(self, answer: Answer, tenant_id: str, question: str, search_query: str | None) -> Answer:
+        ANSWERS.labels("answered" if answer.grounded else "declined").inc()
         if self.log is not None:
             answer.answer_id = await self.log.record(tenant_id, question.strip(), search_query, answer)
         return answer

@@ -18,6 +18,7 @@ from sql.db import Tenant
 from sql.queue import Job, Queue, Worker
 from app.services import Services
 from app.problems import status_of
+from app.metrics import WEBHOOKS
 from sql.values import MAX_JSON_DEPTH, check_json, check_text
 from sql.queries import q
 from sql.values import TENANT_NAME
@@ -102,6 +103,7 @@ class Ledger:
         """Audit a refused delivery (under the default tenant when the instance is unknown): the same rejection
         from the same address is written at most once per REJECTION_WINDOW_SECONDS by this process, the row
         counting the rejections it stands for (a flood of bad requests cannot grow the log without bound)."""
+        WEBHOOKS.labels("any", f"rejected {status_of(exc)}").inc()
         tenant_id = instance["tenant_id"] if instance else self.services.settings.server.tenant_id
         status = str(status_of(exc))
         key = (tenant_id, instance["id"] if instance else None, remote, status, exc.detail[:MAX_AUDIT_TEXT])
@@ -146,6 +148,7 @@ class Ledger:
             q("odoo_receive"), instance["id"], instance["tenant_id"], "github" if github else "odoo", event_id,
             event.event_type, event.aggregate_type, str(event.aggregate_id), event.payload, remote, agent)
         if row_id is not None:
+            WEBHOOKS.labels("github" if github else "odoo", "stored").inc()
             return 202, {"id": row_id, "status": "pending", "duplicate": False}
         original = await tenant.fetchrow(q("odoo_event_by_event_id"), instance["id"], event_id)
         return await self._duplicate(tenant, instance, original, remote, agent)
@@ -153,6 +156,7 @@ class Ledger:
     async def _duplicate(self, tenant: Tenant, instance: dict[str, Any], original: Any, remote: str | None,
                          agent: str | None) -> tuple[int, dict[str, Any]]:
         """A delivery seen before: audited, answered with the original's id and status."""
+        WEBHOOKS.labels(instance.get("source", "odoo"), "duplicate").inc()
         await self.audit(tenant, tenant_id=instance["tenant_id"], instance_id=instance["id"],
                          event_row=original["id"], kind="duplicate", status=original["status"], remote=remote,
                          agent=agent)

@@ -8,6 +8,7 @@ import numpy as np
 
 from app.search.schemas import ChunkFlag, LegScore, SearchHit, SearchIn, SearchOut
 from app.services import Services
+from app.metrics import SEARCH_DURATION
 from retrieval.retriever import Filters
 from sql.errors import InvalidInput
 
@@ -15,6 +16,11 @@ from sql.errors import InvalidInput
 async def run_search(services: Services, tenant_id: str, data: SearchIn) -> SearchOut:
     """Hybrid, vector, lexical or trigram search with filters, pagination and explain."""
     started = time.perf_counter()
+    with SEARCH_DURATION.labels(data.mode).time():
+        return await _search(services, tenant_id, data, started)
+
+
+async def _search(services: Services, tenant_id: str, data: SearchIn, started: float) -> SearchOut:
     retriever = services.retriever
     params = retriever.params
     if data.weights is not None:

@@ -11,7 +11,7 @@ from sql.db import Db
 from sql.errors import InvalidInput, NotFound
 from sql.queries import q
 
-SCOPES = frozenset({"kb:read", "kb:write", "ask", "sync", "catalog", "secrets:read", "admin"})
+SCOPES = frozenset({"kb:read", "kb:write", "ask", "sync", "catalog", "secrets:read", "metrics", "admin"})
 
 
 @dataclass(frozen=True)

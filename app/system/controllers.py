@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-from litestar import Controller, get, post
+from litestar import Controller, Request, get, post
 from litestar.response import Response
 
 from sql.errors import NotFound
@@ -12,6 +12,7 @@ from app.params import row_id
 from app.problems import problem
 from sql.queue import queue_stats
 from app.services import Services
+from app.metrics import CONTENT_TYPE, render
 from sql.queries import q
 
 
@@ -46,6 +47,11 @@ class SystemController(Controller):
             return problem(503, "Database unavailable", f"health check failed: {type(exc).__name__}")
         body = Health(status="ok", database="reachable", embedding_model=services.embedder.name, **dict(row))
         return Response(content=body)
+
+    @get("/metrics", operation_id="metrics", media_type=CONTENT_TYPE, opt={"scope": "metrics"})
+    async def metrics(self, services: Services, request: Request) -> Response[bytes]:
+        """The service in the Prometheus text format: requests, searches, answers, webhooks, queues, pool."""
+        return Response(await render(services, getattr(request.app.state, "hub", None)), media_type=CONTENT_TYPE)
 
     @get("/livez", operation_id="live", opt={"public": True})
     async def live(self) -> dict[str, str]:
