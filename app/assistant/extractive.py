@@ -283,6 +283,8 @@ class Passage:
     score: float = 0.0
     headings: frozenset[str] = frozenset()
     flags: tuple[tuple[int, int], ...] = ()
+    topic: str = ""
+    """The nearest heading over the passage (its section, else its document's title)."""
 
 
 MAX_ANSWER_SENTENCES = 3

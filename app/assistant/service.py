@@ -179,7 +179,10 @@ class Assistant:
         if not self._similarity_usable() or not candidates:
             return None
         assert self.similarity is not None
-        return await self.similarity(question, [c.text(passages) for c in candidates], encoded)
+        # A sentence is read under its section's heading: in a manual, "Click Save." means what its section is
+        # about (and the heading is often what a paraphrased question names).
+        texts = [in_context(passages[c.passage].topic, c.text(passages)) for c in candidates]
+        return await self.similarity(question, texts, encoded)
 
     async def _extractive(self, question: str, hits: list[Hit], encoded: TokenEncoding | None) -> Answer:
         """One to three whole sentences of one block of a retrieved passage, when the retrieved text names what
@@ -189,7 +192,8 @@ class Assistant:
         declined = Answer(NOT_COVERED, None, [], False, Usage(prompt_tokens, 0), self.model, hits=hits)
         if unknown_names(question, [" ".join((h.title, h.section_path, h.content)) for h in hits]):
             return declined  # decided before any sentence is scored: it depends on the retrieved text alone
-        passages = [Passage(h.content, i + 1, h.score, headings(h), tuple(h.flags)) for i, h in enumerate(hits)]
+        passages = [Passage(h.content, i + 1, h.score, headings(h), tuple(h.flags), topic(h))
+                    for i, h in enumerate(hits)]
         candidates = sentence_candidates(passages)
         similarity = await self.sentence_similarity(question, passages, candidates, encoded)
         found = self.extractive.extract(question, passages, similarity, candidates)
@@ -235,6 +239,17 @@ class Assistant:
 def headings(hit: Hit) -> frozenset[str]:
     """The title and section headings of a hit: a block of its text equal to one of them is a heading."""
     return frozenset(filter(None, (hit.title, *hit.section_path.split(" > "))))
+
+
+def topic(hit: Hit) -> str:
+    """The nearest heading over a hit: its section's, else its document's title."""
+    return hit.section_path.split(" > ")[-1].strip() or hit.title
+
+
+def in_context(topic: str, sentence: str) -> str:
+    """The text whose meaning is compared with the question: the sentence under its heading (unless it
+    names the heading itself)."""
+    return f"{topic}: {sentence}" if topic and topic.lower() not in sentence.lower() else sentence
 
 
 def memory_namespace(tenant_id: str, user_id: str) -> str:
