@@ -21,6 +21,7 @@ from app.chat.controllers import ChatController, ModelsController
 from app.feedback import FeedbackController
 from app.mcp import Gateway, McpEndpoint
 from app.odoo.controllers import OdooController
+from app.odoo.route_controllers import RoutesController
 from app.odoo.handlers import ChangeHandlers
 from app.odoo.ledger import Ledger
 from app.odoo.scheduler import Scheduler
@@ -134,7 +135,7 @@ def create_app(
 
     app = Litestar(
         route_handlers=[mcp.handler(), KnowledgeBaseController, SearchController, SystemController, AskController, ToolsController, ChatController,
-                        ModelsController, FeedbackController, CatalogController, OdooController, RealtimeController, VaultController],
+                        ModelsController, FeedbackController, CatalogController, OdooController, RoutesController, RealtimeController, VaultController],
         dependencies={"services": Provide(provide_services, sync_to_thread=False),
                       "tenant_id": Provide(provide_tenant, sync_to_thread=False),
                       "principal": Provide(provide_principal, sync_to_thread=False)},

@@ -313,6 +313,41 @@ def cmd_odoo_worker(args: argparse.Namespace) -> int:
     return run_with_services(run)
 
 
+def cmd_routes(args: argparse.Namespace) -> int:
+    """Event routes of a tenant: list, put (create or replace), delete, and the dry run of an event."""
+    import json
+
+    import msgspec
+
+    from app.odoo.route_controllers import RouteIn
+    from app.odoo.routing import Routes
+
+    async def run(services: Services) -> None:
+        routes = Routes(services, args.tenant)
+        if args.routes_command == "list":
+            for r in await routes.list():
+                print(f"{r['name']}\t{r['source']}\t{r['event_type']}\t{r['aggregate_type']}\t"
+                      f"{json.dumps(r['predicate'])}\t{r['url']}\t{'on' if r['enabled'] else 'off'}")
+        elif args.routes_command == "put":
+            try:
+                data = msgspec.convert({"source": args.source, "url": args.url, "event_type": args.event_type,
+                                        "aggregate_type": args.aggregate_type,
+                                        "predicate": json.loads(args.predicate), "enabled": not args.disabled},
+                                       RouteIn)
+            except (msgspec.ValidationError, json.JSONDecodeError) as exc:
+                raise SystemExit(f"routes put: {exc}") from exc
+            _, inserted = await routes.put(args.name, **msgspec.structs.asdict(data))
+            print(f"route {args.name} {'created' if inserted else 'replaced'}")
+        elif args.routes_command == "delete":
+            await routes.delete(args.name)
+            print(f"route {args.name} deleted")
+        else:
+            names = await routes.match(args.source, args.event_type, args.aggregate_type, json.loads(args.payload))
+            print("\n".join(names) if names else "(no route matches)")
+
+    return run_with_services(run)
+
+
 def cmd_keys(args: argparse.Namespace) -> int:
     from app.security.keys import create_key, revoke_key
 
@@ -413,6 +448,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_sync_pull)
     p = ssub.add_parser("worker", help="process received events, run scheduled jobs, deliver outbound webhooks")
     p.set_defaults(func=cmd_odoo_worker)
+
+    p = sub.add_parser("routes", help="event routes to outbound webhooks (e.g. n8n workflows)")
+    rsub = p.add_subparsers(dest="routes_command", required=True)
+    p = rsub.add_parser("list", help="the tenant's routes")
+    p.add_argument("--tenant", default=default_tenant(), help="default: DEFAULT_TENANT")
+    p.set_defaults(func=cmd_routes)
+    p = rsub.add_parser("put", help="create or replace a route")
+    p.add_argument("name")
+    p.add_argument("--source", required=True, choices=["odoo", "github", "database", "schedule"])
+    p.add_argument("--url", required=True, help="the receiver (signed like inbound webhooks)")
+    p.add_argument("--event-type", default="*", help="e.g. pull_request.opened, write; * for any")
+    p.add_argument("--aggregate-type", default="*", help="e.g. account.move; * for any")
+    p.add_argument("--predicate", default="{}", help='JSON the payload must contain, e.g. {"state": "posted"}')
+    p.add_argument("--disabled", action="store_true")
+    p.add_argument("--tenant", default=default_tenant(), help="default: DEFAULT_TENANT")
+    p.set_defaults(func=cmd_routes)
+    p = rsub.add_parser("delete", help="delete a route")
+    p.add_argument("name")
+    p.add_argument("--tenant", default=default_tenant(), help="default: DEFAULT_TENANT")
+    p.set_defaults(func=cmd_routes)
+    p = rsub.add_parser("match", help="dry run: the routes an event would be delivered to")
+    p.add_argument("--source", required=True, choices=["odoo", "github", "database", "schedule"])
+    p.add_argument("--event-type", required=True)
+    p.add_argument("--aggregate-type", default="")
+    p.add_argument("--payload", default="{}")
+    p.add_argument("--tenant", default=default_tenant(), help="default: DEFAULT_TENANT")
+    p.set_defaults(func=cmd_routes)
 
     p = sub.add_parser("keys", help="API keys")
     ksub = p.add_subparsers(dest="keys_command", required=True)

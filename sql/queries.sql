@@ -802,3 +802,54 @@ SELECT a.id AS answer_id, a.question, a.answer, a.grounded, a.retrieved, a.creat
 -- name: service_metrics
 -- Jobs per queue and state (and the oldest due one's age), the lexical backlog, across tenants (SECURITY DEFINER).
 SELECT queue, status, jobs, oldest_due_seconds FROM rag.service_metrics_v1();
+
+-- name: routes_list
+-- The tenant's routes, by name.
+SELECT name, source, event_type, aggregate_type, predicate, url, enabled, created_at, updated_at
+  FROM odoo.routes ORDER BY name;
+
+-- name: route_put
+-- Create or replace a route of the tenant; true when it is new.
+INSERT INTO odoo.routes (tenant_id, name, source, event_type, aggregate_type, predicate, url, enabled)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+ON CONFLICT (tenant_id, name) DO UPDATE
+SET source = excluded.source, event_type = excluded.event_type, aggregate_type = excluded.aggregate_type,
+    predicate = excluded.predicate, url = excluded.url, enabled = excluded.enabled, updated_at = now()
+RETURNING (xmax = 0) AS inserted;
+
+-- name: route_delete
+-- Delete a route of the tenant (its deliveries keep their record).
+DELETE FROM odoo.routes WHERE name = $1 RETURNING id;
+
+-- name: routes_matching
+-- The enabled routes an event matches: its source, its event type and aggregate type (or '*'), a payload that
+-- contains the route's predicate.
+SELECT id, name, url FROM odoo.routes
+ WHERE enabled AND source = $1 AND event_type IN ($2, '*') AND aggregate_type IN ($3, '*') AND $4::jsonb @> predicate
+ ORDER BY name;
+
+-- name: route_delivery_add
+-- One delivery of an event along a route; nothing when the route already has it (exactly once).
+INSERT INTO odoo.route_deliveries (tenant_id, route_id, route_name, event_row, delivery_id, url)
+VALUES ($1, $2, $3, $4, $5, $6)
+ON CONFLICT (route_id, event_row) DO NOTHING
+RETURNING id;
+
+-- name: route_delivery_result
+-- What the receiver answered (or why the delivery failed), after an attempt.
+UPDATE odoo.route_deliveries
+   SET status = $2, attempts = attempts + 1, response_status = $3, error = $4,
+       delivered_at = CASE WHEN $2 = 'delivered' THEN now() ELSE delivered_at END
+ WHERE delivery_id = $1;
+
+-- name: route_deliveries
+-- The tenant's latest deliveries, newest first (optionally of one route).
+SELECT id, route_name, event_row, delivery_id::text AS delivery_id, url, status, attempts, response_status, error,
+       created_at, delivered_at
+  FROM odoo.route_deliveries WHERE ($1::text IS NULL OR route_name = $1) ORDER BY id DESC LIMIT $2;
+
+-- name: route_delivery_dead_job
+-- The dead-lettered outbound job of a delivery.
+SELECT j.id FROM rag.jobs AS j
+ WHERE j.queue = $1 AND j.status = 'dead' AND j.payload ->> 'delivery' = $2
+ ORDER BY j.id DESC LIMIT 1;

@@ -196,21 +196,30 @@ class Worker:
             await self._run(jobs)
         except LeaseLost as exc:
             log.warning("%s", exc)
-        except Exception:
-            # Find the poison: retry one by one, so one bad job does not fail its batch mates.
-            for job in jobs:
-                try:
-                    await self._run([job])
-                except LeaseLost as exc:
-                    log.warning("%s", exc)
-                except Exception as exc:  # noqa: BLE001 - any handler error is recorded on the job
-                    error = f"{type(exc).__name__}: {exc}"
-                    status = await self.queue.fail(job, self.worker_id, error)
-                    log.warning("job %s failed (%s): %s", job.id, status, exc)
-                    if self.on_failure is not None and status != "lost":
-                        await self.on_failure(job, status, error)
+        except Exception as exc:
+            if len(jobs) == 1:  # nothing to isolate: running it again would repeat its effects
+                await self._failed(jobs[0], exc)
+            else:
+                await self._isolate(jobs)
         await self._after()
         return len(jobs)
+
+    async def _isolate(self, jobs: Sequence[Job]) -> None:
+        """Find the poison: retry one by one, so one bad job does not fail its batch mates."""
+        for job in jobs:
+            try:
+                await self._run([job])
+            except LeaseLost as exc:
+                log.warning("%s", exc)
+            except Exception as exc:  # noqa: BLE001 - any handler error is recorded on the job
+                await self._failed(job, exc)
+
+    async def _failed(self, job: Job, exc: Exception) -> None:
+        error = f"{type(exc).__name__}: {exc}"
+        status = await self.queue.fail(job, self.worker_id, error)
+        log.warning("job %s failed (%s): %s", job.id, status, exc)
+        if self.on_failure is not None and status != "lost":
+            await self.on_failure(job, status, error)
 
     async def _after(self) -> None:
         """The housekeeping hook; its failure is logged and retried later, it never stops the worker."""

@@ -1125,6 +1125,61 @@ ALTER TABLE odoo.instances ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     CACHE 1
 );
 
+CREATE TABLE odoo.route_deliveries (
+    id bigint NOT NULL,
+    tenant_id text NOT NULL,
+    route_id bigint,
+    route_name text NOT NULL,
+    event_row bigint NOT NULL,
+    delivery_id uuid NOT NULL,
+    url text NOT NULL,
+    status text DEFAULT 'pending'::text NOT NULL,
+    attempts integer DEFAULT 0 NOT NULL,
+    response_status integer,
+    error text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    delivered_at timestamp with time zone,
+    CONSTRAINT route_deliveries_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'delivered'::text, 'failed'::text, 'dead'::text])))
+);
+
+ALTER TABLE ONLY odoo.route_deliveries FORCE ROW LEVEL SECURITY;
+
+ALTER TABLE odoo.route_deliveries ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME odoo.route_deliveries_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+CREATE TABLE odoo.routes (
+    id bigint NOT NULL,
+    tenant_id text NOT NULL,
+    name text NOT NULL,
+    source text NOT NULL,
+    event_type text DEFAULT '*'::text NOT NULL,
+    aggregate_type text DEFAULT '*'::text NOT NULL,
+    predicate jsonb DEFAULT '{}'::jsonb NOT NULL,
+    url text NOT NULL,
+    enabled boolean DEFAULT true NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT routes_predicate_check CHECK ((jsonb_typeof(predicate) = 'object'::text)),
+    CONSTRAINT routes_source_check CHECK ((source = ANY (ARRAY['odoo'::text, 'github'::text, 'database'::text, 'schedule'::text])))
+);
+
+ALTER TABLE ONLY odoo.routes FORCE ROW LEVEL SECURITY;
+
+ALTER TABLE odoo.routes ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME odoo.routes_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
 CREATE TABLE odoo.scheduled_jobs (
     name text NOT NULL,
     tenant_id text DEFAULT 'default'::text NOT NULL,
@@ -1625,6 +1680,21 @@ ALTER TABLE ONLY odoo.instances
 ALTER TABLE ONLY odoo.instances
     ADD CONSTRAINT instances_tenant_name UNIQUE (tenant_id, name);
 
+ALTER TABLE ONLY odoo.route_deliveries
+    ADD CONSTRAINT route_deliveries_delivery_id_key UNIQUE (delivery_id);
+
+ALTER TABLE ONLY odoo.route_deliveries
+    ADD CONSTRAINT route_deliveries_once UNIQUE (route_id, event_row);
+
+ALTER TABLE ONLY odoo.route_deliveries
+    ADD CONSTRAINT route_deliveries_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY odoo.routes
+    ADD CONSTRAINT routes_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY odoo.routes
+    ADD CONSTRAINT routes_tenant_name UNIQUE (tenant_id, name);
+
 ALTER TABLE ONLY odoo.scheduled_jobs
     ADD CONSTRAINT scheduled_jobs_pkey PRIMARY KEY (name);
 
@@ -1714,6 +1784,10 @@ CREATE INDEX names_trgm ON catalog.names USING gin (name public.gin_trgm_ops);
 
 CREATE INDEX instance_secrets_active ON odoo.instance_secrets USING btree (instance_id) WHERE active;
 
+CREATE INDEX route_deliveries_recent ON odoo.route_deliveries USING btree (tenant_id, id DESC);
+
+CREATE INDEX routes_match ON odoo.routes USING btree (tenant_id, source) WHERE enabled;
+
 CREATE INDEX webhook_events_github_body ON odoo.webhook_events USING btree (instance_id, md5((payload)::text)) WHERE (source = 'github'::text);
 
 CREATE INDEX webhook_events_status ON odoo.webhook_events USING btree (status, id);
@@ -1784,6 +1858,9 @@ ALTER TABLE ONLY odoo.entity_mappings
 ALTER TABLE ONLY odoo.instance_secrets
     ADD CONSTRAINT instance_secrets_instance_id_fkey FOREIGN KEY (instance_id) REFERENCES odoo.instances(id) ON DELETE CASCADE;
 
+ALTER TABLE ONLY odoo.route_deliveries
+    ADD CONSTRAINT route_deliveries_route_id_fkey FOREIGN KEY (route_id) REFERENCES odoo.routes(id) ON DELETE SET NULL;
+
 ALTER TABLE ONLY odoo.sync_cursors
     ADD CONSTRAINT sync_cursors_instance_id_fkey FOREIGN KEY (instance_id) REFERENCES odoo.instances(id) ON DELETE CASCADE;
 
@@ -1850,6 +1927,10 @@ ALTER TABLE odoo.instance_secrets ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE odoo.instances ENABLE ROW LEVEL SECURITY;
 
+ALTER TABLE odoo.route_deliveries ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE odoo.routes ENABLE ROW LEVEL SECURITY;
+
 ALTER TABLE odoo.scheduled_jobs ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE odoo.sync_cursors ENABLE ROW LEVEL SECURITY;
@@ -1861,6 +1942,10 @@ CREATE POLICY tenant_isolation ON odoo.event_log USING ((tenant_id = rag.current
 CREATE POLICY tenant_isolation ON odoo.instance_secrets USING ((tenant_id = rag.current_tenant())) WITH CHECK ((tenant_id = rag.current_tenant()));
 
 CREATE POLICY tenant_isolation ON odoo.instances USING ((tenant_id = rag.current_tenant())) WITH CHECK ((tenant_id = rag.current_tenant()));
+
+CREATE POLICY tenant_isolation ON odoo.route_deliveries USING ((tenant_id = rag.current_tenant())) WITH CHECK ((tenant_id = rag.current_tenant()));
+
+CREATE POLICY tenant_isolation ON odoo.routes USING ((tenant_id = rag.current_tenant())) WITH CHECK ((tenant_id = rag.current_tenant()));
 
 CREATE POLICY tenant_isolation ON odoo.scheduled_jobs USING ((tenant_id = rag.current_tenant())) WITH CHECK ((tenant_id = rag.current_tenant()));
 
@@ -2045,6 +2130,14 @@ GRANT SELECT,USAGE ON SEQUENCE odoo.instance_secrets_id_seq TO ipai_app;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE odoo.instances TO ipai_app;
 
 GRANT SELECT,USAGE ON SEQUENCE odoo.instances_id_seq TO ipai_app;
+
+GRANT SELECT,INSERT,UPDATE ON TABLE odoo.route_deliveries TO ipai_app;
+
+GRANT SELECT,USAGE ON SEQUENCE odoo.route_deliveries_id_seq TO ipai_app;
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE odoo.routes TO ipai_app;
+
+GRANT SELECT,USAGE ON SEQUENCE odoo.routes_id_seq TO ipai_app;
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE odoo.scheduled_jobs TO ipai_app;
 

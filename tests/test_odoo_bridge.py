@@ -284,7 +284,7 @@ async def test_github_webhooks_share_the_ledger(client: AsyncTestClient, service
     r = await client.post("/v1/github/webhook?instance=prod", content=body, headers=h)
     assert r.status_code == 202, r.text
     row = await owner.fetchrow("SELECT source, event_id, event_type, aggregate_id FROM odoo.webhook_events")
-    assert tuple(row) == ("github", "d-1", "pull_request", "ipai/odoo-addons")
+    assert tuple(row) == ("github", "d-1", "pull_request.opened", "ipai/odoo-addons")  # typed: event and action
     for delivery in ("d-2", "d-3"):  # the same signed body replayed under new delivery ids: one event
         r = await client.post("/v1/github/webhook?instance=prod", content=body, headers={**h, "x-github-delivery": delivery})
         assert r.status_code == 200 and r.json()["duplicate"], r.text

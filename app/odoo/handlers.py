@@ -9,6 +9,7 @@ from typing import Any
 
 import asyncpg
 
+from app.odoo.github import GITHUB_AGGREGATE, describe
 from app.catalog.fqdn import segment
 from app.services import Services
 from ingest.loaders import LoadedDocument
@@ -72,6 +73,8 @@ class ChangeHandlers:
             return await self._snapshot(conn, change, table[change.model])
         if change.model == "ir.module.module":
             return await self._module(conn, change)
+        if change.model == GITHUB_AGGREGATE:
+            return describe(change.event_type, change.record)
         return f"no handler for {change.model}"
 
     async def _snapshot(self, conn: asyncpg.Connection, c: Change, table: str) -> str:

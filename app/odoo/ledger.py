@@ -17,6 +17,8 @@ from app.odoo.signatures import verify, verify_github
 from sql.db import Tenant
 from sql.queue import Job, Queue, Worker
 from app.services import Services
+from app.odoo.github import GITHUB_AGGREGATE, event_type as github_event_type
+from app.odoo.routing import outbound_queue, route_event
 from app.problems import status_of
 from app.metrics import WEBHOOKS
 from sql.values import MAX_JSON_DEPTH, check_json, check_text
@@ -69,6 +71,7 @@ class Ledger:
         self.services = services
         self.db = services.db
         self.queue = Queue(services.db, ODOO_QUEUE, max_attempts=5)
+        self.outbound = outbound_queue(services)
 
     async def audit(self, conn: asyncpg.Connection | Tenant, *, tenant_id: str,
                     instance_id: int | None = None, event_row: int | None = None, kind: str, status: str | None = None,
@@ -178,8 +181,8 @@ class Ledger:
             payload = _decode_object(body, "a GitHub webhook body")
             repository = payload.get("repository")
             name = repository.get("full_name") if isinstance(repository, dict) else None
-            event = WebhookIn(event_type=headers.get("x-github-event") or "unknown",
-                              aggregate_type="github.repository",
+            event = WebhookIn(event_type=github_event_type(headers.get("x-github-event"), payload),
+                              aggregate_type=GITHUB_AGGREGATE,
                               aggregate_id=name if isinstance(name, str) and name else "unknown", payload=payload,
                               event_id=headers.get("x-github-delivery"))
         else:
@@ -219,6 +222,12 @@ class Ledger:
         change = Change(event["instance_id"], event["instance_name"], event["instance_db"], event["tenant_id"],
                         event["event_type"], event["aggregate_type"], odoo_id, record)
         outcome = await handlers.apply(conn, change)
+        routed = await route_event(conn, self.outbound, tenant_id=event["tenant_id"], source=event["source"],
+                                   event_row=event_row, event_type=event["event_type"],
+                                   aggregate_type=event["aggregate_type"], aggregate_id=str(event["aggregate_id"]),
+                                   payload=record, instance=event["instance_name"])
+        if routed:
+            outcome = f"{outcome}; routed to {', '.join(routed)}"
         await conn.execute(q("odoo_set_status"), event_row, "completed", 1, None)
         await self.audit(conn, tenant_id=event["tenant_id"], instance_id=event["instance_id"], event_row=event_row,
                          kind="status", status="completed", reason=outcome)

@@ -18,13 +18,13 @@ from app.odoo.handlers import ChangeHandlers
 from app.odoo.jsonrpc import OdooClient, OdooConnection
 from app.odoo.pull import pull
 from app.odoo.secrets import ODOO_PASSWORD, OUTBOUND_SECRET
+from app.odoo.routing import outbound_queue
 from app.odoo.signatures import sign
 from sql.queue import Job, Queue, Worker
 from app.services import Services
 from sql.queries import q
 
 log = logging.getLogger(__name__)
-OUTBOUND_QUEUE = "outbound"
 DUE = q("scheduled_jobs_due")
 
 
@@ -50,7 +50,7 @@ class Scheduler:
         self.services = services
         self.retention_days = retention_days
         self.audit_retention_days = services.settings.odoo.audit_retention_days
-        self.queue = Queue(services.db, OUTBOUND_QUEUE, max_attempts=6)
+        self.queue = outbound_queue(services)
         self.tick_seconds = tick_seconds
 
     async def tick(self, now: datetime | None = None) -> list[str]:
@@ -97,6 +97,10 @@ class Scheduler:
         async def run_job(conn: asyncpg.Connection, jobs: Sequence[Job]) -> None:
             for job in jobs:
                 action = job.payload.get("action", "webhook")
+                if action == "route":
+                    await self._deliver_route(conn, http, job, await self.services.secret(
+                        job.tenant_id, OUTBOUND_SECRET, settings.outbound_secret))
+                    continue
                 if action.startswith("pull:"):
                     await self._pull_all(http, handlers, job.tenant_id, action.removeprefix("pull:"))
                     continue
@@ -105,7 +109,35 @@ class Scheduler:
                 await self._deliver(http, job, await self.services.secret(job.tenant_id, OUTBOUND_SECRET,
                                                                           settings.outbound_secret))
 
-        return Worker(self.queue, run_job, **kwargs)  # type: ignore[arg-type]
+        # One job per batch: each is a call to a receiver, and a failed batch would call the others again.
+        kwargs.setdefault("batch_size", 1)
+        return Worker(self.queue, run_job, on_failure=self._route_failed, **kwargs)  # type: ignore[arg-type]
+
+    async def _deliver_route(self, conn: asyncpg.Connection, http: httpx.AsyncClient, job: Job, secret: str) -> None:
+        """One delivery along a route, signed like the inbound webhooks; a non-2xx answer is retried (the
+        receiver dedupes by x-ipai-delivery)."""
+        body = json.dumps(job.payload["body"]).encode()
+        ts = int(time.time())
+        headers = {"content-type": "application/json", "x-ipai-timestamp": str(ts),
+                   "x-ipai-signature": sign(secret, ts, body) if secret else "",
+                   "x-ipai-delivery": job.payload["delivery"], "x-ipai-route": job.payload["body"]["route"],
+                   "x-ipai-event-type": job.payload["body"]["event_type"]}
+        try:
+            response = await http.post(job.payload["url"], content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            raise RuntimeError(f"{type(exc).__name__} calling the route's receiver") from exc
+        if response.status_code >= 300:
+            raise RuntimeError(f"the route's receiver answered {response.status_code}")
+        await conn.execute(q("route_delivery_result"), job.payload["delivery"], "delivered", response.status_code, None)
+
+    async def _route_failed(self, job: Job, status: str, error: str) -> None:
+        """A failed attempt (retried later) or a dead-lettered delivery, recorded on the delivery."""
+        if job.payload.get("action") != "route":
+            return
+        answered = int(error.rsplit(" ", 1)[-1]) if error.rsplit(" ", 1)[-1].isdigit() else None
+        await self.services.db.tenant(job.tenant_id).execute(
+            q("route_delivery_result"), job.payload["delivery"], "dead" if status == "dead" else "failed", answered,
+            error[:500])
 
     async def _deliver(self, http: httpx.AsyncClient, job: Job, secret: str) -> None:
         url = job.payload.get("url")
