@@ -74,7 +74,8 @@ async def read_body(request: Request) -> Any:
 
 
 async def check_request(request: Request) -> Response | None:
-    """Before any handler. A NUL character in the path or query (%00) is a 400, in a JSON body's string a 422,
+    """Before any handler. A query parameter the operation does not take is a 400 (as an unknown body field is a
+    422). A NUL character in the path or query (%00) is a 400, in a JSON body's string a 422,
     since no PostgreSQL text can hold it (and a streamed response could not report the error once started). A
     typed JSON body is decoded strictly here: Litestar's own conversion is lenient (it takes 0 for false, as it
     must for query strings). The webhook receivers read and audit their raw bodies themselves."""
@@ -83,6 +84,10 @@ async def check_request(request: Request) -> Response | None:
     if request.method == "OPTIONS":
         return _options(request)
     handler = request.route_handler
+    known = handler.opt.get("query")
+    if known is not None and (unknown := sorted(set(request.query_params) - known)):
+        takes = f"it takes {', '.join(sorted(known))}" if known else "it takes none"
+        raise BadRequest(f"unknown query parameter {unknown[0][:64]!r}; {takes}")
     if request.method not in ("POST", "PUT", "PATCH") or handler.opt.get("raw_body") or "body" in handler.opt:
         return None
     content_type = request.headers.get("content-type", "")

@@ -74,6 +74,10 @@ def document_api(app: Litestar) -> None:
     document.components.schemas = {**schemas, "Problem": PROBLEM_SCHEMA, "JsonValue": JSON_VALUE,  # type: ignore[dict-item]
                                    "JsonObject": JSON_OBJECT}
     for operation in operations:
+        handler = handlers.get(operation.operation_id)
+        if handler is not None:  # the query parameters it takes: any other is refused (app.bodies)
+            handler.opt["query"] = frozenset(p.name for p in operation.parameters or ()
+                                             if isinstance(p, Parameter) and p.param_in == "query")
         for parameter in operation.parameters or ():
             if not isinstance(parameter, Parameter):
                 continue

@@ -89,6 +89,7 @@ class Services:
         conn = await asyncpg.connect(database.url)
         try:
             await migrate(conn)
+            await conn.execute(q("operator_tenant"), settings.server.tenant_id)  # who gets schema-changed events
             app_url = settings.database.app_url or await prepare_app_role(
                 conn, database.url, settings.database.data_dir)
             pool = await create_pool(app_url, min_size=settings.database.pool_min,

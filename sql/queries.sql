@@ -805,16 +805,19 @@ SELECT queue, status, jobs, oldest_due_seconds FROM rag.service_metrics_v1();
 
 -- name: routes_list
 -- The tenant's routes, by name.
-SELECT name, source, event_type, aggregate_type, predicate, url, enabled, created_at, updated_at
+SELECT name, source, event_type, aggregate_type, predicate, url, format, severity, quiet_seconds, enabled,
+       created_at, updated_at
   FROM odoo.routes ORDER BY name;
 
 -- name: route_put
 -- Create or replace a route of the tenant; true when it is new.
-INSERT INTO odoo.routes (tenant_id, name, source, event_type, aggregate_type, predicate, url, enabled)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+INSERT INTO odoo.routes (tenant_id, name, source, event_type, aggregate_type, predicate, url, enabled, format,
+                         severity, quiet_seconds)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 ON CONFLICT (tenant_id, name) DO UPDATE
 SET source = excluded.source, event_type = excluded.event_type, aggregate_type = excluded.aggregate_type,
-    predicate = excluded.predicate, url = excluded.url, enabled = excluded.enabled, updated_at = now()
+    predicate = excluded.predicate, url = excluded.url, enabled = excluded.enabled, format = excluded.format,
+    severity = excluded.severity, quiet_seconds = excluded.quiet_seconds, updated_at = now()
 RETURNING (xmax = 0) AS inserted;
 
 -- name: route_delete
@@ -824,15 +827,19 @@ DELETE FROM odoo.routes WHERE name = $1 RETURNING id;
 -- name: routes_matching
 -- The enabled routes an event matches: its source, its event type and aggregate type (or '*'), a payload that
 -- contains the route's predicate.
-SELECT id, name, url FROM odoo.routes
+SELECT id, name, url, format, severity, quiet_seconds FROM odoo.routes
  WHERE enabled AND source = $1 AND event_type IN ($2, '*') AND aggregate_type IN ($3, '*') AND $4::jsonb @> predicate
  ORDER BY name;
 
 -- name: route_delivery_add
--- One delivery of an event along a route; nothing when the route already has it (exactly once).
-INSERT INTO odoo.route_deliveries (tenant_id, route_id, route_name, event_row, delivery_id, url)
-VALUES ($1, $2, $3, $4, $5, $6)
-ON CONFLICT (route_id, event_row) DO NOTHING
+-- One delivery of an event (of a ledger: webhook or system) along a route; nothing when the route already has
+-- it (exactly once), or when the route is quiet: it delivered the same fingerprint within its quiet period.
+INSERT INTO odoo.route_deliveries (tenant_id, route_id, route_name, ledger, event_row, fingerprint, delivery_id, url)
+SELECT $1, $2, $3, $4, $5, $6, $7, $8
+ WHERE $9::integer = 0 OR NOT EXISTS (
+       SELECT FROM odoo.route_deliveries AS d
+        WHERE d.route_id = $2 AND d.fingerprint = $6 AND d.created_at > now() - make_interval(secs => $9))
+ON CONFLICT (route_id, ledger, event_row) DO NOTHING
 RETURNING id;
 
 -- name: route_delivery_result
@@ -853,3 +860,25 @@ SELECT id, route_name, event_row, delivery_id::text AS delivery_id, url, status,
 SELECT j.id FROM rag.jobs AS j
  WHERE j.queue = $1 AND j.status = 'dead' AND j.payload ->> 'delivery' = $2
  ORDER BY j.id DESC LIMIT 1;
+
+-- name: system_event
+-- One event the database raised (a watched table's change, schema-changed, a monitor's finding).
+SELECT id, tenant_id, source, event_type, aggregate_type, payload FROM odoo.system_events WHERE id = $1;
+
+-- name: system_event_emit
+-- Raise an event of the tenant, when a route could take it (with its processing job); its id or null.
+SELECT odoo.emit_system_event_v1($1, $2, $3, $4, $5);
+
+-- name: operator_tenant
+-- Record the tenant that receives the service's own events (DEFAULT_TENANT).
+INSERT INTO odoo.operator (default_tenant) VALUES ($1)
+ON CONFLICT (only_row) DO UPDATE SET default_tenant = excluded.default_tenant;
+
+-- name: monitor_state
+-- What a monitor saw last for the tenant.
+SELECT fingerprint FROM odoo.monitor_state WHERE monitor = $1;
+
+-- name: monitor_state_set
+-- What a monitor sees now.
+INSERT INTO odoo.monitor_state (tenant_id, monitor, fingerprint) VALUES ($1, $2, $3)
+ON CONFLICT (tenant_id, monitor) DO UPDATE SET fingerprint = excluded.fingerprint, changed_at = now();

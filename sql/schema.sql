@@ -146,6 +146,26 @@ BEGIN
     RETURN NEW;
 END $$;
 
+CREATE FUNCTION odoo.emit_system_event_v1(p_tenant text, p_source text, p_type text, p_aggregate text, p_payload jsonb) RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+    v_id bigint;
+BEGIN
+    IF NOT EXISTS (SELECT FROM odoo.routes AS r
+                    WHERE r.tenant_id = p_tenant AND r.enabled AND r.source = p_source
+                      AND r.event_type IN (p_type, '*') AND r.aggregate_type IN (p_aggregate, '*')) THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO odoo.system_events (tenant_id, source, event_type, aggregate_type, payload)
+    VALUES (p_tenant, p_source, p_type, p_aggregate, p_payload) RETURNING id INTO v_id;
+    INSERT INTO rag.jobs (tenant_id, queue, kind, payload, max_attempts)
+    VALUES (p_tenant, 'odoo', 'system_event', jsonb_build_object('system_event', v_id), 5);
+    RETURN v_id;
+END
+$$;
+
 CREATE FUNCTION odoo.event_log_publish() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
@@ -179,6 +199,60 @@ CREATE FUNCTION odoo.schedule_tenants_v1() RETURNS SETOF text
     AS $$
     SELECT DISTINCT s.tenant_id FROM odoo.scheduled_jobs AS s WHERE s.enabled ORDER BY 1
 $$;
+
+CREATE FUNCTION odoo.schema_changed_v1() RETURNS event_trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+    v_objects jsonb;
+BEGIN
+    SELECT jsonb_agg(jsonb_build_object('type', c.object_type, 'identity', c.object_identity))
+      INTO v_objects
+      FROM pg_event_trigger_ddl_commands() AS c
+     WHERE c.schema_name IN ('rag', 'odoo', 'catalog', 'control_plane', 'odoo_seed');
+    IF v_objects IS NOT NULL THEN
+        PERFORM odoo.emit_system_event_v1(coalesce((SELECT o.default_tenant FROM odoo.operator AS o), 'default'),
+                                          'database', 'schema-changed', 'schema',
+                                          jsonb_build_object('command', tg_tag, 'objects', v_objects));
+    END IF;
+END
+$$;
+
+CREATE FUNCTION odoo.table_changed_v1() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $_$
+DECLARE
+    v_key   text := TG_ARGV[0];
+    v_table text := TG_TABLE_SCHEMA || '.' || TG_TABLE_NAME;
+    v_op    text := lower(TG_OP);
+    r       record;
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        FOR r IN SELECT n.tenant_id, count(*) AS n, jsonb_path_query_array(jsonb_agg(to_jsonb(n) -> v_key), '$[0 to 999]') AS keys
+                   FROM new_rows AS n GROUP BY n.tenant_id LOOP
+            PERFORM odoo.emit_system_event_v1(r.tenant_id, 'database', v_op, v_table,
+                jsonb_build_object('table', v_table, 'op', v_op, 'rows', r.n, 'keys', r.keys));
+        END LOOP;
+    ELSIF TG_OP = 'UPDATE' THEN
+        FOR r IN SELECT n.tenant_id, count(*) AS n, jsonb_path_query_array(jsonb_agg(to_jsonb(n) -> v_key), '$[0 to 999]') AS keys,
+                        (SELECT jsonb_path_query_array(jsonb_agg(to_jsonb(o) -> v_key), '$[0 to 999]') FROM old_rows AS o
+                          WHERE o.tenant_id = n.tenant_id) AS old_keys
+                   FROM new_rows AS n GROUP BY n.tenant_id LOOP
+            PERFORM odoo.emit_system_event_v1(r.tenant_id, 'database', v_op, v_table,
+                jsonb_build_object('table', v_table, 'op', v_op, 'rows', r.n, 'keys', r.keys, 'old_keys', r.old_keys));
+        END LOOP;
+    ELSE
+        FOR r IN SELECT o.tenant_id, count(*) AS n, jsonb_path_query_array(jsonb_agg(to_jsonb(o) -> v_key), '$[0 to 999]') AS old_keys
+                   FROM old_rows AS o GROUP BY o.tenant_id LOOP
+            PERFORM odoo.emit_system_event_v1(r.tenant_id, 'database', v_op, v_table,
+                jsonb_build_object('table', v_table, 'op', v_op, 'rows', r.n, 'old_keys', r.old_keys));
+        END LOOP;
+    END IF;
+    RETURN NULL;
+END
+$_$;
 
 CREATE FUNCTION rag.build_lexical_index_v2(p_tenant text, p_release boolean DEFAULT false) RETURNS boolean
     LANGUAGE plpgsql SECURITY DEFINER
@@ -1125,12 +1199,29 @@ ALTER TABLE odoo.instances ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     CACHE 1
 );
 
+CREATE TABLE odoo.monitor_state (
+    tenant_id text NOT NULL,
+    monitor text NOT NULL,
+    fingerprint text NOT NULL,
+    changed_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+ALTER TABLE ONLY odoo.monitor_state FORCE ROW LEVEL SECURITY;
+
+CREATE TABLE odoo.operator (
+    only_row boolean DEFAULT true NOT NULL,
+    default_tenant text NOT NULL,
+    CONSTRAINT operator_only_row_check CHECK (only_row)
+);
+
 CREATE TABLE odoo.route_deliveries (
     id bigint NOT NULL,
     tenant_id text NOT NULL,
     route_id bigint,
     route_name text NOT NULL,
+    ledger text DEFAULT 'webhook'::text NOT NULL,
     event_row bigint NOT NULL,
+    fingerprint text DEFAULT ''::text NOT NULL,
     delivery_id uuid NOT NULL,
     url text NOT NULL,
     status text DEFAULT 'pending'::text NOT NULL,
@@ -1139,6 +1230,7 @@ CREATE TABLE odoo.route_deliveries (
     error text,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     delivered_at timestamp with time zone,
+    CONSTRAINT route_deliveries_ledger_check CHECK ((ledger = ANY (ARRAY['webhook'::text, 'system'::text]))),
     CONSTRAINT route_deliveries_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'delivered'::text, 'failed'::text, 'dead'::text])))
 );
 
@@ -1162,10 +1254,16 @@ CREATE TABLE odoo.routes (
     aggregate_type text DEFAULT '*'::text NOT NULL,
     predicate jsonb DEFAULT '{}'::jsonb NOT NULL,
     url text NOT NULL,
+    format text DEFAULT 'json'::text NOT NULL,
+    severity text DEFAULT 'info'::text NOT NULL,
+    quiet_seconds integer DEFAULT 0 NOT NULL,
     enabled boolean DEFAULT true NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT routes_format_check CHECK ((format = ANY (ARRAY['json'::text, 'slack'::text]))),
     CONSTRAINT routes_predicate_check CHECK ((jsonb_typeof(predicate) = 'object'::text)),
+    CONSTRAINT routes_quiet_seconds_check CHECK (((quiet_seconds >= 0) AND (quiet_seconds <= 604800))),
+    CONSTRAINT routes_severity_check CHECK ((severity = ANY (ARRAY['info'::text, 'warning'::text, 'critical'::text]))),
     CONSTRAINT routes_source_check CHECK ((source = ANY (ARRAY['odoo'::text, 'github'::text, 'database'::text, 'schedule'::text])))
 );
 
@@ -1190,7 +1288,7 @@ CREATE TABLE odoo.scheduled_jobs (
     enabled boolean DEFAULT true NOT NULL,
     next_run_at timestamp with time zone,
     last_run_at timestamp with time zone,
-    CONSTRAINT scheduled_jobs_action_check CHECK (((action = ANY (ARRAY['webhook'::text, 'cleanup'::text])) OR (action ~~ 'pull:%'::text)))
+    CONSTRAINT scheduled_jobs_action_check CHECK (((action = ANY (ARRAY['webhook'::text, 'cleanup'::text, 'drift'::text, 'health'::text])) OR (action ~~ 'pull:%'::text)))
 );
 
 ALTER TABLE ONLY odoo.scheduled_jobs FORCE ROW LEVEL SECURITY;
@@ -1205,6 +1303,28 @@ CREATE TABLE odoo.sync_cursors (
 );
 
 ALTER TABLE ONLY odoo.sync_cursors FORCE ROW LEVEL SECURITY;
+
+CREATE TABLE odoo.system_events (
+    id bigint NOT NULL,
+    tenant_id text NOT NULL,
+    source text NOT NULL,
+    event_type text NOT NULL,
+    aggregate_type text NOT NULL,
+    payload jsonb NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT system_events_source_check CHECK ((source = ANY (ARRAY['database'::text, 'schedule'::text])))
+);
+
+ALTER TABLE ONLY odoo.system_events FORCE ROW LEVEL SECURITY;
+
+ALTER TABLE odoo.system_events ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME odoo.system_events_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
 
 CREATE TABLE odoo.webhook_events (
     id bigint NOT NULL,
@@ -1680,11 +1800,17 @@ ALTER TABLE ONLY odoo.instances
 ALTER TABLE ONLY odoo.instances
     ADD CONSTRAINT instances_tenant_name UNIQUE (tenant_id, name);
 
+ALTER TABLE ONLY odoo.monitor_state
+    ADD CONSTRAINT monitor_state_pkey PRIMARY KEY (tenant_id, monitor);
+
+ALTER TABLE ONLY odoo.operator
+    ADD CONSTRAINT operator_pkey PRIMARY KEY (only_row);
+
 ALTER TABLE ONLY odoo.route_deliveries
     ADD CONSTRAINT route_deliveries_delivery_id_key UNIQUE (delivery_id);
 
 ALTER TABLE ONLY odoo.route_deliveries
-    ADD CONSTRAINT route_deliveries_once UNIQUE (route_id, event_row);
+    ADD CONSTRAINT route_deliveries_once UNIQUE (route_id, ledger, event_row);
 
 ALTER TABLE ONLY odoo.route_deliveries
     ADD CONSTRAINT route_deliveries_pkey PRIMARY KEY (id);
@@ -1700,6 +1826,9 @@ ALTER TABLE ONLY odoo.scheduled_jobs
 
 ALTER TABLE ONLY odoo.sync_cursors
     ADD CONSTRAINT sync_cursors_pkey PRIMARY KEY (instance_id, model);
+
+ALTER TABLE ONLY odoo.system_events
+    ADD CONSTRAINT system_events_pkey PRIMARY KEY (id);
 
 ALTER TABLE ONLY odoo.webhook_events
     ADD CONSTRAINT webhook_events_once UNIQUE (instance_id, event_id);
@@ -1784,9 +1913,13 @@ CREATE INDEX names_trgm ON catalog.names USING gin (name public.gin_trgm_ops);
 
 CREATE INDEX instance_secrets_active ON odoo.instance_secrets USING btree (instance_id) WHERE active;
 
+CREATE INDEX route_deliveries_quiet ON odoo.route_deliveries USING btree (route_id, fingerprint, created_at DESC);
+
 CREATE INDEX route_deliveries_recent ON odoo.route_deliveries USING btree (tenant_id, id DESC);
 
 CREATE INDEX routes_match ON odoo.routes USING btree (tenant_id, source) WHERE enabled;
+
+CREATE INDEX system_events_recent ON odoo.system_events USING btree (tenant_id, id DESC);
 
 CREATE INDEX webhook_events_github_body ON odoo.webhook_events USING btree (instance_id, md5((payload)::text)) WHERE (source = 'github'::text);
 
@@ -1822,9 +1955,15 @@ CREATE INDEX jobs_status ON rag.jobs USING btree (status, queue);
 
 CREATE INDEX realtime_events_channel ON rag.realtime_events USING btree (tenant_id, channel, id);
 
+CREATE TRIGGER assets_deleted AFTER DELETE ON catalog.assets REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION odoo.table_changed_v1('fqdn');
+
+CREATE TRIGGER assets_inserted AFTER INSERT ON catalog.assets REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION odoo.table_changed_v1('fqdn');
+
 CREATE TRIGGER assets_names_delete AFTER DELETE ON catalog.assets REFERENCING OLD TABLE AS old_assets FOR EACH STATEMENT EXECUTE FUNCTION catalog.names_delete();
 
 CREATE TRIGGER assets_names_insert AFTER INSERT ON catalog.assets REFERENCING NEW TABLE AS new_assets FOR EACH STATEMENT EXECUTE FUNCTION catalog.names_insert();
+
+CREATE TRIGGER assets_updated AFTER UPDATE ON catalog.assets REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION odoo.table_changed_v1('fqdn');
 
 CREATE TRIGGER audit_log_append_only BEFORE DELETE OR UPDATE ON control_plane.audit_log FOR EACH ROW EXECUTE FUNCTION odoo.append_only();
 
@@ -1841,6 +1980,12 @@ CREATE TRIGGER chunks_index_delete AFTER DELETE ON rag.chunks REFERENCING OLD TA
 CREATE TRIGGER chunks_index_insert AFTER INSERT ON rag.chunks REFERENCING NEW TABLE AS new_chunks FOR EACH STATEMENT EXECUTE FUNCTION rag.chunks_index_insert_v4();
 
 CREATE TRIGGER chunks_text_immutable BEFORE UPDATE ON rag.chunks FOR EACH ROW EXECUTE FUNCTION rag.chunks_text_immutable();
+
+CREATE TRIGGER documents_deleted AFTER DELETE ON rag.documents REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION odoo.table_changed_v1('id');
+
+CREATE TRIGGER documents_inserted AFTER INSERT ON rag.documents REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION odoo.table_changed_v1('id');
+
+CREATE TRIGGER documents_updated AFTER UPDATE ON rag.documents REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION odoo.table_changed_v1('id');
 
 CREATE TRIGGER jobs_publish AFTER UPDATE ON rag.jobs REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION rag.jobs_publish();
 
@@ -1927,6 +2072,8 @@ ALTER TABLE odoo.instance_secrets ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE odoo.instances ENABLE ROW LEVEL SECURITY;
 
+ALTER TABLE odoo.monitor_state ENABLE ROW LEVEL SECURITY;
+
 ALTER TABLE odoo.route_deliveries ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE odoo.routes ENABLE ROW LEVEL SECURITY;
@@ -1934,6 +2081,8 @@ ALTER TABLE odoo.routes ENABLE ROW LEVEL SECURITY;
 ALTER TABLE odoo.scheduled_jobs ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE odoo.sync_cursors ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE odoo.system_events ENABLE ROW LEVEL SECURITY;
 
 CREATE POLICY tenant_isolation ON odoo.entity_mappings USING ((tenant_id = rag.current_tenant())) WITH CHECK ((tenant_id = rag.current_tenant()));
 
@@ -1943,6 +2092,8 @@ CREATE POLICY tenant_isolation ON odoo.instance_secrets USING ((tenant_id = rag.
 
 CREATE POLICY tenant_isolation ON odoo.instances USING ((tenant_id = rag.current_tenant())) WITH CHECK ((tenant_id = rag.current_tenant()));
 
+CREATE POLICY tenant_isolation ON odoo.monitor_state USING ((tenant_id = rag.current_tenant())) WITH CHECK ((tenant_id = rag.current_tenant()));
+
 CREATE POLICY tenant_isolation ON odoo.route_deliveries USING ((tenant_id = rag.current_tenant())) WITH CHECK ((tenant_id = rag.current_tenant()));
 
 CREATE POLICY tenant_isolation ON odoo.routes USING ((tenant_id = rag.current_tenant())) WITH CHECK ((tenant_id = rag.current_tenant()));
@@ -1950,6 +2101,8 @@ CREATE POLICY tenant_isolation ON odoo.routes USING ((tenant_id = rag.current_te
 CREATE POLICY tenant_isolation ON odoo.scheduled_jobs USING ((tenant_id = rag.current_tenant())) WITH CHECK ((tenant_id = rag.current_tenant()));
 
 CREATE POLICY tenant_isolation ON odoo.sync_cursors USING ((tenant_id = rag.current_tenant())) WITH CHECK ((tenant_id = rag.current_tenant()));
+
+CREATE POLICY tenant_isolation ON odoo.system_events USING ((tenant_id = rag.current_tenant())) WITH CHECK ((tenant_id = rag.current_tenant()));
 
 CREATE POLICY tenant_isolation ON odoo.webhook_events USING ((tenant_id = rag.current_tenant())) WITH CHECK ((tenant_id = rag.current_tenant()));
 
@@ -2043,11 +2196,18 @@ GRANT ALL ON FUNCTION catalog.fuzzy_names_v1(p_query text, p_tenant_id text, p_t
 REVOKE ALL ON FUNCTION control_plane.api_key_by_prefix_v1(p_prefix text) FROM PUBLIC;
 GRANT ALL ON FUNCTION control_plane.api_key_by_prefix_v1(p_prefix text) TO ipai_app;
 
+REVOKE ALL ON FUNCTION odoo.emit_system_event_v1(p_tenant text, p_source text, p_type text, p_aggregate text, p_payload jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION odoo.emit_system_event_v1(p_tenant text, p_source text, p_type text, p_aggregate text, p_payload jsonb) TO ipai_app;
+
 REVOKE ALL ON FUNCTION odoo.prune_audit_v1(p_days integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION odoo.prune_audit_v1(p_days integer) TO ipai_app;
 
 REVOKE ALL ON FUNCTION odoo.schedule_tenants_v1() FROM PUBLIC;
 GRANT ALL ON FUNCTION odoo.schedule_tenants_v1() TO ipai_app;
+
+REVOKE ALL ON FUNCTION odoo.schema_changed_v1() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION odoo.table_changed_v1() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION rag.build_lexical_index_v2(p_tenant text, p_release boolean) FROM PUBLIC;
 GRANT ALL ON FUNCTION rag.build_lexical_index_v2(p_tenant text, p_release boolean) TO ipai_app;
@@ -2131,6 +2291,10 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE odoo.instances TO ipai_app;
 
 GRANT SELECT,USAGE ON SEQUENCE odoo.instances_id_seq TO ipai_app;
 
+GRANT SELECT,INSERT,UPDATE ON TABLE odoo.monitor_state TO ipai_app;
+
+GRANT SELECT ON TABLE odoo.operator TO ipai_app;
+
 GRANT SELECT,INSERT,UPDATE ON TABLE odoo.route_deliveries TO ipai_app;
 
 GRANT SELECT,USAGE ON SEQUENCE odoo.route_deliveries_id_seq TO ipai_app;
@@ -2142,6 +2306,10 @@ GRANT SELECT,USAGE ON SEQUENCE odoo.routes_id_seq TO ipai_app;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE odoo.scheduled_jobs TO ipai_app;
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE odoo.sync_cursors TO ipai_app;
+
+GRANT SELECT,INSERT ON TABLE odoo.system_events TO ipai_app;
+
+GRANT SELECT,USAGE ON SEQUENCE odoo.system_events_id_seq TO ipai_app;
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE odoo.webhook_events TO ipai_app;
 

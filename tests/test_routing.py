@@ -33,7 +33,7 @@ OUTBOUND = "whsec_outbound_for_routes_42"
 class Receiver:
     """A local n8n stand-in: records each delivery; answers `status` (settable)."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.received: list[tuple[str, dict[str, str], bytes]] = []
         self.status = 200
         receiver = self
@@ -48,7 +48,8 @@ class Receiver:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        ThreadingHTTPServer.allow_reuse_address = True
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
 

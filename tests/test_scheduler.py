@@ -77,6 +77,7 @@ async def test_ticks_enqueue_due_jobs_and_deliveries_are_signed_and_retried(
     try:
         scheduler = Scheduler(services)
         scheduler.queue.backoff_base = 0.0
+        await owner.execute("UPDATE odoo.scheduled_jobs SET enabled = false WHERE action IN ('drift', 'health')")
         t0 = datetime(2026, 11, 26, 7, 1, tzinfo=UTC)
         assert await scheduler.tick(t0) == [], "the first tick only schedules"
         assert await scheduler.tick(datetime(2026, 11, 26, 7, 10, tzinfo=UTC)) == []

@@ -7,6 +7,7 @@ import asyncpg
 import msgspec
 from litestar import Controller, Request, get, post
 from litestar.exceptions import HTTPException
+from litestar.params import Parameter
 from litestar.response import Response
 
 from sql.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
@@ -18,6 +19,8 @@ from app.services import Services
 from sql.queries import q
 
 
+INSTANCE = Parameter(default=None, description="the instance, when the sender cannot set x-ipai-instance")
+TENANT = Parameter(default=None, description="the instance's tenant, when the sender cannot set x-ipai-tenant")
 WebhookSecret = Annotated[str, stated("a webhook secret of 16 or more characters", minLength=16)]
 
 
@@ -55,13 +58,15 @@ class OdooController(Controller):
 
     @post("/v1/odoo/webhook", operation_id="odooWebhook", request_max_body_size=MAX_BODY, status_code=202,
         opt={"public": True, "raw_body": True})
-    async def webhook(self, request: Request, services: Services) -> Response[dict[str, Any]]:
+    async def webhook(self, request: Request, services: Services, instance: str | None = INSTANCE,
+                      tenant: str | None = TENANT) -> Response[dict[str, Any]]:
         """A signed Odoo event: 202 once stored, 200 for a repeat (with the original id)."""
         return await self._receive(request, services, github=False)
 
     @post("/v1/github/webhook", operation_id="githubWebhook", request_max_body_size=MAX_BODY, status_code=202,
         opt={"public": True, "raw_body": True})
-    async def github(self, request: Request, services: Services) -> Response[dict[str, Any]]:
+    async def github(self, request: Request, services: Services, instance: str | None = INSTANCE,
+                     tenant: str | None = TENANT) -> Response[dict[str, Any]]:
         """A GitHub webhook (X-Hub-Signature-256) into the same ledger."""
         return await self._receive(request, services, github=True)
 

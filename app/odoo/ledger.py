@@ -206,7 +206,10 @@ class Ledger:
     def worker(self, handlers: ChangeHandlers, **kwargs: Any) -> Worker:
         async def handle(conn: asyncpg.Connection, jobs: Sequence[Job]) -> None:
             for job in jobs:
-                await self.process(conn, handlers, int(job.payload["event"]))
+                if job.kind == "system_event":
+                    await self.process_system(conn, int(job.payload["system_event"]))
+                else:
+                    await self.process(conn, handlers, int(job.payload["event"]))
 
         return Worker(self.queue, handle, on_failure=self._failed, **kwargs)
 
@@ -232,7 +235,20 @@ class Ledger:
         await self.audit(conn, tenant_id=event["tenant_id"], instance_id=event["instance_id"], event_row=event_row,
                          kind="status", status="completed", reason=outcome)
 
+    async def process_system(self, conn: asyncpg.Connection, event_id: int) -> None:
+        """An event the database raised (a watched table, schema-changed, a monitor): routed like a webhook's."""
+        event = await conn.fetchrow(q("system_event"), event_id)
+        if event is None:
+            return
+        payload = dict(event["payload"])
+        keys = payload.get("keys") or payload.get("old_keys") or []
+        await route_event(conn, self.outbound, tenant_id=event["tenant_id"], source=event["source"],
+                          event_row=event_id, event_type=event["event_type"], aggregate_type=event["aggregate_type"],
+                          aggregate_id=str(keys[0]) if len(keys) == 1 else "", payload=payload, ledger="system")
+
     async def _failed(self, job: Job, status: str, error: str) -> None:
+        if job.kind == "system_event":
+            return  # the job's own record (dead letters) is what there is of it
         event_status = "dead" if status == "dead" else "failed"
         tenant = self.db.tenant(job.tenant_id)
         row = await tenant.fetchrow(q("odoo_set_status"), int(job.payload["event"]), event_status, 1, error)

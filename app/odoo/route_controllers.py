@@ -31,6 +31,12 @@ class RouteIn(msgspec.Struct, forbid_unknown_fields=True):
                                                 "or '*'", pattern=r"^[A-Za-z0-9_.:*\-]{1,100}$")] = "*"
     predicate: dict[str, Any] = {}
     """A JSON object the event's payload must contain (e.g. {"state": "posted"})."""
+    format: Literal["json", "slack"] = "json"
+    """json: the event as JSON; slack: a Slack incoming-webhook message."""
+    severity: Literal["info", "warning", "critical"] = "info"
+    quiet_seconds: Annotated[int, msgspec.Meta(ge=0, le=604_800, description=(
+        "after a delivery, the same event (type and aggregate) is not sent again for this long: a flapping "
+        "check alerts once"))] = 0
     enabled: bool = True
 
 
@@ -41,6 +47,9 @@ class RouteOut(msgspec.Struct):
     aggregate_type: str
     predicate: dict[str, Any]
     url: str
+    format: str
+    severity: str
+    quiet_seconds: int
     enabled: bool
     created_at: datetime
     updated_at: datetime

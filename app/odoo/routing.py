@@ -25,23 +25,46 @@ def outbound_queue(services: Services) -> Queue:
 
 async def route_event(conn: asyncpg.Connection | Any, queue: Queue, *, tenant_id: str, source: str, event_row: int,
                       event_type: str, aggregate_type: str, aggregate_id: str, payload: dict[str, Any],
-                      instance: str | None = None) -> list[str]:
-    """Enqueue a delivery for each route the event matches (once per route); the names of the routes."""
+                      instance: str | None = None, ledger: str = "webhook") -> list[str]:
+    """Enqueue a delivery for each route the event matches (once per route and event; once per fingerprint in a
+    route's quiet period); the names of the routes that take it. ledger: the table event_row is in."""
     routed = []
+    fingerprint = f"{event_type}|{aggregate_type}|{aggregate_id}"
     for route in await conn.fetch(q("routes_matching"), source, event_type, aggregate_type, payload):
         delivery = str(uuid.uuid4())
-        if await conn.fetchval(q("route_delivery_add"), tenant_id, route["id"], route["name"], event_row, delivery,
-                               route["url"]) is None:
-            continue  # this route has the event already
-        body = {"delivery_id": delivery, "route": route["name"], "source": source, "event_type": event_type,
-                "aggregate_type": aggregate_type, "aggregate_id": aggregate_id, "instance": instance,
-                "event": event_row, "payload": payload}
+        if await conn.fetchval(q("route_delivery_add"), tenant_id, route["id"], route["name"], ledger, event_row,
+                               fingerprint, delivery, route["url"], route["quiet_seconds"]) is None:
+            continue  # this route has the event already, or is quiet about it
+        body: dict[str, Any] = {
+            "delivery_id": delivery, "route": route["name"], "severity": route["severity"], "source": source,
+            "event_type": event_type, "aggregate_type": aggregate_type, "aggregate_id": aggregate_id,
+            "instance": instance, "event": event_row, "payload": payload}
         if source == "github":
             body["summary"] = summary(event_type, payload)
+        if route["format"] == "slack":
+            body = slack_message(body)
         await queue.enqueue(conn, "route", {"action": "route", "delivery": delivery, "url": route["url"],
-                                            "body": body}, tenant_id=tenant_id, dedupe_key=f"route:{delivery}")
+                                            "route": route["name"], "event_type": event_type, "body": body},
+                            tenant_id=tenant_id, dedupe_key=f"route:{delivery}")
         routed.append(route["name"])
     return routed
+
+
+SEVERITY_MARK = {"info": "ℹ️", "warning": "⚠️", "critical": "🚨"}
+
+
+def slack_message(body: dict[str, Any]) -> dict[str, Any]:
+    """A Slack incoming-webhook message for an event (text, and the event's fields as a context line)."""
+    what = f"{body['event_type']} on {body['aggregate_type']}"
+    if body.get("aggregate_id"):
+        what += f" {body['aggregate_id']}"
+    detail = ", ".join(f"{k}: {v}" for k, v in list((body.get("payload") or {}).items())[:6]
+                       if isinstance(v, (str, int, float, bool)))
+    text = f"{SEVERITY_MARK.get(body['severity'], '')} [{body['severity']}] {body['route']}: {what}".strip()
+    return {"text": text + (f"\n{detail}" if detail else ""),
+            "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}},
+                       {"type": "context", "elements": [{"type": "mrkdwn",
+                                                         "text": f"delivery {body['delivery_id']}"}]}]}
 
 
 class Routes:
@@ -56,10 +79,11 @@ class Routes:
         return [dict(r) for r in await self.db.fetch(q("routes_list"))]
 
     async def put(self, name: str, *, source: str, url: str, event_type: str = "*", aggregate_type: str = "*",
-                  predicate: dict[str, Any] | None = None, enabled: bool = True) -> tuple[dict[str, Any], bool]:
+                  predicate: dict[str, Any] | None = None, enabled: bool = True, format: str = "json",
+                  severity: str = "info", quiet_seconds: int = 0) -> tuple[dict[str, Any], bool]:
         """The route as stored, and whether it is new."""
         inserted = await self.db.fetchval(q("route_put"), self.tenant_id, name, source, event_type, aggregate_type,
-                                          predicate or {}, url, enabled)
+                                          predicate or {}, url, enabled, format, severity, quiet_seconds)
         return next(r for r in await self.list() if r["name"] == name), bool(inserted)
 
     async def delete(self, name: str) -> None:

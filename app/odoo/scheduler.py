@@ -18,6 +18,7 @@ from app.odoo.handlers import ChangeHandlers
 from app.odoo.jsonrpc import OdooClient, OdooConnection
 from app.odoo.pull import pull
 from app.odoo.secrets import ODOO_PASSWORD, OUTBOUND_SECRET
+from app.odoo.monitors import MONITORS
 from app.odoo.routing import outbound_queue
 from app.odoo.signatures import sign
 from sql.queue import Job, Queue, Worker
@@ -101,6 +102,9 @@ class Scheduler:
                     await self._deliver_route(conn, http, job, await self.services.secret(
                         job.tenant_id, OUTBOUND_SECRET, settings.outbound_secret))
                     continue
+                if action in MONITORS:
+                    await MONITORS[action](self.services, conn, job.tenant_id)
+                    continue
                 if action.startswith("pull:"):
                     await self._pull_all(http, handlers, job.tenant_id, action.removeprefix("pull:"))
                     continue
@@ -120,8 +124,8 @@ class Scheduler:
         ts = int(time.time())
         headers = {"content-type": "application/json", "x-ipai-timestamp": str(ts),
                    "x-ipai-signature": sign(secret, ts, body) if secret else "",
-                   "x-ipai-delivery": job.payload["delivery"], "x-ipai-route": job.payload["body"]["route"],
-                   "x-ipai-event-type": job.payload["body"]["event_type"]}
+                   "x-ipai-delivery": job.payload["delivery"], "x-ipai-route": job.payload["route"],
+                   "x-ipai-event-type": job.payload["event_type"]}
         try:
             response = await http.post(job.payload["url"], content=body, headers=headers)
         except httpx.HTTPError as exc:
