@@ -147,6 +147,11 @@ class OdooSettings:
     """OUTBOUND_WEBHOOK_URL: where scheduled jobs are delivered (e.g. an n8n webhook) unless a job names its own."""
     outbound_secret: str = field(default_factory=lambda: _env("OUTBOUND_WEBHOOK_SECRET", ""))
     """OUTBOUND_WEBHOOK_SECRET: signs outbound deliveries like inbound webhooks (x-ipai-signature)."""
+    smtp_url: str | None = field(default_factory=lambda: os.environ.get("SMTP_URL") or None)
+    """SMTP_URL: the mail server of email alerts, smtp://[user:password@]host[:port] (STARTTLS when the server
+    offers it), or smtps:// for TLS from the start; unset = email alerts fail (and are retried)."""
+    smtp_from: str = field(default_factory=lambda: _env("SMTP_FROM", "ipai-rag@localhost"))
+    """SMTP_FROM: the sender of email alerts."""
     kb_models: frozenset[str] = field(default_factory=lambda: frozenset(
         m.strip() for m in _env("ODOO_KB_MODELS", "knowledge.article").split(",") if m.strip()))
     """ODOO_KB_MODELS: Odoo models whose records become knowledge-base documents."""

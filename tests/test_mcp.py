@@ -57,9 +57,14 @@ async def test_tools_answer_as_the_rest_api_does(live: LiveServer, db_url: str) 
         asked = (await rest.post("/v1/ask", json={"question": "What reverses a posted customer invoice?"})).json()
 
     async with session(live.url, token) as client:
-        names = {tool.name for tool in (await client.list_tools()).tools}
+        tools = {tool.name: tool for tool in (await client.list_tools()).tools}
         assert {"search_knowledge", "ask", "get_document", "catalog_lookup", "catalog_lineage", "odoo_drift",
-                "list_jobs"} <= names
+                "list_jobs"} <= tools.keys()
+        search_schema = tools["search_knowledge"].input_schema
+        assert search_schema["properties"]["mode"]["enum"] == ["hybrid", "lexical", "trigram", "vector"], "SearchIn's"
+        assert search_schema["properties"]["k"]["maximum"] == 1000 and search_schema["required"] == ["query"]
+        invalid = await client.call_tool("search_knowledge", {"query": "x", "k": 0})
+        assert invalid.is_error and "k must be between 1 and 1000" in text_of(invalid)
         hits = json.loads(text_of(await client.call_tool("search_knowledge", {"query": "reverse a posted invoice",
                                                                                "k": 5})))["hits"]
         assert [h["chunk_id"] for h in hits] == [h["chunk_id"] for h in searched["hits"]]

@@ -3,8 +3,8 @@
 exactly once through a receiver that dies midway."""
 from __future__ import annotations
 
-import asyncio
 import json
+import socket
 from pathlib import Path
 
 import asyncpg
@@ -130,3 +130,47 @@ async def test_a_thousand_events_reach_a_receiver_that_dies_midway_exactly_once(
             restarted.server.shutdown()
     assert len(set(ids)) == 1000 and len(events) == 1000, "every event delivered; deduped by delivery id, once"
     assert await owner.fetchval("SELECT count(*) FROM odoo.route_deliveries WHERE status = 'delivered'") == 1000
+
+
+async def test_an_email_alert_goes_through_the_smtp_server(client: AsyncTestClient, services: Services) -> None:
+    from dataclasses import replace
+
+    from aiosmtpd.controller import Controller
+
+    class Inbox:
+        def __init__(self) -> None:
+            self.mails: list[tuple[list[str], bytes]] = []
+
+        async def handle_DATA(self, server: object, session: object, envelope: object) -> str:  # noqa: N802
+            self.mails.append((envelope.rcpt_tos, envelope.content))  # type: ignore[attr-defined]
+            return "250 OK"
+
+    inbox = Inbox()
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    smtp = Controller(inbox, hostname="127.0.0.1", port=port)
+    smtp.start()
+    try:
+        settings = services.settings
+        object.__setattr__(services, "settings", replace(settings, odoo=replace(
+            settings.odoo, smtp_url=f"smtp://127.0.0.1:{port}",
+            smtp_from="alerts@ipai.example")))
+        r = await client.put("/v1/routes/mail-me", json={"source": "odoo", "aggregate_type": "account.move",
+                                                         "url": "mailto:not-an-address"})
+        assert r.status_code == 422
+        r = await client.put("/v1/routes/mail-me", json={"source": "odoo", "aggregate_type": "account.move",
+                                                         "severity": "warning", "url": "mailto:finance-ops@example.com"})
+        assert r.status_code == 201, r.text
+        body = event("account.move", 77, "2026-01-01 10:00:00", state="posted", name="INV/77")
+        await client.post("/v1/odoo/webhook", content=body, headers=headers(body))
+        await run_workers(services)
+        [(to, raw)] = inbox.mails
+        text = raw.decode()
+        assert to == ["finance-ops@example.com"] and "From: alerts@ipai.example" in text
+        assert "Subject: [warning] mail-me: write on account.move" in text and "INV/77" in text
+        [delivery] = (await client.get("/v1/routes/deliveries")).json()
+        assert delivery["status"] == "delivered" and delivery["response_status"] == 250
+    finally:
+        object.__setattr__(services, "settings", settings)
+        smtp.stop()

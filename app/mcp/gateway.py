@@ -13,8 +13,10 @@ from typing import Any, Literal
 import msgspec
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.tools import Tool
 
-from app.assistant.schemas import ask_out
+from app.assistant.controllers import filters_of
+from app.assistant.schemas import AskIn, ask_out
 from app.catalog.service import Catalog
 from app.kb.service import KnowledgeBase
 from app.odoo.seed import drift
@@ -41,10 +43,17 @@ class Gateway:
         self.services = services
         self.authenticator = authenticator
         self.fixed = fixed
-        self.server = MCPServer("ipai-rag", instructions=INSTRUCTIONS, version="0.1.0")
-        for tool in (self.search_knowledge, self.ask, self.get_document, self.catalog_lookup,
-                     self.catalog_lineage, self.odoo_drift, self.list_jobs):
-            self.server.add_tool(tool, structured_output=False)
+        # search and ask state the REST API's own request types (their fields, rules and filters)
+        rest = [(self.search_knowledge, SearchIn, ("query", "k", "mode", "offset", "filters", "explain")),
+                (self.ask, AskIn, ("question", "k", "filters"))]
+        tools = []
+        for fn, type_, fields in rest:
+            tool = Tool.from_function(fn, structured_output=False)
+            tool.parameters = rest_schema(type_, fields)
+            tools.append(tool)
+        self.server = MCPServer("ipai-rag", instructions=INSTRUCTIONS, version="0.1.0", tools=tools)
+        for plain in (self.get_document, self.catalog_lookup, self.catalog_lineage, self.odoo_drift, self.list_jobs):
+            self.server.add_tool(plain, structured_output=False)
         self.server.resource("kb://documents/{document_id}", mime_type="application/json")(self.document_resource)
 
     async def caller(self, ctx: Context | None, scope: str) -> Principal:
@@ -62,23 +71,24 @@ class Gateway:
                             f"{', '.join(sorted(principal.scopes)) or 'none'}")
         return principal
 
-    async def search_knowledge(self, query: str, ctx: Context, k: int = 10,
-                               mode: Literal["hybrid", "vector", "lexical", "trigram"] = "hybrid",
-                               sources: list[str] | None = None, languages: list[str] | None = None) -> str:
+    async def search_knowledge(self, query: str, ctx: Context, k: int = 10, mode: str = "hybrid", offset: int = 0,
+                               filters: dict[str, Any] | None = None, explain: bool = False) -> str:
         """Search the knowledge base (hybrid: meaning, full text and fuzzy names); the best chunks first, each
-        with its document, section and score."""
+        with its document, section and score (and with explain, each leg's rank and score)."""
         principal = await self.caller(ctx, "kb:read")
-        body = _decode({"query": query, "k": k, "mode": mode,
-                        "filters": {"sources": sources, "languages": languages}}, SearchIn)
+        body = _decode({"query": query, "k": k, "mode": mode, "offset": offset, "filters": filters or {},
+                        "explain": explain}, SearchIn)
         return await _run(run_search(self.services(), principal.tenant_id, body))
 
-    async def ask(self, question: str, ctx: Context, k: int = 5) -> str:
+    async def ask(self, question: str, ctx: Context, k: int = 5, filters: dict[str, Any] | None = None) -> str:
         """Answer a question from the knowledge base, with the passages it cites; grounded is false when the
         knowledge base does not cover it."""
         principal = await self.caller(ctx, "ask")
         services = self.services()
-        question = _checked(services.assistant.check_question, question)
-        answer = await _call(services.assistant.ask(question, tenant_id=principal.tenant_id, k=k))
+        body = _decode({"question": question, "k": k, "filters": filters or {}}, AskIn)
+        question = _checked(services.assistant.check_question, body.question)
+        answer = await _call(services.assistant.ask(question, tenant_id=principal.tenant_id, k=body.k,
+                                                    filters=_checked(lambda f: filters_of(services, f), body.filters)))
         return _json(ask_out(answer))
 
     async def get_document(self, document_id: int, ctx: Context, chunks: bool = False) -> str:
@@ -117,6 +127,17 @@ class Gateway:
         return await _run(KnowledgeBase(self.services(), principal.tenant_id).get(int(document_id), with_chunks=True))
 
 
+def rest_schema(type_: type[Any], fields: tuple[str, ...]) -> dict[str, Any]:
+    """A tool's input schema: the JSON Schema of the REST request type, with the fields the tool takes."""
+    (_,), definitions = msgspec.json.schema_components([type_], ref_template="#/$defs/{name}")
+    schema = dict(definitions.pop(type_.__name__))
+    schema["properties"] = {k: v for k, v in schema["properties"].items() if k in fields}
+    schema["required"] = [k for k in schema.get("required", []) if k in fields]
+    if definitions:
+        schema["$defs"] = definitions
+    return schema
+
+
 def _decode(value: dict[str, Any], type_: type[Any]) -> Any:
     try:
         return msgspec.convert(value, type_)
@@ -124,7 +145,7 @@ def _decode(value: dict[str, Any], type_: type[Any]) -> Any:
         raise ToolError(f"invalid arguments: {exc}") from exc
 
 
-def _checked(check: Callable[[str], str], value: str) -> str:
+def _checked(check: Callable[[Any], Any], value: Any) -> Any:
     try:
         return check(value)
     except IpaiError as exc:

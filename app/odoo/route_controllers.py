@@ -17,6 +17,9 @@ from app.services import Services
 
 Source = Literal["odoo", "github", "database", "schedule"]
 assert set(Source.__args__) == set(SOURCES)  # type: ignore[attr-defined]
+Destination = Annotated[str, msgspec.Meta(
+    pattern=rf"(?:{HttpUrl.__metadata__[0].pattern})|^mailto:[^\s@,;<>]+@[A-Za-z0-9.\-]+$",
+    description="an http(s) URL, or mailto:address (an email alert)")]
 RouteName = Annotated[str, Parameter(description="the route's name: 1-100 letters, digits, '_', '.' or '-'",
                                      pattern=r"^[A-Za-z0-9_.\-]{1,100}$")]
 EventName = Annotated[str, msgspec.Meta(description="an event type ('pull_request.opened', 'write', ...) or '*'",
@@ -24,15 +27,17 @@ EventName = Annotated[str, msgspec.Meta(description="an event type ('pull_reques
 
 
 class RouteIn(msgspec.Struct, forbid_unknown_fields=True):
+    """A route: an http(s) URL takes the event as JSON or a Slack message (format); a mailto: address an email."""
+
     source: Source
-    url: HttpUrl
+    url: Destination
     event_type: EventName = "*"
     aggregate_type: Annotated[str, msgspec.Meta(description="an aggregate type ('account.move', 'github.repository') "
                                                 "or '*'", pattern=r"^[A-Za-z0-9_.:*\-]{1,100}$")] = "*"
     predicate: dict[str, Any] = {}
     """A JSON object the event's payload must contain (e.g. {"state": "posted"})."""
     format: Literal["json", "slack"] = "json"
-    """json: the event as JSON; slack: a Slack incoming-webhook message."""
+    """For an http(s) URL: json, the event as JSON; slack, a Slack incoming-webhook message."""
     severity: Literal["info", "warning", "critical"] = "info"
     quiet_seconds: Annotated[int, msgspec.Meta(ge=0, le=604_800, description=(
         "after a delivery, the same event (type and aggregate) is not sent again for this long: a flapping "

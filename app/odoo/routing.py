@@ -41,7 +41,7 @@ async def route_event(conn: asyncpg.Connection | Any, queue: Queue, *, tenant_id
             "instance": instance, "event": event_row, "payload": payload}
         if source == "github":
             body["summary"] = summary(event_type, payload)
-        if route["format"] == "slack":
+        if route["format"] == "slack" and not route["url"].startswith("mailto:"):
             body = slack_message(body)
         await queue.enqueue(conn, "route", {"action": "route", "delivery": delivery, "url": route["url"],
                                             "route": route["name"], "event_type": event_type, "body": body},

@@ -18,6 +18,7 @@ from app.odoo.handlers import ChangeHandlers
 from app.odoo.jsonrpc import OdooClient, OdooConnection
 from app.odoo.pull import pull
 from app.odoo.secrets import ODOO_PASSWORD, OUTBOUND_SECRET
+from app.odoo.mail import send_mail
 from app.odoo.monitors import MONITORS
 from app.odoo.routing import outbound_queue
 from app.odoo.signatures import sign
@@ -119,7 +120,12 @@ class Scheduler:
 
     async def _deliver_route(self, conn: asyncpg.Connection, http: httpx.AsyncClient, job: Job, secret: str) -> None:
         """One delivery along a route, signed like the inbound webhooks; a non-2xx answer is retried (the
-        receiver dedupes by x-ipai-delivery)."""
+        receiver dedupes by x-ipai-delivery). A mailto: route sends an email instead."""
+        if job.payload["url"].startswith("mailto:"):
+            await asyncio.to_thread(send_mail, self.services.settings.odoo, job.payload["url"].removeprefix("mailto:"),
+                                    job.payload["body"])
+            await conn.execute(q("route_delivery_result"), job.payload["delivery"], "delivered", 250, None)
+            return
         body = json.dumps(job.payload["body"]).encode()
         ts = int(time.time())
         headers = {"content-type": "application/json", "x-ipai-timestamp": str(ts),
