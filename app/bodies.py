@@ -1,6 +1,7 @@
-"""What every request passes before its handler (the app's before_request): a NUL character in the URL is
-refused, a JSON body is decoded strictly into the type its handler declares (a 0 is not a boolean, a null is not
-an object), and OPTIONS answers with the methods its path really has. Also the typed body of the handlers that
+"""What every request passes before its handler (the app's before_request): a NUL character in the URL and a
+query parameter the operation does not take are refused, a JSON body is decoded strictly into the type its
+handler declares (a 0 is not a boolean, a null is not an object), and OPTIONS answers with the methods its path
+really has. Also the typed body of the handlers that
 read their request themselves (they take uploads as well)."""
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""/mcp mounted in the service: credentials are checked before the MCP transport sees the request (a 401
-problem like the REST API's), then the SDK's streamable HTTP app answers, stateless, in JSON."""
+"""/mcp mounted in the service: credentials and the key's rate limit are checked before the MCP transport sees
+the request (401 / 429 problems like the REST API's), then the SDK's streamable HTTP app answers, stateless, in
+JSON."""
 from __future__ import annotations
 
 import contextlib
@@ -41,8 +42,10 @@ class McpEndpoint:
         async def mcp(scope: Scope, receive: Receive, send: Send) -> None:
             request: Request = Request(scope, receive)
             try:
-                await self.gateway.authenticator().authenticate(request.headers.get("authorization"),
-                                                                request.headers.get("x-api-key"))
+                authenticator = self.gateway.authenticator()
+                principal = await authenticator.authenticate(request.headers.get("authorization"),
+                                                             request.headers.get("x-api-key"))
+                authenticator.throttle(principal)  # the REST API's rate limit, per key
                 if self.transport is None:
                     raise UpstreamError("the MCP transport is not running; retry once the service has started")
             except IpaiError as exc:
