@@ -76,6 +76,10 @@ async def test_tools_answer_as_the_rest_api_does(live: LiveServer, db_url: str) 
         resource = await client.read_resource(f"kb://documents/{document_id}")
         chunks = json.loads(resource.contents[0].text)["chunks"]
         assert any("A credit note reverses" in c["content"] for c in chunks), chunks
+        async with httpx.AsyncClient(base_url=live.url, headers=bearer(token), timeout=60) as rest:
+            await rest.put("/v1/catalog/assets/odoo.odoo_core.account.move", json={"type": "odoo_model"})
+        asset = await client.read_resource("catalog://assets/odoo.odoo_core.account.move")
+        assert json.loads(asset.contents[0].text)["type"] == "odoo_model"
         missing = await client.call_tool("get_document", {"document_id": 987654})
         assert missing.is_error and "does not exist" in text_of(missing)
 

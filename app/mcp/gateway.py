@@ -55,6 +55,7 @@ class Gateway:
         for plain in (self.get_document, self.catalog_lookup, self.catalog_lineage, self.odoo_drift, self.list_jobs):
             self.server.add_tool(plain, structured_output=False)
         self.server.resource("kb://documents/{document_id}", mime_type="application/json")(self.document_resource)
+        self.server.resource("catalog://assets/{fqdn}", mime_type="application/json")(self.asset_resource)
 
     async def caller(self, ctx: Context | None, scope: str) -> Principal:
         """Who calls, if the credentials allow the scope; else the tool call fails with the reason."""
@@ -125,6 +126,11 @@ class Gateway:
         if not document_id.isdigit():
             raise ToolError(f"not a document id: {document_id!r}")
         return await _run(KnowledgeBase(self.services(), principal.tenant_id).get(int(document_id), with_chunks=True))
+
+    async def asset_resource(self, fqdn: str, ctx: Context) -> str:
+        """A data asset of the catalog by its FQDN (system.db.model), with its metadata."""
+        principal = await self.caller(ctx, "catalog")
+        return await _run(Catalog(self.services(), principal.tenant_id).get(fqdn))
 
 
 def rest_schema(type_: type[Any], fields: tuple[str, ...]) -> dict[str, Any]:
