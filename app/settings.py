@@ -176,6 +176,9 @@ class SecuritySettings:
     """RATE_LIMIT_PER_MINUTE: requests per key (or token subject) per minute; 0 = unlimited."""
     rate_limit_burst: int = field(default_factory=lambda: _env_int("RATE_LIMIT_BURST", 60))
     """RATE_LIMIT_BURST: requests a key may send at once before the per-minute rate applies."""
+    rate_limit_replicas: int = field(default_factory=lambda: max(1, _env_int("RATE_LIMIT_REPLICAS", 1)))
+    """RATE_LIMIT_REPLICAS: how many service processes share the limits; each enforces its share (rate and burst
+    divided), so that N replicas together allow one key the configured limit."""
     vault_key: str | None = field(default_factory=lambda: os.environ.get("IPAI_VAULT_KEY") or None)
     """IPAI_VAULT_KEY: base64 of the 32-byte vault key."""
     vault_key_file: Path | None = field(default_factory=lambda: Path(os.environ["IPAI_VAULT_KEY_FILE"])

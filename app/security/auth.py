@@ -24,7 +24,7 @@ class _Bucket:
 class RateLimiter:
     """A token bucket per caller, in this process: `burst` at once, refilled at `per_minute`."""
 
-    def __init__(self, per_minute: int, burst: int, clock: object = time.monotonic, max_callers: int = 10_000) -> None:
+    def __init__(self, per_minute: float, burst: int, clock: object = time.monotonic, max_callers: int = 10_000) -> None:
         self.rate = per_minute / 60.0
         self.burst = max(1, burst)
         self.clock = clock
@@ -55,7 +55,8 @@ class Authenticator:
     def __init__(self, db: Db, settings: SecuritySettings) -> None:
         self.db = db
         self.settings = settings
-        self.limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
+        replicas = settings.rate_limit_replicas  # each process enforces its share of the limits
+        self.limiter = RateLimiter(settings.rate_limit_per_minute / replicas, settings.rate_limit_burst // replicas)
 
     async def authenticate(self, authorization: str | None, api_key: str | None) -> Principal:
         token = api_key
@@ -83,8 +84,10 @@ class Authenticator:
         caller = principal.key_id or f"jwt:{principal.tenant_id}:{principal.user_id}"
         wait = self.limiter.take(caller)
         if wait:
+            share = "" if self.settings.rate_limit_replicas == 1 else \
+                f" (this replica's share of {self.settings.rate_limit_replicas})"
             raise TooManyRequests(
-                f"rate limit of {self.settings.rate_limit_per_minute} requests per minute exceeded; "
+                f"rate limit of {self.settings.rate_limit_per_minute} requests per minute exceeded{share}; "
                 f"retry in {wait:.1f} s", retry_after=wait)
 
 
