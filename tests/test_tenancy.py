@@ -15,8 +15,9 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from app.asgi import create_app
+from app.odoo.secrets import OUTBOUND_SECRET, webhook_secret
+from app.system.logs import JsonFormatter, RequestIdFilter
 from sql.db import Database, bind_tenant
-from app.odoo.secrets import webhook_secret
 from app.odoo.signatures import sign
 from app.services import MODEL_KEY_SECRET, Services
 from app.settings import OpenAISettings
@@ -236,6 +237,8 @@ async def test_secrets_never_reach_logs_or_error_bodies(db_url: str, tmp_path: P
             records.append(self.format(record))
 
     handler = Collect(level=logging.DEBUG)
+    handler.setFormatter(JsonFormatter())  # the service's own log lines, request ids included
+    handler.addFilter(RequestIdFilter())
     root = logging.getLogger()
     previous = root.level
     root.addHandler(handler)
@@ -245,6 +248,7 @@ async def test_secrets_never_reach_logs_or_error_bodies(db_url: str, tmp_path: P
         services = await Services.start(settings, embedder=CountingEmbedder(), database=Database(db_url))
         await services.vault.put("default", MODEL_KEY_SECRET, SENTINEL)  # the model key lives in the vault only
         await services.vault.put("default", webhook_secret("erp"), SENTINEL + "-webhook")
+        await services.vault.put("default", OUTBOUND_SECRET, SENTINEL + "-outbound")
         await services.db.tenant("default").execute(
             "INSERT INTO odoo.instances (name, base_url, database) VALUES ('erp', 'http://odoo', 'erp')")
         await services.close()
@@ -268,7 +272,27 @@ async def test_secrets_never_reach_logs_or_error_bodies(db_url: str, tmp_path: P
             assert bad.status_code == 401
             denied = await client.post("/v1/kb/documents", headers={"authorization": f"Bearer {SENTINEL}"}, json={})
             assert denied.status_code == 401
-            texts = [r.text, failed.text, bad.text, denied.text]
+            mcp = await client.post("/mcp", headers={"authorization": f"Bearer {SENTINEL}",
+                                                     "accept": "application/json, text/event-stream"},
+                                    json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
+            assert mcp.status_code == 401
+            # an event routed (signed with the outbound secret) to a receiver that is down: retried, logged
+            await client.put("/v1/routes/down", headers=key, json={"source": "odoo", "url": "http://127.0.0.1:9/x"})
+            signed = json.dumps({"event_type": "write", "aggregate_type": "account.move", "aggregate_id": 1,
+                                 "payload": {"id": 1}}).encode()
+            ts = int(time.time())
+            routed = await client.post("/v1/odoo/webhook", content=signed, headers={
+                "x-ipai-instance": "erp", "x-ipai-timestamp": str(ts),
+                "x-ipai-signature": sign(SENTINEL + "-webhook", ts, signed)})
+            assert routed.status_code == 202, routed.text
+            for _ in range(100):
+                deliveries = (await client.get("/v1/routes/deliveries", headers=key)).json()
+                if deliveries and deliveries[0]["status"] == "failed":
+                    break
+                await asyncio.sleep(0.1)
+            assert deliveries and deliveries[0]["status"] == "failed", deliveries
+            metrics = await client.get("/metrics", headers=key)
+            texts = [r.text, failed.text, bad.text, denied.text, mcp.text, metrics.text, json.dumps(deliveries)]
     finally:
         root.removeHandler(handler)
         root.setLevel(previous)
