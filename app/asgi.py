@@ -41,6 +41,7 @@ from app.services import Services
 from app.settings import Settings, get_settings
 from app.system import SystemController
 from app.system.middleware import request_context
+from app.system.tracing import tracing_plugin
 from ingest.embedding import Embedder
 from sql.queries import q
 from sql.values import TENANT_NAME
@@ -91,11 +92,12 @@ async def _ingest_sample(services: Services, paths: Sequence[Path]) -> None:
 def create_app(
     settings: Settings | None = None, *, embedder: Embedder | None = None, database: Database | None = None,
     run_worker: bool | None = None, startup_ingest: Sequence[Path] = (), llm: ChatModel | None = None,
-    dev_key: bool = False,
+    dev_key: bool = False, tracing_exporter: object | None = None,
 ) -> Litestar:
     """The ASGI application; nothing starts until its lifespan runs.
 
     startup_ingest: folders ingested (source 'sample') once the service is up; unchanged files are no-ops.
+    tracing_exporter: an OpenTelemetry span exporter (tests); else traces go where OTEL_EXPORTER_OTLP_* says, if set.
     """
     settings = settings or get_settings()
     worker_enabled = settings.server.run_worker if run_worker is None else run_worker
@@ -142,6 +144,7 @@ def create_app(
         guards=[require_scope],
         before_request=check_request,
         middleware=[request_context],
+        plugins=[p for p in (tracing_plugin(tracing_exporter),) if p is not None],
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=settings.server.max_upload_bytes,

@@ -78,3 +78,21 @@ def test_log_lines_are_json_with_the_request_id() -> None:
         REQUEST_ID.reset(token)
     line = json.loads(JsonFormatter().format(record))
     assert line["message"] == "job 17 failed" and line["request_id"] == "req-9" and line["level"] == "warning"
+
+
+async def test_a_request_is_traced_with_its_id_and_its_search(db_url: str, tmp_path: Path) -> None:
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    spans = InMemorySpanExporter()
+    app = create_app(make_settings(db_url, tmp_path), embedder=CountingEmbedder(), database=Database(db_url),
+                     run_worker=False, tracing_exporter=spans)
+    async with AsyncTestClient(app) as client:
+        r = await client.post("/v1/search", headers={**bearer(await issue_key(db_url)), "x-request-id": "trace-me-1"},
+                              json={"query": "credit note", "mode": "lexical"})
+        assert r.status_code == 200
+    finished = {s.name: s for s in spans.get_finished_spans()}
+    http = next(s for name, s in finished.items() if "/v1/search" in name)
+    search = finished["search"]
+    assert http.attributes["ipai.request_id"] == "trace-me-1"
+    assert search.context.trace_id == http.context.trace_id and search.parent.span_id == http.context.span_id
+    assert search.attributes["ipai.mode"] == "lexical"

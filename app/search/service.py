@@ -5,18 +5,22 @@ import time
 from dataclasses import replace
 
 import numpy as np
+from opentelemetry import trace
 
+from app.metrics import SEARCH_DURATION
 from app.search.schemas import ChunkFlag, LegScore, SearchHit, SearchIn, SearchOut
 from app.services import Services
-from app.metrics import SEARCH_DURATION
 from retrieval.retriever import Filters
 from sql.errors import InvalidInput
+
+TRACER = trace.get_tracer("ipai-rag")
 
 
 async def run_search(services: Services, tenant_id: str, data: SearchIn) -> SearchOut:
     """Hybrid, vector, lexical or trigram search with filters, pagination and explain."""
     started = time.perf_counter()
-    with SEARCH_DURATION.labels(data.mode).time():
+    with SEARCH_DURATION.labels(data.mode).time(), TRACER.start_as_current_span(
+            "search", attributes={"ipai.mode": data.mode, "ipai.k": data.k, "ipai.tenant": tenant_id}):
         return await _search(services, tenant_id, data, started)
 
 

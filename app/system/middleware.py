@@ -8,6 +8,7 @@ import time
 import uuid
 
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from opentelemetry import trace
 
 from app.metrics import HTTP_DURATION, HTTP_REQUESTS
 from sql.queue import REQUEST_ID
@@ -24,6 +25,9 @@ def request_context(app: ASGIApp) -> ASGIApp:
         given = next((v for k, v in scope["headers"] if k == HEADER), b"")
         request_id = given.decode() if _WELL_FORMED.match(given) else uuid.uuid4().hex
         token = REQUEST_ID.set(request_id)
+        span = trace.get_current_span()  # the request's span, when traces are on (app.system.tracing)
+        if span.is_recording():
+            span.set_attribute("ipai.request_id", request_id)
         status = 500
         started = time.perf_counter()
 
