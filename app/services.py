@@ -14,7 +14,7 @@ from app.assistant.answer_log import AnswerLog
 from app.assistant.llm import ChatModel, OpenAIChat
 from app.assistant.service import Assistant
 from app.assistant.similarity import SentenceSimilarity
-from sql.db import Database, Db, create_pool, init_connection, migrate, prepare_app_role
+from sql.db import Database, Db, Replica, create_pool, init_connection, migrate, prepare_app_role, replica_url
 from sql.errors import ConfigurationError
 from app.metrics import JOBS_DONE
 from sql.queries import q
@@ -94,7 +94,8 @@ class Services:
                 conn, database.url, settings.database.data_dir)
             pool = await create_pool(app_url, min_size=settings.database.pool_min,
                                      max_size=settings.database.pool_max)
-            db = Db(pool, app_url)
+            db = Db(pool, app_url, [Replica(replica_url(url, app_url), settings.database.read_max_lag,
+                                            settings.database.pool_max) for url in settings.database.read_urls])
             vault = Vault(db, load_key(settings.security, settings.database.data_dir))
             model_keys = await vault.service_values(settings.server.tenant_id, MODEL_KEY_SECRET)
             api_key = model_keys[0] if model_keys else None

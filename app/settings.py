@@ -36,6 +36,12 @@ class DatabaseSettings:
     """DB_POOL_MIN: connections kept open."""
     pool_max: int = field(default_factory=lambda: _env_int("DB_POOL_MAX", 10))
     """DB_POOL_MAX: most connections at once."""
+    read_urls: tuple[str, ...] = field(default_factory=lambda: tuple(
+        u.strip() for u in _env("DATABASE_READ_URL", "").split(",") if u.strip()))
+    """DATABASE_READ_URL: read replicas (streaming standbys), comma-separated, for searches, retrieval, lists and
+    exports; the service connects to them as its own role (the URL's host, port and database count)."""
+    read_max_lag: float = field(default_factory=lambda: _env_float("READ_MAX_LAG_SECONDS", 5.0))
+    """READ_MAX_LAG_SECONDS: a replica whose replay is further behind serves nothing until it catches up."""
     app_url: str | None = field(default_factory=lambda: os.environ.get("DATABASE_APP_URL") or None)
     """DATABASE_APP_URL: how the service connects as its non-owner role (member of ipai_app); unset = the
     owner's URL with the role ipai_app and a password generated into IPAI_DATA_DIR/app-role.password."""

@@ -154,8 +154,8 @@ class HybridRetriever:
         sql = q("hybrid_search")
         try:
             async with self.long_queries if tokens > LONG_QUERY_TOKENS else contextlib.nullcontext():
-                if conn is None:
-                    async with self.db.tenant(tenant_id).acquire() as c:
+                if conn is None:  # a search may lag its writes a little: a read replica serves it, if any
+                    async with (await self.db.reader(tenant_id)).acquire() as c:
                         return await self._hits(c, sql, args, flags)
                 return await self._hits(conn, sql, args, flags)
         except (asyncpg.InvalidParameterValueError, asyncpg.DataError, asyncpg.UndefinedObjectError) as exc:

@@ -1,12 +1,14 @@
 """Database: embedded PostgreSQL or DATABASE_URL, the asyncpg pool (pgvector codecs), migrations."""
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import logging
 import os
 import re
 import secrets
+import time
 import warnings
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -263,19 +265,93 @@ class Tenant:
             return await conn.execute(query, *args, timeout=timeout)
 
 
-class Db:
-    """The service's connections: the app role's pool (no tenant: sees nothing) and tenant-bound views."""
+class Replica:
+    """A read replica (a streaming standby) as the app role: used while it answers and its replay is at most
+    max_lag seconds behind (checked at most once a second); else the primary serves its reads."""
 
-    def __init__(self, pool: asyncpg.Pool, url: str) -> None:
+    CHECK_SECONDS = 1.0
+
+    def __init__(self, url: str, max_lag: float, pool_max: int) -> None:
+        self.url = url
+        self.max_lag = max_lag
+        self.pool_max = pool_max
+        self.pool: asyncpg.Pool | None = None
+        self.usable = False
+        self.lag: float | None = None
+        self.reads = 0
+        """Reads this replica served (for /metrics and the tests)."""
+        self._checked = 0.0
+        self._lock = asyncio.Lock()
+
+    async def available(self) -> bool:
+        now = time.monotonic()
+        if now - self._checked < self.CHECK_SECONDS:
+            return self.usable
+        async with self._lock:
+            if time.monotonic() - self._checked >= self.CHECK_SECONDS:
+                self.usable = await self._check()
+                self._checked = time.monotonic()
+        return self.usable
+
+    async def _check(self) -> bool:
+        try:
+            if self.pool is None:
+                self.pool = await create_pool(self.url, min_size=1, max_size=self.pool_max)
+            row = await self.pool.fetchrow(q("replica_lag"), timeout=2)
+        except (OSError, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("read replica unavailable (%s): reads go to the primary", type(exc).__name__)
+            if self.pool is not None:
+                self.pool.terminate()
+                self.pool = None
+            return False
+        self.lag = float(row["lag"]) if row["lag"] is not None else None
+        fresh = row["in_recovery"] and self.lag is not None and self.lag <= self.max_lag
+        if not fresh:
+            log.warning("read replica %s: reads go to the primary",
+                        "is not a standby" if not row["in_recovery"] else f"lags {self.lag} s")
+        return bool(fresh)
+
+    async def close(self) -> None:
+        if self.pool is not None:
+            await self.pool.close()
+
+
+class Db:
+    """The service's connections: the app role's pool (no tenant: sees nothing) and tenant-bound views; read
+    replicas, if any, for the reads that may lag (search, lists, exports)."""
+
+    def __init__(self, pool: asyncpg.Pool, url: str, replicas: list[Replica] | None = None) -> None:
         self.pool = pool
         self.url = url
         """The app role's URL, for dedicated connections (LISTEN)."""
+        self.replicas = replicas or []
 
     def tenant(self, tenant_id: str) -> Tenant:
         return Tenant(self.pool, tenant_id)
 
+    async def reader(self, tenant_id: str) -> Tenant:
+        """The tenant on the first usable replica, else on the primary. Not for reads that must see the caller's
+        own writes at once (?wait=true, a document just stored): those use tenant()."""
+        for replica in self.replicas:
+            if await replica.available() and replica.pool is not None:
+                replica.reads += 1
+                return Tenant(replica.pool, tenant_id)
+        return self.tenant(tenant_id)
+
     async def close(self) -> None:
         await self.pool.close()
+        for replica in self.replicas:
+            await replica.close()
+
+
+def replica_url(read_url: str, app_url: str) -> str:
+    """A replica's URL for the app role: its host, port and database, with the app role's user and password
+    (a standby has the primary's roles; connecting as the owner would bypass row-level security)."""
+    read, app = urlsplit(read_url), urlsplit(app_url)
+    credentials = app.netloc.rpartition("@")[0]
+    host = read.netloc.rpartition("@")[2]
+    return urlunsplit((read.scheme, f"{credentials}@{host}" if credentials else host, read.path or app.path,
+                       read.query, read.fragment))
 
 
 async def prepare_app_role(conn: asyncpg.Connection, owner_url: str, data_dir: Path) -> str:

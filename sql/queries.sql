@@ -882,3 +882,10 @@ SELECT fingerprint FROM odoo.monitor_state WHERE monitor = $1;
 -- What a monitor sees now.
 INSERT INTO odoo.monitor_state (tenant_id, monitor, fingerprint) VALUES ($1, $2, $3)
 ON CONFLICT (tenant_id, monitor) DO UPDATE SET fingerprint = excluded.fingerprint, changed_at = now();
+
+-- name: replica_lag
+-- On a read replica: whether it is a standby, and how far its replay is behind (0 when it replayed all it received).
+SELECT pg_is_in_recovery() AS in_recovery,
+       CASE WHEN NOT pg_is_in_recovery() THEN NULL
+            WHEN pg_last_wal_receive_lsn() IS NOT DISTINCT FROM pg_last_wal_replay_lsn() THEN 0
+            ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp()) END AS lag;

@@ -86,7 +86,8 @@ class KnowledgeBase:
             raise InvalidInput("limit must be between 1 and 500")
         if language is not None:
             language = self.services.languages.resolve(language)
-        rows = await self.db.fetch(
+        reader = await self.services.db.reader(self.tenant_id)  # a list may lag: a read replica serves it
+        rows = await reader.fetch(
             q("documents_page"), self.tenant_id, cursor, self.model, source, language, metadata, limit + 1
         )
         items = [document_out(r) for r in rows[:limit]]
@@ -162,8 +163,9 @@ class KnowledgeBase:
                           jobs_enqueued=jobs, model=model)
 
     async def export(self, source: str | None = None) -> AsyncIterator[bytes]:
-        """NDJSON lines that `ipai-rag ingest` reads back losslessly (server-side cursor, constant memory)."""
-        async with self.db.acquire() as conn:
+        """NDJSON lines that `ipai-rag ingest` reads back losslessly (server-side cursor, constant memory; from a
+        read replica when there is one)."""
+        async with (await self.services.db.reader(self.tenant_id)).acquire() as conn:
             async for row in conn.cursor(q("export_documents"), self.tenant_id, source, prefetch=200):
                 line = {
                     "external_id": row["external_id"], "source": row["source"], "title": row["title"],
