@@ -160,6 +160,18 @@ def cmd_bench_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_api(args: argparse.Namespace) -> int:
+    from app.settings import get_settings
+    from eval.benchmarks.api import bench_api, format_api
+
+    result = asyncio.run(bench_api(get_settings(), [Path(p) for p in args.paths], Path(args.queries),
+                                   chunks=args.chunks, seconds=args.seconds, connections=args.connections))
+    print(format_api(result))
+    if args.json:
+        print(json.dumps(result, indent=2))
+    return 0
+
+
 def cmd_bench_flood(args: argparse.Namespace) -> int:
     from app.settings import get_settings
     from eval.benchmarks.flood import bench_flood, format_flood
@@ -325,6 +337,15 @@ def add_eval_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[
                    help="vectors for chunks and queries (default: local MiniLM, cached on disk)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench_search)
+
+    p = bsub.add_parser("api", help="search requests/s through HTTP (wrk) vs the retriever in-process, and /livez")
+    p.add_argument("paths", nargs="*", default=["../shared/datasets/scifact/corpus.jsonl.gz"])
+    p.add_argument("--queries", default="../shared/datasets/scifact", help="BEIR folder whose test queries are sent")
+    p.add_argument("--chunks", type=int, default=10_000)
+    p.add_argument("--seconds", type=int, default=20)
+    p.add_argument("--connections", type=int, default=32)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_bench_api)
 
     p = bsub.add_parser("flood", help="a normal search's latency while callers send queries at the length limit")
     p.add_argument("paths", nargs="*", default=["../shared/datasets/odoo-docs-14.0/content"])

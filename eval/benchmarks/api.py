@@ -1,0 +1,127 @@
+"""The API's search throughput: `POST /v1/search` (hybrid, k=10, with snippets) through HTTP under wrk at 32
+connections, beside `/livez` (the HTTP floor) and the same searches called in-process on the retriever at the
+same concurrency (the ceiling without HTTP), all in one run on the SciFact corpus with the hash embedder."""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from app.security.keys import create_key
+from app.services import Services
+from app.settings import Settings
+from eval.beir import load_beir
+from eval.benchmarks.common import scratch_database
+from eval.benchmarks.search import TENANT, _fill, corpus, variants
+from eval.benchmarks.webhooks import DONE_LUA, free_port, run_wrk
+from ingest.embedding import HashEmbedder
+from sql.db import Database
+
+SEARCH_LUA = """
+local bodies, n, counter, token = {}, 0, 0, ""
+init = function(args)
+  for line in io.lines(args[1]) do
+    n = n + 1
+    bodies[n] = line
+  end
+  token = args[2]
+end
+request = function()
+  counter = counter + 1
+  return wrk.format("POST", "/v1/search", {["content-type"] = "application/json",
+    ["authorization"] = "Bearer " .. token}, bodies[((counter - 1) % n) + 1])
+end
+""" + DONE_LUA
+LIVEZ_LUA = DONE_LUA
+
+
+async def _in_process(services: Services, queries: list[str], seconds: float, concurrency: int) -> dict[str, Any]:
+    latencies: list[float] = []
+    deadline = time.perf_counter() + seconds
+
+    async def runner(offset: int) -> None:
+        i = offset
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            await services.retriever.search(queries[i % len(queries)], k=10, tenant_id=TENANT)
+            latencies.append((time.perf_counter() - started) * 1000)
+            i += concurrency
+
+    started = time.perf_counter()
+    await asyncio.gather(*(runner(n) for n in range(concurrency)))
+    elapsed = time.perf_counter() - started
+    return {"per_second": len(latencies) / elapsed, "p50": float(np.percentile(latencies, 50)),
+            "p99": float(np.percentile(latencies, 99)), "requests": len(latencies)}
+
+
+async def bench_api(settings: Settings, paths: list[Path], queries_path: Path, chunks: int = 10_000,
+                    seconds: int = 20, connections: int = 32) -> dict[str, Any]:
+    dataset = load_beir(queries_path, "test")
+    queries = [dataset.queries[q] for q in dataset.qrels]
+    embedder = HashEmbedder(384)
+    async with scratch_database(settings, "ipai_bench_api") as url:
+        services = await Services.start(settings, embedder=embedder, database=Database(url))
+        try:
+            have = await _fill(services, variants(corpus(paths)), chunks)
+            _, token = await create_key(services.db, TENANT, ["kb:read"], "bench")
+            await _in_process(services, queries, 3, connections)  # warm up
+            in_process = await _in_process(services, queries, seconds, connections)
+        finally:
+            await services.close()
+        folder = Path(tempfile.mkdtemp())
+        bodies = folder / "bodies.jsonl"
+        bodies.write_text("\n".join(json.dumps({"query": q, "k": 10, "mode": "hybrid"}) for q in queries) + "\n")
+        (folder / "search.lua").write_text(SEARCH_LUA)
+        (folder / "livez.lua").write_text(LIVEZ_LUA)
+        port = free_port()
+        env = {**os.environ, "DATABASE_URL": url, "RUN_WORKER": "0", "EMBEDDING_PROVIDER": "hash", "PORT": str(port),
+               "DB_POOL_MAX": "20", "RATE_LIMIT_PER_MINUTE": "0", "LOG_FORMAT": "json"}
+        server = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--no-sample"], env=env,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            for _ in range(300):
+                probe = subprocess.run(["wrk", "-t", "1", "-c", "1", "-d", "1s", f"{base}/livez"],
+                                       capture_output=True, text=True)
+                if "Requests/sec" in probe.stdout and "Non-2xx" not in probe.stdout:
+                    break
+                time.sleep(0.2)
+            _wrk_search(base, folder, bodies, token, 3, connections)  # warm up
+            livez = run_wrk(base, folder / "livez.lua", None, seconds, connections, "/livez")
+            search = _wrk_search(base, folder, bodies, token, seconds, connections)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    return {"chunks": have, "queries": len(queries), "connections": connections, "seconds": seconds,
+            "search_api": search, "search_in_process": in_process, "livez": livez,
+            "api_share_of_in_process": search["per_second"] / in_process["per_second"]}
+
+
+def _wrk_search(base: str, folder: Path, bodies: Path, token: str, seconds: int, connections: int) -> dict[str, Any]:
+    args = ["wrk", "-t", "1", "-c", str(connections), "-d", f"{seconds}s", "--latency", "-s",
+            str(folder / "search.lua"), f"{base}/v1/search", "--", str(bodies), token]
+    out = subprocess.run(args, capture_output=True, text=True, timeout=seconds + 60).stdout
+    line = next(x for x in out.splitlines() if x.startswith("RESULT"))
+    requests, micros, p50, p99, errors = line.split()[1:]
+    return {"per_second": int(requests) / (int(micros) / 1e6), "p50": float(p50), "p99": float(p99),
+            "requests": int(requests), "errors": int(errors)}
+
+
+def format_api(r: dict[str, Any]) -> str:
+    s, p, lz = r["search_api"], r["search_in_process"], r["livez"]
+    return (f"{r['chunks']:,} chunks, {r['queries']} SciFact test queries, {r['connections']} connections, "
+            f"{r['seconds']} s each, hash embedder\n"
+            f"| path | requests/s | p50 ms | p99 ms |\n|---|---|---|---|\n"
+            f"| POST /v1/search (hybrid, k=10, snippets), HTTP | {s['per_second']:.0f} | {s['p50']:.1f} | "
+            f"{s['p99']:.1f} |\n"
+            f"| the retriever in-process, same queries | {p['per_second']:.0f} | {p['p50']:.1f} | {p['p99']:.1f} |\n"
+            f"| GET /livez, HTTP | {lz['per_second']:.0f} | {lz['p50']:.1f} | {lz['p99']:.1f} |\n"
+            f"API / in-process = {r['api_share_of_in_process']:.2f} (target >= 0.90); search errors {s['errors']}")
