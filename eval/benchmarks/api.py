@@ -63,7 +63,9 @@ async def _in_process(services: Services, queries: list[str], seconds: float, co
 
 
 async def bench_api(settings: Settings, paths: list[Path], queries_path: Path, chunks: int = 10_000,
-                    seconds: int = 20, connections: int = 32) -> dict[str, Any]:
+                    seconds: int = 20, connections: int = 32, replicas: int = 1) -> dict[str, Any]:
+    """replicas > 1: as many `serve` processes, each loaded with its share of the connections at once (one wrk
+    each), their rates summed."""
     dataset = load_beir(queries_path, "test")
     queries = [dataset.queries[q] for q in dataset.qrels]
     embedder = HashEmbedder(384)
@@ -81,26 +83,38 @@ async def bench_api(settings: Settings, paths: list[Path], queries_path: Path, c
         bodies.write_text("\n".join(json.dumps({"query": q, "k": 10, "mode": "hybrid"}) for q in queries) + "\n")
         (folder / "search.lua").write_text(SEARCH_LUA)
         (folder / "livez.lua").write_text(LIVEZ_LUA)
-        port = free_port()
-        env = {**os.environ, "DATABASE_URL": url, "RUN_WORKER": "0", "EMBEDDING_PROVIDER": "hash", "PORT": str(port),
-               "DB_POOL_MAX": "20", "RATE_LIMIT_PER_MINUTE": "0", "LOG_FORMAT": "json"}
-        server = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--no-sample"], env=env,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        base = f"http://127.0.0.1:{port}"
-        try:
+        servers, bases = [], []
+        for _ in range(replicas):
+            port = free_port()
+            env = {**os.environ, "DATABASE_URL": url, "RUN_WORKER": "0", "EMBEDDING_PROVIDER": "hash",
+                   "PORT": str(port), "DB_POOL_MAX": "20", "RATE_LIMIT_PER_MINUTE": "0", "LOG_FORMAT": "json",
+                   "IPAI_DATA_DIR": str(folder / "data")}  # one data folder: the replicas share the role's password
+            servers.append(subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--no-sample"], env=env,
+                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            bases.append(f"http://127.0.0.1:{port}")
             for _ in range(300):
-                probe = subprocess.run(["wrk", "-t", "1", "-c", "1", "-d", "1s", f"{base}/livez"],
+                probe = subprocess.run(["wrk", "-t", "1", "-c", "1", "-d", "1s", f"{bases[-1]}/livez"],
                                        capture_output=True, text=True)
                 if "Requests/sec" in probe.stdout and "Non-2xx" not in probe.stdout:
                     break
                 time.sleep(0.2)
-            _wrk_search(base, folder, bodies, token, 3, connections)  # warm up
-            livez = run_wrk(base, folder / "livez.lua", None, seconds, connections, "/livez")
-            search = _wrk_search(base, folder, bodies, token, seconds, connections)
+        share = max(1, connections // replicas)
+        try:
+            for base in bases:
+                _wrk_search(base, folder, bodies, token, 3, share)  # warm up
+            livez = run_wrk(bases[0], folder / "livez.lua", None, seconds, connections, "/livez")
+            runs = await asyncio.gather(*(asyncio.to_thread(_wrk_search, base, folder, bodies, token, seconds, share)
+                                          for base in bases))
+            search = {"per_second": sum(r["per_second"] for r in runs), "p50": max(r["p50"] for r in runs),
+                      "p99": max(r["p99"] for r in runs), "requests": sum(r["requests"] for r in runs),
+                      "errors": sum(r["errors"] for r in runs)}
         finally:
-            server.terminate()
-            server.wait(timeout=30)
+            for server in servers:
+                server.terminate()
+            for server in servers:
+                server.wait(timeout=30)
     return {"chunks": have, "queries": len(queries), "connections": connections, "seconds": seconds,
+            "replicas": replicas,
             "search_api": search, "search_in_process": in_process, "livez": livez,
             "api_share_of_in_process": search["per_second"] / in_process["per_second"]}
 
@@ -118,7 +132,7 @@ def _wrk_search(base: str, folder: Path, bodies: Path, token: str, seconds: int,
 def format_api(r: dict[str, Any]) -> str:
     s, p, lz = r["search_api"], r["search_in_process"], r["livez"]
     return (f"{r['chunks']:,} chunks, {r['queries']} SciFact test queries, {r['connections']} connections, "
-            f"{r['seconds']} s each, hash embedder\n"
+            f"{r['seconds']} s each, hash embedder, {r['replicas']} API replica(s)\n"
             f"| path | requests/s | p50 ms | p99 ms |\n|---|---|---|---|\n"
             f"| POST /v1/search (hybrid, k=10, snippets), HTTP | {s['per_second']:.0f} | {s['p50']:.1f} | "
             f"{s['p99']:.1f} |\n"
