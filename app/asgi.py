@@ -144,6 +144,7 @@ def create_app(
         guards=[require_scope],
         before_request=check_request,
         middleware=[request_context],
+        logging_config=None,  # the process configures logging (app.system.logs), Litestar keeps its hands off
         plugins=[p for p in (tracing_plugin(tracing_exporter),) if p is not None],
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,

@@ -6,6 +6,7 @@ operation needs; it acts for the credentials' tenant. Tool arguments are decoded
 request types (a search is a SearchIn), so a tool and its REST operation answer alike."""
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal
@@ -48,12 +49,12 @@ class Gateway:
                 (self.ask, AskIn, ("question", "k", "filters"))]
         tools = []
         for fn, type_, fields in rest:
-            tool = Tool.from_function(fn, structured_output=False)
+            tool = Tool.from_function(fn, description=inspect.getdoc(fn), structured_output=False)
             tool.parameters = rest_schema(type_, fields)
             tools.append(tool)
         self.server = MCPServer("ipai-rag", instructions=INSTRUCTIONS, version="0.1.0", tools=tools)
         for plain in (self.get_document, self.catalog_lookup, self.catalog_lineage, self.odoo_drift, self.list_jobs):
-            self.server.add_tool(plain, structured_output=False)
+            self.server.add_tool(plain, description=inspect.getdoc(plain), structured_output=False)
         self.server.resource("kb://documents/{document_id}", mime_type="application/json")(self.document_resource)
         self.server.resource("catalog://assets/{fqdn}", mime_type="application/json")(self.asset_resource)
 
