@@ -44,7 +44,8 @@ class DatabaseSettings:
     """READ_MAX_LAG_SECONDS: a replica whose replay is further behind serves nothing until it catches up."""
     app_url: str | None = field(default_factory=lambda: os.environ.get("DATABASE_APP_URL") or None)
     """DATABASE_APP_URL: how the service connects as its non-owner role (member of ipai_app); unset = the
-    owner's URL with the role ipai_app and a password generated into IPAI_DATA_DIR/app-role.password."""
+    owner's URL with the role ipai_app and a password generated once and kept in the database, so that every
+    process (replicas included) connects with the same one."""
 
 
 @dataclass(frozen=True)

@@ -355,22 +355,24 @@ def replica_url(read_url: str, app_url: str) -> str:
 
 
 async def prepare_app_role(conn: asyncpg.Connection, owner_url: str, data_dir: Path) -> str:
-    """As the owner: check it can run the cross-tenant functions, give ipai_app a login and a password kept
-    in the data folder, and return the URL the service connects with."""
+    """As the owner: check it can run the cross-tenant functions, give ipai_app a login and a password kept in
+    the database (control_plane.app_role_login, the owner's only), and return the URL the service connects with."""
     row = await conn.fetchrow(q("owner_rights"))
     if not (row["rolsuper"] or row["rolbypassrls"]):
         raise ConfigurationError(
             "the DATABASE_URL role must be a superuser or have BYPASSRLS: it owns the tables and the queue's "
             "cross-tenant functions (ALTER ROLE <owner> BYPASSRLS), while the service itself runs as ipai_app"
         )
-    secret = data_dir / "app-role.password"
-    if not secret.exists():
-        data_dir.mkdir(parents=True, exist_ok=True)
-        secret.touch(mode=0o600)
-        secret.write_text(secrets.token_urlsafe(24))
-    password = secret.read_text().strip()
-    literal = await conn.fetchval(q("quote_literal"), password)
-    await conn.execute(f"ALTER ROLE {APP_ROLE} WITH LOGIN PASSWORD {literal}")
+    # One password for every process: the first to start generates it (a legacy data folder's file is adopted),
+    # the others read it; the role's login is set only when the password is new.
+    legacy = data_dir / "app-role.password"
+    candidate = legacy.read_text().strip() if legacy.exists() else secrets.token_urlsafe(24)
+    password = await conn.fetchval(q("app_role_login_claim"), candidate)
+    if password is None:  # another process stored one a moment ago (after this statement's snapshot)
+        password = await conn.fetchval(q("app_role_login"))
+    if password == candidate:
+        literal = await conn.fetchval(q("quote_literal"), password)
+        await conn.execute(f"ALTER ROLE {APP_ROLE} WITH LOGIN PASSWORD {literal}")
     parts = urlsplit(owner_url)
     host = parts.netloc.rpartition("@")[2]
     return urlunsplit((parts.scheme, f"{APP_ROLE}:{quote(password, safe='')}@{host}", parts.path, parts.query,

@@ -889,3 +889,15 @@ SELECT pg_is_in_recovery() AS in_recovery,
        CASE WHEN NOT pg_is_in_recovery() THEN NULL
             WHEN pg_last_wal_receive_lsn() IS NOT DISTINCT FROM pg_last_wal_replay_lsn() THEN 0
             ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp()) END AS lag;
+
+-- name: app_role_login_claim
+-- The service role's password: the one stored, or this new one stored now (the first process to start wins).
+WITH claimed AS (
+    INSERT INTO control_plane.app_role_login (password) VALUES ($1) ON CONFLICT (only_row) DO NOTHING RETURNING password
+)
+SELECT password FROM claimed UNION ALL SELECT password FROM control_plane.app_role_login
+LIMIT 1;
+
+-- name: app_role_login
+-- The service role's stored password.
+SELECT password FROM control_plane.app_role_login;

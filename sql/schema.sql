@@ -1073,6 +1073,13 @@ CREATE TABLE control_plane.api_keys (
 
 ALTER TABLE ONLY control_plane.api_keys FORCE ROW LEVEL SECURITY;
 
+CREATE TABLE control_plane.app_role_login (
+    only_row boolean DEFAULT true NOT NULL,
+    password text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT app_role_login_only_row_check CHECK (only_row)
+);
+
 CREATE TABLE control_plane.audit_log (
     id bigint NOT NULL,
     tenant_id text DEFAULT 'default'::text NOT NULL,
@@ -1772,6 +1779,9 @@ ALTER TABLE ONLY control_plane.api_keys
 
 ALTER TABLE ONLY control_plane.api_keys
     ADD CONSTRAINT api_keys_prefix_key UNIQUE (prefix);
+
+ALTER TABLE ONLY control_plane.app_role_login
+    ADD CONSTRAINT app_role_login_pkey PRIMARY KEY (only_row);
 
 ALTER TABLE ONLY control_plane.audit_log
     ADD CONSTRAINT audit_log_pkey PRIMARY KEY (id);

@@ -68,7 +68,7 @@ class Processes:
 
 @pytest.fixture
 def processes(db_url: str, tmp_path: Path) -> Iterator[Processes]:
-    p = Processes(db_url, tmp_path / "data")  # one data folder: the replicas share the service role's password
+    p = Processes(db_url, tmp_path / "data")
     try:
         yield p
     finally:
@@ -128,3 +128,27 @@ async def test_two_replicas_and_two_workers_on_one_database(processes: Processes
         await asyncio.sleep(0.2)
     await asyncio.sleep(1.0)  # both bridge workers have ticked by now
     assert await fired() == 1
+
+
+async def test_processes_with_their_own_data_folders_share_the_service_role_login(db_url: str, tmp_path: Path) -> None:
+    """The service role's password is generated once and kept in the database: a second process (its own data
+    folder) connects with the same one instead of setting a login of its own. (The embedded server trusts local
+    connections, so the URLs are compared rather than a login tried.)"""
+    from app.services import Services
+    from sql.db import Database
+    from tests.conftest import CountingEmbedder, make_settings
+
+    first = await Services.start(make_settings(db_url, tmp_path / "a"), embedder=CountingEmbedder(),
+                                 database=Database(db_url))
+    second = await Services.start(make_settings(db_url, tmp_path / "b"), embedder=CountingEmbedder(),
+                                  database=Database(db_url))
+    try:
+        assert first.db.url == second.db.url
+        owner = await asyncpg.connect(db_url)
+        stored = await owner.fetchval("SELECT password FROM control_plane.app_role_login")
+        await owner.close()
+        assert f":{stored}@" in first.db.url  # token_urlsafe: nothing to quote
+        assert not (tmp_path / "a" / "app-role.password").exists(), "nothing secret in the data folder"
+    finally:
+        await second.close()
+        await first.close()
