@@ -810,7 +810,7 @@ SELECT name, source, event_type, aggregate_type, predicate, url, format, severit
   FROM odoo.routes ORDER BY name;
 
 -- name: route_put
--- Create or replace a route of the tenant; true when it is new.
+-- Create or replace a route of the tenant: the route as stored, and whether it is new.
 INSERT INTO odoo.routes (tenant_id, name, source, event_type, aggregate_type, predicate, url, enabled, format,
                          severity, quiet_seconds)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
@@ -818,7 +818,8 @@ ON CONFLICT (tenant_id, name) DO UPDATE
 SET source = excluded.source, event_type = excluded.event_type, aggregate_type = excluded.aggregate_type,
     predicate = excluded.predicate, url = excluded.url, enabled = excluded.enabled, format = excluded.format,
     severity = excluded.severity, quiet_seconds = excluded.quiet_seconds, updated_at = now()
-RETURNING (xmax = 0) AS inserted;
+RETURNING name, source, event_type, aggregate_type, predicate, url, format, severity, quiet_seconds, enabled,
+          created_at, updated_at, (xmax = 0) AS inserted;
 
 -- name: route_delete
 -- Delete a route of the tenant (its deliveries keep their record).

@@ -82,9 +82,9 @@ class Routes:
                   predicate: dict[str, Any] | None = None, enabled: bool = True, format: str = "json",
                   severity: str = "info", quiet_seconds: int = 0) -> tuple[dict[str, Any], bool]:
         """The route as stored, and whether it is new."""
-        inserted = await self.db.fetchval(q("route_put"), self.tenant_id, name, source, event_type, aggregate_type,
-                                          predicate or {}, url, enabled, format, severity, quiet_seconds)
-        return next(r for r in await self.list() if r["name"] == name), bool(inserted)
+        row = dict(await self.db.fetchrow(q("route_put"), self.tenant_id, name, source, event_type, aggregate_type,
+                                          predicate or {}, url, enabled, format, severity, quiet_seconds))
+        return row, bool(row.pop("inserted"))
 
     async def delete(self, name: str) -> None:
         if await self.db.fetchval(q("route_delete"), name) is None:

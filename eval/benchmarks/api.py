@@ -120,13 +120,7 @@ async def bench_api(settings: Settings, paths: list[Path], queries_path: Path, c
 
 
 def _wrk_search(base: str, folder: Path, bodies: Path, token: str, seconds: int, connections: int) -> dict[str, Any]:
-    args = ["wrk", "-t", "1", "-c", str(connections), "-d", f"{seconds}s", "--latency", "-s",
-            str(folder / "search.lua"), f"{base}/v1/search", "--", str(bodies), token]
-    out = subprocess.run(args, capture_output=True, text=True, timeout=seconds + 60).stdout
-    line = next(x for x in out.splitlines() if x.startswith("RESULT"))
-    requests, micros, p50, p99, errors = line.split()[1:]
-    return {"per_second": int(requests) / (int(micros) / 1e6), "p50": float(p50), "p99": float(p99),
-            "requests": int(requests), "errors": int(errors)}
+    return run_wrk(base, folder / "search.lua", bodies, seconds, connections, "/v1/search", token)
 
 
 def format_api(r: dict[str, Any]) -> str:

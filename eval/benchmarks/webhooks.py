@@ -77,12 +77,14 @@ end
 """ + DONE_LUA
 
 
-def run_wrk(base: str, script: Path, data: Path | None, seconds: int, connections: int, path: str) -> dict[str, Any]:
-    """wrk from a second process: requests/s, p50/p99 latency (ms), errors."""
+def run_wrk(base: str, script: Path, data: Path | None, seconds: int, connections: int, path: str,
+            *script_args: str) -> dict[str, Any]:
+    """wrk from a second process: requests/s, p50/p99 latency (ms), errors. data and script_args: the script's
+    arguments."""
     args = ["wrk", "-t", "1", "-c", str(connections), "-d", f"{seconds}s", "--latency", "-s", str(script),
             f"{base}{path}"]
     if data is not None:
-        args += ["--", str(data)]
+        args += ["--", str(data), *script_args]
     out = subprocess.run(args, capture_output=True, text=True, timeout=seconds + 60).stdout
     line = next(x for x in out.splitlines() if x.startswith("RESULT"))
     requests, micros, p50, p99, errors = line.split()[1:]
