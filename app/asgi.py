@@ -39,6 +39,8 @@ from app.security.controllers import VaultController
 from app.security.keys import Principal, create_key
 from app.services import Services
 from app.settings import Settings, get_settings
+from app.storage.controllers import BucketsController, SignedController, StorageController
+from app.storage.exports import ExportsController
 from app.system import SystemController
 from app.system.middleware import request_context
 from app.system.tracing import tracing_plugin
@@ -137,7 +139,8 @@ def create_app(
 
     app = Litestar(
         route_handlers=[mcp.handler(), KnowledgeBaseController, SearchController, SystemController, AskController, ToolsController, ChatController,
-                        ModelsController, FeedbackController, CatalogController, OdooController, RoutesController, RealtimeController, VaultController],
+                        ModelsController, FeedbackController, CatalogController, OdooController, RoutesController, RealtimeController, VaultController,
+                        StorageController, BucketsController, SignedController, ExportsController],
         dependencies={"services": Provide(provide_services, sync_to_thread=False),
                       "tenant_id": Provide(provide_tenant, sync_to_thread=False),
                       "principal": Provide(provide_principal, sync_to_thread=False)},

@@ -68,7 +68,8 @@ def document_api(app: Litestar) -> None:
     if document.components is None:
         document.components = Components()
     operations = [op for item in (document.paths or {}).values()
-                  for op in (getattr(item, m) for m in ("get", "put", "post", "delete", "patch")) if op is not None]
+                  for op in (getattr(item, m) for m in ("get", "head", "put", "post", "delete", "patch"))
+                  if op is not None]
     document_request_bodies(document.components, operations, handlers)
     schemas = document.components.schemas or {}
     document.components.schemas = {**schemas, "Problem": PROBLEM_SCHEMA, "JsonValue": JSON_VALUE,  # type: ignore[dict-item]
@@ -106,12 +107,36 @@ def document_api(app: Litestar) -> None:
             event = _event_schema(handler.opt["streams"])
             events = {"text/event-stream": OpenAPIMediaType(schema=event)}  # type: ignore[arg-type]
             success.content = events if handler.opt.get("stream_only") else {**(success.content or {}), **events}
+        if handler is not None and handler.opt.get("download"):
+            _document_download(responses)
+        if handler is not None and handler.opt.get("headers_only"):  # HEAD: the GET's headers, no body
+            responses["200"] = OpenAPIResponse(description="The object's headers (ETag, Content-Length, "
+                                                           "Content-Type), without its bytes.")
+        if handler is not None and handler.opt.get("upload"):
+            operation.request_body = RequestBody(required=True, description=UPLOAD_BODY, content={
+                "application/octet-stream": OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING, format="binary"))})
         if handler is None or handler.opt.get("public"):
             continue
         operation.security = [{"bearer": []}, {"apiKey": []}]
         scope = handler.opt.get("scope", "admin")
         needs = f"Needs the scope `{scope}`."
         operation.description = f"{operation.description}\n\n{needs}" if operation.description else needs
+
+
+UPLOAD_BODY = ("The object's bytes, streamed; its Content-Type (any media type the bucket takes, "
+               "application/octet-stream included where the bucket takes */*) is stored with it.")
+
+
+def _document_download(responses: dict[str, OpenAPIResponse]) -> None:
+    """A download: the stored bytes in their own media type, whole or (206) the one range asked for."""
+    binary = {"*/*": OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING, format="binary"))}
+    headers = {"ETag": OpenAPIHeader(schema=Schema(type=OpenAPIType.STRING), description="the SHA-256 in quotes")}
+    responses["200"] = OpenAPIResponse(description="The object's bytes, in its content type.", content=binary,
+                                       headers=headers)
+    responses["206"] = OpenAPIResponse(description="The byte range asked for (Range: bytes=a-b).", content=binary,
+                                       headers={**headers, "Content-Range": OpenAPIHeader(
+                                           schema=Schema(type=OpenAPIType.STRING))})
+    responses["304"] = OpenAPIResponse(description="Not modified: If-None-Match named the ETag.")
 
 
 def _event_schema(names: tuple[str, ...]) -> dict[str, Any]:

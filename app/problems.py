@@ -12,7 +12,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from sql.values import MAX_JSON_DEPTH
 from sql.errors import (
     BadRequest, ConfigurationError, Conflict, Forbidden, InvalidInput, IpaiError, NotFound, PayloadTooLarge,
-    TooManyRequests, Unauthorized, UnsupportedMediaType, UpstreamError,
+    RangeNotSatisfiable, TooManyRequests, Unauthorized, UnsupportedMediaType, UpstreamError,
 )
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ def problem(status: int, title: str, detail: str, request: Request | None = None
 
 STATUS: dict[type[IpaiError], int] = {
     InvalidInput: 422, BadRequest: 400, Unauthorized: 401, Forbidden: 403, NotFound: 404, Conflict: 409,
-    PayloadTooLarge: 413, UnsupportedMediaType: 415, TooManyRequests: 429, UpstreamError: 503,
+    PayloadTooLarge: 413, UnsupportedMediaType: 415, RangeNotSatisfiable: 416, TooManyRequests: 429, UpstreamError: 503,
     ConfigurationError: 500,
 }
 """The HTTP status of each error class (a subclass takes its nearest ancestor's): the one place that knows."""
@@ -52,6 +52,8 @@ def headers_of(exc: IpaiError) -> dict[str, str]:
         return CHALLENGE
     if isinstance(exc, TooManyRequests):
         return {"Retry-After": str(max(1, math.ceil(exc.retry_after)))}
+    if isinstance(exc, RangeNotSatisfiable):
+        return {"Content-Range": f"bytes */{exc.size}"}
     return {}
 
 

@@ -22,6 +22,8 @@ from sql.queue import Job, Queue, Worker
 from app.odoo.secrets import adopt_plaintext_secrets
 from app.security.vault import Vault, load_key
 from app.settings import Settings
+from app.storage.backends import make_blobs
+from app.storage.service import Storage
 from ingest.chunking import Chunker
 from ingest.embedding import Embedder, HashEmbedder, LocalEmbedder, OpenAIEmbedder
 from ingest.lexical import LexicalBacklog
@@ -76,6 +78,7 @@ class Services:
     pipeline: IngestPipeline
     retriever: HybridRetriever
     assistant: Assistant
+    storage: Storage
     memo: dict[str, Any] = field(default_factory=dict)
     """Small per-process caches (e.g. Odoo instances and their secrets, for a few seconds)."""
 
@@ -118,8 +121,9 @@ class Services:
         assistant = Assistant(retriever, llm, min_similarity=a.min_similarity, context_tokens=a.context_tokens,
                               allowed_hosts=a.allowed_link_hosts, log=AnswerLog(db),
                               similarity=SentenceSimilarity(embedder) if a.sentence_similarity else None)
+        storage = Storage(db, make_blobs(settings.storage, settings.database.data_dir), vault, settings.storage)
         return cls(settings, database, db, vault, embedder, languages, queue, indexer, pipeline, retriever,
-                   assistant)
+                   assistant, storage)
 
     def worker(self, **kwargs: object) -> Worker:
         async def embed(conn: asyncpg.Connection, jobs: Sequence[Job]) -> None:

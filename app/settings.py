@@ -162,6 +162,38 @@ class OdooSettings:
     kb_models: frozenset[str] = field(default_factory=lambda: frozenset(
         m.strip() for m in _env("ODOO_KB_MODELS", "knowledge.article").split(",") if m.strip()))
     """ODOO_KB_MODELS: Odoo models whose records become knowledge-base documents."""
+    attachment_models: frozenset[str] = field(default_factory=lambda: frozenset(
+        m.strip() for m in _env("ODOO_ATTACHMENT_MODELS", "").split(",") if m.strip()))
+    """ODOO_ATTACHMENT_MODELS: Odoo models (e.g. account.move,project.task) whose ir.attachment records are kept
+    in the attachments bucket (and ingested when the knowledge base reads their type); unset = none."""
+
+
+@dataclass(frozen=True)
+class StorageSettings:
+    """Where stored files' bytes live (their metadata is always in PostgreSQL)."""
+
+    backend: str = field(default_factory=lambda: _env("STORAGE_BACKEND", "s3" if os.environ.get("S3_BUCKET")
+                                                       else "file"))
+    """STORAGE_BACKEND: file (content-addressed, under IPAI_DATA_DIR/storage) or s3 (any S3-compatible store);
+    default s3 when S3_BUCKET is set, else file."""
+    s3_bucket: str = field(default_factory=lambda: _env("S3_BUCKET", ""))
+    """S3_BUCKET: the object-store bucket that holds every tenant's blobs."""
+    s3_endpoint: str | None = field(default_factory=lambda: os.environ.get("S3_ENDPOINT") or None)
+    """S3_ENDPOINT: e.g. http://minio:9000, https://<project>.supabase.co/storage/v1/s3,
+    https://<account>.r2.cloudflarestorage.com; unset = AWS S3 of S3_REGION."""
+    s3_region: str = field(default_factory=lambda: _env("S3_REGION", "us-east-1"))
+    """S3_REGION: the bucket's region."""
+    s3_access_key_id: str | None = field(default_factory=lambda: os.environ.get("S3_ACCESS_KEY_ID") or None)
+    """S3_ACCESS_KEY_ID: unset = the usual AWS credential chain (AWS_ACCESS_KEY_ID, instance role ...)."""
+    s3_secret_access_key: str | None = field(default_factory=lambda: os.environ.get("S3_SECRET_ACCESS_KEY") or None)
+    """S3_SECRET_ACCESS_KEY: the secret of that key."""
+    s3_prefix: str = field(default_factory=lambda: _env("S3_PREFIX", "ipai-rag/"))
+    """S3_PREFIX: where in the bucket the service keeps its blobs."""
+    max_object_bytes: int = field(default_factory=lambda: _env_int("STORAGE_MAX_OBJECT_BYTES", 50 * 1024 * 1024))
+    """STORAGE_MAX_OBJECT_BYTES: largest object of a bucket without its own limit (413 beyond)."""
+    public_url: str = field(default_factory=lambda: _env("PUBLIC_URL", "").rstrip("/"))
+    """PUBLIC_URL: the service's address as callers see it (e.g. https://rag.example.com), for signed URLs;
+    unset = the address the signing request was sent to."""
 
 
 @dataclass(frozen=True)
@@ -208,6 +240,7 @@ class Settings:
     assistant: AssistantSettings = field(default_factory=AssistantSettings)
     odoo: OdooSettings = field(default_factory=OdooSettings)
     security: SecuritySettings = field(default_factory=SecuritySettings)
+    storage: StorageSettings = field(default_factory=StorageSettings)
 
 
 @lru_cache(maxsize=1)

@@ -52,6 +52,16 @@ class PayloadTooLarge(IpaiError):
     title = "Payload too large"
 
 
+class RangeNotSatisfiable(IpaiError):
+    """A byte range that starts past the end of what was asked for."""
+
+    title = "Range not satisfiable"
+
+    def __init__(self, detail: str, *, size: int) -> None:
+        super().__init__(detail)
+        self.size = size
+
+
 class TooManyRequests(IpaiError):
     """A caller sent more requests than its rate limit allows; it may retry after `retry_after` seconds."""
 

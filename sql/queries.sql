@@ -3,6 +3,9 @@
 -- name: document_by_id
 SELECT d.id, d.external_id, d.title, d.source, d.version, d.language::text AS language, d.content_hash,
        d.metadata, d.provenance, d.created_at, d.updated_at,
+       (SELECT jsonb_build_object('bucket', o.bucket, 'key', o.key, 'size', o.size, 'content_type', o.content_type,
+                                  'sha256', o.sha256)
+          FROM storage.objects AS o WHERE o.id = d.original_id) AS original,
        (SELECT count(*) FROM rag.chunks AS c WHERE c.document_id = d.id) AS chunk_count,
        (SELECT count(*) FROM rag.chunks AS c JOIN rag.chunk_embeddings AS e ON e.chunk_id = c.id AND e.model = $3
          WHERE c.document_id = d.id) AS embedded_chunks
@@ -17,6 +20,9 @@ SELECT d.id, d.external_id, d.title, d.source, d.language::text AS language, d.c
 -- name: documents_page
 SELECT d.id, d.external_id, d.title, d.source, d.version, d.language::text AS language, d.content_hash,
        d.metadata, d.provenance, d.created_at, d.updated_at,
+       (SELECT jsonb_build_object('bucket', o.bucket, 'key', o.key, 'size', o.size, 'content_type', o.content_type,
+                                  'sha256', o.sha256)
+          FROM storage.objects AS o WHERE o.id = d.original_id) AS original,
        (SELECT count(*) FROM rag.chunks AS c WHERE c.document_id = d.id) AS chunk_count,
        (SELECT count(*) FROM rag.chunks AS c JOIN rag.chunk_embeddings AS e ON e.chunk_id = c.id AND e.model = $3
          WHERE c.document_id = d.id) AS embedded_chunks
@@ -37,10 +43,29 @@ SELECT c.id, c.ordinal, c.content, c.section_path, c.char_start, c.char_end, c.t
  ORDER BY c.ordinal;
 
 -- name: delete_document
-DELETE FROM rag.documents WHERE id = $1 AND tenant_id = $2 RETURNING id;
+DELETE FROM rag.documents WHERE id = $1 AND tenant_id = $2 RETURNING id, original_id;
+
+-- name: original_unused
+-- No (other) document keeps this stored object as its original.
+SELECT NOT EXISTS (SELECT 1 FROM rag.documents WHERE original_id = $1);
+
+-- name: document_original
+SELECT original_id FROM rag.documents WHERE id = $1 AND tenant_id = $2;
+
+-- name: documents_link_original
+-- Documents now parsed from the stored object $1; returns the originals they had before.
+WITH old AS (
+    SELECT d.id, d.original_id FROM rag.documents AS d
+     WHERE d.id = ANY($2::bigint[]) AND d.original_id IS DISTINCT FROM $1
+       FOR UPDATE
+)
+UPDATE rag.documents AS d SET original_id = $1
+  FROM old WHERE d.id = old.id
+RETURNING old.original_id;
 
 -- name: reindex_targets
-SELECT d.id, d.external_id, d.title, d.source, d.language::text AS language, d.content, d.metadata, d.provenance
+SELECT d.id, d.external_id, d.title, d.source, d.language::text AS language, d.content, d.metadata, d.provenance,
+       d.original_id
   FROM rag.documents AS d
  WHERE d.tenant_id = $1
    AND ($2::text[] IS NULL OR d.source = ANY($2))
@@ -902,3 +927,71 @@ LIMIT 1;
 -- name: app_role_login
 -- The service role's stored password.
 SELECT password FROM control_plane.app_role_login;
+
+-- name: storage_buckets
+-- A tenant's buckets with their effective settings ($2: the default object size limit).
+SELECT k.name, k.description, k.public,
+       coalesce(b.max_object_bytes, $2::bigint) AS max_object_bytes,
+       coalesce(b.content_types, k.content_types) AS content_types,
+       CASE WHEN b.retention_days IS NULL THEN k.retention_days ELSE nullif(b.retention_days, 0) END AS retention_days
+  FROM storage.bucket_kinds AS k
+  LEFT JOIN storage.buckets AS b ON b.name = k.name AND b.tenant_id = $1
+ ORDER BY k.name;
+
+-- name: storage_bucket_set
+-- A tenant's own settings of a bucket (NULL = the default; retention 0 = kept until deleted).
+INSERT INTO storage.buckets (tenant_id, name, max_object_bytes, content_types, retention_days)
+VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (tenant_id, name) DO UPDATE
+   SET max_object_bytes = EXCLUDED.max_object_bytes, content_types = EXCLUDED.content_types,
+       retention_days = EXCLUDED.retention_days, updated_at = now();
+
+-- name: storage_blob_lock
+-- Serialises writing a blob's row with removing the blob (equal bytes share one blob in the file backend).
+SELECT pg_advisory_xact_lock(hashtextextended('storage:' || $1, 0));
+
+-- name: storage_blob_in_use
+SELECT storage.blob_in_use_v1($1);
+
+-- name: storage_object_lock
+-- The blob of the object a write is about to replace (locked until the write commits).
+SELECT blob FROM storage.objects WHERE tenant_id = $1 AND bucket = $2 AND key = $3 FOR UPDATE;
+
+-- name: storage_object_put
+-- Store an object's row, replacing the key's previous object.
+INSERT INTO storage.objects AS o (tenant_id, bucket, key, size, content_type, sha256, blob, uploader, metadata)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+ON CONFLICT (tenant_id, bucket, key) DO UPDATE
+   SET size = EXCLUDED.size, content_type = EXCLUDED.content_type, sha256 = EXCLUDED.sha256,
+       blob = EXCLUDED.blob, uploader = EXCLUDED.uploader, metadata = EXCLUDED.metadata, updated_at = now()
+RETURNING o.*, (o.xmax = 0) AS created;
+
+-- name: storage_object
+SELECT * FROM storage.objects WHERE tenant_id = $1 AND bucket = $2 AND key = $3;
+
+-- name: storage_object_by_id
+SELECT * FROM storage.objects WHERE id = $1;
+
+-- name: storage_objects_page
+-- A bucket's objects whose key starts with $3, after the key $4, in key order.
+SELECT * FROM storage.objects
+ WHERE tenant_id = $1 AND bucket = $2 AND starts_with(key, $3) AND key > $4
+ ORDER BY key
+ LIMIT $5;
+
+-- name: storage_object_delete
+DELETE FROM storage.objects WHERE tenant_id = $1 AND bucket = $2 AND key = $3 RETURNING *;
+
+-- name: storage_objects_delete_ids
+DELETE FROM storage.objects WHERE id = ANY($1::bigint[]) RETURNING blob;
+
+-- name: storage_expire
+-- Objects past their bucket's retention, in every tenant (SECURITY DEFINER).
+SELECT * FROM storage.expire_v1($1);
+
+-- name: storage_objects_tagged
+-- A bucket's objects whose metadata contains $3 (e.g. the Odoo attachment they hold).
+SELECT * FROM storage.objects WHERE tenant_id = $1 AND bucket = $2 AND metadata @> $3::jsonb;
+
+-- name: odoo_document_delete_by_key
+DELETE FROM rag.documents WHERE tenant_id = $1 AND source = $2 AND external_id = $3;

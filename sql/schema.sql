@@ -1628,6 +1628,7 @@ CREATE TABLE rag.documents (
     embedding public.vector,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    original_id bigint,
     CONSTRAINT documents_content_not_empty CHECK ((length(content) > 0))
 )
 WITH (toast_tuple_target='8160');
@@ -1947,6 +1948,8 @@ CREATE INDEX chunks_document ON rag.chunks USING btree (document_id, ordinal);
 
 CREATE INDEX documents_metadata ON rag.documents USING gin (metadata jsonb_path_ops);
 
+CREATE INDEX documents_original ON rag.documents USING btree (original_id) WHERE (original_id IS NOT NULL);
+
 CREATE INDEX documents_tenant_updated ON rag.documents USING btree (tenant_id, updated_at, id);
 
 CREATE UNIQUE INDEX embedding_models_one_active ON rag.embedding_models USING btree ((true)) WHERE active;
@@ -2042,6 +2045,9 @@ ALTER TABLE ONLY rag.chunk_embeddings
 
 ALTER TABLE ONLY rag.chunks
     ADD CONSTRAINT chunks_document_id_fkey FOREIGN KEY (document_id) REFERENCES rag.documents(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY rag.documents
+    ADD CONSTRAINT documents_original_id_fkey FOREIGN KEY (original_id) REFERENCES storage.objects(id) ON DELETE SET NULL;
 
 ALTER TABLE ONLY rag.feedback
     ADD CONSTRAINT feedback_answer_id_fkey FOREIGN KEY (answer_id) REFERENCES rag.answers(id) ON DELETE CASCADE;

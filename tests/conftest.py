@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import os
 from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 
 import asyncpg
+import httpx
 import numpy as np
 import pytest
 
@@ -19,6 +21,7 @@ from ingest.embedding import HashEmbedder
 from tests.openai_server import FakeOpenAI
 
 TEMPLATE = "ipai_template"
+S3_BUCKET = "ipai-test"
 _counter = itertools.count()
 
 
@@ -146,3 +149,19 @@ async def login(client: object, db_url: str, tenant: str = "default", scopes: Se
     token = await issue_key(db_url, tenant, scopes)
     client.headers.update(bearer(token))  # type: ignore[attr-defined]
     return token
+
+
+@pytest.fixture(scope="session")
+def s3_url() -> Iterator[str]:
+    """A real S3 protocol server (moto's server mode) on a free port, with one bucket; tests keep apart by
+    prefix."""
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    url = f"http://{host}:{port}"
+    httpx.put(f"{url}/{S3_BUCKET}").raise_for_status()
+    yield url
+    server.stop()

@@ -17,7 +17,8 @@ from app.realtime.controllers import CHANNELS
 from app.security.keys import SCOPES
 from tests.test_api_kb import assert_problem, client  # noqa: F401  (client: the fixture)
 
-PUBLIC = {"health", "live", "githubWebhook", "odooWebhook"}  # signed webhooks authenticate by signature
+PUBLIC = {"health", "live", "githubWebhook", "odooWebhook", "getSignedObject", "getPublicObject"}
+"""Signed webhooks and signed URLs authenticate by their signature; the public bucket needs nothing."""
 
 
 async def test_every_operation_states_its_errors_credentials_and_scope(client: AsyncTestClient) -> None:  # noqa: F811

@@ -179,7 +179,7 @@ async def test_reindex_reembeds_and_reports(client: AsyncTestClient, embedder: C
     before = len(embedder.texts)
     r = await client.post("/v1/kb/reindex", json={"filters": {"sources": ["x"]}})
     assert r.status_code == 202, r.text
-    assert r.json() | {"model": None} == {"documents": 1, "chunks_inserted": 0, "chunks_deleted": 0,
+    assert r.json() | {"model": None} == {"documents": 1, "reparsed": 0, "chunks_inserted": 0, "chunks_deleted": 0,
                                           "jobs_enqueued": 1, "model": None}
     for _ in range(100):
         if (await client.get("/v1/jobs")).json()["queues"]["embed"].get("pending", 0) == 0 and len(embedder.texts) > before:

@@ -5,7 +5,7 @@ import json
 from typing import Any
 
 import msgspec
-from litestar import Controller, Request, delete, get, post, put
+from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.datastructures import UploadFile
 from litestar.params import Parameter
 from litestar.response import Stream
@@ -18,7 +18,9 @@ from app.kb.service import KnowledgeBase
 from app.params import LANGUAGES, row_id
 from app.bodies import read_body
 from sql.values import MAX_JSON_DEPTH, check_json
+from app.security.keys import Principal
 from app.services import Services
+from app.storage.http import download, uploader
 from ingest.chunking import text_hash
 from ingest.loaders import LoadedDocument, load_bytes, parse_text
 from ingest.pipeline import IngestOptions
@@ -53,20 +55,22 @@ class KnowledgeBaseController(Controller):
 
     @post("/documents", operation_id="createDocument", status_code=201, opt={"scope": "kb:write", "body": DocumentIn})
     async def create_document(
-        self, request: Request, services: Services, tenant_id: str,
+        self, request: Request, services: Services, tenant_id: str, principal: Principal,
         wait: bool = Parameter(default=False, description=WAIT_DESCRIPTION),
         replace: bool = Parameter(default=False, description=REPLACE_DESCRIPTION),
     ) -> IngestOut:
         """Ingest a document from a JSON body or a multipart file upload (up to 50 MiB)."""
         kb = KnowledgeBase(services, tenant_id)
         content_type = request.headers.get("content-type", "")
+        original = None
         if content_type.startswith("multipart/form-data"):
-            docs, options = await self._from_upload(request, tenant_id)
+            docs, options, upload = await self._from_upload(request, tenant_id)
             if not replace and (taken := await kb.first_existing(docs, options.source or "upload")):
                 raise Conflict(
                     f"a document with the external id {taken.external_id!r} exists in source {taken.source!r} "
                     f"(id {taken.id}); send replace=true to replace it, PUT /v1/kb/documents/{taken.id}, or "
                     "another external_id", extra={"document": msgspec.to_builtins(taken)})
+            original = await kb.store_original(*upload, uploader=uploader(principal))
         elif content_type.split(";")[0].strip() in ("application/json", ""):
             body = await read_body(request)
             docs = [parse_text(body.content, body.format, body.title,
@@ -78,10 +82,12 @@ class KnowledgeBaseController(Controller):
             raise UnsupportedMediaType(
                 f"content type {content_type!r} is not accepted; send application/json or multipart/form-data"
             )
-        return await kb.ingest(docs, options, wait=WAIT_SECONDS if wait else 0)
+        return await kb.ingest(docs, options, wait=WAIT_SECONDS if wait else 0, original=original)
 
     @staticmethod
-    async def _from_upload(request: Request, tenant_id: str) -> tuple[list[LoadedDocument], IngestOptions]:
+    async def _from_upload(request: Request, tenant_id: str
+                           ) -> tuple[list[LoadedDocument], IngestOptions, tuple[bytes, str, str | None]]:
+        """An upload's documents, options and file (bytes, name, content type)."""
         form = await request.form()
         unknown = sorted(set(form.keys()) - UPLOAD_FIELDS)
         if unknown:
@@ -110,7 +116,7 @@ class KnowledgeBaseController(Controller):
             language=str(form["language"]) if form.get("language") else None,
             metadata=_metadata_param(form.get("metadata")),  # type: ignore[arg-type]
         )
-        return docs, options
+        return docs, options, (data, name, upload.content_type)
 
     @get("/documents", operation_id="listDocuments", opt={"scope": "kb:read"})
     async def list_documents(
@@ -138,18 +144,20 @@ class KnowledgeBaseController(Controller):
     @put("/documents/{document_id:int}", operation_id="updateDocument",
          opt={"scope": "kb:write", "body": DocumentUpdate})
     async def update_document(
-        self, request: Request, services: Services, tenant_id: str,
+        self, request: Request, services: Services, tenant_id: str, principal: Principal,
         wait: bool = Parameter(default=False, description=WAIT_DESCRIPTION), document_id: int = row_id()
     ) -> IngestOut:
         """Replace a document's text (JSON, or a multipart file upload); only changed chunks are re-embedded."""
         kb = KnowledgeBase(services, tenant_id)
         if request.headers.get("content-type", "").startswith("multipart/form-data"):
-            docs, options = await self._from_upload(request, tenant_id)
+            docs, options, upload = await self._from_upload(request, tenant_id)
             if len(docs) != 1:
                 raise InvalidInput(f"a file that replaces one document must hold one document, not {len(docs)}")
             title = (await request.form()).get("title")  # the form is read once; this is its cached copy
+            await kb.get(document_id)  # 404 before the file is kept
+            original = await kb.store_original(*upload, uploader=uploader(principal))
             out = await kb.replace(document_id, docs[0], title=str(title) if title else None,
-                                   language=options.language, metadata=options.metadata)
+                                   language=options.language, metadata=options.metadata, original=original)
         else:
             body = await read_body(request)
             out = await kb.update(document_id, body.content, title=body.title, language=body.language,
@@ -158,6 +166,13 @@ class KnowledgeBaseController(Controller):
             await kb.wait_embedded([document_id], WAIT_SECONDS)
             out.documents = [await kb.get(document_id)]
         return out
+
+    @get("/documents/{document_id:int}/original", operation_id="getDocumentOriginal",
+         opt={"scope": "kb:read", "download": True})
+    async def get_original(self, request: Request, services: Services, tenant_id: str,
+                           document_id: int = row_id()) -> Response:
+        """Download the file the document was parsed from (Range and If-None-Match as for stored objects)."""
+        return download(services, request, await KnowledgeBase(services, tenant_id).original(document_id))
 
     @delete("/documents/{document_id:int}", operation_id="deleteDocument", status_code=204, opt={"scope": "kb:write"})
     async def delete_document(self, services: Services, tenant_id: str, document_id: int = row_id()) -> None:

@@ -52,6 +52,16 @@ class ChunkOut(msgspec.Struct):
     """Spans of content flagged at ingest as instructions to the assistant: never quoted, never given to a model."""
 
 
+class OriginalOut(msgspec.Struct):
+    """The stored file a document was parsed from (GET /v1/kb/documents/{id}/original downloads it)."""
+
+    bucket: str
+    key: str
+    size: int
+    content_type: str
+    sha256: str
+
+
 class DocumentOut(msgspec.Struct):
     id: int
     external_id: str
@@ -66,6 +76,7 @@ class DocumentOut(msgspec.Struct):
     updated_at: datetime
     chunk_count: int
     embedded_chunks: int
+    original: OriginalOut | None = None
     chunks: list[ChunkOut] | None = None
 
 
@@ -97,6 +108,9 @@ class ReindexIn(msgspec.Struct, forbid_unknown_fields=True):
     """Re-chunk and/or re-embed all documents or a filtered set (re-embed can target another model)."""
 
     rechunk: bool = False
+    reparse: bool = False
+    """Parse each document again from its stored original with the current parsers (then re-chunk); documents
+    without an original are re-chunked from their text."""
     reembed: bool = True
     model: Annotated[str, stated("an embedding model registered on this server (a worker configured with it "
                                  "started once); default: the active one")] | None = None
@@ -105,6 +119,7 @@ class ReindexIn(msgspec.Struct, forbid_unknown_fields=True):
 
 class ReindexOut(msgspec.Struct):
     documents: int
+    reparsed: int
     chunks_inserted: int
     chunks_deleted: int
     jobs_enqueued: int

@@ -2,27 +2,42 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
+import logging
 import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import asyncpg
 
-from sql.errors import InvalidInput, NotFound
-from app.kb.schemas import ChunkOut, DocumentOut, IngestOut, ReindexIn, ReindexOut
+from sql.errors import InvalidInput, IpaiError, NotFound
+from app.kb.schemas import ChunkOut, DocumentOut, IngestOut, OriginalOut, ReindexIn, ReindexOut
+from app.storage.service import StoredObject
 from app.search.schemas import ChunkFlag
 from app.services import Services
 from ingest.chunking import text_hash
-from ingest.loaders import LoadedDocument, parse_text
+from ingest.loaders import LoadedDocument, load_bytes, parse_text
 from ingest.pipeline import IngestOptions
 from ingest.store import StoreResult
 from sql.queries import q
 
+log = logging.getLogger(__name__)
 
 def document_out(row: asyncpg.Record, chunks: list[ChunkOut] | None = None) -> DocumentOut:
     data = dict(row)
-    return DocumentOut(**data, chunks=chunks)
+    original = data.pop("original")
+    return DocumentOut(**data, original=OriginalOut(**original) if original else None, chunks=chunks)
+
+
+ORIGINALS_BUCKET = "kb"
+
+
+def file_name(name: str) -> str:
+    """An uploaded file's name as one safe key segment."""
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    safe = "".join(c if c.isprintable() else "_" for c in base).strip()
+    return safe if safe not in ("", ".", "..") else "upload"
 
 
 class KnowledgeBase:
@@ -37,8 +52,12 @@ class KnowledgeBase:
     def model(self) -> str:
         return self.services.embedder.name
 
-    async def ingest(self, docs: Sequence[LoadedDocument], options: IngestOptions, *, wait: float = 0) -> IngestOut:
+    async def ingest(self, docs: Sequence[LoadedDocument], options: IngestOptions, *, wait: float = 0,
+                     original: StoredObject | None = None) -> IngestOut:
+        """Store documents (parsed already); `original` is the stored file they were parsed from."""
         result = await self.services.pipeline.ingest(docs, options)
+        if original is not None:
+            await self._link_original(result.document_ids, original)
         if wait:
             await self.wait_embedded(result.document_ids, wait)
         return await self.ingest_out(result)
@@ -50,6 +69,52 @@ class KnowledgeBase:
             chunks_inserted=result.chunks_inserted, chunks_kept=result.chunks_kept,
             chunks_deleted=result.chunks_deleted,
         )
+
+    def load(self, data: bytes, name: str, content_type: str | None) -> list[LoadedDocument]:
+        """The documents of a file's bytes (4xx for a file no parser reads)."""
+        limit = self.services.settings.server.max_decompressed_bytes
+        return list(load_bytes(data, name, content_type, max_decompressed=limit))
+
+    async def store_original(self, data: bytes, name: str, content_type: str | None,
+                             uploader: str | None) -> StoredObject:
+        """Keep an uploaded file in the kb bucket (equal files are kept once) so that it can be downloaded and
+        parsed again."""
+        key = f"uploads/{hashlib.sha256(data).hexdigest()}/{file_name(name)}"
+        obj, _ = await self.services.storage.put_bytes(self.tenant_id, ORIGINALS_BUCKET, key, data,
+                                                       content_type or "application/octet-stream", uploader=uploader)
+        return obj
+
+    async def ingest_file(self, obj: StoredObject, docs: list[LoadedDocument], source: str) -> list[int]:
+        """Ingest the documents parsed from a stored object (external id: the key), linked to it."""
+        for doc in docs:
+            if len(docs) == 1:
+                doc.external_id = obj.key
+            doc.source = source
+            doc.provenance = {**doc.provenance, "via": "storage", "bucket": obj.bucket, "key": obj.key}
+        out = await self.ingest(docs, IngestOptions(tenant_id=self.tenant_id, source=source), original=obj)
+        return [d.id for d in out.documents]
+
+    async def _link_original(self, document_ids: Sequence[int], original: StoredObject) -> None:
+        """Link documents to the file they were parsed from; an original they leave behind is deleted."""
+        async with self.db.acquire() as conn:
+            before = {r["original_id"] for r in await conn.fetch(q("documents_link_original"), original.id,
+                                                                 list(document_ids))} - {None}
+            blobs = await self._drop_unused_originals(conn, before)
+        for blob in blobs:
+            await self.services.storage.release(blob)
+
+    async def _drop_unused_originals(self, conn: asyncpg.Connection, object_ids: set[int]) -> list[str]:
+        unused = [i for i in object_ids if await conn.fetchval(q("original_unused"), i)]
+        return await self.services.storage.delete_ids(conn, unused) if unused else []
+
+    async def original(self, document_id: int) -> StoredObject:
+        object_id = await self.db.fetchval(q("document_original"), document_id, self.tenant_id)
+        if object_id is None:
+            if await self.db.fetchval(q("document_content"), document_id, self.tenant_id) is None:
+                raise NotFound(f"document {document_id} does not exist")
+            raise NotFound(f"document {document_id} has no stored original (it came as text, or before originals "
+                           "were kept)")
+        return await self.services.storage.by_id(self.tenant_id, object_id)
 
     async def wait_embedded(self, document_ids: Sequence[int], timeout: float) -> bool:
         """Poll until every chunk of the documents has a vector of the active model, or the timeout."""
@@ -102,7 +167,8 @@ class KnowledgeBase:
                                   language=language, metadata=metadata)
 
     async def replace(self, document_id: int, doc: LoadedDocument, *, title: str | None = None,
-                      language: str | None = None, metadata: dict[str, Any] | None = None) -> IngestOut:
+                      language: str | None = None, metadata: dict[str, Any] | None = None,
+                      original: StoredObject | None = None) -> IngestOut:
         """A document's text replaced by a loaded one (a JSON body's or an uploaded file's): its title follows
         the new text's first heading (an upload's: its file name without one) unless a title is given; a JSON
         text without a heading keeps the title."""
@@ -114,7 +180,7 @@ class KnowledgeBase:
         doc.metadata = row["metadata"] if metadata is None else metadata
         doc.provenance = {**row["provenance"], **doc.provenance, "updated_via": "api", "ingested_at": None}
         doc.language = language or row["language"]
-        return await self.ingest([doc], IngestOptions(tenant_id=self.tenant_id))
+        return await self.ingest([doc], IngestOptions(tenant_id=self.tenant_id), original=original)
 
     async def first_existing(self, docs: Sequence[LoadedDocument], source: str) -> DocumentOut | None:
         """The first stored document that one of these would replace (same source and external id), if any."""
@@ -122,8 +188,15 @@ class KnowledgeBase:
         return await self.get(rows[0]["id"]) if rows else None
 
     async def delete(self, document_id: int) -> None:
-        if await self.db.fetchval(q("delete_document"), document_id, self.tenant_id) is None:
-            raise NotFound(f"document {document_id} does not exist")
+        """Delete a document, and its original unless another document was parsed from it too."""
+        storage = self.services.storage
+        async with self.db.acquire() as conn:
+            row = await conn.fetchrow(q("delete_document"), document_id, self.tenant_id)
+            if row is None:
+                raise NotFound(f"document {document_id} does not exist")
+            blobs = await self._drop_unused_originals(conn, {row["original_id"]} - {None})
+        for blob in blobs:
+            await storage.release(blob)
 
     async def reindex(self, request: ReindexIn) -> ReindexOut:
         """Re-chunk (stored text, current chunker) and/or re-embed the matching documents."""
@@ -136,18 +209,17 @@ class KnowledgeBase:
         rows = await self.db.fetch(
             q("reindex_targets"), self.tenant_id, f.sources, languages, f.document_ids, f.metadata
         )
-        inserted = deleted = jobs = 0
+        inserted = deleted = jobs = reparsed = 0
         ids = [r["id"] for r in rows]
+        docs = [LoadedDocument(r["external_id"], r["title"], r["content"], metadata=r["metadata"],
+                               provenance=r["provenance"], language=r["language"], source=r["source"]) for r in rows]
+        if request.reparse:
+            for row, doc in zip(rows, docs):
+                if row["original_id"] and await self._reparse(doc, row["original_id"]):
+                    reparsed += 1
         async with self.db.acquire() as conn:
-            if request.rechunk:
-                prepared = [
-                    services.pipeline.prepare(
-                        LoadedDocument(r["external_id"], r["title"], r["content"], metadata=r["metadata"],
-                                       provenance=r["provenance"], language=r["language"], source=r["source"]),
-                        IngestOptions(tenant_id=self.tenant_id),
-                    )
-                    for r in rows
-                ]
+            if request.rechunk or request.reparse:
+                prepared = [services.pipeline.prepare(doc, IngestOptions(tenant_id=self.tenant_id)) for doc in docs]
                 result = await services.pipeline.store.store(conn, prepared, self.tenant_id, force=True)
                 inserted, deleted = result.chunks_inserted, result.chunks_deleted
             if request.reembed:
@@ -159,18 +231,37 @@ class KnowledgeBase:
                         tenant_id=self.tenant_id, dedupe_key=f"{doc_id}:{model}",
                     ):
                         jobs += 1
-        return ReindexOut(documents=len(ids), chunks_inserted=inserted, chunks_deleted=deleted,
+        return ReindexOut(documents=len(ids), reparsed=reparsed, chunks_inserted=inserted, chunks_deleted=deleted,
                           jobs_enqueued=jobs, model=model)
 
-    async def export(self, source: str | None = None) -> AsyncIterator[bytes]:
-        """NDJSON lines that `ipai-rag ingest` reads back losslessly (server-side cursor, constant memory; from a
-        read replica when there is one)."""
+    async def _reparse(self, doc: LoadedDocument, object_id: int) -> bool:
+        """Replace a document's text and sections by its original's, parsed again; False (text kept) when the
+        original is gone or no longer parses."""
+        try:
+            obj = await self.services.storage.by_id(self.tenant_id, object_id)
+            name = str(doc.provenance.get("file") or obj.key)
+            parsed = self.load(await self.services.storage.read_all(obj), name, obj.content_type)
+        except (IpaiError, OSError) as exc:
+            log.warning("document %s keeps its text: its original does not parse again (%s)", doc.external_id, exc)
+            return False
+        match = next((p for p in parsed if p.external_id == doc.external_id), parsed[0] if len(parsed) == 1 else None)
+        if match is None:
+            return False
+        doc.text, doc.sections = match.text, match.sections
+        return True
+
+    async def export_rows(self, source: str | None = None) -> AsyncIterator[dict[str, Any]]:
+        """Every document (server-side cursor, constant memory; from a read replica when there is one)."""
         async with (await self.services.db.reader(self.tenant_id)).acquire() as conn:
             async for row in conn.cursor(q("export_documents"), self.tenant_id, source, prefetch=200):
-                line = {
+                yield {
                     "external_id": row["external_id"], "source": row["source"], "title": row["title"],
                     "content": row["content"], "language": row["language"], "metadata": row["metadata"],
                     "provenance": row["provenance"], "version": row["version"],
                     "content_hash": text_hash(row["content"]),
                 }
-                yield (json.dumps(line, ensure_ascii=False) + "\n").encode("utf-8")
+
+    async def export(self, source: str | None = None) -> AsyncIterator[bytes]:
+        """NDJSON lines that `ipai-rag ingest` reads back losslessly."""
+        async for line in self.export_rows(source):
+            yield (json.dumps(line, ensure_ascii=False) + "\n").encode("utf-8")

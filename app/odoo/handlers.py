@@ -3,20 +3,28 @@ catalog, knowledge-base documents. Every handler runs inside the caller's transa
 write_date never replaces a newer snapshot."""
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
 import asyncpg
 
+from app.kb.service import file_name
 from app.odoo.github import GITHUB_AGGREGATE, describe
+from app.storage.service import StoredObject
 from app.catalog.fqdn import segment
 from app.services import Services
-from ingest.loaders import LoadedDocument
+from ingest.loaders import LoadedDocument, load_bytes
 from ingest.pipeline import IngestOptions
+from sql.errors import IpaiError
 from sql.queries import q
 
 DELETES = {"delete", "deleted", "unlink"}
+ATTACHMENT = "ir.attachment"
+ATTACHMENTS_BUCKET = "attachments"
 
 
 @dataclass(frozen=True)
@@ -55,14 +63,19 @@ def _ref(record: dict[str, Any]) -> str | None:
 
 
 class ChangeHandlers:
-    def __init__(self, services: Services, kb_models: frozenset[str]) -> None:
+    def __init__(self, services: Services, kb_models: frozenset[str],
+                 attachment_models: frozenset[str] | None = None) -> None:
         self.services = services
         self.kb_models = kb_models
+        self.attachment_models = (services.settings.odoo.attachment_models if attachment_models is None
+                                  else attachment_models)
 
     async def apply(self, conn: asyncpg.Connection, change: Change) -> str:
         """Apply one change; returns what was done (for the audit log)."""
         if change.model in self.kb_models:
             return await self._knowledge(conn, change)
+        if change.model == ATTACHMENT:
+            return await self._attachment(conn, change)
         table = {"project.project": "shadow_projects", "project.task": "shadow_tasks", "account.move": "shadow_moves"}
         if change.model in table:
             if change.event_type in DELETES:
@@ -139,3 +152,54 @@ class ChangeHandlers:
         await conn.execute(q("odoo_mapping"), c.instance_id, c.tenant_id, c.model, c.odoo_id, "document",
                            str(result.document_ids[0]), _ref(r))
         return "knowledge document"
+
+    async def _attachment(self, conn: asyncpg.Connection, c: Change) -> str:
+        """An ir.attachment of a configured model: its file in the attachments bucket at
+        odoo/<model>/<res_id>/<name> (unchanged bytes are not written again), and a knowledge-base document when
+        the knowledge base reads its type. A deleted or renamed attachment takes its old file along."""
+        r = c.record
+        res_model = str(r.get("res_model") or "")
+        storage = self.services.storage
+        tag = {"odoo_instance": c.instance, "odoo_attachment": c.odoo_id}
+        previous = [StoredObject.of(row) for row in await conn.fetch(q("storage_objects_tagged"), c.tenant_id,
+                                                                      ATTACHMENTS_BUCKET, tag)]
+        external_id, source = f"{ATTACHMENT}/{c.odoo_id}", f"odoo:{c.instance}"
+        if c.event_type in DELETES:
+            await storage.delete_ids(conn, [o.id for o in previous])
+            await conn.execute(q("odoo_document_delete_by_key"), c.tenant_id, source, external_id)
+            return f"deleted attachment ({len(previous)} stored files)"
+        if res_model not in self.attachment_models:
+            return f"ignored: attachments of {res_model or 'no model'!r} are not kept (ODOO_ATTACHMENT_MODELS)"
+        if not r.get("datas"):
+            return "ignored: the attachment has no content (a URL attachment, or datas was not sent)"
+        try:
+            data = base64.b64decode(str(r["datas"]), validate=True)
+        except binascii.Error as exc:
+            raise ValueError(f"ir.attachment {c.odoo_id}: datas is not base64 ({exc})") from exc
+        name = file_name(str(r.get("name") or f"attachment-{c.odoo_id}"))
+        key = f"odoo/{file_name(res_model)}/{int(_many2one(r.get('res_id')) or 0)}/{name}"
+        await storage.delete_ids(conn, [o.id for o in previous if o.key != key])  # renamed or moved
+        same = next((o for o in previous if o.key == key and o.sha256 == hashlib.sha256(data).hexdigest()), None)
+        if same is not None:
+            return "unchanged attachment (same checksum)"
+        mimetype = str(r.get("mimetype") or "application/octet-stream")
+        obj, _ = await storage.put_bytes(c.tenant_id, ATTACHMENTS_BUCKET, key, data, mimetype,
+                                         uploader=f"odoo:{c.instance}", conn=conn,
+                                         metadata={**tag, "res_model": res_model, "checksum": r.get("checksum")})
+        try:
+            docs = list(load_bytes(data, name, mimetype,
+                                   max_decompressed=self.services.settings.server.max_decompressed_bytes))
+        except IpaiError:
+            return "stored attachment (a type the knowledge base does not read)"
+        doc = docs[0]
+        doc.external_id, doc.source, doc.title = external_id, source, doc.title or name
+        doc.provenance = {**doc.provenance, "uri": f"odoo://{c.instance}/{res_model}/{r.get('res_id')}/{name}",
+                          "write_date": c.write_date.isoformat()}
+        doc.metadata = {"odoo_model": res_model, "res_id": _many2one(r.get("res_id"))}
+        pipeline = self.services.pipeline
+        result = await pipeline.store.store(conn, [pipeline.prepare(doc, IngestOptions(tenant_id=c.tenant_id))],
+                                            c.tenant_id)
+        await conn.execute(q("documents_link_original"), obj.id, result.document_ids)
+        await conn.execute(q("odoo_mapping"), c.instance_id, c.tenant_id, c.model, c.odoo_id, "document",
+                           str(result.document_ids[0]), None)
+        return "stored attachment and knowledge document"

@@ -111,6 +111,8 @@ class Scheduler:
                     continue
                 if action == "cleanup":
                     await prune(conn, self.retention_days, self.audit_retention_days)
+                    await self.services.storage.expire()
+                    await self.services.storage.sweep()
                 await self._deliver(http, job, await self.services.secret(job.tenant_id, OUTBOUND_SECRET,
                                                                           settings.outbound_secret))
 

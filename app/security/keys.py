@@ -11,7 +11,8 @@ from sql.db import Db
 from sql.errors import InvalidInput, NotFound
 from sql.queries import q
 
-SCOPES = frozenset({"kb:read", "kb:write", "ask", "sync", "catalog", "secrets:read", "metrics", "admin"})
+SCOPES = frozenset({"kb:read", "kb:write", "ask", "sync", "catalog", "secrets:read", "metrics", "storage:read",
+                    "storage:write", "admin"})
 
 
 @dataclass(frozen=True)
