@@ -17,6 +17,7 @@ from litestar.openapi.plugins import ScalarRenderPlugin
 from app.assistant.controllers import AskController, ToolsController
 from app.assistant.llm import ChatModel
 from app.catalog.controllers import CatalogController
+from app.console import console_routes
 from app.chat.controllers import ChatController, ModelsController
 from app.feedback import FeedbackController
 from app.mcp import Gateway, McpEndpoint
@@ -35,7 +36,7 @@ from app.realtime.controllers import RealtimeController
 from app.realtime.hub import Hub
 from app.search import SearchController
 from app.security.auth import Authenticator, require_scope
-from app.security.controllers import VaultController
+from app.security.controllers import MeController, VaultController
 from app.security.keys import Principal, create_key
 from app.services import Services
 from app.settings import Settings, get_settings
@@ -140,7 +141,8 @@ def create_app(
     app = Litestar(
         route_handlers=[mcp.handler(), KnowledgeBaseController, SearchController, SystemController, AskController, ToolsController, ChatController,
                         ModelsController, FeedbackController, CatalogController, OdooController, RoutesController, RealtimeController, VaultController,
-                        StorageController, BucketsController, SignedController, ExportsController],
+                        StorageController, BucketsController, SignedController, ExportsController, MeController,
+                        *console_routes()],
         dependencies={"services": Provide(provide_services, sync_to_thread=False),
                       "tenant_id": Provide(provide_tenant, sync_to_thread=False),
                       "principal": Provide(provide_principal, sync_to_thread=False)},

@@ -18,6 +18,7 @@ from app.bodies import body_type
 from app.kb.schemas import UPLOAD_ENCODING, UPLOAD_FORM
 from app.params import NO_NUL
 from app.problems import PROBLEM_JSON
+from app.security.auth import ANY_SCOPE
 
 JSON_VALUE: dict[str, Any] = {
     "description": "any JSON value; no string (or key) in it may hold the NUL character",
@@ -119,7 +120,7 @@ def document_api(app: Litestar) -> None:
             continue
         operation.security = [{"bearer": []}, {"apiKey": []}]
         scope = handler.opt.get("scope", "admin")
-        needs = f"Needs the scope `{scope}`."
+        needs = "Needs credentials (any scope)." if scope == ANY_SCOPE else f"Needs the scope `{scope}`."
         operation.description = f"{operation.description}\n\n{needs}" if operation.description else needs
 
 

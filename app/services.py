@@ -126,11 +126,18 @@ class Services:
                    assistant, storage)
 
     def worker(self, **kwargs: object) -> Worker:
-        async def embed(conn: asyncpg.Connection, jobs: Sequence[Job]) -> None:
-            await self.indexer.handle(conn, jobs)
+        """The knowledge base's worker: documents' parse jobs and embedding jobs (app.kb.lifecycle)."""
+        from app.kb.lifecycle import handle_jobs, job_failed  # the lifecycle is built on these services
+
+        async def run(conn: asyncpg.Connection, jobs: Sequence[Job]) -> None:
+            await handle_jobs(self, conn, jobs)
             JOBS_DONE.labels(self.queue.name).inc(len(jobs))
 
-        return Worker(self.queue, embed, after=self.housekeeping, **kwargs)  # type: ignore[arg-type]
+        async def failed(job: Job, status: str, error: str) -> None:
+            await job_failed(self, job, status, error)
+
+        return Worker(self.queue, run, after=self.housekeeping, on_failure=failed,  # type: ignore[arg-type]
+                      **kwargs)
 
     async def housekeeping(self) -> None:
         """A worker's chores after each batch and when idle: a deferred vector index whose load and

@@ -22,7 +22,8 @@ CHUNK_COLUMNS = [
 
 async def copy_chunks(conn: asyncpg.Connection, rows: Sequence[tuple]) -> None:
     """Binary COPY into a temp table, then one INSERT ... SELECT: row-level security refuses COPY into a
-    table it guards, and the chunk triggers run once per statement either way. (The two statements are built
+    table it guards, and the chunk triggers run once per statement either way. The temp table is emptied after
+    each use (its ON COMMIT DELETE ROWS alone would copy the rows again into a later store of the transaction). (The two statements are built
     here from CHUNK_COLUMNS, the one list of the columns the COPY writes; no value enters their text.)"""
     await conn.execute(
         f"""CREATE TEMP TABLE IF NOT EXISTS chunks_in ON COMMIT DELETE ROWS AS
@@ -30,6 +31,7 @@ async def copy_chunks(conn: asyncpg.Connection, rows: Sequence[tuple]) -> None:
     await conn.copy_records_to_table("chunks_in", columns=CHUNK_COLUMNS, records=rows)
     columns = ", ".join(CHUNK_COLUMNS)
     await conn.execute(f"INSERT INTO rag.chunks ({columns}) SELECT {columns} FROM chunks_in")
+    await conn.execute("TRUNCATE chunks_in")  # a second store in the same transaction starts empty
 
 
 @dataclass

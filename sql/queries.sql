@@ -1,38 +1,68 @@
 -- Named queries of the API. Parameters are $n; values never enter the text.
 
--- name: document_by_id
-SELECT d.id, d.external_id, d.title, d.source, d.version, d.language::text AS language, d.content_hash,
-       d.metadata, d.provenance, d.created_at, d.updated_at,
-       (SELECT jsonb_build_object('bucket', o.bucket, 'key', o.key, 'size', o.size, 'content_type', o.content_type,
-                                  'sha256', o.sha256)
-          FROM storage.objects AS o WHERE o.id = d.original_id) AS original,
-       (SELECT count(*) FROM rag.chunks AS c WHERE c.document_id = d.id) AS chunk_count,
-       (SELECT count(*) FROM rag.chunks AS c JOIN rag.chunk_embeddings AS e ON e.chunk_id = c.id AND e.model = $3
-         WHERE c.document_id = d.id) AS embedded_chunks
-  FROM rag.documents AS d
- WHERE d.id = $1 AND d.tenant_id = $2;
-
 -- name: document_content
 SELECT d.id, d.external_id, d.title, d.source, d.language::text AS language, d.content, d.metadata, d.provenance
   FROM rag.documents AS d
  WHERE d.id = $1 AND d.tenant_id = $2;
 
 -- name: documents_page
+-- The tenant's documents after the cursor $2 (or the one document $9), with their original file and their
+-- progress for the model $3, filtered by source, language, metadata and status.
 SELECT d.id, d.external_id, d.title, d.source, d.version, d.language::text AS language, d.content_hash,
-       d.metadata, d.provenance, d.created_at, d.updated_at,
+       d.metadata, d.provenance, d.created_at, d.updated_at, p.status, d.status_reason,
        (SELECT jsonb_build_object('bucket', o.bucket, 'key', o.key, 'size', o.size, 'content_type', o.content_type,
                                   'sha256', o.sha256)
           FROM storage.objects AS o WHERE o.id = d.original_id) AS original,
-       (SELECT count(*) FROM rag.chunks AS c WHERE c.document_id = d.id) AS chunk_count,
-       (SELECT count(*) FROM rag.chunks AS c JOIN rag.chunk_embeddings AS e ON e.chunk_id = c.id AND e.model = $3
-         WHERE c.document_id = d.id) AS embedded_chunks
+       p.chunk_count, p.embedded_chunks
   FROM rag.documents AS d
+ CROSS JOIN LATERAL rag.document_progress_v1(d.id, d.parse_status, $3) AS p
  WHERE d.tenant_id = $1 AND d.id > $2
+   AND ($9::bigint IS NULL OR d.id = $9)
    AND ($4::text IS NULL OR d.source = $4)
    AND ($5::text IS NULL OR d.language::text = $5)
    AND ($6::jsonb IS NULL OR d.metadata @> $6)
+   AND ($8::text IS NULL OR p.status = $8)
+   AND ($8::text IS NULL OR $8 IN ('embedding', 'ready') OR d.parse_status = $8)
  ORDER BY d.id
  LIMIT $7;
+
+-- name: documents_publish
+-- A 'documents' realtime event per document (status, counts for the model $2).
+INSERT INTO rag.realtime_events (tenant_id, channel, payload)
+SELECT d.tenant_id, 'documents',
+       jsonb_build_object('document_id', d.id, 'title', d.title, 'source', d.source, 'status', p.status,
+                          'reason', d.status_reason, 'chunk_count', p.chunk_count,
+                          'embedded_chunks', p.embedded_chunks)
+  FROM rag.documents AS d
+ CROSS JOIN LATERAL rag.document_progress_v1(d.id, d.parse_status, $2) AS p
+ WHERE d.id = ANY($1::bigint[])
+ ORDER BY d.id;
+
+-- name: document_parse_status
+-- Move a document to a parse status (with the reason of a failure); returns its id.
+UPDATE rag.documents SET parse_status = $2, status_reason = $3 WHERE id = $1 RETURNING id;
+
+-- name: document_state
+SELECT d.id, d.parse_status, d.status_reason, d.original_id, d.external_id, d.source, d.title,
+       d.language::text AS language, d.metadata, d.provenance, length(d.content) > 0 AS has_text
+  FROM rag.documents AS d
+ WHERE d.id = $1 AND d.tenant_id = $2;
+
+-- name: documents_unsettled
+-- How many of the documents are still queued, parsing or embedding (for the model $2).
+SELECT count(*) FROM rag.documents AS d
+ CROSS JOIN LATERAL rag.document_progress_v1(d.id, d.parse_status, $2) AS p
+ WHERE d.id = ANY($1::bigint[]) AND p.status IN ('queued', 'parsing', 'embedding');
+
+-- name: document_queue
+-- A document waiting for its file to be parsed: a new one (no text yet) or an existing one kept as it is until
+-- the parse replaces it.
+INSERT INTO rag.documents AS d (tenant_id, external_id, title, source, provenance, language, content, content_hash,
+                                metadata, original_id, parse_status)
+VALUES ($1, $2, $3, $4, $5, $6::regconfig, '', '', $7, $8, 'queued')
+ON CONFLICT (tenant_id, source, external_id) DO UPDATE
+   SET parse_status = 'queued', status_reason = NULL
+RETURNING d.id;
 
 -- name: document_chunks
 SELECT c.id, c.ordinal, c.content, c.section_path, c.char_start, c.char_end, c.token_count, c.content_hash,

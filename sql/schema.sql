@@ -522,6 +522,20 @@ BEGIN
 END
 $$;
 
+CREATE FUNCTION rag.document_progress_v1(p_document_id bigint, p_parse_status text, p_model text, OUT chunk_count bigint, OUT embedded_chunks bigint, OUT status text) RETURNS record
+    LANGUAGE sql STABLE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+    SELECT n.chunks, n.embedded,
+           CASE WHEN p_parse_status <> 'parsed' THEN p_parse_status
+                WHEN n.embedded < n.chunks THEN 'embedding'
+                ELSE 'ready' END
+      FROM (SELECT count(*) AS chunks, count(e.chunk_id) AS embedded
+              FROM rag.chunks AS c
+              LEFT JOIN rag.chunk_embeddings AS e ON e.chunk_id = c.id AND e.model = p_model
+             WHERE c.document_id = p_document_id) AS n
+$$;
+
 CREATE FUNCTION rag.hybrid_search(query_embedding public.vector, query_text text, match_threshold double precision DEFAULT 0, match_count integer DEFAULT 10, p_tenant_id text DEFAULT 'default'::text, p_model text DEFAULT NULL::text, w_vector double precision DEFAULT 1, w_lexical double precision DEFAULT 1, w_trigram double precision DEFAULT 0, p_fusion text DEFAULT 'rrf'::text, rrf_k double precision DEFAULT 60, p_offset integer DEFAULT 0, p_sources text[] DEFAULT NULL::text[], p_languages text[] DEFAULT NULL::text[], p_document_ids bigint[] DEFAULT NULL::bigint[], p_metadata jsonb DEFAULT NULL::jsonb, p_updated_from timestamp with time zone DEFAULT NULL::timestamp with time zone, p_updated_to timestamp with time zone DEFAULT NULL::timestamp with time zone, p_collapse boolean DEFAULT false, p_candidates integer DEFAULT 100, p_postings_depth integer DEFAULT 1000, p_trigram_threshold double precision DEFAULT 0.3, p_k1 double precision DEFAULT 1.2, p_b double precision DEFAULT 0.75, p_snippets boolean DEFAULT true, p_ef_search integer DEFAULT 100) RETURNS SETOF rag.search_hit
     LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'public', 'pg_temp'
@@ -1629,7 +1643,10 @@ CREATE TABLE rag.documents (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     original_id bigint,
-    CONSTRAINT documents_content_not_empty CHECK ((length(content) > 0))
+    parse_status text DEFAULT 'parsed'::text NOT NULL,
+    status_reason text,
+    CONSTRAINT documents_content_not_empty CHECK (((length(content) > 0) OR (parse_status <> 'parsed'::text))),
+    CONSTRAINT documents_parse_status_check CHECK ((parse_status = ANY (ARRAY['queued'::text, 'parsing'::text, 'parsed'::text, 'failed'::text])))
 )
 WITH (toast_tuple_target='8160');
 
@@ -1741,7 +1758,7 @@ CREATE TABLE rag.realtime_events (
     channel text NOT NULL,
     payload jsonb NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT realtime_events_channel_check CHECK ((channel = ANY (ARRAY['jobs'::text, 'approvals'::text, 'notifications'::text, 'odoo-sync'::text])))
+    CONSTRAINT realtime_events_channel_check CHECK ((channel = ANY (ARRAY['jobs'::text, 'approvals'::text, 'notifications'::text, 'odoo-sync'::text, 'documents'::text])))
 );
 
 ALTER TABLE ONLY rag.realtime_events FORCE ROW LEVEL SECURITY;
@@ -1951,6 +1968,8 @@ CREATE INDEX documents_metadata ON rag.documents USING gin (metadata jsonb_path_
 CREATE INDEX documents_original ON rag.documents USING btree (original_id) WHERE (original_id IS NOT NULL);
 
 CREATE INDEX documents_tenant_updated ON rag.documents USING btree (tenant_id, updated_at, id);
+
+CREATE INDEX documents_unsettled ON rag.documents USING btree (tenant_id, parse_status, id) WHERE (parse_status <> 'parsed'::text);
 
 CREATE UNIQUE INDEX embedding_models_one_active ON rag.embedding_models USING btree ((true)) WHERE active;
 
@@ -2245,6 +2264,8 @@ GRANT ALL ON FUNCTION rag.defer_lexical_index_v2(p_tenant text, p_lease_seconds 
 
 REVOKE ALL ON FUNCTION rag.defer_model_index_v1(p_model text, p_lease_seconds double precision) FROM PUBLIC;
 GRANT ALL ON FUNCTION rag.defer_model_index_v1(p_model text, p_lease_seconds double precision) TO ipai_app;
+
+GRANT ALL ON FUNCTION rag.document_progress_v1(p_document_id bigint, p_parse_status text, p_model text, OUT chunk_count bigint, OUT embedded_chunks bigint, OUT status text) TO ipai_app;
 
 REVOKE ALL ON FUNCTION rag.hybrid_search(query_embedding public.vector, query_text text, match_threshold double precision, match_count integer, p_tenant_id text, p_model text, w_vector double precision, w_lexical double precision, w_trigram double precision, p_fusion text, rrf_k double precision, p_offset integer, p_sources text[], p_languages text[], p_document_ids bigint[], p_metadata jsonb, p_updated_from timestamp with time zone, p_updated_to timestamp with time zone, p_collapse boolean, p_candidates integer, p_postings_depth integer, p_trigram_threshold double precision, p_k1 double precision, p_b double precision, p_snippets boolean, p_ef_search integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION rag.hybrid_search(query_embedding public.vector, query_text text, match_threshold double precision, match_count integer, p_tenant_id text, p_model text, w_vector double precision, w_lexical double precision, w_trigram double precision, p_fusion text, rrf_k double precision, p_offset integer, p_sources text[], p_languages text[], p_document_ids bigint[], p_metadata jsonb, p_updated_from timestamp with time zone, p_updated_to timestamp with time zone, p_collapse boolean, p_candidates integer, p_postings_depth integer, p_trigram_threshold double precision, p_k1 double precision, p_b double precision, p_snippets boolean, p_ef_search integer) TO ipai_app;

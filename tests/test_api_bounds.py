@@ -77,7 +77,7 @@ async def test_the_openapi_document_describes_each_json_body(client: AsyncTestCl
     assert {key for key, body in bodies.items() if body is None} == {
         ("/v1/odoo/webhook", "post"), ("/v1/github/webhook", "post"),  # signed raw bodies
         ("/v1/jobs/{job_id}/replay", "post"), ("/v1/odoo/events/{event_id}/replay", "post"),  # no body
-        ("/v1/routes/deliveries/{delivery_id}/replay", "post")}
+        ("/v1/routes/deliveries/{delivery_id}/replay", "post"), ("/v1/kb/documents/{document_id}/retry", "post")}
 
 
 async def test_hostile_bodies_are_4xx_never_500(client: AsyncTestClient) -> None:  # noqa: F811

@@ -96,6 +96,19 @@ async def test_editing_one_paragraph_reembeds_only_its_chunk(services: Services,
     assert missing == 0
 
 
+async def test_two_stores_in_one_transaction_write_each_chunk_once(services: Services, owner: asyncpg.Pool) -> None:
+    # (the worker parses a batch of uploads, and the Odoo bridge a page of articles, in one transaction)
+    pipeline = services.pipeline
+    options = IngestOptions(tenant_id="default")
+    async with services.db.tenant("default").acquire() as conn:
+        for name in ("a", "b"):
+            doc = LoadedDocument(name, name.upper(), f"# {name.upper()}\n\nText of {name}.\n\n## More\n\nMore of {name}.")
+            await pipeline.store.store(conn, [pipeline.prepare(doc, options)], "default")
+    counts = dict(await owner.fetch("SELECT d.external_id, count(*) FROM rag.chunks AS c "
+                                    "JOIN rag.documents AS d ON d.id = c.document_id GROUP BY 1"))
+    assert counts == {"a": 1, "b": 1}
+
+
 async def test_a_failing_batch_writes_nothing(services: Services, monkeypatch: pytest.MonkeyPatch, owner: asyncpg.Pool) -> None:
     docs = [LoadedDocument(f"d{i}", f"T{i}", f"text number {i}") for i in range(5)]
 

@@ -187,7 +187,7 @@ def test_rate_limiter_is_a_token_bucket() -> None:
 # HTTP: every route needs credentials except health, the webhooks and the OpenAPI page.
 
 PUBLIC = {"/health", "/livez", "/v1/odoo/webhook", "/v1/github/webhook", "/v1/signed/tenant:str/bucket:str/key:path",
-          "/v1/public/tenant:str/key:path"}
+          "/v1/public/tenant:str/key:path", "/", "/console/file_path:path"}
 
 
 @pytest.fixture

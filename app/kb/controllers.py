@@ -2,20 +2,24 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import msgspec
 from litestar import Controller, Request, Response, delete, get, post, put
+from litestar.openapi import ResponseSpec
 from litestar.datastructures import UploadFile
 from litestar.params import Parameter
-from litestar.response import Stream
+from litestar.response import ServerSentEvent, Stream
 
 from sql.errors import BadRequest, Conflict, InvalidInput, UnsupportedMediaType
 from app.kb.schemas import (
-    UPLOAD_FORM, DocumentIn, DocumentOut, DocumentPage, DocumentUpdate, IngestOut, ReindexIn, ReindexOut,
+    DOCUMENT_STATUSES, UPLOAD_FORM, DocumentIn, DocumentOut, DocumentPage, DocumentUpdate, IngestOut, ReindexIn, ReindexOut,
 )
 from app.kb.service import KnowledgeBase
-from app.params import LANGUAGES, row_id
+from app.realtime.controllers import subscribe
+from app.params import LANGUAGES, row_id, stated_param
 from app.bodies import read_body
 from sql.values import MAX_JSON_DEPTH, check_json
 from app.security.keys import Principal
@@ -23,6 +27,7 @@ from app.services import Services
 from app.storage.http import download, uploader
 from ingest.chunking import text_hash
 from ingest.loaders import LoadedDocument, load_bytes, parse_text
+from ingest.loaders.files import kind_of
 from ingest.pipeline import IngestOptions
 
 WAIT_SECONDS = 60.0
@@ -47,30 +52,63 @@ def _metadata_param(raw: str | None) -> dict[str, Any] | None:
 
 
 UPLOAD_FIELDS = frozenset(UPLOAD_FORM["properties"])
+ASYNC_DESCRIPTION = ("with a file upload: keep the file and answer 202 at once with its document queued; a worker "
+                     "parses it (status queued, parsing, embedding, ready or failed with the reason, on the realtime "
+                     "channel 'documents'). A JSON body or a JSON Lines file is parsed in the request either way.")
+
+
+@dataclass(frozen=True)
+class Upload:
+    """An upload form: the file and its fields."""
+
+    data: bytes
+    name: str
+    content_type: str | None
+    external_id: str | None
+    title: str | None
+    options: IngestOptions
 
 
 class KnowledgeBaseController(Controller):
     path = "/v1/kb"
     tags = ["knowledge base"]
 
-    @post("/documents", operation_id="createDocument", status_code=201, opt={"scope": "kb:write", "body": DocumentIn})
+    @post("/documents", operation_id="createDocument", status_code=201,
+          responses={202: ResponseSpec(IngestOut, description="With async=true: the file is kept and its document "
+                                                              "queued for a worker to parse (status queued).")},
+          opt={"scope": "kb:write", "body": DocumentIn})
     async def create_document(
         self, request: Request, services: Services, tenant_id: str, principal: Principal,
         wait: bool = Parameter(default=False, description=WAIT_DESCRIPTION),
         replace: bool = Parameter(default=False, description=REPLACE_DESCRIPTION),
-    ) -> IngestOut:
+        background: bool = Parameter(query="async", default=False, description=ASYNC_DESCRIPTION),
+    ) -> Response[IngestOut]:
         """Ingest a document from a JSON body or a multipart file upload (up to 50 MiB)."""
         kb = KnowledgeBase(services, tenant_id)
         content_type = request.headers.get("content-type", "")
         original = None
         if content_type.startswith("multipart/form-data"):
-            docs, options, upload = await self._from_upload(request, tenant_id)
-            if not replace and (taken := await kb.first_existing(docs, options.source or "upload")):
-                raise Conflict(
-                    f"a document with the external id {taken.external_id!r} exists in source {taken.source!r} "
-                    f"(id {taken.id}); send replace=true to replace it, PUT /v1/kb/documents/{taken.id}, or "
-                    "another external_id", extra={"document": msgspec.to_builtins(taken)})
-            original = await kb.store_original(*upload, uploader=uploader(principal))
+            upload = await self._read_upload(request, tenant_id)
+            source = upload.options.source or "upload"
+            if background and kind_of(upload.name, upload.content_type, upload.data) != "jsonl":
+                external_id = upload.external_id or upload.name
+                if not replace:
+                    await self._refuse_taken(kb, [external_id], source)
+                original = await kb.store_original(upload.data, upload.name, upload.content_type,
+                                                   uploader=uploader(principal))
+                out = await kb.queue_file(original, external_id=external_id, options=upload.options,
+                                          title=upload.title or Path(upload.name).stem or upload.name,
+                                          overrides={"title": upload.title, "language": upload.options.language})
+                if wait:
+                    await kb.wait_settled([d.id for d in out.documents], WAIT_SECONDS)
+                    out.documents = [await kb.get(d.id) for d in out.documents]
+                return Response(out, status_code=202)
+            docs = self._parse_upload(request, upload)
+            if not replace:
+                await self._refuse_taken(kb, [d.external_id for d in docs], source)
+            original = await kb.store_original(upload.data, upload.name, upload.content_type,
+                                               uploader=uploader(principal))
+            options = upload.options
         elif content_type.split(";")[0].strip() in ("application/json", ""):
             body = await read_body(request)
             docs = [parse_text(body.content, body.format, body.title,
@@ -82,12 +120,21 @@ class KnowledgeBaseController(Controller):
             raise UnsupportedMediaType(
                 f"content type {content_type!r} is not accepted; send application/json or multipart/form-data"
             )
-        return await kb.ingest(docs, options, wait=WAIT_SECONDS if wait else 0, original=original)
+        return Response(await kb.ingest(docs, options, wait=WAIT_SECONDS if wait else 0, original=original),
+                        status_code=201)
 
     @staticmethod
-    async def _from_upload(request: Request, tenant_id: str
-                           ) -> tuple[list[LoadedDocument], IngestOptions, tuple[bytes, str, str | None]]:
-        """An upload's documents, options and file (bytes, name, content type)."""
+    async def _refuse_taken(kb: KnowledgeBase, external_ids: list[str], source: str) -> None:
+        """An upload does not silently replace a document of the same source and external id: 409."""
+        if taken := await kb.first_existing(external_ids, source):
+            raise Conflict(
+                f"a document with the external id {taken.external_id!r} exists in source {taken.source!r} "
+                f"(id {taken.id}); send replace=true to replace it, PUT /v1/kb/documents/{taken.id}, or "
+                "another external_id", extra={"document": msgspec.to_builtins(taken)})
+
+    @staticmethod
+    async def _read_upload(request: Request, tenant_id: str) -> Upload:
+        """An upload form's file and fields."""
         form = await request.form()
         unknown = sorted(set(form.keys()) - UPLOAD_FIELDS)
         if unknown:
@@ -95,28 +142,31 @@ class KnowledgeBaseController(Controller):
         repeated = sorted(name for name in form.keys() if len(form.getall(name)) > 1)
         if repeated:
             raise InvalidInput(f"the form field {repeated[0]!r} is given more than once")
-        upload = form.get("file")
-        if not isinstance(upload, UploadFile):
+        file = form.get("file")
+        if not isinstance(file, UploadFile):
             raise BadRequest("multipart upload needs a 'file' part")
-        data = await upload.read()
-        name = upload.filename or "upload"
-        docs = list(load_bytes(data, name, upload.content_type,
-                               max_decompressed=request.app.state.settings.server.max_decompressed_bytes))
-        external_id = form.get("external_id")
-        if external_id and len(docs) == 1:
-            docs[0].external_id = str(external_id)
-        title = form.get("title")
-        if title and len(docs) == 1:
-            docs[0].title = str(title)
-        for doc in docs:
-            doc.provenance.setdefault("via", "upload")
-            doc.source = doc.source or "upload"
         options = IngestOptions(
             tenant_id=tenant_id, source=str(form["source"]) if form.get("source") else None,
             language=str(form["language"]) if form.get("language") else None,
             metadata=_metadata_param(form.get("metadata")),  # type: ignore[arg-type]
         )
-        return docs, options, (data, name, upload.content_type)
+        return Upload(await file.read(), file.filename or "upload", file.content_type,
+                      str(form["external_id"]) if form.get("external_id") else None,
+                      str(form["title"]) if form.get("title") else None, options)
+
+    @staticmethod
+    def _parse_upload(request: Request, upload: Upload) -> list[LoadedDocument]:
+        """The documents of an uploaded file, parsed here (4xx for a file no parser reads)."""
+        docs = list(load_bytes(upload.data, upload.name, upload.content_type,
+                               max_decompressed=request.app.state.settings.server.max_decompressed_bytes))
+        if upload.external_id and len(docs) == 1:
+            docs[0].external_id = upload.external_id
+        if upload.title and len(docs) == 1:
+            docs[0].title = upload.title
+        for doc in docs:
+            doc.provenance.setdefault("via", "upload")
+            doc.source = doc.source or "upload"
+        return docs
 
     @get("/documents", operation_id="listDocuments", opt={"scope": "kb:read"})
     async def list_documents(
@@ -127,11 +177,14 @@ class KnowledgeBaseController(Controller):
         language: str | None = Parameter(default=None, description="an ISO 639-1 code or a configuration name",
                                          schema_extra={"enum": LANGUAGES}),
         metadata: str | None = Parameter(default=None, description='JSON object the metadata must contain'),
+        status: str | None = stated_param("only documents of this status", default=None, enum=DOCUMENT_STATUSES),
     ) -> DocumentPage:
-        """List documents, paginated by cursor, filtered by source, language and metadata."""
+        """List documents, paginated by cursor, filtered by source, language, metadata and status."""
+        if status is not None and status not in DOCUMENT_STATUSES:
+            raise InvalidInput(f"status must be one of {', '.join(DOCUMENT_STATUSES)}")
         items, next_cursor = await KnowledgeBase(services, tenant_id).list(
-            cursor=cursor, limit=limit, source=source, language=language, metadata=_metadata_param(metadata)
-        )
+            cursor=cursor, limit=limit, source=source, language=language, metadata=_metadata_param(metadata),
+            status=status)
         return DocumentPage(items=items, next_cursor=next_cursor)
 
     @get("/documents/{document_id:int}", operation_id="getDocument", opt={"scope": "kb:read"})
@@ -150,14 +203,15 @@ class KnowledgeBaseController(Controller):
         """Replace a document's text (JSON, or a multipart file upload); only changed chunks are re-embedded."""
         kb = KnowledgeBase(services, tenant_id)
         if request.headers.get("content-type", "").startswith("multipart/form-data"):
-            docs, options, upload = await self._from_upload(request, tenant_id)
+            upload = await self._read_upload(request, tenant_id)
+            docs = self._parse_upload(request, upload)
             if len(docs) != 1:
                 raise InvalidInput(f"a file that replaces one document must hold one document, not {len(docs)}")
-            title = (await request.form()).get("title")  # the form is read once; this is its cached copy
             await kb.get(document_id)  # 404 before the file is kept
-            original = await kb.store_original(*upload, uploader=uploader(principal))
-            out = await kb.replace(document_id, docs[0], title=str(title) if title else None,
-                                   language=options.language, metadata=options.metadata, original=original)
+            original = await kb.store_original(upload.data, upload.name, upload.content_type,
+                                               uploader=uploader(principal))
+            out = await kb.replace(document_id, docs[0], title=upload.title, language=upload.options.language,
+                                   metadata=upload.options.metadata, original=original)
         else:
             body = await read_body(request)
             out = await kb.update(document_id, body.content, title=body.title, language=body.language,
@@ -166,6 +220,13 @@ class KnowledgeBaseController(Controller):
             await kb.wait_embedded([document_id], WAIT_SECONDS)
             out.documents = [await kb.get(document_id)]
         return out
+
+    @post("/documents/{document_id:int}/retry", operation_id="retryDocument", status_code=202,
+          opt={"scope": "kb:write"})
+    async def retry(self, services: Services, tenant_id: str, document_id: int = row_id()) -> DocumentOut:
+        """Try a failed document again: parse its original again (when parsing failed), or embed it again (when
+        embedding failed). A document that is not failed is a 409."""
+        return await KnowledgeBase(services, tenant_id).retry(document_id)
 
     @get("/documents/{document_id:int}/original", operation_id="getDocumentOriginal",
          opt={"scope": "kb:read", "download": True})
@@ -185,6 +246,14 @@ class KnowledgeBaseController(Controller):
         """Re-chunk and/or re-embed all or a filtered set of documents (e.g. into a new model)."""
         data = data or ReindexIn()
         return await KnowledgeBase(services, tenant_id).reindex(data)
+
+    @get("/events", operation_id="documentEvents", opt={"scope": "kb:read", "streams": ("documents",),
+                                                        "stream_only": True})
+    async def events(self, request: Request, services: Services, tenant_id: str,
+                     principal: Principal) -> ServerSentEvent:
+        """Server-Sent Events of the documents channel: each status change of a document (id, title, status,
+        reason, counts). Last-Event-ID resumes."""
+        return subscribe(request, services, tenant_id, principal, "documents")
 
     @get("/export", operation_id="exportDocuments", media_type="application/x-ndjson", opt={"scope": "kb:read"})
     async def export(self, services: Services, tenant_id: str, source: str | None = None) -> Stream:

@@ -74,14 +74,21 @@ class DocumentOut(msgspec.Struct):
     provenance: dict[str, Any]
     created_at: datetime
     updated_at: datetime
+    status: Literal["queued", "parsing", "embedding", "ready", "failed"]
+    """queued and parsing: the file waits for (or is in) a worker's parser; embedding: chunks wait for vectors;
+    ready: searchable whole; failed: status_reason says why (POST .../retry tries again)."""
+    status_reason: str | None
     chunk_count: int
     embedded_chunks: int
     original: OriginalOut | None = None
     chunks: list[ChunkOut] | None = None
 
 
+DOCUMENT_STATUSES = ["queued", "parsing", "embedding", "ready", "failed"]
+
+
 class IngestOut(msgspec.Struct):
-    """What an ingest call did."""
+    """What an ingest call did (with ?async=true: the documents queued for parsing, counts all 0)."""
 
     documents: list[DocumentOut]
     inserted: int

@@ -10,8 +10,11 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import asyncpg
+import msgspec
 
-from sql.errors import InvalidInput, IpaiError, NotFound
+from app.kb.lifecycle import EMBED_JOB, enqueue_parse, publish
+from sql.errors import Conflict, InvalidInput, IpaiError, NotFound
+from sql.values import check_json
 from app.kb.schemas import ChunkOut, DocumentOut, IngestOut, OriginalOut, ReindexIn, ReindexOut
 from app.storage.service import StoredObject
 from app.search.schemas import ChunkFlag
@@ -58,6 +61,8 @@ class KnowledgeBase:
         result = await self.services.pipeline.ingest(docs, options)
         if original is not None:
             await self._link_original(result.document_ids, original)
+        async with self.db.acquire() as conn:
+            await publish(self.services, conn, result.document_ids[:1000])
         if wait:
             await self.wait_embedded(result.document_ids, wait)
         return await self.ingest_out(result)
@@ -132,9 +137,60 @@ class KnowledgeBase:
             await asyncio.sleep(pause)
             pause = min(pause * 2, 0.1)
 
+    async def queue_file(self, original: StoredObject, *, external_id: str, title: str, options: IngestOptions,
+                         overrides: dict[str, Any]) -> IngestOut:
+        """A file kept and queued for a worker to parse (?async=true): its document exists at once, queued (an
+        existing document keeps its text and chunks until the parse replaces them)."""
+        language = self.services.languages.resolve(options.language)
+        metadata = check_json(options.metadata or {}, "metadata")
+        source = options.source or "upload"
+        provenance = {"via": "upload", "file": original.key.rsplit("/", 1)[-1]}
+        async with self.db.acquire() as conn:
+            document_id = await conn.fetchval(q("document_queue"), self.tenant_id, external_id, title, source,
+                                              provenance, language, metadata, original.id)
+            await enqueue_parse(self.services, conn, self.tenant_id, document_id, overrides)
+            await publish(self.services, conn, [document_id])
+        await self._link_original([document_id], original)
+        return IngestOut(documents=[await self.get(document_id)], inserted=0, updated=0, unchanged=0,
+                         chunks_inserted=0, chunks_kept=0, chunks_deleted=0)
+
+    async def retry(self, document_id: int) -> DocumentOut:
+        """A failed document tried again: parsed again from its original when its parse failed (or it has no
+        text), else its embedding enqueued again."""
+        async with self.db.acquire() as conn:
+            row = await conn.fetchrow(q("document_state"), document_id, self.tenant_id)
+            if row is None:
+                raise NotFound(f"document {document_id} does not exist")
+            if row["parse_status"] != "failed":
+                current = await self.get(document_id)
+                raise Conflict(f"document {document_id} is {current.status}, not failed: nothing to retry",
+                               extra={"document": msgspec.to_builtins(current)})
+            if row["has_text"] and (row["status_reason"] or "").startswith("embedding failed"):
+                await conn.execute(q("document_parse_status"), document_id, "parsed", None)
+                await self.services.queue.enqueue(conn, EMBED_JOB, {"document_id": document_id, "model": self.model},
+                                                  tenant_id=self.tenant_id, dedupe_key=f"{document_id}:{self.model}")
+            elif row["original_id"] is None:
+                raise Conflict(f"document {document_id} has no stored original to parse again; upload the file again")
+            else:
+                await conn.execute(q("document_parse_status"), document_id, "queued", None)
+                await enqueue_parse(self.services, conn, self.tenant_id, document_id, {})
+            await publish(self.services, conn, [document_id])
+        return await self.get(document_id)
+
+    async def wait_settled(self, document_ids: Sequence[int], timeout: float) -> None:
+        """Poll until none of the documents is queued, parsing or embedding, or the timeout."""
+        deadline = time.monotonic() + timeout
+        pause = 0.01
+        while time.monotonic() < deadline:
+            if not await self.db.fetchval(q("documents_unsettled"), list(document_ids), self.model):
+                return
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.1)
+
     async def get(self, document_id: int, *, with_chunks: bool = False) -> DocumentOut:
         async with self.db.acquire() as conn:
-            row = await conn.fetchrow(q("document_by_id"), document_id, self.tenant_id, self.model)
+            row = await conn.fetchrow(q("documents_page"), self.tenant_id, 0, self.model, None, None, None, 1, None,
+                                      document_id)
             if row is None:
                 raise NotFound(f"document {document_id} does not exist")
             chunks = None
@@ -145,7 +201,7 @@ class KnowledgeBase:
 
     async def list(
         self, *, cursor: int = 0, limit: int = 50, source: str | None = None, language: str | None = None,
-        metadata: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None, status: str | None = None,
     ) -> tuple[list[DocumentOut], int | None]:
         if not 1 <= limit <= 500:
             raise InvalidInput("limit must be between 1 and 500")
@@ -153,8 +209,8 @@ class KnowledgeBase:
             language = self.services.languages.resolve(language)
         reader = await self.services.db.reader(self.tenant_id)  # a list may lag: a read replica serves it
         rows = await reader.fetch(
-            q("documents_page"), self.tenant_id, cursor, self.model, source, language, metadata, limit + 1
-        )
+            q("documents_page"), self.tenant_id, cursor, self.model, source, language, metadata, limit + 1, status,
+            None)
         items = [document_out(r) for r in rows[:limit]]
         return items, (items[-1].id if len(rows) > limit else None)
 
@@ -182,9 +238,9 @@ class KnowledgeBase:
         doc.language = language or row["language"]
         return await self.ingest([doc], IngestOptions(tenant_id=self.tenant_id), original=original)
 
-    async def first_existing(self, docs: Sequence[LoadedDocument], source: str) -> DocumentOut | None:
+    async def first_existing(self, external_ids: Sequence[str], source: str) -> DocumentOut | None:
         """The first stored document that one of these would replace (same source and external id), if any."""
-        rows = await self.db.fetch(q("documents_by_key"), self.tenant_id, source, [d.external_id for d in docs])
+        rows = await self.db.fetch(q("documents_by_key"), self.tenant_id, source, list(external_ids))
         return await self.get(rows[0]["id"]) if rows else None
 
     async def delete(self, document_id: int) -> None:

@@ -18,7 +18,7 @@ from sql.errors import InvalidInput
 from app.params import stated_param
 from app.services import Services
 
-CHANNELS = ("jobs", "approvals", "notifications", "odoo-sync")
+CHANNELS = ("jobs", "approvals", "notifications", "odoo-sync", "documents")
 ChannelPath = Annotated[str, stated_param("a channel", enum=list(CHANNELS))]
 KEEPALIVE_SECONDS = 15.0
 
@@ -57,6 +57,20 @@ async def channel_events(hub: Hub, subscription: Subscription, db: Db, last_id: 
         hub.unsubscribe(subscription)
 
 
+def subscribe(request: Request, services: Services, tenant_id: str, principal: Principal,
+              channel: str) -> ServerSentEvent:
+    """A stream of one of the tenant's channels, from after Last-Event-ID (else from now)."""
+    raw = request.headers.get("last-event-id")
+    try:
+        last_id = int(raw) if raw else None
+    except ValueError as exc:
+        raise InvalidInput("Last-Event-ID must be the id of an event of this channel") from exc
+    hub: Hub = request.app.state.hub
+    caller = principal.key_id or f"jwt:{tenant_id}:{principal.user_id}"
+    subscription = hub.subscribe(caller, tenant_id, channel)  # 429 past a cap, before the stream starts
+    return ServerSentEvent(channel_events(hub, subscription, services.db, last_id))
+
+
 class RealtimeController(Controller):
     path = "/v1/realtime"
     tags = ["realtime"]
@@ -66,15 +80,7 @@ class RealtimeController(Controller):
                         channel: ChannelPath) -> ServerSentEvent:
         """Server-Sent Events of a channel; send Last-Event-ID to receive what was missed."""
         check_channel(channel)
-        raw = request.headers.get("last-event-id")
-        try:
-            last_id = int(raw) if raw else None
-        except ValueError as exc:
-            raise InvalidInput("Last-Event-ID must be the id of an event of this channel") from exc
-        hub: Hub = request.app.state.hub
-        caller = principal.key_id or f"jwt:{tenant_id}:{principal.user_id}"
-        subscription = hub.subscribe(caller, tenant_id, channel)  # 429 past a cap, before the stream starts
-        return ServerSentEvent(channel_events(hub, subscription, services.db, last_id))
+        return subscribe(request, services, tenant_id, principal, channel)
 
     @post("/{channel:str}", operation_id="publish", status_code=201, opt={"scope": "sync"})
     async def publish(self, data: PublishIn, services: Services, tenant_id: str,

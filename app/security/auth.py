@@ -100,6 +100,10 @@ def acting_user(principal: Principal, requested: str | None) -> str | None:
     return principal.user_id
 
 
+ANY_SCOPE = "any"
+"""A route's scope when any valid credentials will do (GET /v1/me)."""
+
+
 async def require_scope(connection: ASGIConnection, handler: BaseRouteHandler) -> None:  # type: ignore[type-arg]
     """The app-wide guard: public routes pass; every other route needs a principal with its scope."""
     docs = connection.app.openapi_config
@@ -109,7 +113,7 @@ async def require_scope(connection: ASGIConnection, handler: BaseRouteHandler) -
     principal = await authenticator.authenticate(connection.headers.get("authorization"),
                                                  connection.headers.get("x-api-key"))
     scope = handler.opt.get("scope", "admin")
-    if not principal.allows(scope):
+    if scope != ANY_SCOPE and not principal.allows(scope):
         raise Forbidden(f"this endpoint needs the scope {scope!r}; the credentials have "
                         f"{', '.join(sorted(principal.scopes)) or 'none'}")
     authenticator.throttle(principal)

@@ -1,13 +1,16 @@
-"""HTTP handlers of the vault (/v1/vault): store and retire secret versions, register bots, audited reads."""
+"""HTTP handlers of the vault (/v1/vault: store and retire secret versions, register bots, audited reads) and of
+/v1/me (who the credentials are)."""
 from __future__ import annotations
 
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, Request, post, put
+from litestar import Controller, Request, get, post, put
 
 from sql.errors import InvalidInput
 from app.params import Version, stated
+from app.security.auth import ANY_SCOPE
+from app.security.keys import Principal
 from app.services import Services
 from sql.queries import q
 
@@ -30,6 +33,25 @@ class ReadIn(msgspec.Struct, forbid_unknown_fields=True):
     bot_id: str
     name: str
     version: Version | None = None
+
+
+class MeOut(msgspec.Struct):
+    """Who the credentials are."""
+
+    tenant_id: str
+    scopes: list[str]
+    user_id: str | None
+    key_id: str | None
+
+
+class MeController(Controller):
+    path = "/v1/me"
+    tags = ["security"]
+
+    @get("", operation_id="me", opt={"scope": ANY_SCOPE})
+    async def me(self, principal: Principal) -> MeOut:
+        """The tenant, scopes and user of the request's credentials (any valid credentials)."""
+        return MeOut(principal.tenant_id, sorted(principal.scopes), principal.user_id, principal.key_id)
 
 
 class VaultController(Controller):

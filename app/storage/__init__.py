@@ -1,1 +1,1 @@
-# storage
+"""Buckets of files per tenant: backends, the service, the API."""
