@@ -164,6 +164,22 @@ async def test_the_console_end_to_end(server: LiveServer) -> None:
     assert "Payroll calendar" not in titles and "Refund policy" in titles
 
 
+async def test_the_evaluation_report_is_the_operators_and_me_says_who(server: LiveServer, db_url: str) -> None:
+    other = bearer(await issue_key(db_url, "other", ["kb:read"]))
+    asker = bearer(await issue_key(db_url, "default", ["ask"]))
+    async with httpx.AsyncClient(base_url=server.url) as http:
+        r = await http.get("/v1/eval/latest", headers=bearer(server.token))
+        assert r.status_code == 200 and r.json()["chart"] and "contains gold" in r.json()["markdown"]
+        assert (await http.get("/v1/eval/latest/chart", headers=bearer(server.token))).content == PNG
+        assert (await http.get("/v1/eval/latest", headers=other)).status_code == 404  # another tenant
+        assert (await http.get("/v1/eval/latest/chart", headers=other)).status_code == 404
+        assert (await http.get("/v1/eval/latest", headers=asker)).status_code == 403  # needs kb:read
+        me = (await http.get("/v1/me", headers=other)).json()
+        assert me["tenant_id"] == "other" and me["scopes"] == ["kb:read"] and me["key_id"]
+        assert (await http.get("/v1/me", headers=asker)).json()["scopes"] == ["ask"]
+        assert (await http.get("/v1/me")).status_code == 401
+
+
 async def test_the_page_is_locked_down(server: LiveServer) -> None:
     async with httpx.AsyncClient(base_url=server.url) as http:
         r = await http.get("/")
