@@ -27,6 +27,7 @@ from sql.queries import q
 
 log = logging.getLogger(__name__)
 
+
 def document_out(row: asyncpg.Record, chunks: list[ChunkOut] | None = None) -> DocumentOut:
     data = dict(row)
     original = data.pop("original")
