@@ -18,6 +18,7 @@ from sql.errors import InvalidInput, PayloadTooLarge
 from sql.values import check_json
 from ingest.embedding import Embedder
 from ingest.tokens import count_tokens
+from retrieval.snippets import marker, snippet
 from sql.queries import q
 
 DEFAULTS_FILE = Path(__file__).resolve().parent / "defaults.json"
@@ -149,17 +150,23 @@ class HybridRetriever:
             query_embedding, query, match_threshold, k, tenant_id, model or (self.embedder.name if p.w_vector else None),
             p.w_vector, p.w_lexical, p.w_trigram, p.fusion, p.rrf_k, offset,
             f.sources, f.languages, f.document_ids, f.metadata, f.updated_from, f.updated_to,
-            collapse, p.candidates, p.postings_depth, p.trigram_threshold, p.k1, p.b, snippets, p.ef_search,
-        )
+            collapse, p.candidates, p.postings_depth, p.trigram_threshold, p.k1, p.b, False, p.ef_search,
+        )  # snippets are made here, on the page (retrieval.snippets), not by ts_headline in the database
         sql = q("hybrid_search")
         try:
             async with self.long_queries if tokens > LONG_QUERY_TOKENS else contextlib.nullcontext():
                 if conn is None:  # a search may lag its writes a little: a read replica serves it, if any
                     async with (await self.db.reader(tenant_id)).acquire() as c:
-                        return await self._hits(c, sql, args, flags)
-                return await self._hits(conn, sql, args, flags)
+                        hits = await self._hits(c, sql, args, flags)
+                else:
+                    hits = await self._hits(conn, sql, args, flags)
         except (asyncpg.InvalidParameterValueError, asyncpg.DataError, asyncpg.UndefinedObjectError) as exc:
             raise InvalidInput(str(exc)) from exc
+        if snippets:
+            pattern = marker(query)
+            for hit in hits:
+                hit.snippet = snippet(hit.content, pattern)
+        return hits
 
     @staticmethod
     async def _hits(conn: asyncpg.Connection, sql: str, args: tuple[Any, ...], flags: bool) -> list[Hit]:
