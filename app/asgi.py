@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import httpx
-from litestar import Litestar, Request
+from litestar import Litestar, Request, Response
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
@@ -57,7 +57,7 @@ def provide_services(state: State) -> Services:
 
 
 def provide_principal(request: Request) -> Principal:
-    """Who is calling (set by the require_scope guard from the request's API key or JWT)."""
+    """Who is calling (set by require_scope, before the handler, from the request's API key or JWT)."""
     principal = getattr(request.state, "principal", None)
     if principal is None:  # a public route asked for it: it has no caller
         raise Unauthorized("this endpoint is public and acts for no tenant")
@@ -90,6 +90,12 @@ async def _ingest_sample(services: Services, paths: Sequence[Path]) -> None:
     result = await services.pipeline.ingest(docs, IngestOptions(source="sample", tenant_id=services.settings.server.tenant_id))
     log.info("sample knowledge base: %d new, %d updated, %d unchanged documents",
              result.inserted, result.updated, result.unchanged)
+
+
+async def before_request(request: Request) -> Response | None:
+    """Credentials and scope first, then the request's own checks (app.bodies)."""
+    await require_scope(request)
+    return await check_request(request)
 
 
 def create_app(
@@ -146,8 +152,7 @@ def create_app(
         dependencies={"services": Provide(provide_services, sync_to_thread=False),
                       "tenant_id": Provide(provide_tenant, sync_to_thread=False),
                       "principal": Provide(provide_principal, sync_to_thread=False)},
-        guards=[require_scope],
-        before_request=check_request,
+        before_request=before_request,
         middleware=[request_context],
         logging_config=None,  # the process configures logging (app.system.logs), Litestar keeps its hands off
         plugins=[p for p in (tracing_plugin(tracing_exporter),) if p is not None],

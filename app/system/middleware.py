@@ -4,8 +4,8 @@ response, named by every log line of the request and carried into the jobs it en
 from __future__ import annotations
 
 import re
+import secrets
 import time
-import uuid
 
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from opentelemetry import trace
@@ -23,7 +23,7 @@ def request_context(app: ASGIApp) -> ASGIApp:
             await app(scope, receive, send)
             return
         given = next((v for k, v in scope["headers"] if k == HEADER), b"")
-        request_id = given.decode() if _WELL_FORMED.match(given) else uuid.uuid4().hex
+        request_id = given.decode() if _WELL_FORMED.match(given) else secrets.token_hex(16)
         token = REQUEST_ID.set(request_id)
         span = trace.get_current_span()  # the request's span, when traces are on (app.system.tracing)
         if span.is_recording():
