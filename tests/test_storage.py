@@ -349,20 +349,23 @@ async def test_odoo_attachments_land_in_the_bucket_and_the_knowledge_base(client
     assert await apply(change()) == "stored attachment and knowledge document"
     r = await client.get("/v1/storage/attachments/odoo/account.move/7/terms.md")
     assert r.status_code == 200 and r.content == text
-    assert await apply(change()) == "unchanged attachment (same checksum)"
+    assert (await apply(change())).startswith("ignored: an equal")  # the same event again
+    assert await apply(change(write_date="2026-12-01 10:30:00")) == "unchanged attachment (same checksum)"
     doc = await owner.fetchrow(
         "SELECT id, source, original_id FROM rag.documents WHERE external_id = 'ir.attachment/31'")
     assert doc["source"] == "odoo:prod" and doc["original_id"] is not None
     answer = await services.assistant.ask("Within how many days is INV/2026/0007 payable?", tenant_id="default")
     assert "45 days" in answer.answer
 
-    assert (await apply(change(name="terms-v2.md"))).startswith("stored attachment")  # renamed: the old key goes
+    assert (await apply(change(name="late.md", write_date="2026-11-30 10:00:00"))).startswith("ignored: an equal")
+    assert (await apply(change(name="terms-v2.md", write_date="2026-12-01 11:00:00"))).startswith("stored")  # renamed
     keys = [o["key"] for o in (await client.get("/v1/storage/attachments")).json()["items"]]
     assert keys == ["odoo/account.move/7/terms-v2.md"]
-    assert (await apply(change(res_model="res.partner"))).startswith("ignored")
-    binary = change(data=b"\x00\x01binary", name="scan.bin", mimetype="application/octet-stream")
+    assert (await apply(change(res_model="res.partner", write_date="2026-12-01 12:00:00"))).startswith("ignored")
+    binary = change(data=b"\x00\x01binary", name="scan.bin", mimetype="application/octet-stream",
+                    write_date="2026-12-01 13:00:00")
     assert (await apply(binary)).startswith("stored attachment (a type")
-    assert await apply(change(kind="unlink")) == "deleted attachment (1 stored files)"
+    assert await apply(change(kind="unlink", write_date="2026-12-01 14:00:00")) == "deleted attachment (1 stored files)"
     assert (await client.get("/v1/storage/attachments")).json()["items"] == []
     assert await owner.fetchval("SELECT count(*) FROM rag.documents WHERE external_id = 'ir.attachment/31'") == 0
 

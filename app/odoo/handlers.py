@@ -19,7 +19,7 @@ from app.catalog.fqdn import segment
 from app.services import Services
 from ingest.loaders import LoadedDocument, load_bytes
 from ingest.pipeline import IngestOptions
-from sql.errors import IpaiError
+from sql.errors import IpaiError, PayloadTooLarge, UnsupportedMediaType
 from sql.queries import q
 
 DELETES = {"delete", "deleted", "unlink"}
@@ -164,7 +164,10 @@ class ChangeHandlers:
         previous = [StoredObject.of(row) for row in await conn.fetch(q("storage_objects_tagged"), c.tenant_id,
                                                                       ATTACHMENTS_BUCKET, tag)]
         external_id, source = f"{ATTACHMENT}/{c.odoo_id}", f"odoo:{c.instance}"
-        if c.event_type in DELETES:
+        if any(parse_write_date(o.metadata.get("write_date")) >= c.write_date for o in previous
+               if o.metadata.get("write_date")):
+            return "ignored: an equal or newer version is already stored"
+        if c.event_type in DELETES:  # (their bytes go with the cleanup job's sweep, once nothing refers to them)
             await storage.delete_ids(conn, [o.id for o in previous])
             await conn.execute(q("odoo_document_delete_by_key"), c.tenant_id, source, external_id)
             return f"deleted attachment ({len(previous)} stored files)"
@@ -183,9 +186,13 @@ class ChangeHandlers:
         if same is not None:
             return "unchanged attachment (same checksum)"
         mimetype = str(r.get("mimetype") or "application/octet-stream")
-        obj, _ = await storage.put_bytes(c.tenant_id, ATTACHMENTS_BUCKET, key, data, mimetype,
-                                         uploader=f"odoo:{c.instance}", conn=conn,
-                                         metadata={**tag, "res_model": res_model, "checksum": r.get("checksum")})
+        try:
+            obj, _ = await storage.put_bytes(c.tenant_id, ATTACHMENTS_BUCKET, key, data, mimetype,
+                                             uploader=f"odoo:{c.instance}", conn=conn,
+                                             metadata={**tag, "res_model": res_model, "checksum": r.get("checksum"),
+                                                       "write_date": c.write_date.isoformat()})
+        except (PayloadTooLarge, UnsupportedMediaType) as exc:  # the bucket's settings refuse it: not a retry
+            return f"ignored: {exc.detail}"
         try:
             docs = list(load_bytes(data, name, mimetype,
                                    max_decompressed=self.services.settings.server.max_decompressed_bytes))
