@@ -169,6 +169,15 @@ async def test_signed_urls_work_without_credentials_until_they_expire(client: As
     assert_problem(await client.get(longer, headers=anonymous), 403, "signature")
     now[0] += 601
     assert_problem(await client.get(path, headers=anonymous), 403, "expired")
+    # Keys with spaces, '#', '?' and non-ASCII letters round-trip through the signed URL.
+    odd = "reports/Q1 2026/ventas #1? año.csv"
+    quoted = "reports/Q1%202026/ventas%20%231%3F%20a%C3%B1o.csv"
+    assert (await client.put(f"/v1/storage/exports/{quoted}", content=b"a,b\n",
+                             headers={"content-type": "text/csv"})).json()["key"] == odd
+    signed = (await client.post(f"/v1/storage/exports/{quoted}/sign", json={})).json()
+    assert signed["key"] == odd
+    r = await client.get(httpx.URL(signed["url"]).raw_path.decode(), headers=anonymous)
+    assert r.status_code == 200 and r.content == b"a,b\n"
     # Signing needs the object to exist; POST on an object path is only .../sign.
     assert_problem(await client.post("/v1/storage/exports/missing.csv/sign", json={}), 404, "missing.csv")
     assert_problem(await client.post("/v1/storage/exports/sales/2026-11.csv", json={}), 404, "/sign")
