@@ -968,6 +968,9 @@ SELECT k.name, k.description, k.public,
   LEFT JOIN storage.buckets AS b ON b.name = k.name AND b.tenant_id = $1
  ORDER BY k.name;
 
+-- name: storage_bucket_kinds
+SELECT array_agg(name ORDER BY name) FROM storage.bucket_kinds;
+
 -- name: storage_bucket_set
 -- A tenant's own settings of a bucket (NULL = the default; retention 0 = kept until deleted).
 INSERT INTO storage.buckets (tenant_id, name, max_object_bytes, content_types, retention_days)

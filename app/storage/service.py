@@ -142,6 +142,7 @@ class Storage:
         self.settings = settings
         self.clock = clock
         self._signing: dict[str, tuple[float, list[bytes]]] = {}
+        self._kinds: frozenset[str] | None = None
 
     # -- buckets -----------------------------------------------------------------------------------------------
     async def buckets(self, tenant_id: str) -> list[Bucket]:
@@ -149,16 +150,20 @@ class Storage:
         return [Bucket(r["name"], r["description"], r["public"], r["max_object_bytes"], tuple(r["content_types"]),
                        r["retention_days"]) for r in rows]
 
+    async def exists(self, name: str) -> None:
+        """A 404 for a bucket name that is none of the buckets every tenant has (read once: they are fixed)."""
+        if self._kinds is None:
+            self._kinds = frozenset(await self.db.pool.fetchval(q("storage_bucket_kinds")))
+        if name not in self._kinds:
+            raise NotFound(f"there is no bucket {name!r}; the buckets are {', '.join(sorted(self._kinds))}")
+
     async def bucket(self, tenant_id: str, name: str) -> Bucket:
-        found = next((b for b in await self.buckets(tenant_id) if b.name == name), None)
-        if found is None:
-            names = ", ".join(b.name for b in await self.buckets(tenant_id))
-            raise NotFound(f"there is no bucket {name!r}; the buckets are {names}")
-        return found
+        await self.exists(name)
+        return next(b for b in await self.buckets(tenant_id) if b.name == name)
 
     async def configure(self, tenant_id: str, name: str, *, max_object_bytes: int | None,
                         content_types: list[str] | None, retention_days: int | None) -> Bucket:
-        await self.bucket(tenant_id, name)
+        await self.exists(name)
         await self.db.tenant(tenant_id).execute(q("storage_bucket_set"), tenant_id, name, max_object_bytes,
                                                  [media_type(t) for t in content_types] if content_types else None,
                                                  retention_days)
@@ -197,7 +202,7 @@ class Storage:
         return await self.put(tenant_id, bucket, key, one(), content_type, length=len(data), **kwargs)
 
     async def head(self, tenant_id: str, bucket: str, key: str) -> StoredObject:
-        await self.bucket(tenant_id, bucket)
+        await self.exists(bucket)
         row = await self.db.tenant(tenant_id).fetchrow(q("storage_object"), tenant_id, bucket, check_key(key))
         if row is None:
             raise NotFound(f"there is no object {key!r} in the bucket {bucket!r}")
@@ -221,14 +226,14 @@ class Storage:
         for name, value in (("prefix", prefix), ("cursor", cursor or "")):
             if len(value) > MAX_KEY_LENGTH:
                 raise InvalidInput(f"{name} is longer than a key can be ({MAX_KEY_LENGTH} characters)")
-        await self.bucket(tenant_id, bucket)
+        await self.exists(bucket)
         rows = await self.db.tenant(tenant_id).fetch(q("storage_objects_page"), tenant_id, bucket, prefix,
                                                      cursor or "", limit + 1)
         items = [StoredObject.of(r) for r in rows[:limit]]
         return items, (items[-1].key if len(rows) > limit else None)
 
     async def delete(self, tenant_id: str, bucket: str, key: str) -> StoredObject:
-        await self.bucket(tenant_id, bucket)
+        await self.exists(bucket)
         row = await self.db.tenant(tenant_id).fetchrow(q("storage_object_delete"), tenant_id, bucket, check_key(key))
         if row is None:
             raise NotFound(f"there is no object {key!r} in the bucket {bucket!r}")
