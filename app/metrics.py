@@ -27,6 +27,9 @@ HTTP_DURATION = Histogram("ipai_http_request_duration_seconds", "HTTP request la
                           ["method", "route"], buckets=_LATENCY)
 SEARCH_DURATION = Histogram("ipai_search_duration_seconds", "Search latency by mode (REST, MCP and ask)",
                             ["mode"], buckets=_LATENCY)
+SEARCH_STAGE_DURATION = Histogram(
+    "ipai_search_stage_duration_seconds", "Time of each stage of a search in the database (terms, vector, lexical, "
+    "trigram, fusion), for one search in eight", ["stage"], buckets=_LATENCY)
 ANSWERS = Counter("ipai_answers_total", "Answers by outcome: answered (grounded), declined, error", ["outcome"])
 WEBHOOKS = Counter("ipai_webhooks_total", "Webhook deliveries by source and result", ["source", "result"])
 JOBS_DONE = Counter("ipai_jobs_completed_total", "Jobs this process completed, by queue", ["queue"])
@@ -65,3 +68,9 @@ async def render(services: Services, hub: Hub | None) -> bytes:
         multiprocess.MultiProcessCollector(registry)
         return generate_latest(registry)
     return generate_latest()
+
+
+def observe_search_stages(milliseconds: dict[str, float]) -> None:
+    """A sampled search's stage times (HybridRetriever's observe_stages)."""
+    for stage, ms in milliseconds.items():
+        SEARCH_STAGE_DURATION.labels(stage).observe(ms / 1000)

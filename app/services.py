@@ -16,7 +16,7 @@ from app.assistant.service import Assistant
 from app.assistant.similarity import SentenceSimilarity
 from sql.db import Database, Db, Replica, create_pool, init_connection, migrate, prepare_app_role, replica_url
 from sql.errors import ConfigurationError
-from app.metrics import JOBS_DONE
+from app.metrics import JOBS_DONE, observe_search_stages
 from sql.queries import q
 from sql.queue import Job, Queue, Worker
 from app.odoo.secrets import adopt_plaintext_secrets
@@ -113,7 +113,7 @@ class Services:
         chunker = Chunker(settings.chunks.size, settings.chunks.overlap)
         pipeline = IngestPipeline(db, chunker, DocumentStore(queue, embedder.name), languages,
                                   LexicalBacklog(db, lease_seconds=LOAD_LEASE_SECONDS))
-        retriever = HybridRetriever(db, embedder)
+        retriever = HybridRetriever(db, embedder, observe_stages=observe_search_stages)
         a = settings.assistant
         if llm is None and (api_key or settings.openai.api_key):
             llm = OpenAIChat(openai_client(settings, api_key), a.chat_model, max_tokens=a.max_tokens,

@@ -5,6 +5,7 @@ import asyncio
 import contextlib
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -20,6 +21,9 @@ from ingest.embedding import Embedder
 from ingest.tokens import count_tokens
 from retrieval.snippets import marker, snippet
 from sql.queries import q
+
+STAGES = ("terms", "vector", "lexical", "trigram", "fusion")
+"""A hybrid search's stages in the database, in the order rag.hybrid_search_v2 times them."""
 
 DEFAULTS_FILE = Path(__file__).resolve().parent / "defaults.json"
 MODES = ("hybrid", "vector", "lexical", "trigram")
@@ -103,10 +107,16 @@ class Hit:
 class HybridRetriever:
     """Query -> ranked chunks through one call of rag.hybrid_search."""
 
-    def __init__(self, db: Db, embedder: Embedder, params: SearchParams | None = None) -> None:
+    def __init__(self, db: Db, embedder: Embedder, params: SearchParams | None = None,
+                 observe_stages: Callable[[dict[str, float]], None] | None = None, stage_sample: int = 8) -> None:
+        """observe_stages: receives, for one search in stage_sample, the milliseconds each stage that ran took in
+        the database (terms, vector, lexical, trigram, fusion), as rag.hybrid_search_v2 publishes them."""
         self.db = db
         self.embedder = embedder
         self.params = params or SearchParams.defaults()
+        self.observe_stages = observe_stages
+        self.stage_sample = max(1, stage_sample)
+        self._searches = 0
         self.long_queries = asyncio.Semaphore(LONG_QUERY_SLOTS)
         """Long queries take turns on a few connections, so that a flood of them leaves the pool to others."""
 
@@ -155,11 +165,12 @@ class HybridRetriever:
         sql = q("hybrid_search")
         try:
             async with self.long_queries if tokens > LONG_QUERY_TOKENS else contextlib.nullcontext():
+                stages = self._stages_to_time(p)
                 if conn is None:  # a search may lag its writes a little: a read replica serves it, if any
                     async with (await self.db.reader(tenant_id)).acquire() as c:
-                        hits = await self._hits(c, sql, args, flags)
+                        hits = await self._hits(c, sql, args, flags, stages)
                 else:
-                    hits = await self._hits(conn, sql, args, flags)
+                    hits = await self._hits(conn, sql, args, flags, stages)
         except (asyncpg.InvalidParameterValueError, asyncpg.DataError, asyncpg.UndefinedObjectError) as exc:
             raise InvalidInput(str(exc)) from exc
         if snippets:
@@ -168,9 +179,24 @@ class HybridRetriever:
                 hit.snippet = snippet(hit.content, pattern)
         return hits
 
-    @staticmethod
-    async def _hits(conn: asyncpg.Connection, sql: str, args: tuple[Any, ...], flags: bool) -> list[Hit]:
+    def _stages_to_time(self, p: SearchParams) -> list[str] | None:
+        """The stages whose times this search reports (one search in stage_sample): those that ran."""
+        if self.observe_stages is None:
+            return None
+        self._searches += 1
+        if self._searches % self.stage_sample:
+            return None
+        ran = {"vector": p.w_vector > 0, "lexical": p.w_lexical > 0, "trigram": p.w_trigram > 0}
+        return [stage for stage in STAGES if ran.get(stage, True)]
+
+    async def _hits(self, conn: asyncpg.Connection, sql: str, args: tuple[Any, ...], flags: bool,
+                    stages: list[str] | None = None) -> list[Hit]:
         hits = [_hit(r) for r in await conn.fetch(sql, *args)]
+        if stages and self.observe_stages is not None:
+            published = await conn.fetchval(q("search_stages"))
+            if published:
+                times = dict(zip(STAGES, (float(v) for v in published.split(","))))
+                self.observe_stages({stage: times[stage] for stage in stages})
         if flags and hits:
             flagged = {r["id"]: r["flags"] for r in await conn.fetch(q("chunk_flags"), [h.chunk_id for h in hits])}
             for hit in hits:

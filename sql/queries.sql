@@ -958,6 +958,10 @@ LIMIT 1;
 -- The service role's stored password.
 SELECT password FROM control_plane.app_role_login;
 
+-- name: search_stages
+-- The milliseconds of each stage of the transaction's last hybrid search (terms, vector, lexical, trigram, fusion).
+SELECT current_setting('ipai.search_stages_ms', true);
+
 -- name: storage_buckets
 -- A tenant's buckets with their effective settings ($2: the default object size limit).
 SELECT k.name, k.description, k.public,

@@ -592,6 +592,9 @@ DECLARE
     x_tr        integer[];
     x_ts        float8[];
     x_page      integer[];
+    -- each stage's time (ms), published with set_config for the caller to read (rag.search_stages)
+    g_mark      timestamptz := clock_timestamp();
+    g_ms        float8[] := ARRAY[0, 0, 0, 0, 0];
     -- the filter check of a dynamic leg's candidate p.chunk_id (parameters $4..$9), empty without filters
     v_passes    text := '';
 BEGIN
@@ -612,6 +615,7 @@ BEGIN
     PERFORM set_config('hnsw.ef_search', greatest(p_ef_search, least(v_depth, 1000))::text, true);
     PERFORM set_config('pg_trgm.similarity_threshold', p_trigram_threshold::text, true);
 
+    g_mark := clock_timestamp();
     -- The query's terms, once per language of the tenant's corpus. A token is fuzzy (goes to the
     -- trigram leg) when the vocabulary lacks it (a typo) or it looks like a code: digits, dots,
     -- slashes, underscores. Hyphenated words are not: their parts are searched exactly (and leaving
@@ -662,6 +666,8 @@ BEGIN
     -- the tables are planned per call (EXECUTE): the vector leg needs its model's dimension and partial
     -- index as literals, and a generic plan of the others cannot know their depths.
 
+    g_ms[1] := extract(epoch FROM clock_timestamp() - g_mark) * 1000;
+    g_mark := clock_timestamp();
     -- vector leg: cosine over the model's HNSW index; its dimension and partial index are literals
     IF w_vector > 0 AND query_embedding IS NOT NULL THEN
         SELECT m.name, m.dimensions INTO v_model, v_dims FROM rag.embedding_models AS m
@@ -688,6 +694,8 @@ BEGIN
               p_updated_from, p_updated_to, match_threshold;
     END IF;
 
+    g_ms[2] := extract(epoch FROM clock_timestamp() - g_mark) * 1000;
+    g_mark := clock_timestamp();
     -- lexical leg: BM25 over the postings, each term's postings read in impact order, scored exactly
     IF w_lexical > 0 AND q_ids IS NOT NULL THEN
         EXECUTE format($q$
@@ -706,6 +714,8 @@ BEGIN
               p_updated_from, p_updated_to, p_postings_depth, q_ids, q_w, q_k, q_kb;
     END IF;
 
+    g_ms[3] := extract(epoch FROM clock_timestamp() - g_mark) * 1000;
+    g_mark := clock_timestamp();
     -- trigram leg: each fuzzy token's nearest terms in the vocabulary (short texts: the words of
     -- chunks, titles and section paths); a chunk scores, per token, the best similarity among them.
     IF w_trigram > 0 AND f_tok IS NOT NULL THEN
@@ -736,6 +746,8 @@ BEGIN
               p_updated_from, p_updated_to, p_postings_depth, n_tok, n_ids, n_sim;
     END IF;
 
+    g_ms[4] := extract(epoch FROM clock_timestamp() - g_mark) * 1000;
+    g_mark := clock_timestamp();
     -- fusion: reciprocal rank, or scores normalised per leg between its worst and best (lists are sorted)
     SELECT array_agg(f.chunk_id ORDER BY f.score DESC, f.chunk_id), array_agg(f.score ORDER BY f.score DESC, f.chunk_id),
            array_agg(f.vr ORDER BY f.score DESC, f.chunk_id), array_agg(f.vs ORDER BY f.score DESC, f.chunk_id),
@@ -768,6 +780,9 @@ BEGIN
     ELSE
         x_page := ARRAY(SELECT generate_series(p_offset + 1, least(p_offset + match_count, cardinality(x_ids))));
     END IF;
+
+    g_ms[5] := extract(epoch FROM clock_timestamp() - g_mark) * 1000;
+    PERFORM set_config('ipai.search_stages_ms', array_to_string(g_ms, ','), true);
 
     RETURN QUERY
     SELECT c.id, c.document_id, d.external_id, d.title, d.source, c.section_path, c.content,

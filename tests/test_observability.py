@@ -38,7 +38,8 @@ async def test_metrics_count_requests_searches_answers_and_queues(client: AsyncT
     r = await client.post("/v1/kb/documents", headers=admin, json={"external_id": "a", "content": "Credit notes "
                           "reverse a posted invoice."})
     assert r.status_code == 201
-    assert (await client.post("/v1/search", headers=admin, json={"query": "credit note"})).status_code == 200
+    for _ in range(8):  # one search in eight reports its stages
+        assert (await client.post("/v1/search", headers=admin, json={"query": "credit note"})).status_code == 200
     assert (await client.post("/v1/search", headers=admin, json={"query": "credit", "mode": "lexical"})).status_code == 200
     await client.post("/v1/ask", headers=admin, json={"question": "What does a zanzibar quokka eat?"})
 
@@ -49,6 +50,8 @@ async def test_metrics_count_requests_searches_answers_and_queues(client: AsyncT
     assert got[("ipai_http_requests_total", (("method", "POST"), ("route", "/v1/search"), ("status", "200")))] >= 2
     assert got[("ipai_search_duration_seconds_count", (("mode", "hybrid"),))] >= 1
     assert got[("ipai_search_duration_seconds_count", (("mode", "lexical"),))] >= 1
+    for stage in ("terms", "vector", "lexical", "fusion"):
+        assert got[("ipai_search_stage_duration_seconds_count", (("stage", stage),))] >= 1, stage
     assert got[("ipai_answers_total", (("outcome", "declined"),))] >= 1
     assert got[("ipai_queue_jobs", (("queue", "embed"), ("state", "pending")))] >= 1, "no worker ran: it waits"
     assert ("ipai_db_pool_connections", (("state", "max"),)) in got

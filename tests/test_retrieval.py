@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from sql.errors import InvalidInput
 from app.services import Services
 from ingest.loaders import LoadedDocument
 from ingest.pipeline import IngestOptions
-from retrieval.retriever import LONG_QUERY_SLOTS, LONG_QUERY_TOKENS, Filters, SearchParams
+from retrieval.retriever import LONG_QUERY_SLOTS, LONG_QUERY_TOKENS, Filters, HybridRetriever, SearchParams
 from ingest.tokens import count_tokens
 from tests.conftest import login, make_settings
 
@@ -45,6 +46,22 @@ async def test_each_leg_finds_the_obvious_document(services: Services) -> None:
     assert hits[0].external_id == "projects"
     assert hits[0].legs["vector"]["rank"] == 1 and hits[0].legs["lexical"]["rank"] == 1
     assert hits[0].snippet and "<mark>" in hits[0].snippet
+
+
+async def test_each_stage_of_a_sampled_search_reports_its_time(services: Services) -> None:
+    await load(services)
+    seen: list[dict[str, float]] = []
+    retriever = HybridRetriever(services.db, services.embedder, observe_stages=seen.append, stage_sample=2)
+    await retriever.search("credit note", tenant_id="default")
+    assert seen == []  # the first of two is not sampled
+    started = time.perf_counter()
+    await retriever.search("credit note", tenant_id="default")
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    assert set(seen[0]) == {"terms", "vector", "lexical", "fusion"} | ({"trigram"} if retriever.params.w_trigram else set())
+    assert all(ms >= 0 for ms in seen[0].values()) and sum(seen[0].values()) <= elapsed_ms
+    await retriever.search("credit", tenant_id="default", mode="lexical")
+    await retriever.search("credit", tenant_id="default", mode="lexical")
+    assert set(seen[1]) == {"terms", "lexical", "fusion"}  # the legs that did not run are not reported
 
 
 async def test_trigram_leg_handles_typos_and_identifiers(services: Services) -> None:
