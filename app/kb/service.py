@@ -124,19 +124,22 @@ class KnowledgeBase:
 
     async def wait_embedded(self, document_ids: Sequence[int], timeout: float) -> bool:
         """Poll until every chunk of the documents has a vector of the active model, or the timeout."""
+        return await self._poll(q("chunks_unembedded_count"), document_ids, timeout)
+
+    async def wait_settled(self, document_ids: Sequence[int], timeout: float) -> bool:
+        """Poll until none of the documents is queued, parsing or embedding, or the timeout."""
+        return await self._poll(q("documents_unsettled"), document_ids, timeout)
+
+    async def _poll(self, count_query: str, document_ids: Sequence[int], timeout: float) -> bool:
+        """Until the query counts nothing left for the documents (True), or the timeout (False)."""
         deadline = time.monotonic() + timeout
         pause = 0.01  # the in-process worker starts at once (Queue.wake): look again soon, then less often
-        while True:
-            missing = await self.db.fetchval(
-                q("chunks_unembedded_count"),
-                list(document_ids), self.model,
-            )
-            if not missing:
-                return True
+        while await self.db.fetchval(count_query, list(document_ids), self.model):
             if time.monotonic() > deadline:
                 return False
             await asyncio.sleep(pause)
             pause = min(pause * 2, 0.1)
+        return True
 
     async def queue_file(self, original: StoredObject, *, external_id: str, title: str, options: IngestOptions,
                          overrides: dict[str, Any]) -> IngestOut:
@@ -177,16 +180,6 @@ class KnowledgeBase:
                 await enqueue_parse(self.services, conn, self.tenant_id, document_id, {})
             await publish(self.services, conn, [document_id])
         return await self.get(document_id)
-
-    async def wait_settled(self, document_ids: Sequence[int], timeout: float) -> None:
-        """Poll until none of the documents is queued, parsing or embedding, or the timeout."""
-        deadline = time.monotonic() + timeout
-        pause = 0.01
-        while time.monotonic() < deadline:
-            if not await self.db.fetchval(q("documents_unsettled"), list(document_ids), self.model):
-                return
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, 0.1)
 
     async def get(self, document_id: int, *, with_chunks: bool = False) -> DocumentOut:
         async with self.db.acquire() as conn:

@@ -124,9 +124,10 @@ class StorageController(Controller):
     @get("/{bucket:str}", operation_id="listObjects", opt={"scope": "storage:read"})
     async def list_objects(
         self, services: Services, tenant_id: str, bucket: BucketName,
-        prefix: str = stated_param("only keys that start with this", default="", pattern=NO_NUL, maxLength=1024),
+        prefix: str = stated_param("only keys that start with this", default="", pattern=NO_NUL,
+                                   maxLength=MAX_KEY_LENGTH),
         cursor: str | None = stated_param("the key after which the page starts (next_cursor)", default=None,
-                                          pattern=NO_NUL, maxLength=1024),
+                                          pattern=NO_NUL, maxLength=MAX_KEY_LENGTH),
         limit: int = Parameter(default=100, ge=1, le=1000),
     ) -> ObjectPage:
         """A bucket's objects in key order, filtered by key prefix, paginated by cursor."""
