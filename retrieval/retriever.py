@@ -5,7 +5,7 @@ import asyncio
 import contextlib
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -178,6 +178,15 @@ class HybridRetriever:
             for hit in hits:
                 hit.snippet = snippet(hit.content, pattern)
         return hits
+
+    async def term_frequencies(self, tenant_id: str, words: Sequence[str]) -> tuple[dict[str, int], int]:
+        """How many of the tenant's chunks hold each word (as the lexical index stems it), and how many chunks
+        the index counts (0 while it is empty or deferred)."""
+        if not words:
+            return {}, 0
+        async with (await self.db.reader(tenant_id)).acquire() as conn:
+            rows = await conn.fetch(q("term_frequencies"), tenant_id, list(words))
+        return {r["word"]: int(r["df"]) for r in rows}, int(rows[0]["chunks"]) if rows else 0
 
     def _stages_to_time(self, p: SearchParams) -> list[str] | None:
         """The stages whose times this search reports (one search in stage_sample): those that ran."""

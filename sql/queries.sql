@@ -958,6 +958,19 @@ LIMIT 1;
 -- The service role's stored password.
 SELECT password FROM control_plane.app_role_login;
 
+-- name: term_frequencies
+-- How many of the tenant's chunks hold each word $2 (its lexeme in each language of the corpus; the most of them),
+-- and how many chunks the tenant has: a word of the question the knowledge base (almost) never uses.
+SELECT w.word, coalesce(max(t.df), 0) AS df, (SELECT coalesce(sum(chunk_count), 0) FROM rag.corpus_stats
+                                            WHERE tenant_id = $1) AS chunks
+  FROM unnest($2::text[]) AS w(word)
+  CROSS JOIN rag.corpus_stats AS s
+  LEFT JOIN rag.term_stats AS t
+         ON t.tenant_id = s.tenant_id AND t.language = s.language
+        AND t.lexeme = (tsvector_to_array(to_tsvector(s.language, w.word)))[1]
+ WHERE s.tenant_id = $1
+ GROUP BY w.word;
+
 -- name: search_stages
 -- The milliseconds of each stage of the transaction's last hybrid search (terms, vector, lexical, trigram, fusion).
 SELECT current_setting('ipai.search_stages_ms', true);

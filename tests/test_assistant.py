@@ -168,7 +168,7 @@ async def test_chat_sessions_resolve_follow_ups_and_store_turns(api: AsyncTestCl
     second = r.json()
     assert second["session_id"] == session
     # The follow-up carries the previous turn's topic, not the previous turn itself.
-    assert second["standalone_query"] == "and for credit notes? (posted customer invoice, reverse)"
+    assert second["standalone_query"] == "and for credit notes? (customer invoice, reverse)"
     history = (await api.get(f"/v1/chat/sessions/{session}")).json()
     assert [m["role"] for m in history["messages"]] == ["user", "assistant", "user", "assistant"]
     assert history["messages"][1]["citations"]
@@ -393,3 +393,28 @@ async def test_real_documents_whole_sentences_flags_and_declines(services: Servi
     # A question about something the knowledge base never names is declined.
     answer = await assistant.ask("How do I print pick lists from Shopify?", tenant_id="default")
     assert not answer.grounded and answer.answer == NOT_COVERED
+    # So is one whose key term the knowledge base never uses, though the cited text shares its other words.
+    answer = await assistant.ask("How do warehouse staff print pick lists on a kiosk?", tenant_id="default")
+    assert not answer.grounded and answer.answer == NOT_COVERED
+    answer = await assistant.ask("Which product location does the pick list show?", tenant_id="default")
+    assert answer.grounded, "words naming the kind of answer asked for ('which product location') need not be there"
+
+
+def test_key_terms_name_things_not_the_kind_of_answer() -> None:
+    from app.assistant.coverage import key_terms, rare, unwritten
+
+    assert key_terms("In what year was Tesla born?") == ["tesla", "born"]
+    assert key_terms("Does the POS have a self-checkout kiosk where shoppers pay on their own?") == [
+        "pos", "self", "checkout", "kiosk", "shoppers", "pay"]
+    assert key_terms("Can customers cancel it themselves? Nobody knows.") == ["customers"]
+    assert unwritten(["kiosk", "carousel", "invoice"], "Turn the image into a carrousel on each invoices page.") == [
+        "kiosk"]
+    assert rare({"kiosk": 0, "gift": 3, "invoice": 400}, 3352) == ["kiosk", "gift"]
+    assert rare({"kiosk": 0}, 0) == [], "no lexical statistics yet: nothing is called rare"
+
+
+async def test_term_frequencies_count_chunks_per_word(services: Services) -> None:
+    await load(services)
+    frequencies, chunks = await services.retriever.term_frequencies("default", ["credit", "notes", "kiosk"])
+    assert chunks == 3 and frequencies == {"credit": 1, "notes": 1, "kiosk": 0}
+    assert await services.retriever.term_frequencies("another-tenant", ["credit"]) == ({}, 0), "its own index only"

@@ -144,3 +144,20 @@ async def test_token_similarity_with_the_local_model() -> None:
     assert rows.shape == (2, len(SIMILARITY_COLUMNS)) and (rows[0] > rows[1]).all()
     assert len(similarity._tokens) == 2, "never evicts a sentence in use"
     assert np.allclose(await similarity(question, [answer, other]), rows, atol=1e-6), "cached: the same rows"
+
+
+async def test_word_similarity_finds_close_meaning_with_the_local_model() -> None:
+    """A rare word of the question counts as covered when a word of the cited text is close to it in meaning,
+    not when the text only shares the question's other words."""
+    from app.assistant.coverage import MIN_TERM_MEANING
+    from app.assistant.similarity import SentenceSimilarity
+    from ingest.embedding import LocalEmbedder
+
+    similarity = SentenceSimilarity(LocalEmbedder())
+    question = await similarity.encode("What happens to unhappy subscribers?")
+    close = await similarity.word_similarity(question, ["unhappy", "absent"],
+                                             ["An alert is raised when a subscriber is dissatisfied."])
+    assert close["unhappy"] >= MIN_TERM_MEANING and close["absent"] == 0.0
+    question = await similarity.encode("Can I sell gift cards in the Point of Sale?")
+    far = await similarity.word_similarity(question, ["gift"], ["The Point of Sale prints a receipt for each sale."])
+    assert far["gift"] < MIN_TERM_MEANING

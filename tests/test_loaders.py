@@ -96,6 +96,15 @@ def test_rst_roles_and_directives_become_what_a_reader_sees() -> None:
     assert_offsets(doc)
 
 
+def test_rst_file_metadata_is_dropped_and_definition_terms_keep_one_colon() -> None:
+    source = (":orphan:\n:show-content:\n\n.. _label:\n\n=====\nMixin\n=====\n\n:Author: kept, not at the top\n\n"
+              "Context keys:\n    These keys control tracking.\n\n    - ``tracking_disable``: no tracking\n")
+    [doc] = load_bytes(source.encode(), "mixin.rst")
+    assert doc.text.split("\n\n") == ["Mixin", "Author: kept, not at the top",
+                                       "Context keys: These keys control tracking.", "- tracking_disable: no tracking"]
+    assert_offsets(doc)
+
+
 def test_rst_never_reads_other_files(tmp_path: Path) -> None:
     secret = tmp_path / "secret.txt"
     secret.write_text("TOP-SECRET-VALUE")
@@ -240,10 +249,11 @@ def test_folders_are_walked_recursively(tmp_path: Path) -> None:
     (tmp_path / "a" / "b" / "two.rst").write_text("Two\n===\n\ny")
     (tmp_path / "a" / "b" / "skip.bin").write_bytes(b"\x00\x01")
     (tmp_path / "three.txt.gz").write_bytes(gzip.compress(b"three"))
+    (tmp_path / "index.rst").write_text(":orphan:\n\n.. toctree::\n\n   a/one\n")
     found = [path.relative_to(tmp_path).as_posix() for _, path in iter_paths([tmp_path])]
-    assert found == ["a/b/two.rst", "a/one.md", "three.txt.gz"]
+    assert found == ["a/b/two.rst", "a/one.md", "index.rst", "three.txt.gz"]
     ids = [doc.external_id for root, path in iter_paths([tmp_path]) for doc in load_path(root, path)]
-    assert ids == ["a/b/two.rst", "a/one.md", "three.txt.gz"]
+    assert ids == ["a/b/two.rst", "a/one.md", "three.txt.gz"], "a page with nothing to read gives no document"
 
 
 def test_errors() -> None:

@@ -1,14 +1,17 @@
 """Knowing when not to answer: a question about something the knowledge base never names ("Shopify", "Apple
 Pay", "Google Tag Manager") is not answered by text that merely shares its other words. Every name the
-question uses must occur in the retrieved text (fuzzily: a misspelt name still counts); besides, the answerer
-needs a share of the question's weight in one sentence (ExtractiveAnswerer.min_support)."""
+question uses must occur in the retrieved text (fuzzily: a misspelt name still counts); every key term the
+knowledge base (almost) never uses ("kiosk", "gift", "expiry") must be written in the cited passage or be close
+in meaning to a word of it; besides, the answerer needs a share of the question's weight in one sentence
+(ExtractiveAnswerer.min_support)."""
 from __future__ import annotations
 
 import re
 
+from lemminflect import getAllLemmas
 from rapidfuzz import fuzz
 
-from app.assistant.extractive import STOPWORDS
+from app.assistant.extractive import QUESTION_WORDS, STOPWORDS, norm
 
 _NAME_TOKEN = re.compile(r"[A-Za-z0-9][\w'’\-&/]*[\w]|[A-Za-z0-9]|[.?!:;,()\"“”]")
 _BREAKS = ".?!:;,()\"“”"
@@ -57,3 +60,74 @@ def unknown_names(question: str, texts: list[str]) -> list[str]:
     held = " ".join(texts).lower()
     return [name for name in names(question)
             if len(name) > 3 and fuzz.partial_ratio(name.lower(), held) < MIN_NAME_SIMILARITY]
+
+
+NOT_TERMS = frozenset("""
+nobody anybody somebody everybody anyone someone everyone nothing anything something everything none
+myself yourself yourselves himself herself itself ourselves themselves many much
+doesn don isn aren wasn weren hasn haven hadn didn won wouldn shouldn couldn can't ll ve re
+""".split())
+"""Words that name nothing (pronouns, the stubs of contractions a tokenizer leaves)."""
+
+
+def names_a_thing(word: str) -> bool:
+    """Whether a word can name a thing: a noun (or an adjective, a noun phrase's other half) by lemminflect's
+    lexicon, or a word it does not know (product names, jargon: "webshop", "XML-RPC"); not a pronoun."""
+    lower = word.lower()
+    if lower in NOT_TERMS:
+        return False
+    kinds = getAllLemmas(lower)
+    return not kinds or bool({"NOUN", "PROPN", "ADJ"} & kinds.keys())
+
+
+_ANSWER_TYPE = re.compile(r"\b(?:what|which|whose|how (?:many|much))\s+((?:[A-Za-z][\w'’-]*\s*)+)", re.IGNORECASE)
+
+
+def key_terms(question: str) -> list[str]:
+    """The question's words that can name a thing (names_a_thing), lower-cased; not stop or question words,
+    not the brand, not numbers, and not the words right after "what", "which" or "how many" (up to the next
+    stop word: "what year", "which pricing option"), which name the kind of answer asked for, not a topic the
+    answer has to name."""
+    asked_for = set()
+    for match in _ANSWER_TYPE.finditer(question):
+        for word in match.group(1).split():
+            if word.lower() in STOPWORDS:
+                break
+            asked_for.update(re.findall(r"[a-z]+", word.lower()))
+    out = []
+    for word in re.findall(r"[A-Za-z][A-Za-z]+", question):
+        lower = word.lower()
+        if (lower not in STOPWORDS and lower not in QUESTION_WORDS and lower != BRAND and lower not in asked_for
+                and names_a_thing(lower)):
+            out.append(lower)
+    return list(dict.fromkeys(out))
+
+
+MIN_TERM_SIMILARITY = 85
+"""rapidfuzz partial_ratio above which a key term counts as written in the text ("carousel" / "carrousel")."""
+
+
+def unwritten(terms: list[str], text: str) -> list[str]:
+    """The terms the text does not hold: not as a word of the same crude stem, not fuzzily (terms of five
+    letters or more)."""
+    lower = text.lower()
+    words = {norm(w) for w in re.findall(r"[a-z0-9][\w'’\-\.]*[\w]|[a-z0-9]", lower)}
+    return [t for t in terms if norm(t) not in words
+            and (len(t) < 5 or fuzz.partial_ratio(t, lower) < MIN_TERM_SIMILARITY)]
+
+
+RARE_SHARE = 0.001
+"""A word held by at most this share of the knowledge base's chunks (at least none) is one it (almost) never
+uses: a question about it is not answered by text that does not name it, or something close to it."""
+
+
+def rare(frequencies: dict[str, int], chunks: int) -> list[str]:
+    """The words the knowledge base (almost) never uses; none when the lexical index counts no chunk yet."""
+    if chunks <= 0:
+        return []
+    return [w for w, df in frequencies.items() if df <= RARE_SHARE * chunks]
+
+
+MIN_TERM_MEANING = 0.45
+"""The cosine (the local model's contextual word vectors) from which a word of the cited passage is close enough
+in meaning to a rare key term ("unhappy" / "dissatisfied": 0.70); unrelated words mostly score 0.1-0.4."""

@@ -10,7 +10,7 @@ import numpy as np
 from app.metrics import ANSWERS
 from app.assistant.answer_log import AnswerLog
 from app.assistant.citations import Citation, Removed, citation, verify
-from app.assistant.coverage import unknown_names
+from app.assistant.coverage import MIN_TERM_MEANING, key_terms, rare, unknown_names, unwritten
 from app.assistant.extractive import ExtractiveAnswerer, Passage, SentenceCandidate, sentence_candidates
 from app.assistant.llm import ChatModel, Sampling
 from app.assistant.prompting import SYSTEM_PROMPT, pack_context, sanitise, user_message
@@ -133,7 +133,7 @@ class Assistant:
         if not self.relevant(hits):
             return Answer(NOT_COVERED, None, [], False, Usage(count_tokens(question), 0), self.model, hits=hits)
         if self.llm is None:
-            return await self._extractive(search_query or question, hits, encoded)
+            return await self._extractive(search_query or question, hits, encoded, tenant_id)
         context, messages = self._prompt(question, hits, history)
         completion = await self.llm.complete(messages, sampling=sampling)
         return self._finish(completion.text, context, Usage(completion.prompt_tokens, completion.completion_tokens))
@@ -184,7 +184,8 @@ class Assistant:
         texts = [in_context(passages[c.passage].topic, c.text(passages)) for c in candidates]
         return await self.similarity(question, texts, encoded)
 
-    async def _extractive(self, question: str, hits: list[Hit], encoded: TokenEncoding | None) -> Answer:
+    async def _extractive(self, question: str, hits: list[Hit], encoded: TokenEncoding | None,
+                          tenant_id: str) -> Answer:
         """One to three whole sentences of one block of a retrieved passage, when the retrieved text names what
         the question names; else the knowledge base does not cover the question. question: the standalone
         question (a chat's follow-up resolved)."""
@@ -200,12 +201,32 @@ class Assistant:
         if found is None or found.support < self.extractive.min_support:
             return declined
         hit = hits[found.passage]
+        cited = [in_context(passages[c.passage].topic, c.text(passages)) for c in candidates
+                 if c.passage == found.passage]
+        if await self.uncovered_terms(question, tenant_id, hit, cited, encoded):
+            return declined
         quote = hit.content[found.sentence_start:found.sentence_end]
         text = f"{sanitise(quote, self.allowed_hosts)} [{found.passage + 1}]"
         short = found.short.strip()
         short = short if short and short != quote.strip() else None
         cite = citation(found.passage + 1, hit, found.sentence_start, found.sentence_end)
         return Answer(text, short, [cite], True, Usage(prompt_tokens, count_tokens(text)), self.model, hits=hits)
+
+    async def uncovered_terms(self, question: str, tenant_id: str, hit: Hit, sentences: list[str],
+                              encoded: TokenEncoding | None) -> list[str]:
+        """The question's key terms that the knowledge base (almost) never uses and that the cited passage
+        neither writes (its title and section included) nor, when the embedder gives word vectors, comes close to
+        in meaning (sentences: the passage's sentences as the similarity reads them)."""
+        missing = unwritten(key_terms(question), " ".join((hit.title, hit.section_path, hit.content)))
+        if not missing:
+            return []
+        frequencies, chunks = await self.retriever.term_frequencies(tenant_id, missing)
+        scarce = rare(frequencies, chunks)
+        if scarce and encoded is not None and self._similarity_usable():
+            assert self.similarity is not None
+            close = await self.similarity.word_similarity(encoded, scarce, sentences)
+            scarce = [w for w in scarce if close[w] < MIN_TERM_MEANING]
+        return scarce
 
     async def ask_stream(self, question: str, **kwargs: Any) -> AsyncIterator[tuple[str, Any]]:
         """Typed events: retrieval, delta, citation, done; or error."""
@@ -217,7 +238,7 @@ class Assistant:
                                    query_embedding=encoded.vector if encoded else None)
         yield "retrieval", hits
         if not self.relevant(hits) or self.llm is None:
-            answer = (await self._extractive(kwargs.get("search_query") or question, hits, encoded)
+            answer = (await self._extractive(kwargs.get("search_query") or question, hits, encoded, tenant_id)
                       if self.relevant(hits)
                       else Answer(NOT_COVERED, None, [], False, Usage(count_tokens(question), 0), self.model, hits=hits))
             for piece in _pieces(answer.answer):

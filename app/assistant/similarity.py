@@ -24,6 +24,26 @@ def token_similarity(question: TokenEncoding, sentence: TokenEncoding, content: 
     return float(best.mean()), float(best[content].mean() if content.any() else best.mean()), float(sim.max(axis=0).mean())
 
 
+def whole_words(encoding: TokenEncoding) -> list[tuple[str, np.ndarray]]:
+    """The encoding's words, each with the normalised mean of its word pieces' vectors."""
+    words: list[tuple[str, list[np.ndarray]]] = []
+    for token, vector in zip(encoding.tokens, encoding.token_vectors.astype(np.float32)):
+        if token.startswith("##") and words:
+            words[-1] = (words[-1][0] + token[2:], [*words[-1][1], vector])
+        else:
+            words.append((token, [vector]))
+    out = []
+    for word, vectors in words:
+        mean = np.mean(vectors, axis=0)
+        out.append((word, mean / (np.linalg.norm(mean) or 1.0)))
+    return out
+
+
+def whole_word_vectors(encoding: TokenEncoding) -> np.ndarray:
+    words = whole_words(encoding)
+    return np.stack([v for _, v in words]) if words else np.zeros((0, encoding.token_vectors.shape[1]), np.float32)
+
+
 class SentenceSimilarity:
     """One row of SIMILARITY_COLUMNS per sentence, with the knowledge base's embedder; the token columns
     are zero unless the embedder gives token vectors (the local model does). Retrieved passages repeat
@@ -75,6 +95,20 @@ class SentenceSimilarity:
         if sentences:
             out[:, 0] = np.stack([self._vectors[text] for text in sentences]) @ q_vector
         return out
+
+    async def word_similarity(self, question: TokenEncoding, words: Sequence[str], texts: Sequence[str]
+                              ) -> dict[str, float]:
+        """For each of the question's words (lower-case), its best cosine with a word of the texts (contextual
+        vectors, a word's pieces averaged): how close the texts come to it in meaning, 0 when the question does
+        not hold the word. Needs `tokens`; the texts' encodings come from the cache when they are there."""
+        missing = [t for t in dict.fromkeys(texts) if t not in self._tokens]
+        encodings = await self.embedder.encode_tokens(missing) if missing else []  # type: ignore[attr-defined]
+        self._remember(self._tokens, zip(missing, encodings), texts, self.max_cached_tokens)
+        asked = {w: v for w, v in whole_words(question) if w in set(words)}
+        if not asked or not texts:
+            return {w: 0.0 for w in words}
+        held = np.concatenate([whole_word_vectors(self._tokens[t]) for t in dict.fromkeys(texts)])
+        return {w: float((held @ asked[w]).max()) if w in asked else 0.0 for w in words}
 
     @staticmethod
     def _remember(cache: OrderedDict, fresh: object, used: Sequence[str], limit: int) -> None:

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from app.assistant.coverage import names_a_thing
 from app.assistant.extractive import QUESTION_WORDS, STOPWORDS, content_words, norm
 from app.assistant.llm import ChatModel
 from app.assistant.service import Answer, Assistant
@@ -24,20 +25,21 @@ REWRITE_PROMPT = ("Rewrite the user's last message as one standalone search quer
 
 _PHRASE_WORD = re.compile(r"[A-Za-z0-9][\w'’\-\.]*[\w]|[A-Za-z0-9]")
 GENERIC = frozenset("""do does did make use get set want need able way let like know see find keep put go happen
-happens thing things someone something anyone right now first still already also again really exactly""".split())
+happens thing things someone something anyone right now first still already also again really exactly one another
+other others odoo""".split())
 MAX_TOPIC_WORDS = 8
 
 
 def topic_phrases(question: str) -> list[str]:
-    """The key noun-phrase-like runs of a question: consecutive words that are not stop words, question
-    words or generic verbs, longest first."""
+    """The key noun phrases of a question: runs of consecutive words that can name a thing (names_a_thing) and
+    are not stop words, question words or generic words, longest first."""
     runs: list[list[str]] = [[]]
     for clause in re.split(r"[,;:()?!]|\.\s", question):  # a phrase never runs across punctuation
         if runs[-1]:
             runs.append([])
         for word in _PHRASE_WORD.findall(clause):
             lower = word.lower()
-            if lower in STOPWORDS or lower in QUESTION_WORDS or lower in GENERIC:
+            if lower in STOPWORDS or lower in QUESTION_WORDS or lower in GENERIC or not names_a_thing(word):
                 if runs[-1]:
                     runs.append([])
                 continue

@@ -214,10 +214,13 @@ def iter_paths(paths: list[Path]) -> Iterator[tuple[Path, Path]]:
 
 
 def load_path(root: Path, path: Path) -> Iterator[LoadedDocument]:
-    """Documents from a file; external ids are paths relative to the ingest root."""
+    """Documents from a file; external ids are paths relative to the ingest root. A file a reader would see
+    nothing in (an index page of only metadata and a table of contents) gives none: a folder loads without it."""
     relative = path.relative_to(root).as_posix() if path != root else path.name
     resolved = str(path.resolve())  # once per file: a JSON Lines file holds thousands of documents
     for document in load_bytes(path.read_bytes(), relative):
+        if not document.text.strip():
+            continue
         document.provenance.setdefault("path", resolved)
         yield document
 

@@ -230,6 +230,7 @@ class _Renderer:
             for item in node.children:
                 term = " ".join(inline(self.text(c)) for c in item.children if isinstance(c, (nodes.term,
                                                                                                nodes.classifier)))
+                term = term.rstrip(":").rstrip()  # "Context keys:" is a term a writer ended with a colon
                 body = list(self.blocks(next((c for c in item.children if isinstance(c, nodes.definition)),
                                              nodes.definition()), level))
                 if body and body[0].kind == "paragraph":
@@ -295,7 +296,19 @@ def rst_blocks(text: str) -> list[Block]:
     """The blocks of a reStructuredText document."""
     _register(text)
     document = publish_doctree(text, settings_overrides=SETTINGS)
+    _drop_file_metadata(document)
     return list(_Renderer(document).blocks(document))
+
+
+def _drop_file_metadata(document: nodes.document) -> None:
+    """A field list before anything else of the document is its metadata (`:orphan:`, `:nosearch:`,
+    `:show-content:`), as Sphinx reads it, not text."""
+    for child in list(document.children):
+        if isinstance(child, (nodes.comment, nodes.target, nodes.substitution_definition, nodes.system_message)):
+            continue
+        if isinstance(child, nodes.field_list):
+            document.remove(child)
+        return
 
 
 def parse_rst(text: str, fallback_title: str) -> tuple[str, str, list]:
