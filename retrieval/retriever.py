@@ -104,6 +104,17 @@ class Hit:
     """Spans of content flagged at ingest as instructions to the assistant (read when search asks for them)."""
 
 
+@dataclass(frozen=True)
+class TermCounts:
+    """Words of a query against the tenant's lexical index: each one's chunk count (df), how many chunks the index
+    counts, each word's lexeme, and for a word no chunk holds, the index's nearest terms (trigrams)."""
+
+    df: dict[str, int]
+    chunks: int
+    lexemes: dict[str, str]
+    near: dict[str, list[str]]
+
+
 class HybridRetriever:
     """Query -> ranked chunks through one call of rag.hybrid_search."""
 
@@ -179,14 +190,16 @@ class HybridRetriever:
                 hit.snippet = snippet(hit.content, pattern)
         return hits
 
-    async def term_frequencies(self, tenant_id: str, words: Sequence[str]) -> tuple[dict[str, int], int]:
-        """How many of the tenant's chunks hold each word (as the lexical index stems it), and how many chunks
-        the index counts (0 while it is empty or deferred)."""
+    async def term_frequencies(self, tenant_id: str, words: Sequence[str]) -> TermCounts:
+        """How many of the tenant's chunks hold each word (as the lexical index stems it), how many chunks the
+        index counts (0 while it is empty or deferred), and the vocabulary's nearest terms to each word no chunk
+        holds."""
         if not words:
-            return {}, 0
+            return TermCounts({}, 0, {}, {})
         async with (await self.db.reader(tenant_id)).acquire() as conn:
             rows = await conn.fetch(q("term_frequencies"), tenant_id, list(words))
-        return {r["word"]: int(r["df"]) for r in rows}, int(rows[0]["chunks"]) if rows else 0
+        return TermCounts({r["word"]: int(r["df"]) for r in rows}, int(rows[0]["chunks"]) if rows else 0,
+                          {r["word"]: r["lexeme"] for r in rows}, {r["word"]: list(r["near"] or ()) for r in rows})
 
     def _stages_to_time(self, p: SearchParams) -> list[str] | None:
         """The stages whose times this search reports (one search in stage_sample): those that ran."""

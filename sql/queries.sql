@@ -959,17 +959,22 @@ LIMIT 1;
 SELECT password FROM control_plane.app_role_login;
 
 -- name: term_frequencies
--- How many of the tenant's chunks hold each word $2 (its lexeme in each language of the corpus; the most of them),
--- and how many chunks the tenant has: a word of the question the knowledge base (almost) never uses.
-SELECT w.word, coalesce(max(t.df), 0) AS df, (SELECT coalesce(sum(chunk_count), 0) FROM rag.corpus_stats
-                                            WHERE tenant_id = $1) AS chunks
+-- How many of the tenant's chunks hold each word $2 (its lexeme, in the language of the corpus where it is most
+-- used), how many chunks the tenant has, and, for a word no chunk holds, the nearest terms of the vocabulary (by
+-- trigrams: a misspelt word is near the one meant).
+SELECT w.word, f.lexeme, f.df, (SELECT coalesce(sum(chunk_count), 0) FROM rag.corpus_stats WHERE tenant_id = $1) AS chunks,
+       CASE WHEN f.df = 0 THEN ARRAY(SELECT t.lexeme FROM rag.term_stats AS t
+                                      WHERE t.tenant_id = $1 AND t.language = f.language AND t.lexeme % f.lexeme
+                                      ORDER BY similarity(t.lexeme, f.lexeme) DESC, t.lexeme LIMIT 20) END AS near
   FROM unnest($2::text[]) AS w(word)
-  CROSS JOIN rag.corpus_stats AS s
-  LEFT JOIN rag.term_stats AS t
-         ON t.tenant_id = s.tenant_id AND t.language = s.language
-        AND t.lexeme = (tsvector_to_array(to_tsvector(s.language, w.word)))[1]
- WHERE s.tenant_id = $1
- GROUP BY w.word;
+ CROSS JOIN LATERAL (
+       SELECT s.language, l.lexeme, coalesce(t.df, 0) AS df
+         FROM rag.corpus_stats AS s
+        CROSS JOIN LATERAL (SELECT coalesce((tsvector_to_array(to_tsvector(s.language, w.word)))[1], w.word)
+                                   AS lexeme) AS l
+         LEFT JOIN rag.term_stats AS t ON t.tenant_id = s.tenant_id AND t.language = s.language AND t.lexeme = l.lexeme
+        WHERE s.tenant_id = $1
+        ORDER BY coalesce(t.df, 0) DESC, s.chunk_count DESC LIMIT 1) AS f;
 
 -- name: search_stages
 -- The milliseconds of each stage of the transaction's last hybrid search (terms, vector, lexical, trigram, fusion).

@@ -9,9 +9,11 @@ from __future__ import annotations
 import re
 
 from lemminflect import getAllLemmas
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
+from rapidfuzz.distance import DamerauLevenshtein
 
 from app.assistant.extractive import QUESTION_WORDS, STOPWORDS, norm
+from retrieval.retriever import TermCounts
 
 _NAME_TOKEN = re.compile(r"[A-Za-z0-9][\w'’\-&/]*[\w]|[A-Za-z0-9]|[.?!:;,()\"“”]")
 _BREAKS = ".?!:;,()\"“”"
@@ -65,6 +67,7 @@ def unknown_names(question: str, texts: list[str]) -> list[str]:
 NOT_TERMS = frozenset("""
 nobody anybody somebody everybody anyone someone everyone nothing anything something everything none
 myself yourself yourselves himself herself itself ourselves themselves many much
+because although though unless whereas whether since
 doesn don isn aren wasn weren hasn haven hadn didn won wouldn shouldn couldn can't ll ve re
 """.split())
 """Words that name nothing (pronouns, the stubs of contractions a tokenizer leaves)."""
@@ -80,14 +83,16 @@ def names_a_thing(word: str) -> bool:
     return not kinds or bool({"NOUN", "PROPN", "ADJ"} & kinds.keys())
 
 
-_ANSWER_TYPE = re.compile(r"\b(?:what|which|whose|how (?:many|much))\s+((?:[A-Za-z][\w'’-]*\s*)+)", re.IGNORECASE)
+_ANSWER_TYPE = re.compile(r"\b(?:what|which|whose|how (?:many|much))\s+(?:(?:is|was|are|were)\s+(?:the|an?)\s+)?"
+                          r"((?:[A-Za-z][\w'’-]*\s*)+)", re.IGNORECASE)
+_TOKEN = re.compile(r"[\w’'-]+")
 
 
 def key_terms(question: str) -> list[str]:
-    """The question's words that can name a thing (names_a_thing), lower-cased; not stop or question words,
-    not the brand, not numbers, and not the words right after "what", "which" or "how many" (up to the next
-    stop word: "what year", "which pricing option"), which name the kind of answer asked for, not a topic the
-    answer has to name."""
+    """The question's words that can name a thing (names_a_thing), lower-cased; words of letters only, three or
+    more of them (not "50th"), not stop or question words, not the brand, and not the words right after "what",
+    "which", "what is the" or "how many" (up to the next stop word: "what year", "which pricing option"), which
+    name the kind of answer asked for, not a topic the answer has to name."""
     asked_for = set()
     for match in _ANSWER_TYPE.finditer(question):
         for word in match.group(1).split():
@@ -95,11 +100,16 @@ def key_terms(question: str) -> list[str]:
                 break
             asked_for.update(re.findall(r"[a-z]+", word.lower()))
     out = []
-    for word in re.findall(r"[A-Za-z][A-Za-z]+", question):
-        lower = word.lower()
-        if (lower not in STOPWORDS and lower not in QUESTION_WORDS and lower != BRAND and lower not in asked_for
-                and names_a_thing(lower)):
-            out.append(lower)
+    for token in _TOKEN.findall(question):
+        for word in re.split(r"[-’']", re.sub(r"['’]s$", "", token)):
+            lower = word.lower()
+            acronym = len(word) >= 2 and word.isupper()
+            if word[:1].isupper() and not acronym and not question.startswith(word):
+                continue  # a name: unknown_names checks those, fuzzily
+            if ((len(lower) >= 3 or acronym) and lower.isalpha() and lower not in STOPWORDS
+                    and lower not in QUESTION_WORDS and lower != BRAND and lower not in asked_for
+                    and names_a_thing(lower)):
+                out.append(lower)
     return list(dict.fromkeys(out))
 
 
@@ -108,12 +118,21 @@ MIN_TERM_SIMILARITY = 85
 
 
 def unwritten(terms: list[str], text: str) -> list[str]:
-    """The terms the text does not hold: not as a word of the same crude stem, not fuzzily (terms of five
-    letters or more)."""
+    """The terms the text does not hold: not as a word of the same crude stem, not misspelt by one letter (terms
+    of four letters or more: "tackels", "whic"), not fuzzily inside a longer word (five letters or more)."""
     lower = text.lower()
-    words = {norm(w) for w in re.findall(r"[a-z0-9][\w'’\-\.]*[\w]|[a-z0-9]", lower)}
-    return [t for t in terms if norm(t) not in words
-            and (len(t) < 5 or fuzz.partial_ratio(t, lower) < MIN_TERM_SIMILARITY)]
+    raw = set(re.findall(r"[a-z0-9][\w'’\-\.]*[\w]|[a-z0-9]", lower))
+    words = raw | {norm(w) for w in raw}
+
+    def written(term: str) -> bool:
+        if norm(term) in words:
+            return True
+        if len(term) >= 4 and process.extractOne(term, words, scorer=DamerauLevenshtein.distance,
+                                                 score_cutoff=1) is not None:
+            return True
+        return len(term) >= 5 and fuzz.partial_ratio(term, lower) >= MIN_TERM_SIMILARITY
+
+    return [t for t in terms if not written(t)]
 
 
 RARE_SHARE = 0.001
@@ -121,11 +140,25 @@ RARE_SHARE = 0.001
 uses: a question about it is not answered by text that does not name it, or something close to it."""
 
 
-def rare(frequencies: dict[str, int], chunks: int) -> list[str]:
-    """The words the knowledge base (almost) never uses; none when the lexical index counts no chunk yet."""
-    if chunks <= 0:
+def rare(counts: TermCounts) -> list[str]:
+    """The words the knowledge base (almost) never uses, but misspellings of words it uses (misspelt); none when the
+    lexical index counts no chunk yet."""
+    if counts.chunks <= 0:
         return []
-    return [w for w, df in frequencies.items() if df <= RARE_SHARE * chunks]
+    return [w for w, df in counts.df.items() if df <= RARE_SHARE * counts.chunks and not misspelt(w, counts)]
+
+
+def misspelt(word: str, counts: TermCounts) -> bool:
+    """A word no chunk holds that is one letter away (two, from eight letters on) from a term of the index ("tackels"
+    for "tackles", both stemmed) or from a stop word ("whic"); words of three letters or less never count."""
+    if counts.df.get(word, 0) > 0 or len(word) < 4:
+        return False
+    edits = 2 if len(word) >= 8 else 1
+    lexeme = counts.lexemes.get(word, word)
+    if process.extractOne(lexeme, counts.near.get(word, ()), scorer=DamerauLevenshtein.distance,
+                          score_cutoff=edits) is not None:
+        return True
+    return process.extractOne(word, STOPWORDS, scorer=DamerauLevenshtein.distance, score_cutoff=1) is not None
 
 
 MIN_TERM_MEANING = 0.45

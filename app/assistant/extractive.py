@@ -111,6 +111,52 @@ def answer_type(question: str) -> str:
     return "thing"
 
 
+_HOW_TO = re.compile(
+    r"\b(?:which|what)\b.*\b(?:setting|option|feature|button|menu|field|box|tab|app|module|product type|policy|rule|"
+    r"report|key|command|mode)s?\b|\bwhere (?:do|can|should|is|are)\b|\bwhat do (?:i|we)\b|"
+    r"\bhow (?:do|can|should) (?:i|we|you)\b", re.IGNORECASE)
+_UI_NAME = re.compile(r"(?<=[\w,;:→>)] )[A-Z][\w\-]*(?:\s+(?:(?:of|per|a|an|the|to|by|on|for|and|in|from|with)\s+)?"
+                      r"[A-Z\d][\w\-]*)*")
+UI_NAME_WEIGHT = 1.0
+"""What naming a screen's element is worth to a sentence's score, for a question about operating the software.
+Software documentation names its buttons, menus, fields and options in capitals inside a sentence ("check
+Electronic Scale", "click on Add a language"); a question on how to do something, or which setting or option
+does it, is answered by the sentence that names one, where the sentence that only restates the task does not.
+SQuAD has no such questions, so the sentence scorer cannot learn it: the weight is set by hand, the middle of the
+range (0.75-1.25) over which the Odoo documentation questions are answered the same."""
+
+
+def asks_how_to(question: str) -> bool:
+    """A question about operating the software: how to do something, where to find it, which setting, option,
+    button or menu does it."""
+    return bool(_HOW_TO.search(question))
+
+
+def names_ui(sentence: str, q_words: set[str]) -> bool:
+    """Whether the sentence names something in capitals, not as its first word, that the question does not
+    name (a button, a menu, an option)."""
+    return any(set(content_words(m.group())) - q_words - {"odoo"} for m in _UI_NAME.finditer(sentence))
+
+
+_DEFINED_TERM = re.compile(r"\s*(?:[-*]\s+|\d+\.\s+)?([^:=.!?\n]{1,60}?)\s*(?::|=|\s[-–—]\s)\s*\S")
+DEFINITION_WEIGHT = 1.0
+"""What defining a term the question names is worth to a sentence's score: a glossary entry, a field or an option
+described in a list ("Reload from attachment: saves the report ..."). Set by hand as UI_NAME_WEIGHT is (SQuAD has no
+such lists), the middle of the range (0.5-1.5) over which the Odoo documentation questions are answered the same."""
+
+
+def defines(text: str, block_start: int, start: int, q_words: set[str]) -> bool:
+    """Whether the sentence at start opens a block "term: description" (or "term = ...", "term - ...") whose term
+    of at most six words the question names."""
+    if text[block_start:start].strip(" -*0123456789."):
+        return False  # not the block's first sentence
+    match = _DEFINED_TERM.match(text, block_start)
+    if match is None or len(match.group(1).split()) > 6:
+        return False
+    term = set(content_words(match.group(1)))
+    return bool(term) and term <= q_words
+
+
 def span_features(kind: str, text: str, start: int, end: int, candidates: Sequence[tuple[int, int, frozenset[str]]],
                   q_words: set[str]) -> np.ndarray:
     """One row per candidate span: which patterns found it (alone and crossed with the answer type the
@@ -380,6 +426,11 @@ class ExtractiveAnswerer:
         features, support = sentence_features(question, passages, candidates, similarity)
         weights = self.sentence_weights.lexical if similarity is None else self.sentence_weights.similar
         scores = features @ weights
+        q_words = set(content_words(question))
+        if asks_how_to(question):
+            scores += UI_NAME_WEIGHT * np.array([names_ui(c.text(passages), q_words) for c in candidates])
+        scores += DEFINITION_WEIGHT * np.array([defines(passages[c.passage].text, c.block[0], c.start, q_words)
+                                                for c in candidates])
         return [int(i) for i in np.argsort(-scores, kind="stable")], float(support.max())
 
     def span(self, question: str, text: str, start: int, end: int, q_words: set[str]) -> tuple[int, int] | None:

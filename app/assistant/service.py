@@ -220,8 +220,7 @@ class Assistant:
         missing = unwritten(key_terms(question), " ".join((hit.title, hit.section_path, hit.content)))
         if not missing:
             return []
-        frequencies, chunks = await self.retriever.term_frequencies(tenant_id, missing)
-        scarce = rare(frequencies, chunks)
+        scarce = rare(await self.retriever.term_frequencies(tenant_id, missing))
         if scarce and encoded is not None and self._similarity_usable():
             assert self.similarity is not None
             close = await self.similarity.word_similarity(encoded, scarce, sentences)
