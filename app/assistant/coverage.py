@@ -12,7 +12,7 @@ from lemminflect import getAllLemmas
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import DamerauLevenshtein
 
-from app.assistant.extractive import QUESTION_WORDS, STOPWORDS, norm
+from app.assistant.extractive import QUESTION_WORDS, STOPWORDS, asked_for, norm
 from retrieval.retriever import TermCounts
 
 _NAME_TOKEN = re.compile(r"[A-Za-z0-9][\w'’\-&/]*[\w]|[A-Za-z0-9]|[.?!:;,()\"“”]")
@@ -83,8 +83,6 @@ def names_a_thing(word: str) -> bool:
     return not kinds or bool({"NOUN", "PROPN", "ADJ"} & kinds.keys())
 
 
-_ANSWER_TYPE = re.compile(r"\b(?:what|which|whose|how (?:many|much))\s+(?:(?:is|was|are|were)\s+(?:the|an?)\s+)?"
-                          r"((?:[A-Za-z][\w'’-]*\s*)+)", re.IGNORECASE)
 _TOKEN = re.compile(r"[\w’'-]+")
 
 
@@ -93,12 +91,7 @@ def key_terms(question: str) -> list[str]:
     more of them (not "50th"), not stop or question words, not the brand, and not the words right after "what",
     "which", "what is the" or "how many" (up to the next stop word: "what year", "which pricing option"), which
     name the kind of answer asked for, not a topic the answer has to name."""
-    asked_for = set()
-    for match in _ANSWER_TYPE.finditer(question):
-        for word in match.group(1).split():
-            if word.lower() in STOPWORDS:
-                break
-            asked_for.update(re.findall(r"[a-z]+", word.lower()))
+    kind = asked_for(question)
     out = []
     for token in _TOKEN.findall(question):
         for word in re.split(r"[-’']", re.sub(r"['’]s$", "", token)):
@@ -107,7 +100,7 @@ def key_terms(question: str) -> list[str]:
             if word[:1].isupper() and not acronym and not question.startswith(word):
                 continue  # a name: unknown_names checks those, fuzzily
             if ((len(lower) >= 3 or acronym) and lower.isalpha() and lower not in STOPWORDS
-                    and lower not in QUESTION_WORDS and lower != BRAND and lower not in asked_for
+                    and lower not in QUESTION_WORDS and lower != BRAND and lower not in kind
                     and names_a_thing(lower)):
                 out.append(lower)
     return list(dict.fromkeys(out))

@@ -145,9 +145,27 @@ described in a list ("Reload from attachment: saves the report ..."). Set by han
 such lists), the middle of the range (0.5-1.5) over which the Odoo documentation questions are answered the same."""
 
 
+_ANSWER_TYPE = re.compile(r"\b(?:what|which|whose|how (?:many|much))\s+(?:(?:is|was|are|were)\s+(?:the|an?)\s+)?"
+                          r"((?:[A-Za-z][\w'’-]*\s*)+)", re.IGNORECASE)
+
+
+def asked_for(question: str) -> set[str]:
+    """The words, lower-case, right after "what", "which", "what is the" or "how many" up to the next stop word
+    ("what year", "which pricing option", "which context key"): they name the kind of answer asked for, not a topic
+    the answer has to name."""
+    out: set[str] = set()
+    for match in _ANSWER_TYPE.finditer(question):
+        for word in match.group(1).split():
+            if word.lower() in STOPWORDS:
+                break
+            out.update(re.findall(r"[a-z]+", word.lower()))
+    return out
+
+
 def defines(text: str, block_start: int, start: int, q_words: set[str]) -> bool:
     """Whether the sentence at start opens a block "term: description" (or "term = ...", "term - ...") whose term
-    of at most six words the question names."""
+    of at most six words the question names (q_words: the question's content words but the kind of answer it asks
+    for: "which context key" is answered by a key's entry, not by the entry "Context keys")."""
     if text[block_start:start].strip(" -*0123456789."):
         return False  # not the block's first sentence
     match = _DEFINED_TERM.match(text, block_start)
@@ -429,7 +447,8 @@ class ExtractiveAnswerer:
         q_words = set(content_words(question))
         if asks_how_to(question):
             scores += UI_NAME_WEIGHT * np.array([names_ui(c.text(passages), q_words) for c in candidates])
-        scores += DEFINITION_WEIGHT * np.array([defines(passages[c.passage].text, c.block[0], c.start, q_words)
+        named = q_words - {norm(w) for w in asked_for(question)}
+        scores += DEFINITION_WEIGHT * np.array([defines(passages[c.passage].text, c.block[0], c.start, named)
                                                 for c in candidates])
         return [int(i) for i in np.argsort(-scores, kind="stable")], float(support.max())
 
