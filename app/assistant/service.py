@@ -22,6 +22,9 @@ from retrieval.retriever import Filters, Hit, HybridRetriever
 
 NOT_COVERED = "The knowledge base does not cover this question."
 MAX_QUESTION_TOKENS = 2_000
+MAX_KEY_TERMS = 32
+"""The question's key terms checked against the cited passage: the first 32 (a long question costs no more than
+one index lookup of at most 32 words)."""
 
 
 @dataclass
@@ -217,7 +220,7 @@ class Assistant:
         """The question's key terms that the knowledge base (almost) never uses and that the cited passage
         neither writes (its title and section included) nor, when the embedder gives word vectors, comes close to
         in meaning (sentences: the passage's sentences as the similarity reads them)."""
-        missing = unwritten(key_terms(question), " ".join((hit.title, hit.section_path, hit.content)))
+        missing = unwritten(key_terms(question)[:MAX_KEY_TERMS], " ".join((hit.title, hit.section_path, hit.content)))
         if not missing:
             return []
         scarce = rare(await self.retriever.term_frequencies(tenant_id, missing))
