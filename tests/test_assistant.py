@@ -53,6 +53,13 @@ def test_answer_types_and_spans() -> None:
     assert answer_type("How many payslips are computed?") == "number"
     assert answer_type("When were credit notes introduced?") == "date"
     assert answer_type("Who is the payroll officer?") == "person"
+    # A question word joining a clause does not say what the question asks for.
+    assert answer_type("Does Sales bill customers when the order is confirmed?") == "thing"
+    assert answer_type("When creating an API key, what redirect URI do I enter?") == "thing"
+    assert answer_type("Where can I rename the reasons we give when losing a deal?") == "place"
+    assert answer_type("Why does Odoo plan work orders when the main work center is free?") == "explain"
+    assert answer_type("If I bill the real shipping cost, when does Odoo compute it?") == "date"
+    assert answer_type("The officer who signs payslips works where?") == "place"
     answerer = ExtractiveAnswerer()
     passages = [Passage(DOCS["payroll"][1], 1), Passage(DOCS["credit-notes"][1], 2)]
     assert answerer.extract("Who is the payroll officer?", passages).short == "Jane Smith"

@@ -93,18 +93,33 @@ def sentences(text: str) -> list[tuple[int, int]]:
     return out
 
 
+_AUXILIARY = "does|do|did|is|are|was|were|will|can|could|should|would|has|have|had|must|might|may"
+_WH = re.compile(r"\b(?:what|which|how|where|who|whom|whose|why|when)\b")
+
+
+def asks(question: str, word: str) -> bool:
+    """Whether the (lower-case) question asks with this question word: followed by a verb that asks ("when does",
+    "where can"), ending it ("... works where?"), or opening a question that asks with no other; not a word joining a
+    clause ("bill customers when the order is confirmed", "when creating a key, what ...")."""
+    if re.search(rf"\b{word}\s+(?:{_AUXILIARY})\b|\b{word}\s*\?\s*$", question):
+        return True
+    opening = re.match(rf"\s*(?:in\s+|at\s+|from\s+|to\s+|by\s+|for\s+|with\s+)?{word}\b", question)
+    return opening is not None and not _WH.search(question, opening.end())
+
+
 def answer_type(question: str) -> str:
     q = question.lower()
     if re.search(r"\bhow (many|much|long|far|old|large|big|tall|high|fast|often)\b|\bwhat (percentage|percent|"
                  r"number|amount|proportion|fraction)\b|\bhow many\b", q):
         return "number"
-    if re.search(r"\bwhen\b|\bwhat (year|years|date|day|month|century|decade|time|period|era)\b|\bwhich (year|century|"
-                 r"decade|month|day)\b|\bin what year\b", q):
+    if asks(q, "when") or re.search(r"\bwhat (year|years|date|day|month|century|decade|time|period|era)\b|\bwhich "
+                                    r"(year|century|decade|month|day)\b|\bin what year\b", q):
         return "date"
-    if re.search(r"\bwho\b|\bwhom\b|\bwhose\b|\bwhat (person|man|woman|name)\b|\bwhich (person|man|woman)\b", q):
+    if asks(q, "who") or re.search(r"\bwhom\b|\bwhose\b|\bwhat (person|man|woman|name)\b|\bwhich (person|man|"
+                                   r"woman)\b", q):
         return "person"
-    if re.search(r"\bwhere\b|\bwhat (city|country|state|place|town|region|continent|location)\b|\bwhich (city|"
-                 r"country|state|place|town|region|continent)\b", q):
+    if asks(q, "where") or re.search(r"\bwhat (city|country|state|place|town|region|continent|location)\b|\bwhich "
+                                     r"(city|country|state|place|town|region|continent)\b", q):
         return "place"
     if re.match(r"\s*(how|why)\b", q) or re.search(r"\bhow (do|does|can|should|to)\b", q):
         return "explain"  # a procedure or a reason: the sentence is the answer, not a span of it
