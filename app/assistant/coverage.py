@@ -12,14 +12,12 @@ from lemminflect import getAllLemmas
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import DamerauLevenshtein
 
-from app.assistant.extractive import QUESTION_WORDS, STOPWORDS, asked_for, norm
+from app.assistant.extractive import BRAND, QUESTION_WORDS, STOPWORDS, asked_for, norm
 from retrieval.retriever import TermCounts
 
 _NAME_TOKEN = re.compile(r"[A-Za-z0-9][\w'’\-&/]*[\w]|[A-Za-z0-9]|[.?!:;,()\"“”]")
 _BREAKS = ".?!:;,()\"“”"
 _SENTENCE_ENDS = ".?!:;"
-BRAND = "odoo"
-"""The product every document is about: "Odoo IoT Box" names the IoT Box."""
 
 
 def names(question: str) -> list[str]:

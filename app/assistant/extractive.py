@@ -26,6 +26,8 @@ your he him his she her it its they them their what which who whom whose this th
 could also as within upon among per via since until while whether yet
 """.split())
 QUESTION_WORDS = frozenset("what which who whom whose when where why how".split())
+BRAND = "odoo"
+"""The product every document is about: "Odoo IoT Box" names the IoT Box; "Odoo" names nothing a question asks."""
 MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
 NUMBER_WORDS = ("one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|"
                 "sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|"
@@ -150,7 +152,7 @@ def asks_how_to(question: str) -> bool:
 def names_ui(sentence: str, q_words: set[str]) -> bool:
     """Whether the sentence names something in capitals, not as its first word, that the question does not
     name (a button, a menu, an option)."""
-    return any(set(content_words(m.group())) - q_words - {"odoo"} for m in _UI_NAME.finditer(sentence))
+    return any(set(content_words(m.group())) - q_words - {BRAND} for m in _UI_NAME.finditer(sentence))
 
 
 _DEFINED_TERM = re.compile(r"\s*(?:[-*]\s+|\d+\.\s+)?([^:=.!?\n]{1,60}?)\s*(?::|=|\s[-–—]\s)\s*\S")

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from app.assistant.coverage import names_a_thing
-from app.assistant.extractive import QUESTION_WORDS, STOPWORDS, content_words, norm
+from app.assistant.extractive import BRAND, QUESTION_WORDS, STOPWORDS, content_words, norm
 from app.assistant.llm import ChatModel
 from app.assistant.service import Answer, Assistant
 from sql.errors import InvalidInput, NotFound
@@ -26,7 +26,7 @@ REWRITE_PROMPT = ("Rewrite the user's last message as one standalone search quer
 _PHRASE_WORD = re.compile(r"[A-Za-z0-9][\w'’\-\.]*[\w]|[A-Za-z0-9]")
 GENERIC = frozenset("""do does did make use get set want need able way let like know see find keep put go happen
 happens thing things someone something anyone right now first still already also again really exactly one another
-other others odoo""".split())
+other others""".split()) | {BRAND}
 MAX_TOPIC_WORDS = 8
 
 
