@@ -311,7 +311,12 @@ class KnowledgeBase:
                     "content_hash": text_hash(row["content"]),
                 }
 
-    async def export(self, source: str | None = None) -> AsyncIterator[bytes]:
+    def export(self, source: str | None = None) -> AsyncIterator[bytes]:
         """NDJSON lines that `ipai-rag ingest` reads back losslessly."""
-        async for line in self.export_rows(source):
-            yield (json.dumps(line, ensure_ascii=False) + "\n").encode("utf-8")
+        return ndjson(self.export_rows(source))
+
+
+async def ndjson(rows: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
+    """One JSON line per row (UTF-8, values JSON does not know, such as timestamps, as their text)."""
+    async for row in rows:
+        yield (json.dumps(row, ensure_ascii=False, default=str) + "\n").encode("utf-8")

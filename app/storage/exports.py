@@ -12,7 +12,7 @@ from typing import Any
 
 from litestar import Controller, Request, post
 
-from app.kb.service import KnowledgeBase
+from app.kb.service import KnowledgeBase, ndjson
 from app.odoo.seed import drift
 from app.security.keys import Principal
 from app.services import Services
@@ -45,11 +45,6 @@ async def as_csv(rows: AsyncIterator[dict[str, Any]], columns: list[str]) -> Asy
     yield buffer.getvalue().encode("utf-8")
 
 
-async def as_ndjson(rows: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
-    async for row in rows:
-        yield (json.dumps(row, ensure_ascii=False, default=str) + "\n").encode("utf-8")
-
-
 class ExportsController(Controller):
     path = "/v1/exports"
     tags = ["storage"]
@@ -76,7 +71,7 @@ class ExportsController(Controller):
                     yield row
 
             rows = listed()
-        chunks = as_csv(rows, columns) if data.format == "csv" else as_ndjson(rows)
+        chunks = as_csv(rows, columns) if data.format == "csv" else ndjson(rows)
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         key = f"{data.what}/{stamp}-{uuid.uuid4().hex[:8]}.{data.format}"
         storage = services.storage
