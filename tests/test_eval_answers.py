@@ -158,6 +158,9 @@ async def test_word_similarity_finds_close_meaning_with_the_local_model() -> Non
     close = await similarity.word_similarity(question, ["unhappy", "absent"],
                                              ["An alert is raised when a subscriber is dissatisfied."])
     assert close["unhappy"] >= MIN_TERM_MEANING and close["absent"] == 0.0
+    accented = await similarity.word_similarity(await similarity.encode("Is the café open?"), ["café"],
+                                                ["The cafe opens at noon."])
+    assert accented["café"] >= MIN_TERM_MEANING, "the model spells it 'cafe'"
     question = await similarity.encode("Can I sell gift cards in the Point of Sale?")
     far = await similarity.word_similarity(question, ["gift"], ["The Point of Sale prints a receipt for each sale."])
     assert far["gift"] < MIN_TERM_MEANING

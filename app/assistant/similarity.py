@@ -3,6 +3,7 @@ token-level matching; both cached per sentence."""
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections import OrderedDict
 from collections.abc import Sequence
 
@@ -37,6 +38,11 @@ def whole_words(encoding: TokenEncoding) -> list[tuple[str, np.ndarray]]:
         mean = np.mean(vectors, axis=0)
         out.append((word, mean / (np.linalg.norm(mean) or 1.0)))
     return out
+
+
+def plain(word: str) -> str:
+    """A word as an uncased word-piece model spells it: lower case, accents dropped ("Café" -> "cafe")."""
+    return "".join(ch for ch in unicodedata.normalize("NFKD", word.lower()) if not unicodedata.combining(ch))
 
 
 def whole_word_vectors(encoding: TokenEncoding) -> np.ndarray:
@@ -104,7 +110,8 @@ class SentenceSimilarity:
         missing = [t for t in dict.fromkeys(texts) if t not in self._tokens]
         encodings = await self.embedder.encode_tokens(missing) if missing else []  # type: ignore[attr-defined]
         self._remember(self._tokens, zip(missing, encodings), texts, self.max_cached_tokens)
-        asked = {w: v for w, v in whole_words(question) if w in set(words)}
+        wanted = {plain(w): w for w in words}  # the model's vocabulary is lower-case, without accents
+        asked = {wanted[w]: v for w, v in whole_words(question) if w in wanted}
         if not asked or not texts:
             return {w: 0.0 for w in words}
         held = np.concatenate([whole_word_vectors(self._tokens[t]) for t in dict.fromkeys(texts)])
