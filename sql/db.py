@@ -116,8 +116,18 @@ async def init_connection(conn: asyncpg.Connection) -> None:
 
 
 async def create_pool(url: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
-    """An asyncpg pool whose connections know the vector and jsonb types."""
-    return await asyncpg.create_pool(url, min_size=min_size, max_size=max_size, init=init_connection)
+    """An asyncpg pool whose connections know the vector and jsonb types.
+
+    A connection goes back to the pool without asyncpg's reset query (advisory unlock, CLOSE ALL, UNLISTEN, RESET
+    ALL: one more round trip per use): every use is a transaction whose settings are local to it (bind_tenant, the
+    search function's set_config(..., true)), LISTEN runs on a connection of its own (app/realtime/hub.py), and
+    asyncpg still rolls back a transaction left open."""
+    return await asyncpg.create_pool(url, min_size=min_size, max_size=max_size, init=init_connection,
+                                     reset=_keep_session)
+
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """The pool's reset: nothing to undo (see create_pool)."""
 
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")

@@ -17,7 +17,7 @@ from litestar.testing import AsyncTestClient
 from app.asgi import create_app
 from app.odoo.secrets import OUTBOUND_SECRET, webhook_secret
 from app.system.logs import JsonFormatter, RequestIdFilter
-from sql.db import Database, bind_tenant
+from sql.db import Database, bind_tenant, create_pool
 from app.odoo.signatures import sign
 from app.services import MODEL_KEY_SECRET, Services
 from app.settings import OpenAISettings
@@ -126,6 +126,25 @@ async def test_rls_at_the_database(services: Services) -> None:
             assert await conn.fetchval("SELECT count(*) FROM rag.documents") == 1
         assert await conn.fetchval("SELECT current_setting('app.tenant_id', true)") in ("", None)
         assert await conn.fetchval("SELECT count(*) FROM rag.documents") == 0
+
+
+async def test_a_released_connection_carries_no_tenant_to_the_next_user(db_url: str) -> None:
+    """The pool skips asyncpg's reset query: what a use leaves behind must already be gone, a transaction left
+    open included."""
+    pool = await create_pool(db_url, min_size=1, max_size=1)
+    try:
+        async with pool.acquire() as conn:
+            pid = conn.get_server_pid()
+            async with bind_tenant(conn, "a"):
+                pass
+            await conn.execute("BEGIN")
+            await conn.execute("SELECT set_config('app.tenant_id', 'b', true)")  # left open by a failed handler
+        async with pool.acquire() as conn:
+            assert conn.get_server_pid() == pid, "the same connection"
+            assert await conn.fetchval("SELECT current_setting('app.tenant_id', true)") in ("", None)
+            assert not conn.is_in_transaction()
+    finally:
+        await pool.close()
 
 
 # The matrix.
