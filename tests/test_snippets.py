@@ -32,3 +32,9 @@ def test_without_a_match_the_first_words() -> None:
 
 def test_a_stem_that_is_no_prefix_of_its_word_marks_both() -> None:
     assert snippet("Happy customers, happiness.", marker("happy")) == "<mark>Happy</mark> customers, <mark>happiness</mark>."
+
+
+def test_case_is_ignored_also_where_lower_casing_changes_the_length() -> None:
+    """The text is matched lower-cased; 'İ' becomes two characters there, so such a text is matched as it is."""
+    assert snippet("Paid REFUNDS.", marker("refund")) == "Paid <mark>REFUNDS</mark>."
+    assert snippet("İstanbul: the REFUND is paid", marker("refund")) == "İstanbul: the <mark>REFUND</mark> is paid"
