@@ -12,7 +12,7 @@ from lemminflect import getAllLemmas
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import DamerauLevenshtein
 
-from app.assistant.extractive import BRAND, QUESTION_WORDS, STOPWORDS, asked_for, norm
+from app.assistant.extractive import BRAND, QUESTION_WORDS, STOPWORDS, asked_for, norm, words
 from retrieval.retriever import TermCounts
 
 _NAME_TOKEN = re.compile(r"[A-Za-z0-9][\w'’\-&/]*[\w]|[A-Za-z0-9]|[.?!:;,()\"“”]")
@@ -112,13 +112,13 @@ def unwritten(terms: list[str], text: str) -> list[str]:
     """The terms the text does not hold: not as a word of the same crude stem, not misspelt by one letter (terms
     of four letters or more: "tackels", "whic"), not fuzzily inside a longer word (five letters or more)."""
     lower = text.lower()
-    raw = set(re.findall(r"[a-z0-9][\w'’\-\.]*[\w]|[a-z0-9]", lower))
-    words = raw | {norm(w) for w in raw}
+    raw = set(words(lower))
+    held = raw | {norm(w) for w in raw}
 
     def written(term: str) -> bool:
-        if norm(term) in words:
+        if norm(term) in held:
             return True
-        if len(term) >= 4 and process.extractOne(term, words, scorer=DamerauLevenshtein.distance,
+        if len(term) >= 4 and process.extractOne(term, held, scorer=DamerauLevenshtein.distance,
                                                  score_cutoff=1) is not None:
             return True
         return len(term) >= 5 and fuzz.partial_ratio(term, lower) >= MIN_TERM_SIMILARITY

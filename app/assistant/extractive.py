@@ -80,6 +80,12 @@ def norm(word: str) -> str:
     return w
 
 
+def words(text: str) -> list[str]:
+    """The text's words as the answerer reads them: letters and digits, with inner apostrophes, hyphens and dots
+    ("don't", "self-checkout", "ir.model.data")."""
+    return _WORD.findall(text)
+
+
 def content_words(text: str) -> list[str]:
     return [norm(w) for w in _WORD.findall(text) if w.lower() not in STOPWORDS and w.lower() not in QUESTION_WORDS]
 

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from app.assistant.coverage import names_a_thing
-from app.assistant.extractive import BRAND, QUESTION_WORDS, STOPWORDS, content_words, norm
+from app.assistant.extractive import BRAND, QUESTION_WORDS, STOPWORDS, content_words, norm, words
 from app.assistant.llm import ChatModel
 from app.assistant.service import Answer, Assistant
 from sql.errors import InvalidInput, NotFound
@@ -23,7 +23,6 @@ REWRITE_PROMPT = ("Rewrite the user's last message as one standalone search quer
                   "for context. Reply with the query only.")
 
 
-_PHRASE_WORD = re.compile(r"[A-Za-z0-9][\w'’\-\.]*[\w]|[A-Za-z0-9]")
 GENERIC = frozenset("""do does did make use get set want need able way let like know see find keep put go happen
 happens thing things someone something anyone right now first still already also again really exactly one another
 other others""".split()) | {BRAND}
@@ -37,7 +36,7 @@ def topic_phrases(question: str) -> list[str]:
     for clause in re.split(r"[,;:()?!]|\.\s", question):  # a phrase never runs across punctuation
         if runs[-1]:
             runs.append([])
-        for word in _PHRASE_WORD.findall(clause):
+        for word in words(clause):
             lower = word.lower()
             if lower in STOPWORDS or lower in QUESTION_WORDS or lower in GENERIC or not names_a_thing(word):
                 if runs[-1]:
@@ -68,14 +67,14 @@ def resolve_offline(message: str, previous: str | None) -> str:
         return message
     named = {norm(w) for w in content_words(message)}
     carried: list[str] = []
-    words = 0
+    length = 0
     for phrase in topic_phrases(previous):
         stems = {norm(w) for w in content_words(phrase)}
-        if not stems or stems <= named or words + len(phrase.split()) > MAX_TOPIC_WORDS:
+        if not stems or stems <= named or length + len(phrase.split()) > MAX_TOPIC_WORDS:
             continue
         carried.append(phrase)
         named |= stems
-        words += len(phrase.split())
+        length += len(phrase.split())
     return f"{message.strip()} ({', '.join(carried)})" if carried else message
 
 
