@@ -56,17 +56,21 @@ def provide_services(state: State) -> Services:
     return state.services
 
 
-def provide_principal(request: Request) -> Principal:
-    """Who is calling (set by require_scope, before the handler, from the request's API key or JWT)."""
+def provide_principal(request: Request, services: Services) -> Principal:  # noqa: ARG001
+    """Who is calling (set by require_scope, before the handler, from the request's API key or JWT).
+
+    It takes `services` only to chain the providers (services, then principal, then tenant_id): Litestar resolves
+    independent dependencies concurrently, in a task group of their own on every request - about 5% of a search
+    request's CPU for three functions that return at once."""
     principal = getattr(request.state, "principal", None)
     if principal is None:  # a public route asked for it: it has no caller
         raise Unauthorized("this endpoint is public and acts for no tenant")
     return principal
 
 
-def provide_tenant(request: Request) -> str:
+def provide_tenant(principal: Principal) -> str:
     """The tenant a request acts for: always its credentials' tenant, never a header."""
-    tenant = provide_principal(request).tenant_id
+    tenant = principal.tenant_id
     if not TENANT_NAME.match(tenant):
         raise Unauthorized("the credentials name a tenant that is not 1-64 letters, digits, '_', '.', ':' or '-'")
     return tenant

@@ -177,11 +177,14 @@ class HybridRetriever:
         try:
             async with self.long_queries if tokens > LONG_QUERY_TOKENS else contextlib.nullcontext():
                 stages = self._stages_to_time(p)
-                if conn is None:  # a search may lag its writes a little: a read replica serves it, if any
-                    async with (await self.db.reader(tenant_id)).acquire() as c:
-                        hits = await self._hits(c, sql, args, flags, stages)
-                else:
+                if conn is not None:
                     hits = await self._hits(conn, sql, args, flags, stages)
+                else:  # a search may lag its writes a little: a read replica serves it, if any
+                    reader = await self.db.reader(tenant_id)
+                    # the search function takes the tenant: one statement, no transaction; the flags are read
+                    # under row-level security, in the tenant's transaction
+                    async with reader.acquire() if flags else reader.unbound() as c:
+                        hits = await self._hits(c, sql, args, flags, stages)
         except (asyncpg.InvalidParameterValueError, asyncpg.DataError, asyncpg.UndefinedObjectError) as exc:
             raise InvalidInput(str(exc)) from exc
         if snippets:

@@ -56,15 +56,13 @@ def _back(text: str, at: int, words: int) -> int:
     return start
 
 
-def _forward(text: str, at: int, words: int) -> int:
-    """The end of the `words`-th word from position `at`."""
-    end = at
-    for _ in range(words):
-        space = text.find(" ", end + 1)
-        if space < 0:
-            return len(text)
-        end = space
-    return end
+_FORWARD = re.compile(rf" ?[^ ]*(?: [^ ]*){{0,{MAX_WORDS - 1}}}")
+"""MAX_WORDS words of a text whose words are single-spaced (from a word's start, or the space before it)."""
+
+
+def _forward(text: str, at: int) -> int:
+    """The end of the MAX_WORDS-th word from position `at`."""
+    return _FORWARD.match(text, at).end()  # type: ignore[union-attr]  # matches at any position
 
 
 def snippet(text: str, pattern: re.Pattern[str] | None) -> str:
@@ -82,11 +80,11 @@ def snippet(text: str, pattern: re.Pattern[str] | None) -> str:
         if match.start() < end:
             continue
         start = max(_back(flat, match.start(), WORDS_BEFORE), end)
-        end = _forward(flat, start, MAX_WORDS)
+        end = _forward(flat, start)
         fragments.append(_marked(flat, low, pattern, start, end))  # type: ignore[arg-type]
         if len(fragments) == FRAGMENTS:
             break
-    return " ... ".join(fragments) if fragments else flat[:_forward(flat, 0, MAX_WORDS)]
+    return " ... ".join(fragments) if fragments else flat[:_forward(flat, 0)]
 
 
 def _marked(flat: str, low: str, pattern: re.Pattern[str], start: int, end: int) -> str:

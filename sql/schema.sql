@@ -541,12 +541,13 @@ CREATE FUNCTION rag.hybrid_search(query_embedding public.vector, query_text text
     SET search_path TO 'pg_catalog', 'public', 'pg_temp'
     AS $_$
 BEGIN
-    IF p_tenant_id IS DISTINCT FROM rag.current_tenant() THEN
-        RAISE EXCEPTION 'search of tenant % in a transaction of tenant %', p_tenant_id,
+    IF p_tenant_id IS NULL OR (rag.current_tenant() IS NOT NULL AND p_tenant_id <> rag.current_tenant()) THEN
+        RAISE EXCEPTION 'search of tenant % in a transaction of tenant %', coalesce(p_tenant_id, '(none)'),
             coalesce(rag.current_tenant(), '(none)') USING ERRCODE = 'insufficient_privilege';
     END IF;
     RETURN QUERY SELECT * FROM rag.hybrid_search_v2($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
                                                     $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26);
+    PERFORM set_config('ipai.search_stages_ms', coalesce(current_setting('ipai.search_stages_ms', true), ''), false);
 END
 $_$;
 

@@ -116,6 +116,13 @@ async def test_rls_at_the_database(services: Services) -> None:
     with pytest.raises(asyncpg.InsufficientPrivilegeError, match="permission denied"):
         await a.fetch("SELECT * FROM rag.hybrid_search_v2(NULL, 'tenant b', 0, 10, 'b', NULL, 0, 1)")
     assert len(await b.fetch("SELECT * FROM rag.hybrid_search(NULL, 'tenant b', 0, 10, 'b', NULL, 0, 1)")) == 1
+    # Outside a tenant's transaction (one statement, one round trip) it searches the tenant it is given, only.
+    unbound = "SELECT content FROM rag.hybrid_search(NULL, 'tenant', 0, 10, $1, NULL, 0, 1)"
+    async with a.unbound() as conn:
+        assert [r[0] for r in await conn.fetch(unbound, "b")] == [f"tenant b {CANARY}"]
+        assert await conn.fetch(unbound, "a") == [], "tenant a's one chunk was deleted above; b's is not seen"
+        with pytest.raises(asyncpg.InsufficientPrivilegeError, match="search of tenant \\(none\\)"):
+            await conn.fetch(unbound, None)
     with pytest.raises(asyncpg.InsufficientPrivilegeError, match="lookup of tenant b in a transaction of tenant a"):
         await a.fetch("SELECT * FROM catalog.fuzzy_names_v1('x', 'b', 0.5, 10)")
     for odd in ("o'brien", "back\\slash", "x'; SELECT 1; --"):  # quoted as a literal, or bound as a parameter
