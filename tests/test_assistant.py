@@ -60,6 +60,7 @@ def test_answer_types_and_spans() -> None:
     assert answer_type("Why does Odoo plan work orders when the main work center is free?") == "explain"
     assert answer_type("If I bill the real shipping cost, when does Odoo compute it?") == "date"
     assert answer_type("The officer who signs payslips works where?") == "place"
+    assert answer_type("Where's the menu to run the scheduler?") == answer_type("Where is the menu to run it?") == "place"
     answerer = ExtractiveAnswerer()
     passages = [Passage(DOCS["payroll"][1], 1), Passage(DOCS["credit-notes"][1], 2)]
     assert answerer.extract("Who is the payroll officer?", passages).short == "Jane Smith"
@@ -424,6 +425,24 @@ def test_key_terms_name_things_not_the_kind_of_answer() -> None:
                         {"kiosk": ["kit"], "tackels": ["tackl", "tack"], "whic": ["whi"]})
     assert rare(counts) == ["kiosk", "gift"], "misspellings of words the index or English uses are not rare terms"
     assert rare(TermCounts({"kiosk": 0}, 0, {}, {})) == [], "no lexical statistics yet: nothing is called rare"
+
+
+def test_a_name_whose_words_the_text_holds_in_another_order_is_known() -> None:
+    from app.assistant.coverage import unknown_names
+
+    question = "Which port do I type for the Ingenico Lane/5000 on the IoT Box?"
+    assert unknown_names(question, ["Configure the Lane/5000 for Ingenico BENELUX, then the IoT Box."]) == []
+    assert unknown_names(question, ["Ingenico terminals need an IoT Box. " + "Other text. " * 8 + "Lane/5000."]) \
+        == ["Ingenico Lane/5000"], "words of the name far apart do not make it"
+
+
+def test_an_answer_leaves_off_a_closing_sentence_that_introduces_a_list() -> None:
+    text = ("license (str, defaults: LGPL-3): distribution license for the module. Possible values:\n\n"
+            "- GPL-2\n- LGPL-3")
+    found = ExtractiveAnswerer().extract("Which license does a module get by default?", [Passage(text, 1)])
+    assert found is not None
+    assert text[found.sentence_start:found.sentence_end] == \
+        "license (str, defaults: LGPL-3): distribution license for the module."
 
 
 async def test_term_frequencies_count_chunks_per_word(services: Services) -> None:

@@ -57,9 +57,27 @@ def unknown_names(question: str, texts: list[str]) -> list[str]:
     """The question's names that the texts do not hold, compared fuzzily. Names of three characters or less
     are left out: an acronym ("TV", "MVP") is often spelt out in the text, and fuzzy scores of so few
     characters mean little."""
-    held = " ".join(texts).lower()
+    lowered = [t.lower() for t in texts]
+    held = " ".join(lowered)
     return [name for name in names(question)
-            if len(name) > 3 and fuzz.partial_ratio(name.lower(), held) < MIN_NAME_SIMILARITY]
+            if len(name) > 3 and fuzz.partial_ratio(name.lower(), held) < MIN_NAME_SIMILARITY
+            and not any(reordered(name.lower().split(), text) for text in lowered)]
+
+
+NAME_WINDOW = 16
+"""Characters beyond a name's own length within which its words, in another order, still make it."""
+
+
+def reordered(parts: list[str], text: str) -> bool:
+    """Whether every word of a name of several words is in the text (lower case) as a whole word, all of them
+    within the name's length and NAME_WINDOW characters: "Lane/5000 for Ingenico" names "Ingenico Lane/5000"."""
+    if len(parts) < 2:
+        return False
+    width = sum(len(p) for p in parts) + len(parts) - 1 + NAME_WINDOW
+    places = [[m.start() for m in re.finditer(rf"(?<!\w){re.escape(p)}(?!\w)", text)] for p in parts]
+    if not all(places):
+        return False
+    return any(all(any(abs(at - start) <= width for at in others) for others in places[1:]) for start in places[0])
 
 
 NOT_TERMS = frozenset("""

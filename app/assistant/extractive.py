@@ -105,6 +105,15 @@ _AUXILIARY = "does|do|did|is|are|was|were|will|can|could|should|would|has|have|h
 _WH = re.compile(r"\b(?:what|which|how|where|who|whom|whose|why|when)\b")
 
 
+_CONTRACTED = re.compile(r"\b(what|where|who|when|how|which)['’]s\b", re.IGNORECASE)
+
+
+def expanded(question: str) -> str:
+    """The question with a question word's contracted "is" written out ("Where's the menu" -> "Where is the menu"),
+    so that what it asks for reads the same either way."""
+    return _CONTRACTED.sub(r"\1 is", question)
+
+
 def asks(question: str, word: str) -> bool:
     """Whether the (lower-case) question asks with this question word: followed by a verb that asks ("when does",
     "where can"), ending it ("... works where?"), or opening a question that asks with no other; not a word joining a
@@ -116,7 +125,7 @@ def asks(question: str, word: str) -> bool:
 
 
 def answer_type(question: str) -> str:
-    q = question.lower()
+    q = expanded(question.lower())
     if re.search(r"\bhow (many|much|long|far|old|large|big|tall|high|fast|often)\b|\bwhat (percentage|percent|"
                  r"number|amount|proportion|fraction)\b|\bhow many\b", q):
         return "number"
@@ -152,7 +161,7 @@ range (0.75-1.25) over which the Odoo documentation questions are answered the s
 def asks_how_to(question: str) -> bool:
     """A question about operating the software: how to do something, where to find it, which setting, option,
     button or menu does it."""
-    return bool(_HOW_TO.search(question))
+    return bool(_HOW_TO.search(expanded(question)))
 
 
 def names_ui(sentence: str, q_words: set[str]) -> bool:
@@ -177,7 +186,7 @@ def asked_for(question: str) -> set[str]:
     ("what year", "which pricing option", "which context key"): they name the kind of answer asked for, not a topic
     the answer has to name."""
     out: set[str] = set()
-    for match in _ANSWER_TYPE.finditer(question):
+    for match in _ANSWER_TYPE.finditer(expanded(question)):
         for word in match.group(1).split():
             if word.lower() in STOPWORDS:
                 break
@@ -377,17 +386,23 @@ class Passage:
 MAX_ANSWER_SENTENCES = 3
 
 
-def answer_sentences(candidates: Sequence[SentenceCandidate], best: int) -> tuple[int, int]:
+def answer_sentences(candidates: Sequence[SentenceCandidate], best: int,
+                     passages: Sequence[Passage]) -> tuple[int, int]:
     """The first and last candidate of the answer around candidates[best]: its whole block when that holds at
     most MAX_ANSWER_SENTENCES sentences, else the chosen sentence and the ones after it (what a sentence sets
-    up usually follows it), never leaving the block."""
+    up usually follows it), never leaving the block; sentences after the chosen one that end on a colon are left
+    off the end (they introduce a list or code the answer cannot include)."""
     c = candidates[best]
     block = [i for i in range(len(candidates))
              if candidates[i].passage == c.passage and candidates[i].block == c.block]
     if len(block) <= MAX_ANSWER_SENTENCES:
-        return block[0], block[-1]
-    first = min(block.index(best), len(block) - MAX_ANSWER_SENTENCES)
-    return block[first], block[first + MAX_ANSWER_SENTENCES - 1]
+        first, last = block[0], block[-1]
+    else:
+        start = min(block.index(best), len(block) - MAX_ANSWER_SENTENCES)
+        first, last = block[start], block[start + MAX_ANSWER_SENTENCES - 1]
+    while last > best and candidates[last].text(passages).rstrip().endswith(":"):
+        last -= 1
+    return first, last
 
 
 @dataclass(frozen=True)
@@ -435,12 +450,12 @@ class ExtractiveAnswerer:
         order, overlap = ranked
 
         def leads_on(i: int) -> bool:
-            first, last = answer_sentences(candidates, i)
+            first, last = answer_sentences(candidates, i, passages)
             return passages[candidates[i].passage].text[candidates[first].start:candidates[last].end].rstrip() \
                 .endswith(":")
 
         best = next((i for i in order if not leads_on(i)), order[0])
-        first, last = answer_sentences(candidates, best)
+        first, last = answer_sentences(candidates, best, passages)
         c = candidates[best]
         text = passages[c.passage].text
         short = self.span(question, text, c.start, c.end, set(content_words(question)))
