@@ -185,6 +185,9 @@ class HybridRetriever:
                     # under row-level security, in the tenant's transaction
                     async with reader.acquire() if flags else reader.unbound() as c:
                         hits = await self._hits(c, sql, args, flags, stages)
+                    # the freed connection's next caller sends its search before this one makes its snippets:
+                    # p99 under load 235-253 -> 195-210 ms at 32 connections, the same throughput
+                    await asyncio.sleep(0)
         except (asyncpg.InvalidParameterValueError, asyncpg.DataError, asyncpg.UndefinedObjectError) as exc:
             raise InvalidInput(str(exc)) from exc
         if snippets:
