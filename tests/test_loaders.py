@@ -105,6 +105,21 @@ def test_rst_file_metadata_is_dropped_and_definition_terms_keep_one_colon() -> N
     assert_offsets(doc)
 
 
+def test_rst_glossary_entries_name_all_their_terms() -> None:
+    source = ("Glossary\n========\n\n.. glossary::\n   :sorted:\n\n    external id\n    external identifier\n"
+              "        string identifier stored in ``ir.model.data``, used during\n        imports.\n\n"
+              "        External identifiers are in the form ``module.id``.\n\n    GIS\n        a geographic system.\n")
+    [doc] = load_bytes(source.encode(), "glossary.rst")
+    assert doc.text.split("\n\n") == [
+        "Glossary", "external id, external identifier: string identifier stored in ir.model.data, used during imports.",
+        "External identifiers are in the form module.id.", "GIS: a geographic system."]
+    assert_offsets(doc)
+    from app.assistant.extractive import content_words, defines
+    entry = doc.text.split("\n\n")[1]
+    assert defines(entry, 0, 0, set(content_words("In which model are external identifiers stored?")))
+    assert not defines(entry, 0, 0, set(content_words("In which model are identifiers stored?")))
+
+
 def test_rst_never_reads_other_files(tmp_path: Path) -> None:
     secret = tmp_path / "secret.txt"
     secret.write_text("TOP-SECRET-VALUE")

@@ -196,15 +196,19 @@ def asked_for(question: str) -> set[str]:
 
 def defines(text: str, block_start: int, start: int, q_words: set[str]) -> bool:
     """Whether the sentence at start opens a block "term: description" (or "term = ...", "term - ...") whose term
-    of at most six words the question names (q_words: the question's content words but the kind of answer it asks
-    for: "which context key" is answered by a key's entry, not by the entry "Context keys")."""
+    of at most six words (or one of its comma-separated terms) the question names (q_words: the question's content
+    words but the kind of answer it asks for: "which context key" is answered by a key's entry, not by the entry
+    "Context keys")."""
     if text[block_start:start].strip(" -*0123456789."):
         return False  # not the block's first sentence
     match = _DEFINED_TERM.match(text, block_start)
-    if match is None or len(match.group(1).split()) > 6:
+    if match is None:
         return False
-    term = set(content_words(match.group(1)))
-    return bool(term) and term <= q_words
+    for term in match.group(1).split(","):  # a glossary entry may name several: "external id, external identifier"
+        words = set(content_words(term))
+        if words and len(term.split()) <= 6 and words <= q_words:
+            return True
+    return False
 
 
 def span_features(kind: str, text: str, start: int, end: int, candidates: Sequence[tuple[int, int, frozenset[str]]],

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from docutils import nodes
 from docutils.core import publish_doctree
 from docutils.parsers.rst import Directive, directives, roles
+from docutils.statemachine import StringList
 from docutils.utils import unescape
 
 from ingest.loaders.document import Block, assemble, inline, table_rows
@@ -63,6 +64,36 @@ class Nested(Directive):
         self.state.nested_parse(self.content, self.content_offset, container)
         out.append(container)
         return out
+
+
+class Glossary(Directive):
+    """Sphinx's glossary: entries of one or more term lines, each followed by its indented definition, as a
+    definition list whose item names all its terms ("external id, external identifier: string identifier ...")."""
+
+    has_content = True
+    option_spec = {"sorted": directives.flag}
+
+    def run(self) -> list[nodes.Node]:
+        entries: list[tuple[list[str], list[tuple[str, str, int]]]] = []
+        base = min((len(line) - len(line.lstrip()) for line in self.content if line.strip()), default=0)
+        for line, (source, offset) in zip(self.content, self.content.items):
+            if line.strip() and not line[base].isspace():  # a term: it opens an entry unless the last line was one too
+                if not entries or entries[-1][1]:
+                    entries.append(([], []))
+                entries[-1][0].append(line.strip())
+            elif entries:
+                entries[-1][1].append((line, source, offset))
+        glossary = nodes.definition_list()
+        for terms, lines in entries:
+            indent = min((len(t) - len(t.lstrip()) for t, _, _ in lines if t.strip()), default=0)
+            body = StringList([t[indent:] for t, _, _ in lines], items=[(src, at) for _, src, at in lines])
+            definition = nodes.definition()
+            self.state.nested_parse(body, self.content_offset, definition)
+            item = nodes.definition_list_item()
+            item += nodes.term(text=", ".join(terms))
+            item += definition
+            glossary += item
+        return [glossary]
 
 
 class Labelled(Directive):
@@ -157,8 +188,9 @@ for _name in LABELLED:
     directives.register_directive(_name, Labelled)
 for _name in CODE:
     directives.register_directive(_name, CodeBlock)
+directives.register_directive("glossary", Glossary)
 for _name in ("container", "only", "tabs", "tab", "group-tab", "code-tab", "tabbed", "switcher", "card", "cards",
-              "rubric", "glossary", "centered", "hlist", "ifconfig"):
+              "rubric", "centered", "hlist", "ifconfig"):
     directives.register_directive(_name, Nested)
 _KNOWN_DIRECTIVES = frozenset(("image", "figure", "note", "tip", "warning", "important", "danger", "caution",
                                "attention", "hint", "error", "admonition", "topic", "sidebar", "line-block",
