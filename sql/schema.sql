@@ -547,7 +547,6 @@ BEGIN
     END IF;
     RETURN QUERY SELECT * FROM rag.hybrid_search_v2($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
                                                     $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26);
-    PERFORM set_config('ipai.search_stages_ms', coalesce(current_setting('ipai.search_stages_ms', true), ''), false);
 END
 $_$;
 

@@ -1,9 +1,7 @@
 -- A search can be one statement on a pooled connection, with no transaction of its own: the wrapper refuses a
 -- tenant other than the transaction's when a tenant is bound (as before), and outside a tenant's transaction it
 -- searches the tenant its argument names. The service role could bind any tenant with set_config anyway, so this
--- grants nothing new; it saves the BEGIN, the set_config and the COMMIT of every search (three round trips). The
--- stage times v2 publishes for the transaction are also kept for the session, so a search that is a statement of
--- its own can read them back on its connection.
+-- grants nothing new; it saves the BEGIN, the set_config and the COMMIT of every search (three round trips).
 CREATE OR REPLACE FUNCTION rag.hybrid_search(
     query_embedding vector, query_text text, match_threshold double precision DEFAULT 0,
     match_count integer DEFAULT 10, p_tenant_id text DEFAULT 'default', p_model text DEFAULT NULL,
@@ -24,7 +22,6 @@ BEGIN
     END IF;
     RETURN QUERY SELECT * FROM rag.hybrid_search_v2($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
                                                     $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26);
-    PERFORM set_config('ipai.search_stages_ms', coalesce(current_setting('ipai.search_stages_ms', true), ''), false);
 END
 $$;
 
