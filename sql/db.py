@@ -244,7 +244,8 @@ async def bind_tenant(conn: asyncpg.Connection, tenant_id: str) -> AsyncIterator
 class Tenant:
     """The app role's pool bound to one tenant: every use is a transaction whose first statement is
     set_config('app.tenant_id', $1, true) with the tenant as a bound parameter, so row-level security sees that
-    tenant and no other, and a pooled connection never carries it into the next use."""
+    tenant and no other, and a pooled connection never carries it into the next use (but unbound(), for the search
+    function, which takes the tenant as its argument)."""
 
     def __init__(self, pool: asyncpg.Pool, tenant_id: str) -> None:
         if "\x00" in tenant_id:

@@ -60,7 +60,9 @@ def test_answer_types_and_spans() -> None:
     assert answer_type("Why does Odoo plan work orders when the main work center is free?") == "explain"
     assert answer_type("If I bill the real shipping cost, when does Odoo compute it?") == "date"
     assert answer_type("The officer who signs payslips works where?") == "place"
-    assert answer_type("Where's the menu to run the scheduler?") == answer_type("Where is the menu to run it?") == "place"
+    from app.assistant.extractive import asked_for, asks_how_to
+    assert asks_how_to("Where's the menu to run the scheduler?"), "a contracted 'is' reads as written out"
+    assert asked_for("What’s the default license?") == asked_for("What is the default license?") == {"default", "license"}
     answerer = ExtractiveAnswerer()
     passages = [Passage(DOCS["payroll"][1], 1), Passage(DOCS["credit-notes"][1], 2)]
     assert answerer.extract("Who is the payroll officer?", passages).short == "Jane Smith"

@@ -87,8 +87,8 @@ async def bench_api(settings: Settings, paths: list[Path], queries_path: Path, c
         for _ in range(replicas):
             port = free_port()
             env = {**os.environ, "DATABASE_URL": url, "RUN_WORKER": "0", "EMBEDDING_PROVIDER": "hash",
-                   "PORT": str(port), "DB_POOL_MAX": str(settings.database.pool_max), "RATE_LIMIT_PER_MINUTE": "0", "LOG_FORMAT": "json",
-                   "IPAI_DATA_DIR": str(folder / "data")}
+                   "PORT": str(port), "DB_POOL_MAX": str(settings.database.pool_max), "RATE_LIMIT_PER_MINUTE": "0",
+                   "LOG_FORMAT": "json", "IPAI_DATA_DIR": str(folder / "data")}
             servers.append(subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--no-sample"], env=env,
                                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
             bases.append(f"http://127.0.0.1:{port}")
