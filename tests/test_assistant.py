@@ -62,7 +62,8 @@ def test_answer_types_and_spans() -> None:
     assert answer_type("The officer who signs payslips works where?") == "place"
     from app.assistant.extractive import asked_for, asks_how_to
     assert asks_how_to("Where's the menu to run the scheduler?"), "a contracted 'is' reads as written out"
-    assert asked_for("What’s the default license?") == asked_for("What is the default license?") == {"default", "license"}
+    assert asked_for("What’s the default license?") == asked_for("What is the default license?") \
+        == {"default", "license"}
     answerer = ExtractiveAnswerer()
     passages = [Passage(DOCS["payroll"][1], 1), Passage(DOCS["credit-notes"][1], 2)]
     assert answerer.extract("Who is the payroll officer?", passages).short == "Jane Smith"
