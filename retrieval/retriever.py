@@ -181,11 +181,10 @@ class HybridRetriever:
                     hits = await self._hits(conn, sql, args, flags, stages)
                 else:  # a search may lag its writes a little: a read replica serves it, if any
                     reader = await self.db.reader(tenant_id)
-                    # the search function takes the tenant: one statement, no transaction; the flags are read
-                    # under row-level security, in the tenant's transaction, and the stage times the function
-                    # publishes for its transaction in a transaction of their own
-                    async with (reader.acquire() if flags else reader.unbound()) as c, \
-                            (c.transaction() if stages and not flags else contextlib.nullcontext()):
+                    # the search function takes the tenant: one statement, no transaction; explain's flags (under
+                    # row-level security) and the stage times the function publishes for its transaction are
+                    # read in the tenant's transaction
+                    async with (reader.acquire() if flags or stages else reader.unbound()) as c:
                         hits = await self._hits(c, sql, args, flags, stages)
                     # the caller waiting for the freed connection sends its search before this one goes on to
                     # make its snippets: under load the searches keep their turns (a lower p99)
