@@ -776,6 +776,10 @@ SELECT indexname FROM pg_indexes WHERE schemaname = 'rag' AND indexname LIKE 'ch
 -- VACUUM (ANALYZE) the whole database after a load, as autovacuum would.
 VACUUM (ANALYZE);
 
+-- name: bench_checkpoint
+-- Write a load's pages out now, as the checkpointer would within minutes, rather than during a measurement.
+CHECKPOINT;
+
 -- name: bench_reference_search
 -- The Supabase documentation's hybrid search, the benchmark's reference.
 SELECT * FROM public.reference_hybrid_search($1, $2, 10);
