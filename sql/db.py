@@ -120,8 +120,8 @@ async def create_pool(url: str, *, min_size: int = 2, max_size: int = 10) -> asy
 
     A connection goes back to the pool without asyncpg's reset query (advisory unlock, CLOSE ALL, UNLISTEN, RESET
     ALL: one more round trip per use): every use is a transaction whose settings are local to it (bind_tenant, the
-    search function's set_config(..., true)), LISTEN runs on a connection of its own (app/realtime/hub.py), and
-    asyncpg still rolls back a transaction left open."""
+    search function's set_config(..., true)) or a single search statement that sets nothing (Tenant.unbound), LISTEN
+    runs on a connection of its own (app/realtime/hub.py), and asyncpg still rolls back a transaction left open."""
     return await asyncpg.create_pool(url, min_size=min_size, max_size=max_size, init=init_connection,
                                      reset=_keep_session)
 
