@@ -379,22 +379,31 @@ SELECT id, status FROM odoo.webhook_events
  ORDER BY id LIMIT 1;
 
 -- name: job_enqueue
--- Add a job to a queue; nothing when an identical job (its dedupe key) is already waiting.
+-- Add a job to a queue; its id, or NULL when a job of the same dedupe key is already waiting. The waiting job
+-- then takes this payload and stays locked until the caller's transaction ends, so no worker claims it (SKIP
+-- LOCKED) before what this transaction wrote is visible: it cannot run on the state before the change that
+-- enqueued it and leave that change undone.
 INSERT INTO rag.jobs (tenant_id, queue, kind, payload, max_attempts, dedupe_key, run_at)
 VALUES ($1, $2, $3, $4, $5, $6, now() + make_interval(secs => $7))
 ON CONFLICT (queue, dedupe_key) WHERE dedupe_key IS NOT NULL AND status = 'pending'
-DO NOTHING RETURNING id;
+DO UPDATE SET payload = EXCLUDED.payload, run_at = LEAST(rag.jobs.run_at, EXCLUDED.run_at), updated_at = now()
+RETURNING CASE WHEN xmax = 0 THEN id END;
 
 -- name: jobs_enqueue_many
--- Add many jobs of one kind in one statement; how many were added (not already waiting).
+-- Add many jobs of one kind in one statement; how many were added (not already waiting). As job_enqueue, a
+-- waiting job of the same key takes the payload and stays locked until the caller's transaction ends (the
+-- last payload of a key repeated in the call wins; keys are locked in their order).
 WITH added AS (
     INSERT INTO rag.jobs (tenant_id, queue, kind, payload, max_attempts, dedupe_key)
     SELECT $1, $2, $3, j.payload, $4, j.dedupe_key
-      FROM unnest($5::jsonb[], $6::text[]) WITH ORDINALITY AS j(payload, dedupe_key, n)
-     ORDER BY j.n
+      FROM (SELECT u.*, row_number() OVER (PARTITION BY u.dedupe_key ORDER BY u.n DESC) AS latest
+              FROM unnest($5::jsonb[], $6::text[]) WITH ORDINALITY AS u(payload, dedupe_key, n)) AS j
+     WHERE j.dedupe_key IS NULL OR j.latest = 1
+     ORDER BY j.dedupe_key, j.n
     ON CONFLICT (queue, dedupe_key) WHERE dedupe_key IS NOT NULL AND status = 'pending'
-    DO NOTHING RETURNING 1)
-SELECT count(*) FROM added;
+    DO UPDATE SET payload = EXCLUDED.payload, updated_at = now()
+    RETURNING xmax = 0 AS inserted)
+SELECT count(*) FILTER (WHERE inserted) FROM added;
 
 -- name: jobs_claim
 -- Claim up to a limit of due jobs of a queue across tenants (rag.claim_jobs_v1, SECURITY DEFINER).

@@ -15,6 +15,7 @@ import asyncpg
 
 from sql.db import Db, Tenant
 from sql.queries import q
+from sql.values import storable
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +71,8 @@ class Queue:
         self, conn: asyncpg.Connection, kind: str, payload: dict[str, Any], *, tenant_id: str,
         dedupe_key: str | None = None, delay_seconds: float = 0.0,
     ) -> int | None:
-        """Add a job inside the caller's transaction; None when an identical job is already waiting."""
+        """Add a job inside the caller's transaction; None when a job of the same dedupe key is already waiting:
+        that one takes this payload, and no worker claims it before the caller's transaction ends."""
         return await conn.fetchval(
             q("job_enqueue"),
             tenant_id, self.name, kind, _traced(payload), self.max_attempts, dedupe_key, delay_seconds,
@@ -215,7 +217,7 @@ class Worker:
                 await self._failed(job, exc)
 
     async def _failed(self, job: Job, exc: Exception) -> None:
-        error = f"{type(exc).__name__}: {exc}"
+        error = storable(f"{type(exc).__name__}: {exc}")
         status = await self.queue.fail(job, self.worker_id, error)
         log.warning("job %s failed (%s): %s", job.id, status, exc)
         if self.on_failure is not None and status != "lost":
@@ -253,6 +255,9 @@ class Worker:
                     await self._after()
             except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as exc:
                 log.warning("worker %s: database unavailable (%s); retrying", self.worker_id, exc)
+                claimed = 0
+            except Exception:  # noqa: BLE001 - the worker outlives any error: its jobs come back after their lease
+                log.exception("worker %s: a batch could not be run or recorded; polling again", self.worker_id)
                 claimed = 0
             if not claimed:
                 waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(woken.wait())]

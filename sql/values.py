@@ -43,5 +43,11 @@ def check_text(value: str, what: str, max_length: int) -> str:
     return value
 
 
+def storable(text: str) -> str:
+    """Text as PostgreSQL can store it, for messages the service writes (a job's error, a parse failure's
+    reason) that may quote input holding a NUL: each NUL becomes U+FFFD."""
+    return text.replace("\x00", "\ufffd")
+
+
 TENANT_NAME = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
 """A tenant id: 1-64 letters, digits, '_', '.', ':' or '-'."""

@@ -115,3 +115,70 @@ async def test_dedupe_key_keeps_one_waiting_job(services: Services, owner: async
         first = await queue.enqueue(conn, "t", {}, dedupe_key="doc:1", tenant_id="default")
         second = await queue.enqueue(conn, "t", {}, dedupe_key="doc:1", tenant_id="default")
     assert first is not None and second is None
+
+
+async def test_a_failure_quoting_a_nul_is_recorded_and_the_worker_goes_on(services: Services, owner: asyncpg.Pool) -> None:
+    """An error message may quote input holding a NUL, which PostgreSQL cannot store; and whatever goes wrong
+    while recording a failure, the running worker keeps taking jobs."""
+    queue = Queue(services.db, "test", max_attempts=1)
+    [bad] = await _enqueue(queue, 1, kind="bad")
+    done: list[int] = []
+
+    async def handler(conn: asyncpg.Connection, jobs: Sequence[Job]) -> None:
+        for job in jobs:
+            if job.kind == "bad":
+                raise ValueError("cannot read 'a\x00b'")
+            done.append(job.id)
+
+    async def on_failure(job: Job, status: str, error: str) -> None:
+        raise RuntimeError("the failure hook fails too")
+
+    stop = asyncio.Event()
+    worker = Worker(queue, handler, poll_interval=0.05, on_failure=on_failure)
+    running = asyncio.create_task(worker.run(stop))
+    try:
+        for _ in range(100):
+            if await owner.fetchval("SELECT status FROM rag.jobs WHERE id = $1", bad) == "dead":
+                break
+            await asyncio.sleep(0.05)
+        [good] = await _enqueue(queue, 1)
+        for _ in range(100):
+            if done:
+                break
+            await asyncio.sleep(0.05)
+        assert done == [good], "the worker kept running after the failed hook"
+        assert not running.done()
+    finally:
+        stop.set()
+        await running
+    row = await owner.fetchrow("SELECT status, last_error FROM rag.jobs WHERE id = $1", bad)
+    assert row["status"] == "dead" and row["last_error"] == "ValueError: cannot read 'a\ufffdb'"
+
+
+async def test_a_deduplicated_job_runs_after_the_change_that_enqueued_it(services: Services, owner: asyncpg.Pool) -> None:
+    """A change enqueues its job, which joins one already waiting; a worker polling before the change commits
+    must not run that job on the state before it (the change would be left undone: its chunks never embedded)."""
+    queue = Queue(services.db, "test")
+    await owner.execute("CREATE TABLE public.effects (job bigint PRIMARY KEY); GRANT ALL ON public.effects TO ipai_app")
+    await owner.execute("CREATE TABLE public.versions (v int); GRANT ALL ON public.versions TO ipai_app")
+    seen: list[list[int]] = []
+
+    async def handler(conn: asyncpg.Connection, jobs: Sequence[Job]) -> None:
+        seen.append([r["v"] for r in await conn.fetch("SELECT v FROM public.versions ORDER BY v")])
+
+    async with services.db.tenant("default").acquire() as conn:
+        first = await queue.enqueue(conn, "t", {"v": 1}, tenant_id="default", dedupe_key="doc:1")
+    worker = Worker(queue, handler)
+    async with services.db.tenant("default").acquire() as conn:  # the change, still open
+        await conn.execute("INSERT INTO public.versions VALUES (2)")
+        assert await queue.enqueue(conn, "t", {"v": 2}, tenant_id="default", dedupe_key="doc:1") is None
+        assert await worker.run_once() == 0, "the waiting job is held by the open change"
+    assert await worker.drain() == 1
+    assert seen == [[2]]
+    row = await owner.fetchrow("SELECT id, payload, status FROM rag.jobs")
+    assert row["id"] == first and row["payload"]["v"] == 2 and row["status"] == "done"
+    async with services.db.tenant("default").acquire() as conn:
+        assert await queue.enqueue_many(conn, "t", [{"v": 3}, {"v": 4}, {"v": 5}], ["doc:1", "doc:2", "doc:1"],
+                                        tenant_id="default") == 2
+    assert sorted((r["dedupe_key"], r["payload"]["v"]) for r in await owner.fetch(
+        "SELECT dedupe_key, payload FROM rag.jobs WHERE status = 'pending'")) == [("doc:1", 5), ("doc:2", 4)]

@@ -30,7 +30,7 @@ from ingest.loaders import LoadedDocument, load_bytes, parse_text
 from ingest.loaders.files import kind_of
 from ingest.pipeline import IngestOptions
 
-WAIT_SECONDS = 60.0
+WAIT_SECONDS = 25.0
 WAIT_DESCRIPTION = (f"return once every chunk is embedded, or after {WAIT_SECONDS:.0f} s "
                     "(embedded_chunks says how far the workers got)")
 REPLACE_DESCRIPTION = ("with a file upload: replace the document of the same source and external id (without it, "

@@ -15,6 +15,7 @@ from ingest.pipeline import IngestOptions
 from sql.errors import IpaiError
 from sql.queries import q
 from sql.queue import Job
+from sql.values import storable
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +81,7 @@ async def handle_parse_jobs(services: Services, conn: asyncpg.Connection, jobs: 
         except (IpaiError, ValueError, OSError) as exc:
             reason = exc.detail if isinstance(exc, IpaiError) else f"{type(exc).__name__}: {exc}"
             log.info("document %s failed to parse: %s", document_id, reason)
-            await conn.execute(q("document_parse_status"), document_id, "failed", reason[:REASON_LENGTH])
+            await conn.execute(q("document_parse_status"), document_id, "failed", storable(reason[:REASON_LENGTH]))
             await publish(services, conn, [document_id])
             continue
         # A first parse fills the placeholder (its version stays 1); a re-parse is an edit like any other.
