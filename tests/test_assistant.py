@@ -49,6 +49,20 @@ def llm(server: FakeOpenAI, retries: int = 2) -> OpenAIChat:
     return OpenAIChat(client, "test-model")
 
 
+def test_a_when_does_question_asks_for_the_event_not_a_date() -> None:
+    """Documentation answers "when does Odoo compute the cost?" with the event that triggers it; a sentence
+    holding a date or an amount is not the answer for that (it is for "when was ...")."""
+    passages = [Passage("Shipping costs\n\nThe real shipping cost is computed when the delivery order is validated.",
+                        1, 1.0),
+                Passage("Upgrades\n\nWhen the Customer requests an upgrade before 1 January 2021, Odoo SA may charge "
+                        "a fee of 16 euros per 100 lines.", 2, 0.8)]
+    candidates = sentence_candidates(passages)
+    ranked = ExtractiveAnswerer().ranking("If I bill customers the real shipping cost, when does Odoo compute that "
+                                          "cost?", passages, None, candidates)
+    assert ranked is not None
+    assert candidates[ranked[0][0]].text(passages).startswith("The real shipping cost is computed")
+
+
 def test_answer_types_and_spans() -> None:
     assert answer_type("How many payslips are computed?") == "number"
     assert answer_type("When were credit notes introduced?") == "date"
@@ -58,7 +72,9 @@ def test_answer_types_and_spans() -> None:
     assert answer_type("When creating an API key, what redirect URI do I enter?") == "thing"
     assert answer_type("Where can I rename the reasons we give when losing a deal?") == "place"
     assert answer_type("Why does Odoo plan work orders when the main work center is free?") == "explain"
-    assert answer_type("If I bill the real shipping cost, when does Odoo compute it?") == "date"
+    assert answer_type("If I bill the real shipping cost, when does Odoo compute it?") == "explain", "an event"
+    assert answer_type("When do we pay the commission?") == "explain"
+    assert answer_type("When is the Wianki festival held?") == "date"
     assert answer_type("The officer who signs payslips works where?") == "place"
     from app.assistant.extractive import asked_for, asks_how_to
     assert asks_how_to("Where's the menu to run the scheduler?"), "a contracted 'is' reads as written out"

@@ -129,6 +129,8 @@ def answer_type(question: str) -> str:
     if re.search(r"\bhow (many|much|long|far|old|large|big|tall|high|fast|often)\b|\bwhat (percentage|percent|"
                  r"number|amount|proportion|fraction)\b|\bhow many\b", q):
         return "number"
+    if asks(q, "when") and re.search(r"\bwhen (?:does|do)\b", q):
+        return "explain"  # what always happens ("when does Odoo compute the cost?"): an event, not a date
     if asks(q, "when") or re.search(r"\bwhat (year|years|date|day|month|century|decade|time|period|era)\b|\bwhich "
                                     r"(year|century|decade|month|day)\b|\bin what year\b", q):
         return "date"
