@@ -417,20 +417,31 @@ WITH d AS (UPDATE rag.jobs SET status = 'done', finished_at = now(), updated_at 
 SELECT count(*) FROM d;
 
 -- name: job_fail
--- A failed job: back to pending after a backoff, or dead once its attempts are used up.
+-- A failed job: back to pending after a backoff, or dead once its attempts are used up; done when a job of its
+-- dedupe key was enqueued while it ran (that one, waiting, does the work again on the newer state).
+WITH twin AS (
+    SELECT EXISTS (SELECT 1 FROM rag.jobs AS j JOIN rag.jobs AS t ON t.queue = j.queue AND t.dedupe_key = j.dedupe_key
+                    WHERE j.id = $1 AND t.status = 'pending') AS waiting)
 UPDATE rag.jobs
-      SET status = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'pending' END,
+      SET status = CASE WHEN attempts >= max_attempts THEN 'dead' WHEN twin.waiting THEN 'done' ELSE 'pending' END,
           run_at = now() + make_interval(secs => $3), last_error = $4,
           locked_by = NULL, lease_until = NULL, updated_at = now(),
-          finished_at = CASE WHEN attempts >= max_attempts THEN now() END
+          finished_at = CASE WHEN attempts >= max_attempts OR twin.waiting THEN now() END
+     FROM twin
     WHERE id = $1 AND locked_by = $2 AND status = 'running'
 RETURNING status;
 
 -- name: job_replay
--- A dead job back to pending, its attempts reset.
-UPDATE rag.jobs SET status = 'pending', attempts = 0, run_at = now(), updated_at = now(),
-                  finished_at = NULL
-WHERE id = $1 AND queue = $2 AND status = 'dead' RETURNING true;
+-- A dead job back to pending, its attempts reset; done when a job of its dedupe key is already waiting (that
+-- one does the work).
+WITH twin AS (
+    SELECT EXISTS (SELECT 1 FROM rag.jobs AS j JOIN rag.jobs AS t ON t.queue = j.queue AND t.dedupe_key = j.dedupe_key
+                    WHERE j.id = $1 AND t.status = 'pending') AS waiting)
+UPDATE rag.jobs SET status = CASE WHEN twin.waiting THEN 'done' ELSE 'pending' END,
+                    attempts = CASE WHEN twin.waiting THEN attempts ELSE 0 END, run_at = now(), updated_at = now(),
+                    finished_at = CASE WHEN twin.waiting THEN now() END
+  FROM twin
+ WHERE id = $1 AND queue = $2 AND status = 'dead' RETURNING true;
 
 -- name: jobs_unfinished
 -- The tenant's jobs of a queue that are not finished (pending or running).

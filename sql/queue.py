@@ -108,7 +108,8 @@ class Queue:
             raise LeaseLost(f"{len(ids) - done} of jobs {ids} are no longer leased to {worker_id}")
 
     async def fail(self, job: Job, worker_id: str, error: str) -> str:
-        """Record a failure: back to pending after a backoff, or dead when attempts are used up."""
+        """Record a failure: back to pending after a backoff, dead when attempts are used up, or done when a job
+        of its dedupe key was enqueued meanwhile (only one may wait; that one does the work again)."""
         delay = min(self.backoff_cap, self.backoff_base ** job.attempts) * (0.5 + random.random() / 2)
         status = await self.db.tenant(job.tenant_id).fetchval(
             q("job_fail"),
@@ -117,7 +118,8 @@ class Queue:
         return status or "lost"
 
     async def replay(self, tenant_id: str, job_id: int) -> bool:
-        """Send a dead job of the tenant back to the queue with fresh attempts."""
+        """Send a dead job of the tenant back to the queue with fresh attempts (or, when a job of its dedupe key
+        is waiting already, finish it: that one does the work)."""
         return bool(
             await self.db.tenant(tenant_id).fetchval(
                 q("job_replay"),

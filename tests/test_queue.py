@@ -182,3 +182,36 @@ async def test_a_deduplicated_job_runs_after_the_change_that_enqueued_it(service
                                         tenant_id="default") == 2
     assert sorted((r["dedupe_key"], r["payload"]["v"]) for r in await owner.fetch(
         "SELECT dedupe_key, payload FROM rag.jobs WHERE status = 'pending'")) == [("doc:1", 5), ("doc:2", 4)]
+
+
+async def test_a_job_failing_while_another_of_its_key_waits_leaves_the_retry_to_it(services: Services,
+                                                                                  owner: asyncpg.Pool) -> None:
+    """Only one job of a dedupe key may wait: a failure while a newer one was enqueued ends the failed one
+    (the waiting one does the work again, on the newer state) instead of failing to record it."""
+    queue = Queue(services.db, "test")
+
+    async def enqueue() -> int | None:
+        async with services.db.tenant("default").acquire() as conn:
+            return await queue.enqueue(conn, "t", {}, tenant_id="default", dedupe_key="doc:1")
+
+    first = await enqueue()
+    runs: list[int] = []
+
+    async def handler(conn: asyncpg.Connection, jobs: Sequence[Job]) -> None:
+        runs.extend(job.id for job in jobs)
+        if len(runs) == 1:
+            assert await enqueue() is not None, "the first one runs: a second one waits"
+            raise RuntimeError("transient")
+
+    worker = Worker(queue, handler)
+    assert await worker.drain() == 2
+    rows = {r["id"]: r for r in await owner.fetch("SELECT id, status, last_error FROM rag.jobs")}
+    assert rows[first]["status"] == "done" and "transient" in rows[first]["last_error"]
+    [second] = set(rows) - {first}
+    assert runs == [first, second] and rows[second]["status"] == "done"
+
+    await owner.execute("UPDATE rag.jobs SET status = 'dead' WHERE id = $1", first)
+    waiting = await enqueue()
+    assert await queue.replay("default", first), "replayed: the job waiting for its key does the work"
+    assert await owner.fetchval("SELECT status FROM rag.jobs WHERE id = $1", first) == "done"
+    assert await owner.fetchval("SELECT status FROM rag.jobs WHERE id = $1", waiting) == "pending"
