@@ -122,8 +122,46 @@ async def create_pool(url: str, *, min_size: int = 2, max_size: int = 10) -> asy
     ALL: one more round trip per use): every use is a transaction whose settings are local to it (bind_tenant, the
     search function's set_config(..., true)) or a single search statement that sets nothing (Tenant.unbound), LISTEN
     runs on a connection of its own (app/realtime/hub.py), and asyncpg still rolls back a transaction left open."""
-    return await asyncpg.create_pool(url, min_size=min_size, max_size=max_size, init=init_connection,
-                                     reset=_keep_session)
+    pool = FairPool(url, min_size=min_size, max_size=max_size, init=init_connection, reset=_keep_session,
+                    max_queries=50_000, max_inactive_connection_lifetime=300.0, loop=None,
+                    connection_class=asyncpg.Connection, record_class=asyncpg.Record)  # create_pool's defaults
+    await pool
+    return pool
+
+
+class FairPool(asyncpg.Pool):
+    """An asyncpg pool whose callers get connections in the order they asked. asyncpg's own queue lets a caller
+    that arrives while a freed connection is on its way to the longest waiter take it, and sends that waiter to
+    the back of the line: under load (more callers than connections) a few searches waited many turns, a p99 of
+    four times the median. Here a first-come, first-served semaphore of the pool's size is passed first."""
+
+    def __init__(self, *args: Any, max_size: int, **kwargs: Any) -> None:
+        super().__init__(*args, max_size=max_size, **kwargs)
+        self._turns = asyncio.Semaphore(max_size)
+        self._held: set[object] = set()
+
+    async def _acquire(self, timeout: float | None) -> Any:
+        started = time.monotonic()
+        if timeout is None:
+            await self._turns.acquire()
+        else:
+            await asyncio.wait_for(self._turns.acquire(), timeout)
+            timeout = max(0.0, timeout - (time.monotonic() - started))
+        try:
+            connection = await super()._acquire(timeout)
+        except BaseException:
+            self._turns.release()
+            raise
+        self._held.add(connection)
+        return connection
+
+    async def release(self, connection: Any, *, timeout: float | None = None) -> None:
+        try:
+            await super().release(connection, timeout=timeout)
+        finally:
+            if connection in self._held:
+                self._held.discard(connection)
+                self._turns.release()
 
 
 async def _keep_session(conn: asyncpg.Connection) -> None:
