@@ -595,7 +595,7 @@ DECLARE
     -- each stage's time (ms), published with set_config for the caller to read (rag.search_stages)
     g_mark      timestamptz := clock_timestamp();
     g_ms        float8[] := ARRAY[0, 0, 0, 0, 0];
-    -- the filter check of a dynamic leg's candidate p.chunk_id (parameters $4..$9), empty without filters
+    -- the vector leg's filter check of its candidate e.chunk_id (parameters $4..$9), empty without filters
     v_passes    text := '';
 BEGIN
     IF match_count IS NULL OR match_count < 1 THEN
@@ -651,20 +651,14 @@ BEGIN
     END IF;
 
     IF v_filtered THEN
-        v_passes := 'AND EXISTS (SELECT FROM rag.chunks AS c JOIN rag.documents AS d ON d.id = c.document_id
-                                   WHERE c.id = p.chunk_id
-                                     AND ($4::text[] IS NULL OR d.source = ANY($4))
-                                     AND ($5::text[] IS NULL OR d.language::text = ANY($5))
-                                     AND ($6::bigint[] IS NULL OR d.id = ANY($6))
-                                     AND ($7::jsonb IS NULL OR d.metadata @> $7)
-                                     AND ($8::timestamptz IS NULL OR d.updated_at >= $8)
-                                     AND ($9::timestamptz IS NULL OR d.updated_at < $9))';
+        v_passes := 'AND rag.passes_filters_v1(e.chunk_id, $4, $5, $6, $7, $8, $9)';
     END IF;
 
     -- Each leg reads its index in order and, only when there are filters, keeps a candidate if its
-    -- document passes them: a selective filter still yields the leg's full depth. The legs that read
-    -- the tables are planned per call (EXECUTE): the vector leg needs its model's dimension and partial
-    -- index as literals, and a generic plan of the others cannot know their depths.
+    -- document passes them: a selective filter still yields the leg's full depth. The vector leg is
+    -- planned per call (EXECUTE): it needs its model's dimension and partial index as literals. The
+    -- lexical and trigram legs are static statements: their generic plans (the postings index read in
+    -- impact order, per term) are made once per connection.
 
     g_ms[1] := extract(epoch FROM clock_timestamp() - g_mark) * 1000;
     g_mark := clock_timestamp();
@@ -688,7 +682,7 @@ BEGIN
                      ORDER BY e.embedding::vector(%1$s) <=> $1::vector(%1$s)
                      LIMIT $3) AS r
              WHERE r.score >= $10 AND r.score <> 'NaN'::float8$q$,
-            v_dims, v_model, replace(v_passes, 'p.chunk_id', 'e.chunk_id'))
+            v_dims, v_model, v_passes)
         INTO v_ids, v_scores
         USING query_embedding, p_tenant_id, v_depth, p_sources, p_languages, p_document_ids, p_metadata,
               p_updated_from, p_updated_to, match_threshold;
@@ -698,20 +692,18 @@ BEGIN
     g_mark := clock_timestamp();
     -- lexical leg: BM25 over the postings, each term's postings read in impact order, scored exactly
     IF w_lexical > 0 AND q_ids IS NOT NULL THEN
-        EXECUTE format($q$
-            SELECT array_agg(r.chunk_id ORDER BY r.score DESC, r.chunk_id), array_agg(r.score ORDER BY r.score DESC, r.chunk_id)
-              FROM (SELECT p.chunk_id, sum(q.w * p.tf / (p.tf + q.k + q.kb * p.doc_len)) AS score
-                      FROM unnest($11::bigint[], $12::float8[], $13::float8[], $14::float8[]) AS q(id, w, k, kb)
-                     CROSS JOIN LATERAL (
-                           SELECT p.chunk_id, p.tf, p.doc_len FROM rag.postings AS p
-                            WHERE p.term_id = q.id %s
-                            ORDER BY p.impact DESC LIMIT $10) AS p
-                     GROUP BY p.chunk_id
-                     ORDER BY score DESC, p.chunk_id
-                     LIMIT $3) AS r$q$, v_passes)
-        INTO l_ids, l_scores
-        USING query_embedding, p_tenant_id, v_depth, p_sources, p_languages, p_document_ids, p_metadata,
-              p_updated_from, p_updated_to, p_postings_depth, q_ids, q_w, q_k, q_kb;
+        SELECT array_agg(r.chunk_id ORDER BY r.score DESC, r.chunk_id), array_agg(r.score ORDER BY r.score DESC, r.chunk_id)
+          INTO l_ids, l_scores
+          FROM (SELECT p.chunk_id, sum(q.w * p.tf / (p.tf + q.k + q.kb * p.doc_len)) AS score
+                  FROM unnest(q_ids, q_w, q_k, q_kb) AS q(id, w, k, kb)
+                 CROSS JOIN LATERAL (
+                       SELECT p.chunk_id, p.tf, p.doc_len FROM rag.postings AS p
+                        WHERE p.term_id = q.id AND (NOT v_filtered OR rag.passes_filters_v1(p.chunk_id, p_sources,
+                              p_languages, p_document_ids, p_metadata, p_updated_from, p_updated_to))
+                        ORDER BY p.impact DESC LIMIT p_postings_depth) AS p
+                 GROUP BY p.chunk_id
+                 ORDER BY score DESC, p.chunk_id
+                 LIMIT v_depth) AS r;
     END IF;
 
     g_ms[3] := extract(epoch FROM clock_timestamp() - g_mark) * 1000;
@@ -728,22 +720,20 @@ BEGIN
                 ORDER BY sim DESC, t.lexeme LIMIT 5) AS n;
     END IF;
     IF n_ids IS NOT NULL THEN
-        EXECUTE format($q$
-            SELECT array_agg(r.chunk_id ORDER BY r.score DESC, r.chunk_id), array_agg(r.score ORDER BY r.score DESC, r.chunk_id)
-              FROM (SELECT m.chunk_id, sum(m.best) AS score
-                      FROM (SELECT p.chunk_id, n.tok, max(n.sim) AS best
-                              FROM unnest($11::text[], $12::bigint[], $13::float8[]) AS n(tok, id, sim)
-                             CROSS JOIN LATERAL (
-                                   SELECT p.chunk_id FROM rag.postings AS p
-                                    WHERE p.term_id = n.id %s
-                                    ORDER BY p.impact DESC LIMIT $3) AS p
-                             GROUP BY p.chunk_id, n.tok) AS m
-                     GROUP BY m.chunk_id
-                     ORDER BY score DESC, m.chunk_id
-                     LIMIT $3) AS r$q$, v_passes)
-        INTO t_ids, t_scores
-        USING query_embedding, p_tenant_id, v_depth, p_sources, p_languages, p_document_ids, p_metadata,
-              p_updated_from, p_updated_to, p_postings_depth, n_tok, n_ids, n_sim;
+        SELECT array_agg(r.chunk_id ORDER BY r.score DESC, r.chunk_id), array_agg(r.score ORDER BY r.score DESC, r.chunk_id)
+          INTO t_ids, t_scores
+          FROM (SELECT m.chunk_id, sum(m.best) AS score
+                  FROM (SELECT p.chunk_id, n.tok, max(n.sim) AS best
+                          FROM unnest(n_tok, n_ids, n_sim) AS n(tok, id, sim)
+                         CROSS JOIN LATERAL (
+                               SELECT p.chunk_id FROM rag.postings AS p
+                                WHERE p.term_id = n.id AND (NOT v_filtered OR rag.passes_filters_v1(p.chunk_id, p_sources,
+                                      p_languages, p_document_ids, p_metadata, p_updated_from, p_updated_to))
+                                ORDER BY p.impact DESC LIMIT v_depth) AS p
+                         GROUP BY p.chunk_id, n.tok) AS m
+                 GROUP BY m.chunk_id
+                 ORDER BY score DESC, m.chunk_id
+                 LIMIT v_depth) AS r;
     END IF;
 
     g_ms[4] := extract(epoch FROM clock_timestamp() - g_mark) * 1000;
@@ -905,6 +895,19 @@ BEGIN
      GROUP BY n.tenant_id, n.queue, n.status;
     RETURN NULL;
 END $$;
+
+CREATE FUNCTION rag.passes_filters_v1(p_chunk_id bigint, p_sources text[], p_languages text[], p_document_ids bigint[], p_metadata jsonb, p_updated_from timestamp with time zone, p_updated_to timestamp with time zone) RETURNS boolean
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT EXISTS (SELECT FROM rag.chunks AS c JOIN rag.documents AS d ON d.id = c.document_id
+                    WHERE c.id = p_chunk_id
+                      AND (p_sources IS NULL OR d.source = ANY(p_sources))
+                      AND (p_languages IS NULL OR d.language::text = ANY(p_languages))
+                      AND (p_document_ids IS NULL OR d.id = ANY(p_document_ids))
+                      AND (p_metadata IS NULL OR d.metadata @> p_metadata)
+                      AND (p_updated_from IS NULL OR d.updated_at >= p_updated_from)
+                      AND (p_updated_to IS NULL OR d.updated_at < p_updated_to))
+$$;
 
 CREATE FUNCTION rag.pin_search_path_v1(p_function regprocedure) RETURNS void
     LANGUAGE plpgsql
@@ -2290,6 +2293,8 @@ REVOKE ALL ON FUNCTION rag.hybrid_search_v2(query_embedding public.vector, query
 REVOKE ALL ON FUNCTION rag.index_lexical_partitions_v1(p_tenant text) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION rag.index_postings_partition_v1(p_tenant text) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION rag.passes_filters_v1(p_chunk_id bigint, p_sources text[], p_languages text[], p_document_ids bigint[], p_metadata jsonb, p_updated_from timestamp with time zone, p_updated_to timestamp with time zone) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION rag.pin_search_path_v1(p_function regprocedure) FROM PUBLIC;
 
