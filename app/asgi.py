@@ -36,6 +36,7 @@ from app.realtime.controllers import RealtimeController
 from app.realtime.hub import Hub
 from app.search import SearchController
 from app.security.auth import Authenticator, require_scope
+from app.security.key_cache import KeyCache
 from app.security.controllers import MeController, VaultController
 from app.security.keys import Principal, create_key
 from app.services import Services
@@ -121,7 +122,9 @@ def create_app(
         services = await Services.start(settings, embedder=embedder, database=database, llm=llm)
         app.state.services = services
         state_dimensions(app, services.embedder.dimensions)
-        app.state.authenticator = Authenticator(services.db, settings.security)
+        keys = KeyCache(services.db.url, settings.security.key_cache_seconds)
+        await keys.start()
+        app.state.authenticator = Authenticator(services.db, settings.security, keys)
         app.state.hub = Hub(services.db.url, max_streams=settings.server.max_streams,
                             max_streams_per_caller=settings.server.max_streams_per_caller)
         if dev_key:
@@ -146,6 +149,7 @@ def create_app(
             await asyncio.gather(*tasks, return_exceptions=True)
             await http.aclose()
             await app.state.hub.close()
+            await keys.close()
             await services.close()
 
     app = Litestar(

@@ -218,6 +218,9 @@ class SecuritySettings:
     rate_limit_replicas: int = field(default_factory=lambda: max(1, _env_int("RATE_LIMIT_REPLICAS", 1)))
     """RATE_LIMIT_REPLICAS: how many service processes share the limits; each enforces its share (rate and burst
     divided), so that N replicas together allow one key the configured limit."""
+    key_cache_seconds: float = field(default_factory=lambda: _env_float("API_KEY_CACHE_SECONDS", 30.0))
+    """API_KEY_CACHE_SECONDS: how long a verified API key is held in memory (no database lookup per request); a
+    change to a key is announced by the database and drops it at once on every replica; 0 = look up every time."""
     vault_key: str | None = field(default_factory=lambda: os.environ.get("IPAI_VAULT_KEY") or None)
     """IPAI_VAULT_KEY: base64 of the 32-byte vault key."""
     vault_key_file: Path | None = field(default_factory=lambda: Path(os.environ["IPAI_VAULT_KEY_FILE"])

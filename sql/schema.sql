@@ -86,6 +86,20 @@ CREATE FUNCTION control_plane.api_key_by_prefix_v1(p_prefix text) RETURNS TABLE(
      WHERE k.prefix = p_prefix
 $$;
 
+CREATE FUNCTION control_plane.api_key_changed_v1() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+    IF TG_OP = 'TRUNCATE' THEN
+        PERFORM pg_notify('ipai_api_keys', '*');
+    ELSE
+        PERFORM pg_notify('ipai_api_keys', OLD.prefix);
+    END IF;
+    RETURN NULL;
+END
+$$;
+
 CREATE FUNCTION control_plane.control_plane_get_secret_logged(p_bot_id text, p_secret_name text, p_remote text DEFAULT NULL::text, p_agent text DEFAULT NULL::text, p_version integer DEFAULT NULL::integer) RETURNS TABLE(id uuid, version integer, nonce bytea, ciphertext bytea)
     LANGUAGE plpgsql
     SET search_path TO 'pg_catalog', 'control_plane'
@@ -2015,6 +2029,10 @@ CREATE TRIGGER assets_names_insert AFTER INSERT ON catalog.assets REFERENCING NE
 
 CREATE TRIGGER assets_updated AFTER UPDATE ON catalog.assets REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION odoo.table_changed_v1('fqdn');
 
+CREATE TRIGGER api_keys_changed AFTER DELETE OR UPDATE ON control_plane.api_keys FOR EACH ROW EXECUTE FUNCTION control_plane.api_key_changed_v1();
+
+CREATE TRIGGER api_keys_truncated AFTER TRUNCATE ON control_plane.api_keys FOR EACH STATEMENT EXECUTE FUNCTION control_plane.api_key_changed_v1();
+
 CREATE TRIGGER audit_log_append_only BEFORE DELETE OR UPDATE ON control_plane.audit_log FOR EACH ROW EXECUTE FUNCTION odoo.append_only();
 
 CREATE TRIGGER event_log_append_only BEFORE DELETE OR UPDATE ON odoo.event_log FOR EACH ROW EXECUTE FUNCTION odoo.append_only();
@@ -2248,6 +2266,8 @@ GRANT ALL ON FUNCTION catalog.fuzzy_names_v1(p_query text, p_tenant_id text, p_t
 
 REVOKE ALL ON FUNCTION control_plane.api_key_by_prefix_v1(p_prefix text) FROM PUBLIC;
 GRANT ALL ON FUNCTION control_plane.api_key_by_prefix_v1(p_prefix text) TO ipai_app;
+
+REVOKE ALL ON FUNCTION control_plane.api_key_changed_v1() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION odoo.emit_system_event_v1(p_tenant text, p_source text, p_type text, p_aggregate text, p_payload jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION odoo.emit_system_event_v1(p_tenant text, p_source text, p_type text, p_aggregate text, p_payload jsonb) TO ipai_app;

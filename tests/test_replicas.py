@@ -1,6 +1,6 @@
 """Several replicas on one PostgreSQL, as separate processes: two `serve` and two `worker` and two `sync worker`
 on the test database. A burst through both replicas is limited as one key's limit; a realtime subscriber on one
-replica gets what was published through the other; 5,000 embedding jobs are each done once; a due scheduled job
+replica gets what was published through the other; a key revoked in the database is refused by both at once; 5,000 embedding jobs are each done once; a due scheduled job
 fires once."""
 from __future__ import annotations
 
@@ -94,6 +94,17 @@ async def test_two_replicas_and_two_workers_on_one_database(processes: Processes
                                     json={"payload": {"from": "b"}})).status_code == 201
             [(_, event, data)] = await asyncio.wait_for(read_events(lines, 1), 10)
             assert event == "notifications" and data == {"from": "b"}
+
+        # A key both replicas verified (and hold in memory), revoked in the database: both refuse it at once.
+        token = await issue_key(db_url)
+        assert [(await http.get(f"{url}/v1/jobs", headers=bearer(token))).status_code for url in (a, b)] == [200, 200]
+        await owner.execute("UPDATE control_plane.api_keys SET revoked_at = now() WHERE prefix = $1",
+                            token.split("_")[1])
+        refused_after = time.monotonic() + 2
+        for url in (a, b):
+            while (status := (await http.get(f"{url}/v1/jobs", headers=bearer(token))).status_code) != 401:
+                assert time.monotonic() < refused_after, f"a revoked key still served by a replica ({status})"
+                await asyncio.sleep(0.05)
 
     # 5,000 documents ingested without waiting; two worker processes embed them: each job done once.
     corpus = tmp_path / "corpus.jsonl"

@@ -1,6 +1,7 @@
 """API keys, JWTs and the vault; authentication on every endpoint, scopes, rate limits, the development key."""
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac as hmac_
@@ -24,6 +25,7 @@ from sql.db import Database
 from sql.errors import ConfigurationError, Forbidden, Unauthorized
 from app.security.auth import RateLimiter
 from app.security.jwt import verify_jwt
+from app.security.key_cache import KeyCache
 from app.security.keys import create_key, revoke_key, verify_key
 from app.security.vault import Vault, load_key
 from app.services import Services
@@ -49,6 +51,80 @@ async def test_api_keys_are_hashed_scoped_and_revocable(services: Services, owne
     assert await verify_key(services.db, token) is None, "revocation takes effect at once"
     with pytest.raises(Exception, match="scopes"):
         await create_key(services.db, "acme", ["root"])
+
+
+async def _until(check, seconds: float = 5.0) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if await check():
+            return True
+        await asyncio.sleep(0.02)
+    return False
+
+
+async def test_verified_keys_are_held_until_the_database_announces_a_change(services: Services,
+                                                                           owner: asyncpg.Pool) -> None:
+    """A held key costs no lookup; a change to it made anywhere (here: plain SQL, as another replica or an operator
+    would) drops it at once; without the LISTEN connection nothing is held."""
+    cache = KeyCache(services.db.url, seconds=60)
+    await cache.start()
+    try:
+        assert cache.listening
+        _, token = await create_key(services.db, "acme", ["ask"], "bot")
+        prefix = token.split("_")[1]
+        assert await verify_key(services.db, token, cache) is not None
+        assert cache.get(prefix) is not None, "a verified key is held"
+        _, other = await create_key(services.db, "acme", ["ask"], "other")
+        assert await verify_key(services.db, other, cache) is not None
+        await owner.execute("UPDATE control_plane.api_keys SET scopes = '{kb:read}' WHERE prefix = $1",
+                            other.split("_")[1])
+        assert await _until(lambda: _none(cache.get(other.split("_")[1])))
+        principal = await verify_key(services.db, other, cache)
+        assert principal is not None and principal.scopes == {"kb:read"}, "an edited key is read again"
+        await owner.execute("UPDATE control_plane.api_keys SET revoked_at = now() WHERE prefix = $1", prefix)
+
+        async def refused() -> bool:
+            return await verify_key(services.db, token, cache) is None
+        assert await _until(refused, 2.0), "a revocation reaches the cache at once"
+
+        # a lookup that began before a change was announced is not held
+        row = await owner.fetchrow("SELECT id, tenant_id, key_hash, scopes, revoked_at FROM control_plane.api_keys "
+                                   "WHERE prefix = $1", other.split("_")[1])
+        started = cache.generation
+        await owner.execute("TRUNCATE control_plane.api_keys")
+        assert await _until(lambda: _true(cache.generation != started))
+        cache.put("stale", row, started)
+        assert cache.get("stale") is None
+
+        # bounded: the least recently used key goes first
+        small = KeyCache(services.db.url, seconds=60, max_keys=2)
+        await small.start()
+        try:
+            for name in ("a", "b", "c"):
+                small.put(name, row, small.generation)
+            assert [small.get(n) is not None for n in ("a", "b", "c")] == [False, True, True]
+        finally:
+            await small.close()
+
+        # the LISTEN connection lost: nothing is held, every lookup goes to the database
+        _, third = await create_key(services.db, "acme", ["ask"], "third")
+        assert await verify_key(services.db, third, cache) is not None
+        await owner.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                            "WHERE query LIKE 'LISTEN%' AND pid <> pg_backend_pid()")
+        assert await _until(lambda: _true(not cache.listening))
+        await owner.execute("UPDATE control_plane.api_keys SET revoked_at = now() WHERE prefix = $1",
+                            third.split("_")[1])
+        assert await verify_key(services.db, third, cache) is None
+    finally:
+        await cache.close()
+
+
+async def _none(value: object) -> bool:
+    return value is None
+
+
+async def _true(value: bool) -> bool:
+    return value
 
 
 def _b64(data: bytes) -> str:

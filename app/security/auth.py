@@ -9,6 +9,7 @@ from litestar.connection import ASGIConnection
 from sql.db import Db
 from sql.errors import Forbidden, TooManyRequests, Unauthorized
 from app.security.jwt import verify_jwt
+from app.security.key_cache import KeyCache
 from app.security.keys import Principal, verify_key
 from app.settings import SecuritySettings
 
@@ -51,9 +52,11 @@ class RateLimiter:
 class Authenticator:
     """Turns a request's credentials into a Principal (tenant, user, scopes) or refuses it."""
 
-    def __init__(self, db: Db, settings: SecuritySettings) -> None:
+    def __init__(self, db: Db, settings: SecuritySettings, keys: KeyCache | None = None) -> None:
+        """keys: the verified keys held in memory (none: every request looks its key up)."""
         self.db = db
         self.settings = settings
+        self.keys = keys
         replicas = settings.rate_limit_replicas  # each process enforces its share of the limits
         self.limiter = RateLimiter(settings.rate_limit_per_minute / replicas, settings.rate_limit_burst // replicas)
 
@@ -68,7 +71,7 @@ class Authenticator:
             raise Unauthorized("this endpoint needs credentials: 'Authorization: Bearer <API key or JWT>' "
                                "or 'X-API-Key: <key>'")
         if token.startswith("ipai_"):
-            principal = await verify_key(self.db, token)
+            principal = await verify_key(self.db, token, self.keys)
             if principal is None:
                 raise Unauthorized("unknown or revoked API key")
             return principal

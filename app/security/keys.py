@@ -7,6 +7,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 
+from app.security.key_cache import KeyCache
 from sql.db import Db
 from sql.errors import InvalidInput, NotFound
 from sql.queries import q
@@ -42,15 +43,21 @@ async def create_key(db: Db, tenant_id: str, scopes: list[str], name: str = "") 
     return str(key_id), token
 
 
-async def verify_key(db: Db, token: str) -> Principal | None:
+async def verify_key(db: Db, token: str, cache: KeyCache | None = None) -> Principal | None:
     """The key's principal, or None for an unknown, malformed or revoked key.
 
     The key's tenant is what the lookup finds out, so it is the SECURITY DEFINER function
-    control_plane.api_key_by_prefix_v1 (by the key's public prefix; the hash is compared here)."""
+    control_plane.api_key_by_prefix_v1 (by the key's public prefix; the hash is compared here). cache: where a
+    found key's row is held (unknown prefixes are never held)."""
     parts = token.split("_", 2)
     if len(parts) != 3 or parts[0] != "ipai":
         return None
-    row = await db.pool.fetchrow(q("api_key_by_prefix"), parts[1])
+    row = cache.get(parts[1]) if cache is not None else None
+    if row is None:
+        generation = cache.generation if cache is not None else 0
+        row = await db.pool.fetchrow(q("api_key_by_prefix"), parts[1])
+        if row is not None and cache is not None:
+            cache.put(parts[1], row, generation)
     if row is None or row["revoked_at"] is not None or not hmac.compare_digest(row["key_hash"], _hash(token)):
         return None
     return Principal(row["tenant_id"], frozenset(row["scopes"]), key_id=str(row["id"]))
