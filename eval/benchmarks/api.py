@@ -63,60 +63,82 @@ async def _in_process(services: Services, queries: list[str], seconds: float, co
 
 
 async def bench_api(settings: Settings, paths: list[Path], queries_path: Path, chunks: int = 10_000,
-                    seconds: int = 20, connections: int = 32, replicas: int = 1) -> dict[str, Any]:
+                    seconds: int = 20, connections: int = 32, replicas: int = 1, rounds: int = 4) -> dict[str, Any]:
     """replicas > 1: as many `serve` processes, each loaded with its share of the connections at once (one wrk
-    each), their rates summed."""
+    each), their rates summed. The HTTP and the in-process searches take turns, `rounds` of seconds/rounds each,
+    so that a host whose speed drifts during the run weighs on both alike; their p50/p99 are the per-round
+    figures weighted by requests."""
     dataset = load_beir(queries_path, "test")
     queries = [dataset.queries[q] for q in dataset.qrels]
     embedder = HashEmbedder(384)
+    turn = max(1, round(seconds / rounds))
     async with scratch_database(settings, "ipai_bench_api") as url:
         services = await Services.start(settings, embedder=embedder, database=Database(url))
+        folder = Path(tempfile.mkdtemp())
+        servers: list[subprocess.Popen[bytes]] = []
         try:
             have = await _fill(services, variants(corpus(paths)), chunks)
             _, token = await create_key(services.db, TENANT, ["kb:read"], "bench")
+            bodies = folder / "bodies.jsonl"
+            bodies.write_text("\n".join(json.dumps({"query": q, "k": 10, "mode": "hybrid"}) for q in queries) + "\n")
+            (folder / "search.lua").write_text(SEARCH_LUA)
+            (folder / "livez.lua").write_text(LIVEZ_LUA)
+            bases = []
+            for _ in range(replicas):
+                port = free_port()
+                env = {**os.environ, "DATABASE_URL": url, "RUN_WORKER": "0", "EMBEDDING_PROVIDER": "hash",
+                       "PORT": str(port), "DB_POOL_MAX": str(settings.database.pool_max), "RATE_LIMIT_PER_MINUTE": "0",
+                       "LOG_FORMAT": "json", "IPAI_DATA_DIR": str(folder / "data")}
+                servers.append(subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--no-sample"], env=env,
+                                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+                bases.append(f"http://127.0.0.1:{port}")
+                _wait_up(bases[-1])
+            share = max(1, connections // replicas)
             await _in_process(services, queries, 3, connections)  # warm up
-            in_process = await _in_process(services, queries, seconds, connections)
-        finally:
-            await services.close()
-        folder = Path(tempfile.mkdtemp())
-        bodies = folder / "bodies.jsonl"
-        bodies.write_text("\n".join(json.dumps({"query": q, "k": 10, "mode": "hybrid"}) for q in queries) + "\n")
-        (folder / "search.lua").write_text(SEARCH_LUA)
-        (folder / "livez.lua").write_text(LIVEZ_LUA)
-        servers, bases = [], []
-        for _ in range(replicas):
-            port = free_port()
-            env = {**os.environ, "DATABASE_URL": url, "RUN_WORKER": "0", "EMBEDDING_PROVIDER": "hash",
-                   "PORT": str(port), "DB_POOL_MAX": str(settings.database.pool_max), "RATE_LIMIT_PER_MINUTE": "0",
-                   "LOG_FORMAT": "json", "IPAI_DATA_DIR": str(folder / "data")}
-            servers.append(subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--no-sample"], env=env,
-                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-            bases.append(f"http://127.0.0.1:{port}")
-            for _ in range(300):
-                probe = subprocess.run(["wrk", "-t", "1", "-c", "1", "-d", "1s", f"{bases[-1]}/livez"],
-                                       capture_output=True, text=True)
-                if "Requests/sec" in probe.stdout and "Non-2xx" not in probe.stdout:
-                    break
-                time.sleep(0.2)
-        share = max(1, connections // replicas)
-        try:
             for base in bases:
-                _wrk_search(base, folder, bodies, token, 3, share)  # warm up
+                _wrk_search(base, folder, bodies, token, 3, share)
             livez = run_wrk(bases[0], folder / "livez.lua", None, seconds, connections, "/livez")
-            runs = await asyncio.gather(*(asyncio.to_thread(_wrk_search, base, folder, bodies, token, seconds, share)
-                                          for base in bases))
-            search = {"per_second": sum(r["per_second"] for r in runs), "p50": max(r["p50"] for r in runs),
-                      "p99": max(r["p99"] for r in runs), "requests": sum(r["requests"] for r in runs),
-                      "errors": sum(r["errors"] for r in runs)}
+            api_rounds, local_rounds = [], []
+            for _ in range(rounds):
+                local_rounds.append(await _in_process(services, queries, turn, connections))
+                runs = await asyncio.gather(*(asyncio.to_thread(_wrk_search, base, folder, bodies, token, turn, share)
+                                              for base in bases))
+                api_rounds.append({"per_second": sum(r["per_second"] for r in runs),
+                                   "p50": max(r["p50"] for r in runs), "p99": max(r["p99"] for r in runs),
+                                   "requests": sum(r["requests"] for r in runs),
+                                   "errors": sum(r["errors"] for r in runs)})
         finally:
             for server in servers:
                 server.terminate()
             for server in servers:
                 server.wait(timeout=30)
-    return {"chunks": have, "queries": len(queries), "connections": connections, "seconds": seconds,
-            "replicas": replicas,
+            await services.close()
+    search, in_process = _pooled(api_rounds), _pooled(local_rounds)
+    return {"chunks": have, "queries": len(queries), "connections": connections, "seconds": turn * rounds,
+            "rounds": rounds, "replicas": replicas,
             "search_api": search, "search_in_process": in_process, "livez": livez,
             "api_share_of_in_process": search["per_second"] / in_process["per_second"]}
+
+
+def _wait_up(base: str) -> None:
+    for _ in range(300):
+        probe = subprocess.run(["wrk", "-t", "1", "-c", "1", "-d", "1s", f"{base}/livez"], capture_output=True, text=True)
+        if "Requests/sec" in probe.stdout and "Non-2xx" not in probe.stdout:
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"the API at {base} did not come up")
+
+
+def _pooled(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """Rounds of equal length as one run: the mean rate, percentiles weighted by each round's requests."""
+    requests = sum(r["requests"] for r in rounds)
+    pooled = {"per_second": sum(r["per_second"] for r in rounds) / len(rounds), "requests": requests,
+              "p50": sum(r["p50"] * r["requests"] for r in rounds) / requests,
+              "p99": sum(r["p99"] * r["requests"] for r in rounds) / requests,
+              "per_round": [round(r["per_second"], 1) for r in rounds]}
+    if "errors" in rounds[0]:
+        pooled["errors"] = sum(r["errors"] for r in rounds)
+    return pooled
 
 
 def _wrk_search(base: str, folder: Path, bodies: Path, token: str, seconds: int, connections: int) -> dict[str, Any]:
@@ -126,7 +148,7 @@ def _wrk_search(base: str, folder: Path, bodies: Path, token: str, seconds: int,
 def format_api(r: dict[str, Any]) -> str:
     s, p, lz = r["search_api"], r["search_in_process"], r["livez"]
     return (f"{r['chunks']:,} chunks, {r['queries']} SciFact test queries, {r['connections']} connections, "
-            f"{r['seconds']} s each, hash embedder, {r['replicas']} API replica(s)\n"
+            f"{r['seconds']} s each in {r['rounds']} alternating rounds, hash embedder, {r['replicas']} API replica(s)\n"
             f"| path | requests/s | p50 ms | p99 ms |\n|---|---|---|---|\n"
             f"| POST /v1/search (hybrid, k=10, snippets), HTTP | {s['per_second']:.0f} | {s['p50']:.1f} | "
             f"{s['p99']:.1f} |\n"
