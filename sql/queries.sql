@@ -391,8 +391,9 @@ RETURNING CASE WHEN xmax = 0 THEN id END;
 
 -- name: jobs_enqueue_many
 -- Add many jobs of one kind in one statement; how many were added (not already waiting). As job_enqueue, a
--- waiting job of the same key takes the payload and stays locked until the caller's transaction ends (the
--- last payload of a key repeated in the call wins; keys are locked in their order).
+-- waiting job of the same key takes the payload, is due now (not after an earlier failure's backoff) and stays
+-- locked until the caller's transaction ends (the last payload of a key repeated in the call wins; keys are
+-- locked in their order).
 WITH added AS (
     INSERT INTO rag.jobs (tenant_id, queue, kind, payload, max_attempts, dedupe_key)
     SELECT $1, $2, $3, j.payload, $4, j.dedupe_key
@@ -401,7 +402,7 @@ WITH added AS (
      WHERE j.dedupe_key IS NULL OR j.latest = 1
      ORDER BY j.dedupe_key, j.n
     ON CONFLICT (queue, dedupe_key) WHERE dedupe_key IS NOT NULL AND status = 'pending'
-    DO UPDATE SET payload = EXCLUDED.payload, updated_at = now()
+    DO UPDATE SET payload = EXCLUDED.payload, run_at = LEAST(rag.jobs.run_at, EXCLUDED.run_at), updated_at = now()
     RETURNING xmax = 0 AS inserted)
 SELECT count(*) FILTER (WHERE inserted) FROM added;
 

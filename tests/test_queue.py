@@ -182,6 +182,12 @@ async def test_a_deduplicated_job_runs_after_the_change_that_enqueued_it(service
                                         tenant_id="default") == 2
     assert sorted((r["dedupe_key"], r["payload"]["v"]) for r in await owner.fetch(
         "SELECT dedupe_key, payload FROM rag.jobs WHERE status = 'pending'")) == [("doc:1", 5), ("doc:2", 4)]
+    # a waiting job in an earlier failure's backoff is due again once a change enqueues it anew
+    await owner.execute("UPDATE rag.jobs SET run_at = now() + interval '10 minutes' WHERE status = 'pending'")
+    async with services.db.tenant("default").acquire() as conn:
+        assert await queue.enqueue_many(conn, "t", [{"v": 6}], ["doc:2"], tenant_id="default") == 0
+        assert await queue.enqueue(conn, "t", {"v": 7}, tenant_id="default", dedupe_key="doc:1") is None
+    assert await owner.fetchval("SELECT count(*) FROM rag.jobs WHERE status = 'pending' AND run_at <= now()") == 2
 
 
 async def test_a_job_failing_while_another_of_its_key_waits_leaves_the_retry_to_it(services: Services,
