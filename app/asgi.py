@@ -27,6 +27,7 @@ from app.odoo.handlers import ChangeHandlers
 from app.odoo.ledger import Ledger
 from app.odoo.scheduler import Scheduler
 from sql.db import Database
+from sql.listener import Listener
 from sql.errors import Unauthorized
 from app.kb import KnowledgeBaseController
 from app.openapi import document_api, state_dimensions
@@ -122,10 +123,11 @@ def create_app(
         services = await Services.start(settings, embedder=embedder, database=database, llm=llm)
         app.state.services = services
         state_dimensions(app, services.embedder.dimensions)
-        keys = KeyCache(services.db.url, settings.security.key_cache_seconds)
+        listener = Listener(services.db.url)  # the process's one LISTEN connection
+        keys = KeyCache(listener, settings.security.key_cache_seconds)
         await keys.start()
         app.state.authenticator = Authenticator(services.db, settings.security, keys)
-        app.state.hub = Hub(services.db.url, max_streams=settings.server.max_streams,
+        app.state.hub = Hub(listener, max_streams=settings.server.max_streams,
                             max_streams_per_caller=settings.server.max_streams_per_caller)
         if dev_key:
             await _development_key(services)
@@ -148,8 +150,8 @@ def create_app(
             stop.set()
             await asyncio.gather(*tasks, return_exceptions=True)
             await http.aclose()
-            await app.state.hub.close()
             await keys.close()
+            await listener.close()
             await services.close()
 
     app = Litestar(

@@ -26,6 +26,7 @@ from sql.errors import ConfigurationError, Forbidden, Unauthorized
 from app.security.auth import RateLimiter
 from app.security.jwt import verify_jwt
 from app.security.key_cache import KeyCache
+from sql.listener import Listener
 from app.security.keys import create_key, revoke_key, verify_key
 from app.security.vault import Vault, load_key
 from app.services import Services
@@ -66,7 +67,8 @@ async def test_verified_keys_are_held_until_the_database_announces_a_change(serv
                                                                            owner: asyncpg.Pool) -> None:
     """A held key costs no lookup; a change to it made anywhere (here: plain SQL, as another replica or an operator
     would) drops it at once; without the LISTEN connection nothing is held."""
-    cache = KeyCache(services.db.url, seconds=60)
+    listener = Listener(services.db.url)
+    cache = KeyCache(listener, seconds=60)
     await cache.start()
     try:
         assert cache.listening
@@ -97,7 +99,8 @@ async def test_verified_keys_are_held_until_the_database_announces_a_change(serv
         assert cache.get("stale") is None
 
         # bounded: the least recently used key goes first
-        small = KeyCache(services.db.url, seconds=60, max_keys=2)
+        own = Listener(services.db.url)
+        small = KeyCache(own, seconds=60, max_keys=2)
         await small.start()
         try:
             for name in ("a", "b", "c"):
@@ -105,18 +108,20 @@ async def test_verified_keys_are_held_until_the_database_announces_a_change(serv
             assert [small.get(n) is not None for n in ("a", "b", "c")] == [False, True, True]
         finally:
             await small.close()
+            await own.close()
 
         # the LISTEN connection lost: nothing is held, every lookup goes to the database
         _, third = await create_key(services.db, "acme", ["ask"], "third")
         assert await verify_key(services.db, third, cache) is not None
         await owner.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                            "WHERE query LIKE 'LISTEN%' AND pid <> pg_backend_pid()")
+                            "WHERE query LIKE 'LISTEN%ipai_api_keys%' AND pid <> pg_backend_pid()")
         assert await _until(lambda: _true(not cache.listening))
         await owner.execute("UPDATE control_plane.api_keys SET revoked_at = now() WHERE prefix = $1",
                             third.split("_")[1])
         assert await verify_key(services.db, third, cache) is None
     finally:
         await cache.close()
+        await listener.close()
 
 
 async def _none(value: object) -> bool:

@@ -1,5 +1,6 @@
-"""One LISTEN connection per process, fanned out to every Server-Sent Events subscriber of the process, with a
-cap on streams per caller and per process: a flood of streams can no longer take the database's connections."""
+"""The process's LISTEN connection (sql/listener.py) fanned out to every Server-Sent Events subscriber of the
+process, with a cap on streams per caller and per process: a flood of streams can no longer take the database's
+connections."""
 from __future__ import annotations
 
 import asyncio
@@ -8,9 +9,8 @@ import logging
 from collections import Counter
 from dataclasses import dataclass, field
 
-import asyncpg
-
 from sql.errors import TooManyRequests
+from sql.listener import Listener
 
 log = logging.getLogger(__name__)
 NOTIFY_CHANNEL = "ipai_realtime"
@@ -27,17 +27,16 @@ class Subscription:
 
 
 class Hub:
-    """Subscribers register here; the hub's one connection LISTENs and sets the wake event of every
-    subscriber a notification concerns (the subscriber then reads the new rows through the pool)."""
+    """Subscribers register here; the process's listener hears the realtime channel and the hub sets the wake
+    event of every subscriber a notification concerns (the subscriber then reads the new rows through the pool)."""
 
-    def __init__(self, url: str, *, max_streams: int, max_streams_per_caller: int) -> None:
-        self.url = url
+    def __init__(self, listener: Listener, *, max_streams: int, max_streams_per_caller: int) -> None:
+        self.listener = listener
         self.max_streams = max_streams
         self.max_streams_per_caller = max_streams_per_caller
         self._subscriptions: set[Subscription] = set()
         self._per_caller: Counter[str] = Counter()
-        self._conn: asyncpg.Connection | None = None
-        self._connecting = asyncio.Lock()
+        listener.on(NOTIFY_CHANNEL, self._on_notify, self._wake_all)
 
     @property
     def subscribers(self) -> int:
@@ -64,19 +63,15 @@ class Hub:
                 del self._per_caller[subscription.caller]
 
     async def listening(self) -> None:
-        """Make sure the LISTEN connection is up (again, after it was lost: every subscriber then re-reads)."""
-        if self._conn is not None and not self._conn.is_closed():
-            return
-        async with self._connecting:
-            if self._conn is not None and not self._conn.is_closed():
-                return
-            conn = await asyncpg.connect(self.url)
-            await conn.add_listener(NOTIFY_CHANNEL, self._on_notify)
-            self._conn = conn
-            for subscription in self._subscriptions:
-                subscription.wake.set()
+        """Make sure the process's LISTEN connection is up (again, after it was lost: every subscriber then
+        re-reads)."""
+        await self.listener.ensure()
 
-    def _on_notify(self, _conn: object, _pid: int, _channel: str, raw: str) -> None:
+    def _wake_all(self) -> None:
+        for subscription in self._subscriptions:
+            subscription.wake.set()
+
+    def _on_notify(self, raw: str) -> None:
         try:
             note = json.loads(raw)
         except ValueError:
@@ -85,8 +80,3 @@ class Hub:
         for subscription in self._subscriptions:
             if note.get("tenant_id") == subscription.tenant_id and note.get("channel") == subscription.channel:
                 subscription.wake.set()
-
-    async def close(self) -> None:
-        if self._conn is not None:
-            await self._conn.close()
-            self._conn = None

@@ -1,7 +1,8 @@
 """The API keys this process has verified, held in memory so that a request's credentials cost no database round
-trip. They are held only while the process LISTENs on the channel ipai_api_keys, where a trigger announces every
-change to a key (revoked, deleted, its scopes edited): a change drops the key at once, on every replica. Without
-that connection (not up yet, lost) every request looks its key up in the database, as without a cache."""
+trip. They are held only while the process's LISTEN connection (sql/listener.py) hears the channel ipai_api_keys,
+where a trigger announces every change to a key (revoked, deleted, its scopes edited): a change drops the key at
+once, on every replica. Without that connection (not up yet, lost) every request looks its key up in the database,
+as without a cache."""
 from __future__ import annotations
 
 import asyncio
@@ -12,6 +13,8 @@ from collections import OrderedDict
 
 import asyncpg
 
+from sql.listener import Listener
+
 log = logging.getLogger(__name__)
 CHANNEL = "ipai_api_keys"
 RECONNECT_SECONDS = 5.0
@@ -21,25 +24,26 @@ class KeyCache:
     """Key rows by their public prefix, each for at most `seconds`, at most `max_keys` of them (the least recently
     used go first). A lookup started before a change was announced is not stored (the generation moved on)."""
 
-    def __init__(self, url: str, seconds: float, max_keys: int = 10_000) -> None:
-        self.url = url
+    def __init__(self, listener: Listener, seconds: float, max_keys: int = 10_000) -> None:
+        self.listener = listener
         self.seconds = seconds
         self.max_keys = max_keys
         self.generation = 0
         """Moves on with every announced change and every loss of the connection."""
         self._rows: OrderedDict[str, tuple[asyncpg.Record, float]] = OrderedDict()
-        self._conn: asyncpg.Connection | None = None
         self._task: asyncio.Task[None] | None = None
+        if seconds > 0:
+            listener.on(CHANNEL, self._forget, lambda: self._forget("*"))
 
     @property
     def listening(self) -> bool:
-        return self._conn is not None and not self._conn.is_closed()
+        return self.seconds > 0 and self.listener.hears(CHANNEL)
 
     async def start(self) -> None:
-        """Connect and LISTEN (a failure is logged: lookups then go to the database), and keep reconnecting."""
+        """Listen (a failure is logged: lookups then go to the database), and keep reconnecting."""
         if self.seconds <= 0:
             return
-        await self._connect()
+        await self._listen()
         self._task = asyncio.create_task(self._reconnect())
 
     async def close(self) -> None:
@@ -47,9 +51,6 @@ class KeyCache:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        if self._conn is not None:
-            with contextlib.suppress(Exception):
-                await self._conn.close(timeout=5)
         self._forget("*")
 
     def get(self, prefix: str) -> asyncpg.Record | None:
@@ -78,26 +79,14 @@ class KeyCache:
         else:
             self._rows.pop(prefix, None)
 
-    async def _connect(self) -> None:
+    async def _listen(self) -> None:
         try:
-            conn = await asyncpg.connect(self.url, timeout=10)
-            await conn.add_listener(CHANNEL, self._on_notify)
+            await self.listener.ensure()
         except (OSError, asyncio.TimeoutError, asyncpg.PostgresError) as exc:
             log.warning("API key cache off until the database is reachable for LISTEN: %s", exc)
-            return
-        conn.add_termination_listener(self._on_lost)
-        self._forget("*")  # changes made while nobody listened
-        self._conn = conn
 
     async def _reconnect(self) -> None:
         while True:
             await asyncio.sleep(RECONNECT_SECONDS)
             if not self.listening:
-                self._forget("*")
-                await self._connect()
-
-    def _on_notify(self, _conn: object, _pid: int, _channel: str, prefix: str) -> None:
-        self._forget(prefix)
-
-    def _on_lost(self, _conn: object) -> None:
-        self._forget("*")
+                await self._listen()
