@@ -14,7 +14,7 @@ from litestar.testing import AsyncTestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from app.asgi import create_app
-from app.system.logs import JsonFormatter, RequestIdFilter
+from app.system.logs import JsonFormatter, RequestIdFilter, SignedUrlFilter
 from sql.db import Database
 from sql.queue import REQUEST_ID
 from tests.conftest import CountingEmbedder, bearer, issue_key, make_settings
@@ -81,6 +81,18 @@ def test_log_lines_are_json_with_the_request_id() -> None:
         REQUEST_ID.reset(token)
     line = json.loads(JsonFormatter().format(record))
     assert line["message"] == "job 17 failed" and line["request_id"] == "req-9" and line["level"] == "warning"
+
+
+def test_an_access_line_does_not_log_a_signed_urls_signature() -> None:
+    """uvicorn's access line (its own format and arguments) of a signed download: the signature is a credential."""
+    signature = "ab12" * 16
+    record = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
+                               ("127.0.0.1:5000", "GET", f"/v1/signed/acme/docs/a.pdf?expires=1900000000&signature="
+                                f"{signature}&download=1", "1.1", 200), None)
+    assert SignedUrlFilter().filter(record)
+    line = json.loads(JsonFormatter().format(record))
+    assert signature not in line["message"]
+    assert "expires=1900000000&signature=[redacted]&download=1" in line["message"] and '" 200' in line["message"]
 
 
 async def test_a_request_is_traced_with_its_id_and_its_search(db_url: str, tmp_path: Path) -> None:

