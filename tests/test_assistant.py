@@ -437,6 +437,8 @@ def test_key_terms_name_things_not_the_kind_of_answer() -> None:
     assert key_terms("Can customers cancel it themselves because of the 50th rule? Nobody knows.") == [
         "customers", "rule"]
     assert key_terms("What was the entity that hosted the game?") == ["game"]
+    assert key_terms("How do I make a return?") == ["return"], "a verb after its subject, though 'make' can be a noun"
+    assert key_terms("Should we archive old payroll records?") == ["old", "payroll", "records"]
     assert unwritten(["kiosk", "carousel", "invoice", "tackels"],
                      "Turn the image into a carrousel on each invoices page: 109 tackles.") == ["kiosk"]
     counts = TermCounts({"kiosk": 0, "gift": 3, "invoice": 400, "tackels": 0, "whic": 0},

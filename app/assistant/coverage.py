@@ -102,6 +102,11 @@ def names_a_thing(word: str) -> bool:
 _TOKEN = re.compile(r"[\w’'-]+")
 
 
+VERB_CUES = frozenset("i you we they he she".split())
+"""Subjects after which a question's next word is its verb ("can I return", "how do I make", "should we
+archive")."""
+
+
 def key_terms(question: str) -> list[str]:
     """The question's words that can name a thing (names_a_thing), lower-cased; words of letters only, three or
     more of them (not "50th"), not stop or question words, not the brand, and not the words right after "what",
@@ -109,12 +114,15 @@ def key_terms(question: str) -> list[str]:
     name the kind of answer asked for, not a topic the answer has to name."""
     kind = asked_for(question)
     out = []
+    before = ""
     for token in _TOKEN.findall(question):
         for word in re.split(r"[-’']", re.sub(r"['’]s$", "", token)):
-            lower = word.lower()
+            lower, previous, before = word.lower(), before, word.lower()
             acronym = len(word) >= 2 and word.isupper()
             if word[:1].isupper() and not acronym and not question.startswith(word):
                 continue  # a name: unknown_names checks those, fuzzily
+            if previous in VERB_CUES:
+                continue  # "how do I make a return": a verb here, though "make" can be a noun
             if ((len(lower) >= 3 or acronym) and lower.isalpha() and lower not in STOPWORDS
                     and lower not in QUESTION_WORDS and lower != BRAND and lower not in kind
                     and names_a_thing(lower)):
