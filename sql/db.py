@@ -121,7 +121,7 @@ async def create_pool(url: str, *, min_size: int = 2, max_size: int = 10) -> asy
     A connection goes back to the pool without asyncpg's reset query (advisory unlock, CLOSE ALL, UNLISTEN, RESET
     ALL: one more round trip per use): every use is a transaction whose settings are local to it (bind_tenant, the
     search function's set_config(..., true)) or a single search statement that sets nothing (Tenant.unbound), LISTEN
-    runs on a connection of its own (app/realtime/hub.py), and asyncpg still rolls back a transaction left open."""
+    runs on a connection of its own (sql/listener.py), and asyncpg still rolls back a transaction left open."""
     pool = FairPool(url, min_size=min_size, max_size=max_size, init=init_connection, reset=_keep_session,
                     max_queries=50_000, max_inactive_connection_lifetime=300.0, loop=None,
                     connection_class=asyncpg.Connection, record_class=asyncpg.Record)  # create_pool's defaults

@@ -117,7 +117,8 @@ def key_terms(question: str) -> list[str]:
     before = ""
     for token in _TOKEN.findall(question):
         for word in re.split(r"[-’']", re.sub(r"['’]s$", "", token)):
-            lower, previous, before = word.lower(), before, word.lower()
+            previous, lower = before, word.lower()
+            before = lower
             acronym = len(word) >= 2 and word.isupper()
             if word[:1].isupper() and not acronym and not question.startswith(word):
                 continue  # a name: unknown_names checks those, fuzzily
