@@ -152,7 +152,9 @@ class HybridRetriever:
         k = min(k, MAX_RESULT_WINDOW - offset)  # the pages end with the best MAX_RESULT_WINDOW hits
         if not -1.0 <= match_threshold <= 1.0:
             raise InvalidInput("match_threshold is a cosine similarity between -1 and 1")
-        tokens = count_tokens(query) if len(query) <= MAX_QUERY_CHARS else MAX_QUERY_TOKENS + 1
+        size = len(query.encode())  # a token is at least one byte: a short query need not be counted
+        tokens = size if size <= LONG_QUERY_TOKENS else count_tokens(query) if len(query) <= MAX_QUERY_CHARS \
+            else MAX_QUERY_TOKENS + 1
         if tokens > MAX_QUERY_TOKENS:
             raise PayloadTooLarge(f"the query is longer than {MAX_QUERY_TOKENS:,} tokens; shorten it")
         p = (params or self.params).for_mode(mode)

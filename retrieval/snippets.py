@@ -1,10 +1,11 @@
 """Search snippets made in Python on the k hits: the query's words (and their English stems, as prefixes) marked
 in one or two short fragments of each hit's text. The database's ts_headline re-parsed each whole chunk with the
-text search parser - about 40% of a hybrid search's cost; here the work is a compiled regular expression over
-ten texts."""
+text search parser - about 40% of a hybrid search's cost; here the work is a few str.find calls over ten texts."""
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
+from dataclasses import dataclass
 from functools import lru_cache
 
 import snowballstemmer
@@ -27,10 +28,20 @@ _WORD = re.compile(r"\w+")
 _STEMMER = snowballstemmer.stemmer("english")
 
 
+@dataclass(frozen=True)
+class Marker:
+    """The query's words as a snippet marks them: each word's stem (or the word, when the stem is not a prefix of
+    it), found at a word's start, and the rest of the word it starts."""
+
+    prefixes: tuple[str, ...]
+    """Lower case: found with str.find in the lower-cased text, several times faster than a regular expression."""
+    pattern: re.Pattern[str]
+    """The same matches, case-insensitive: for a text whose length lower-casing changes."""
+
+
 @lru_cache(maxsize=4096)
-def marker(query: str) -> re.Pattern[str] | None:
-    """A pattern that finds the query's words in a text: each word's stem (or the word, when the stem is not a
-    prefix of it) and the rest of the word it starts."""
+def marker(query: str) -> Marker | None:
+    """How a snippet finds the query's words (None: stop words only)."""
     prefixes: set[str] = set()
     for word in _WORD.findall(query.lower()):
         if word in STOPWORDS or (len(word) < 2 and not word.isdigit()):
@@ -41,8 +52,26 @@ def marker(query: str) -> re.Pattern[str] | None:
             prefixes.add(stem)
     if not prefixes:
         return None
-    alternatives = "|".join(re.escape(p) for p in sorted(prefixes, key=len, reverse=True))
-    return re.compile(rf"\b(?:{alternatives})\w*")  # lower case: snippet() matches it on the lower-cased text
+    ordered = tuple(sorted(prefixes, key=len, reverse=True))
+    alternatives = "|".join(re.escape(p) for p in ordered)
+    return Marker(ordered, re.compile(rf"\b(?:{alternatives})\w*", re.IGNORECASE))
+
+
+_WORD_CHAR = re.compile(r"\w")
+_WORD_REST = re.compile(r"\w*")
+
+
+def _spans(low: str, prefixes: tuple[str, ...]) -> list[tuple[int, int]]:
+    """Where the prefixes start a word of the lower-cased text, each to its word's end, in order: what
+    re.finditer(rf"\b(?:prefixes)\w*") finds."""
+    starts: set[int] = set()
+    for prefix in prefixes:
+        at = low.find(prefix)
+        while at >= 0:
+            if at == 0 or not _WORD_CHAR.match(low, at - 1):
+                starts.add(at)
+            at = low.find(prefix, at + 1)
+    return [(start, _WORD_REST.match(low, start).end()) for start in sorted(starts)]  # type: ignore[union-attr]
 
 
 def _back(text: str, at: int, words: int) -> int:
@@ -65,33 +94,38 @@ def _forward(text: str, at: int) -> int:
     return _FORWARD.match(text, at).end()  # type: ignore[union-attr]  # matches at any position
 
 
-def snippet(text: str, pattern: re.Pattern[str] | None) -> str:
+def snippet(text: str, found: Marker | None) -> str:
     """Up to FRAGMENTS fragments of about MAX_WORDS words around the query's words, each match in
-    <mark>...</mark>, joined by " ... "; without a match, the text's first words. The pattern (marker()) is matched
-    on the lower-cased text, which is twice as fast as a case-insensitive pattern; a text whose length lower-casing
-    changes (a few letters outside ASCII) is matched case-insensitively instead."""
+    <mark>...</mark>, joined by " ... "; without a match, the text's first words. The words are found in the
+    lower-cased text; a text whose length lower-casing changes (a few letters outside ASCII) is matched
+    case-insensitively instead."""
     flat = " ".join(text.split())
-    low = flat.lower()
-    if pattern is not None and len(low) != len(flat):
-        low, pattern = flat, re.compile(pattern.pattern, re.IGNORECASE)
+    if found is None:
+        spans: list[tuple[int, int]] = []
+    else:
+        low = flat.lower()
+        spans = _spans(low, found.prefixes) if len(low) == len(flat) else [m.span() for m in found.pattern.finditer(flat)]
     fragments: list[str] = []
     end = 0
-    for match in pattern.finditer(low) if pattern is not None else ():  # lazily: stops once the fragments are full
-        if match.start() < end:
+    for at, _ in spans:
+        if at < end:
             continue
-        start = max(_back(flat, match.start(), WORDS_BEFORE), end)
+        start = max(_back(flat, at, WORDS_BEFORE), end)
         end = _forward(flat, start)
-        fragments.append(_marked(flat, low, pattern, start, end))  # type: ignore[arg-type]
+        fragments.append(_marked(flat, spans, start, end))
         if len(fragments) == FRAGMENTS:
             break
     return " ... ".join(fragments) if fragments else flat[:_forward(flat, 0)]
 
 
-def _marked(flat: str, low: str, pattern: re.Pattern[str], start: int, end: int) -> str:
-    """flat[start:end] with each match of the pattern in low (the same positions) in <mark>...</mark>."""
+def _marked(flat: str, spans: list[tuple[int, int]], start: int, end: int) -> str:
+    """flat[start:end] with each span inside it in <mark>...</mark> (a span is cut at end)."""
     out, at = [], start
-    for match in pattern.finditer(low, start, end):
-        out += (flat[at:match.start()], "<mark>", flat[match.start():match.end()], "</mark>")
-        at = match.end()
+    for s, e in spans[bisect_left(spans, (start, start)):]:
+        if s >= end:
+            break
+        e = min(e, end)
+        out += (flat[at:s], "<mark>", flat[s:e], "</mark>")
+        at = e
     out.append(flat[at:end])
     return "".join(out)
