@@ -2,7 +2,7 @@
 fragments, the text's first words when nothing matches."""
 from __future__ import annotations
 
-from retrieval.snippets import MAX_WORDS, marker, snippet
+from retrieval.snippets import MAX_WORDS, _spans, marker, snippet
 
 TEXT = ("Credit notes refund invoices. A partial refund is booked as a credit note on the invoice. Refunds are "
         "issued within 14 days of the request, and the customer is told by email. " + "Filler words here. " * 40 +
@@ -38,3 +38,14 @@ def test_case_is_ignored_also_where_lower_casing_changes_the_length() -> None:
     """The text is matched lower-cased; 'İ' becomes two characters there, so such a text is matched as it is."""
     assert snippet("Paid REFUNDS.", marker("refund")) == "Paid <mark>REFUNDS</mark>."
     assert snippet("İstanbul: the REFUND is paid", marker("refund")) == "İstanbul: the <mark>REFUND</mark> is paid"
+
+
+def test_words_are_found_where_the_pattern_finds_them() -> None:
+    """The fast path (str.find at word starts) and the case-insensitive pattern agree: not inside a word, not after
+    an underscore, a digit or a letter outside ASCII; each match runs to its word's end."""
+    found = marker("refund 2024 notes")
+    assert found is not None
+    for text in ("prerefund refund_x x_refund refunds 2024a a2024 éRefund (refund) notes/refunded 20245 note",
+                 "refund", "", "refundrefund refund-note"):
+        low = text.lower()
+        assert _spans(low, found.prefixes) == [m.span() for m in found.pattern.finditer(low)]
