@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import psutil
 
 from app.security.keys import create_key
 from app.services import Services
@@ -99,14 +101,19 @@ async def bench_api(settings: Settings, paths: list[Path], queries_path: Path, c
                 _wrk_search(base, folder, bodies, token, 3, share)
             livez = run_wrk(bases[0], folder / "livez.lua", None, seconds, connections, "/livez")
             api_rounds, local_rounds = [], []
+            clock = CpuClock([s.pid for s in servers])
             for _ in range(rounds):
+                before = clock.read()
                 local_rounds.append(await _in_process(services, queries, turn, connections))
+                clock.add("in_process", before, local_rounds[-1]["requests"])
+                before = clock.read()
                 runs = await asyncio.gather(*(asyncio.to_thread(_wrk_search, base, folder, bodies, token, turn, share)
                                               for base in bases))
                 api_rounds.append({"per_second": sum(r["per_second"] for r in runs),
                                    "p50": max(r["p50"] for r in runs), "p99": max(r["p99"] for r in runs),
                                    "requests": sum(r["requests"] for r in runs),
                                    "errors": sum(r["errors"] for r in runs)})
+                clock.add("api", before, api_rounds[-1]["requests"])
         finally:
             for server in servers:
                 server.terminate()
@@ -117,7 +124,54 @@ async def bench_api(settings: Settings, paths: list[Path], queries_path: Path, c
     return {"chunks": have, "queries": len(queries), "connections": connections, "seconds": turn * rounds,
             "rounds": rounds, "replicas": replicas,
             "search_api": search, "search_in_process": in_process, "livez": livez,
-            "api_share_of_in_process": search["per_second"] / in_process["per_second"]}
+            "api_share_of_in_process": search["per_second"] / in_process["per_second"],
+            "cpu_ms_per_search": clock.per_search()}
+
+
+class CpuClock:
+    """CPU time per search of each party, summed over rounds: the database's processes (a local PostgreSQL only),
+    the API processes, this process (the in-process searches) and the load generator (wrk, a waited-for child)."""
+
+    def __init__(self, api_pids: list[int]) -> None:
+        self.api = [psutil.Process(pid) for pid in api_pids]
+        self.spent: dict[str, dict[str, float]] = {}
+        self.searches: dict[str, int] = {}
+
+    def read(self) -> dict[str, float]:
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return {"postgres": _postgres_cpu(), "api": sum(_cpu(p) for p in self.api),
+                "bench": _cpu(psutil.Process()), "wrk": children.ru_utime + children.ru_stime}
+
+    def add(self, path: str, before: dict[str, float], searches: int) -> None:
+        after = self.read()
+        spent = self.spent.setdefault(path, {})
+        for party in after:
+            spent[party] = spent.get(party, 0.0) + after[party] - before[party]
+        self.searches[path] = self.searches.get(path, 0) + searches
+
+    def per_search(self) -> dict[str, dict[str, float]]:
+        """path -> party -> CPU milliseconds per search (the parties that spent 0.05 ms or more)."""
+        out = {}
+        for path, spent in self.spent.items():
+            n = max(1, self.searches[path])
+            out[path] = {party: round(s * 1000 / n, 2) for party, s in spent.items() if s * 1000 / n >= 0.05}
+        return out
+
+
+def _cpu(process: psutil.Process) -> float:
+    try:
+        times = process.cpu_times()
+    except psutil.Error:
+        return 0.0
+    return times.user + times.system
+
+
+def _postgres_cpu() -> float:
+    total = 0.0
+    for process in psutil.process_iter(["name"]):
+        if process.info["name"] == "postgres":
+            total += _cpu(process)
+    return total
 
 
 def _wait_up(base: str) -> None:
@@ -154,4 +208,7 @@ def format_api(r: dict[str, Any]) -> str:
             f"{s['p99']:.1f} |\n"
             f"| the retriever in-process, same queries | {p['per_second']:.0f} | {p['p50']:.1f} | {p['p99']:.1f} |\n"
             f"| GET /livez, HTTP | {lz['per_second']:.0f} | {lz['p50']:.1f} | {lz['p99']:.1f} |\n"
-            f"API / in-process = {r['api_share_of_in_process']:.2f} (target >= 0.90); search errors {s['errors']}")
+            f"API / in-process = {r['api_share_of_in_process']:.2f} (target >= 0.90); search errors {s['errors']}\n"
+            + "CPU ms per search: " + "; ".join(
+                f"{path.replace('_', '-')}: " + ", ".join(f"{party} {ms:.2f}" for party, ms in parties.items())
+                for path, parties in r["cpu_ms_per_search"].items()))
