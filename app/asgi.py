@@ -163,7 +163,6 @@ def create_app(
                       "tenant_id": Provide(provide_tenant, sync_to_thread=False),
                       "principal": Provide(provide_principal, sync_to_thread=False)},
         before_request=before_request,
-        middleware=[request_context],
         logging_config=None,  # the process configures logging (app.system.logs), Litestar keeps its hands off
         plugins=[p for p in (tracing_plugin(tracing_exporter),) if p is not None],
         lifespan=[lifespan],
@@ -177,4 +176,6 @@ def create_app(
         ),
     )
     document_api(app)
+    # Around the router (and the traces): Litestar runs its own middleware on matched routes only
+    app.asgi_handler = request_context(app.asgi_handler)
     return app

