@@ -100,11 +100,11 @@ def snippet(text: str, found: Marker | None) -> str:
     lower-cased text; a text whose length lower-casing changes (a few letters outside ASCII) is matched
     case-insensitively instead."""
     flat = " ".join(text.split())
-    if found is None:
-        spans: list[tuple[int, int]] = []
-    else:
+    spans: list[tuple[int, int]] = []
+    if found is not None:
         low = flat.lower()
-        spans = _spans(low, found.prefixes) if len(low) == len(flat) else [m.span() for m in found.pattern.finditer(flat)]
+        spans = (_spans(low, found.prefixes) if len(low) == len(flat)
+                 else [m.span() for m in found.pattern.finditer(flat)])
     fragments: list[str] = []
     end = 0
     for at, _ in spans:
