@@ -63,6 +63,21 @@ def test_a_when_does_question_asks_for_the_event_not_a_date() -> None:
     assert candidates[ranked[0][0]].text(passages).startswith("The real shipping cost is computed")
 
 
+def test_a_where_question_is_answered_by_a_menu_path() -> None:
+    """In a software manual "where" asks for a place in the software: the sentence giving the menu path answers it,
+    not the one naming more of the question's words."""
+    passages = [Passage("Reordering rules\n\nImportant: You need to install the Inventory app to use reordering "
+                        "rules.", 1, 1.0, frozenset({"Reordering rules"})),
+                Passage("Replenishment\n\nI will run the scheduler by going to Inventory → Operations → Run "
+                        "scheduler.", 2, 0.9, frozenset({"Replenishment"}))]
+    candidates = sentence_candidates(passages)
+    for question in ("Where's the menu to run the stock scheduler by hand so my reordering rules are processed?",
+                     "Where do I run the scheduler for my reordering rules?"):
+        ranked = ExtractiveAnswerer().ranking(question, passages, None, candidates)
+        assert ranked is not None
+        assert "Inventory → Operations → Run scheduler" in candidates[ranked[0][0]].text(passages), question
+
+
 def test_answer_types_and_spans() -> None:
     assert answer_type("How many payslips are computed?") == "number"
     assert answer_type("When were credit notes introduced?") == "date"
