@@ -78,6 +78,23 @@ def test_a_where_question_is_answered_by_a_menu_path() -> None:
         assert "Inventory → Operations → Run scheduler" in candidates[ranked[0][0]].text(passages), question
 
 
+def test_a_repeated_paragraph_is_cited_under_the_topic_the_question_names() -> None:
+    """Manuals repeat a paragraph under several topics: the answer cites the copy under the topic the question is
+    about, though the other copy was retrieved first."""
+    said = "The ID is expected when two records have the same name. In such a case{} add \" / ID\" at the end of " \
+           "the column title."
+    passages = [Passage("Import data\n\n" + said.format(""), 1, 1.0, frozenset({"Import data"})),
+                Passage("Import products with variants\n\n" + said.format(","), 2, 0.9,
+                        frozenset({"Import products with variants"}))]
+    found = ExtractiveAnswerer().extract("In my product import file two records have the same name: how do I name "
+                                         "the column to use their ID?", passages)
+    assert found is not None and found.passage == 1
+    assert "/ ID" in passages[1].text[found.sentence_start:found.sentence_end]
+    found = ExtractiveAnswerer().extract("Two records have the same name: how do I name the column to import them by "
+                                         "their ID?", passages)
+    assert found is not None and found.passage == 0, "no copy's topic is named more: the first retrieved is cited"
+
+
 def test_answer_types_and_spans() -> None:
     assert answer_type("How many payslips are computed?") == "number"
     assert answer_type("When were credit notes introduced?") == "date"

@@ -430,6 +430,29 @@ def answer_sentences(candidates: Sequence[SentenceCandidate], best: int,
     return first, last
 
 
+MIN_COPY_WORDS = 5
+
+
+def copies(question: str, passages: Sequence[Passage], candidates: Sequence[SentenceCandidate], best: int) -> list[int]:
+    """The other copies of the chosen sentence (the same content words), in passages whose headings (title and sections) name more of the
+    question's words than the chosen one's do, the most first. Manuals repeat a paragraph under several topics
+    ("import a related record by its ID" under data import and under product import): the copy to cite is the one
+    under the topic the question is about."""
+    def said(i: int) -> list[str]:  # a copy may differ in punctuation ("e.g." for "e.g.,")
+        return candidates[i].words
+
+    if len(said(best)) < MIN_COPY_WORDS:
+        return []  # "Click on Save." is no copy of a paragraph
+    q_words = set(content_words(question))
+
+    def named(i: int) -> int:
+        return len(q_words & set(content_words(" ".join(passages[candidates[i].passage].headings))))
+
+    others = [i for i in range(len(candidates))
+              if candidates[i].passage != candidates[best].passage and said(i) == said(best) and named(i) > named(best)]
+    return sorted(others, key=lambda i: (-named(i), candidates[i].passage))
+
+
 @dataclass(frozen=True)
 class Extraction:
     """The chosen sentences (offsets into their passage) and the short answer inside them, if any."""
@@ -480,6 +503,7 @@ class ExtractiveAnswerer:
                 .endswith(":")
 
         best = next((i for i in order if not leads_on(i)), order[0])
+        best = next((i for i in copies(question, passages, candidates, best) if not leads_on(i)), best)
         first, last = answer_sentences(candidates, best, passages)
         c = candidates[best]
         text = passages[c.passage].text
