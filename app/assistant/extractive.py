@@ -431,25 +431,24 @@ def answer_sentences(candidates: Sequence[SentenceCandidate], best: int,
 
 
 MIN_COPY_WORDS = 5
+"""A sentence of fewer content words is no copy of a paragraph ("Click on Save.")."""
 
 
 def copies(question: str, passages: Sequence[Passage], candidates: Sequence[SentenceCandidate], best: int) -> list[int]:
-    """The other copies of the chosen sentence (the same content words), in passages whose headings (title and sections) name more of the
-    question's words than the chosen one's do, the most first. Manuals repeat a paragraph under several topics
-    ("import a related record by its ID" under data import and under product import): the copy to cite is the one
-    under the topic the question is about."""
-    def said(i: int) -> list[str]:  # a copy may differ in punctuation ("e.g." for "e.g.,")
-        return candidates[i].words
-
-    if len(said(best)) < MIN_COPY_WORDS:
-        return []  # "Click on Save." is no copy of a paragraph
+    """The other copies of the chosen sentence (the same content words: punctuation may differ), in passages whose
+    headings (title and sections) name more of the question's words than the chosen one's do, the most first.
+    Manuals repeat a paragraph under several topics ("import a related record by its ID" under data import and
+    under product import): the copy to cite is the one under the topic the question is about."""
+    chosen = candidates[best]
+    if len(chosen.words) < MIN_COPY_WORDS:
+        return []
     q_words = set(content_words(question))
 
     def named(i: int) -> int:
         return len(q_words & set(content_words(" ".join(passages[candidates[i].passage].headings))))
 
-    others = [i for i in range(len(candidates))
-              if candidates[i].passage != candidates[best].passage and said(i) == said(best) and named(i) > named(best)]
+    others = [i for i, c in enumerate(candidates)
+              if c.passage != chosen.passage and c.words == chosen.words and named(i) > named(best)]
     return sorted(others, key=lambda i: (-named(i), candidates[i].passage))
 
 
