@@ -78,6 +78,18 @@ def test_a_where_question_is_answered_by_a_menu_path() -> None:
         assert "Inventory → Operations → Run scheduler" in candidates[ranked[0][0]].text(passages), question
 
 
+def test_a_how_to_answer_names_the_button_in_any_sentence_it_shows() -> None:
+    """For a how-to question the answer a person reads is the chosen sentence and the ones shown with it: naming the
+    button in the next sentence counts as naming it."""
+    passages = [Passage("Shipping requests\n\nIf you validated the delivery, the shipping request was sent and you "
+                        "received the Tracking Number.", 1, 1.0, frozenset({"Shipping requests"})),
+                Passage("Cancel a request\n\nAfter cancelling the shipping request, you can change the carrier. Then "
+                        "click on Send to Shipper.", 2, 0.9, frozenset({"Cancel a request"}))]
+    found = ExtractiveAnswerer().extract("After cancelling, how do I send the shipping request again?", passages)
+    assert found is not None and found.passage == 1
+    assert passages[1].text[found.sentence_start:found.sentence_end].endswith("Then click on Send to Shipper.")
+
+
 def test_a_repeated_paragraph_is_cited_under_the_topic_the_question_names() -> None:
     """Manuals repeat a paragraph under several topics: the answer cites the copy under the topic the question is
     about, though the other copy was retrieved first."""

@@ -155,18 +155,19 @@ UI_NAME_WEIGHT = 1.0
 """What naming a screen's element is worth to a sentence's score, for a question about operating the software.
 Software documentation names its buttons, menus, fields and options in capitals inside a sentence ("check
 Electronic Scale", "click on Add a language"); a question on how to do something, or which setting or option
-does it, is answered by the sentence that names one, where the sentence that only restates the task does not.
+does it, is answered by the answer that names one (in the chosen sentence or one shown with it: answer_text), where
+the one that only restates the task does not.
 SQuAD has no such questions, so the sentence scorer cannot learn it: the weight is set by hand, the middle of the
 range (0.75-1.25) over which the Odoo documentation questions are answered the same."""
 
 
 _MENU_PATH = re.compile(r"[A-Z][\w&'’-]*(?:\s+[\w&'’-]+){0,4}\s*(?:→|‣|›|»|-->|->|>)\s*[A-Z]")
 MENU_PATH_WEIGHT = 1.5
-"""What a menu path ("Inventory → Operations → Run scheduler", as the loaders render a menu selection) is worth to a
-sentence's score, for a question asking where something is done or which menu does it: in a software manual the
-answer to "where" is a place in the software, as a place name answers it in an encyclopedia. Set by hand as
-UI_NAME_WEIGHT is, the middle of the range (1.0-2.0) over which the Odoo documentation questions are answered the
-same."""
+"""What giving a menu path ("Inventory → Operations → Run scheduler", as the loaders render a menu selection) in the
+answer a sentence makes (answer_text) is worth to its score, for a question asking where something is done or which
+menu does it: in a software manual the answer to "where" is a place in the software, as a place name answers it in
+an encyclopedia. Set by hand as UI_NAME_WEIGHT is, the middle of the range (1.0-2.0) over which the Odoo
+documentation questions are answered the same."""
 
 
 def asks_where(question: str) -> bool:
@@ -430,6 +431,12 @@ def answer_sentences(candidates: Sequence[SentenceCandidate], best: int,
     return first, last
 
 
+def answer_text(candidates: Sequence[SentenceCandidate], best: int, passages: Sequence[Passage]) -> str:
+    """What a person reads when candidates[best] is chosen: its answer_sentences."""
+    first, last = answer_sentences(candidates, best, passages)
+    return passages[candidates[best].passage].text[candidates[first].start:candidates[last].end]
+
+
 MIN_COPY_WORDS = 5
 """A sentence of fewer content words is no copy of a paragraph ("Click on Save.")."""
 
@@ -497,9 +504,7 @@ class ExtractiveAnswerer:
         order, overlap = ranked
 
         def leads_on(i: int) -> bool:
-            first, last = answer_sentences(candidates, i, passages)
-            return passages[candidates[i].passage].text[candidates[first].start:candidates[last].end].rstrip() \
-                .endswith(":")
+            return answer_text(candidates, i, passages).rstrip().endswith(":")
 
         best = next((i for i in order if not leads_on(i)), order[0])
         best = next((i for i in copies(question, passages, candidates, best) if not leads_on(i)), best)
@@ -532,9 +537,10 @@ class ExtractiveAnswerer:
         scores = features @ weights
         q_words = set(content_words(question))
         if asks_how_to(question):
-            scores += UI_NAME_WEIGHT * np.array([names_ui(c.text(passages), q_words) for c in candidates])
+            shown = [answer_text(candidates, i, passages) for i in range(len(candidates))]
+            scores += UI_NAME_WEIGHT * np.array([names_ui(text, q_words) for text in shown])
             if asks_where(question):
-                scores += MENU_PATH_WEIGHT * np.array([names_menu_path(c.text(passages)) for c in candidates])
+                scores += MENU_PATH_WEIGHT * np.array([names_menu_path(text) for text in shown])
         named = q_words - {norm(w) for w in asked_for(question)}
         scores += DEFINITION_WEIGHT * np.array([defines(passages[c.passage].text, c.block[0], c.start, named)
                                                 for c in candidates])
