@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +10,7 @@ from eval.metrics import METRICS, ranking
 
 
 def run_folder(base: Path, label: str) -> Path:
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     folder = base / f"{stamp}-{label}"
     folder.mkdir(parents=True, exist_ok=False)
     return folder

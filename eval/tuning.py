@@ -4,7 +4,7 @@ from __future__ import annotations
 import itertools
 import json
 from dataclasses import asdict, replace
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 from typing import Any
 
@@ -105,7 +105,7 @@ def write_defaults(result: dict[str, Any], evaluation: RetrievalEvaluation, comm
             "depths": [g for g in result["depth_grid"]
                        if (g["candidates"], g["postings_depth"]) == (result["params"]["candidates"],
                                                                      result["params"]["postings_depth"])],
-            "date": datetime.now(timezone.utc).date().isoformat(),
+            "date": datetime.now(UTC).date().isoformat(),
         },
         "command": command,
     }

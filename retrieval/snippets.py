@@ -62,7 +62,7 @@ _WORD_REST = re.compile(r"\w*")
 
 
 def _spans(low: str, prefixes: tuple[str, ...]) -> list[tuple[int, int]]:
-    """Where the prefixes start a word of the lower-cased text, each to its word's end, in order: what
+    r"""Where the prefixes start a word of the lower-cased text, each to its word's end, in order: what
     re.finditer(rf"\b(?:prefixes)\w*") finds."""
     starts: set[int] = set()
     for prefix in prefixes:

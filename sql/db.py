@@ -355,7 +355,7 @@ class Replica:
             if self.pool is None:
                 self.pool = await create_pool(self.url, min_size=1, max_size=self.pool_max)
             row = await self.pool.fetchrow(q("replica_lag"), timeout=2)
-        except (OSError, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             log.warning("read replica unavailable (%s): reads go to the primary", type(exc).__name__)
             if self.pool is not None:
                 self.pool.terminate()

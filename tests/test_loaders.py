@@ -142,7 +142,7 @@ def test_hard_wrapped_markdown_is_joined_and_markup_rendered() -> None:
 
 
 def test_plain_text() -> None:
-    [doc] = load_bytes("just words\n\nmore words".encode(), "notes.txt")
+    [doc] = load_bytes(b"just words\n\nmore words", "notes.txt")
     assert doc.title == "notes" and doc.text == "just words\n\nmore words"
 
 
@@ -193,7 +193,7 @@ def test_xlsx_sheets_and_csv_rows(tmp_path: Path) -> None:
     [doc] = load_bytes(path.read_bytes(), "rates.xlsx")
     assert doc.text.split("\n\n") == ["rates", "Rates", "Tax: VAT; Rate: 0.12", "Tax: Withholding; Rate: 2", "Empty"]
     assert ("rates", "Rates") in [s.path for s in doc.sections]
-    [doc] = load_bytes("name;city\nAna;Cebu\nBen;\"Davao, PH\"\n".encode(), "people.csv")
+    [doc] = load_bytes(b"name;city\nAna;Cebu\nBen;\"Davao, PH\"\n", "people.csv")
     assert doc.text.split("\n\n") == ["people", "name: Ana; city: Cebu", "name: Ben; city: Davao, PH"]
 
 

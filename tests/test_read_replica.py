@@ -18,7 +18,6 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from app.asgi import create_app
-from app.settings import DatabaseSettings
 from sql.db import Database, EmbeddedPostgres
 from tests.conftest import CountingEmbedder, bearer, issue_key, make_settings
 

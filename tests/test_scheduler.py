@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -19,7 +19,7 @@ from app.services import Services
 from app.settings import OdooSettings
 from tests.conftest import CountingEmbedder, make_settings
 
-UTC = timezone.utc
+UTC = UTC
 
 
 def test_next_runs_of_the_seeded_jobs() -> None:

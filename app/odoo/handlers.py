@@ -7,7 +7,7 @@ import base64
 import binascii
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from typing import Any
 
 import asyncpg
@@ -48,9 +48,9 @@ class Change:
 def parse_write_date(value: Any) -> datetime:
     """Odoo writes 'YYYY-MM-DD HH:MM:SS' in UTC; ISO strings are accepted too; missing = now."""
     if not value:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
     parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _many2one(value: Any) -> Any:

@@ -7,7 +7,7 @@ import json
 import logging
 import time
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -22,7 +22,7 @@ from app.odoo.mail import send_mail
 from app.odoo.monitors import MONITORS
 from app.odoo.routing import outbound_queue
 from app.odoo.signatures import sign
-from sql.queue import Job, Queue, Worker
+from sql.queue import Job, Worker
 from app.services import Services
 from sql.queries import q
 
@@ -33,7 +33,7 @@ DUE = q("scheduled_jobs_due")
 def next_run(cron: str, tz: str, after: datetime) -> datetime:
     """The first time after `after` that the cron expression names, read in the job's time zone."""
     local = after.astimezone(ZoneInfo(tz))
-    return croniter(cron, local).get_next(datetime).astimezone(timezone.utc)
+    return croniter(cron, local).get_next(datetime).astimezone(UTC)
 
 
 async def prune(conn: asyncpg.Connection, days: int, audit_days: int) -> dict[str, int]:
@@ -57,7 +57,7 @@ class Scheduler:
 
     async def tick(self, now: datetime | None = None) -> list[str]:
         """Enqueue the deliveries of every due job and move each to its next run; returns their names."""
-        now = now or datetime.now(timezone.utc)
+        now = now or datetime.now(UTC)
         fired = []
         for tenant_id in await self.services.db.pool.fetchval(q("schedule_tenants")):
             fired += await self._tick_tenant(tenant_id, now)

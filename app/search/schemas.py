@@ -9,7 +9,7 @@ import msgspec
 from app.params import Language, NonBlank, RowId, stated
 from retrieval.retriever import MAX_K, MAX_RESULT_WINDOW
 
-FLOAT32_MAX = float(3.4028234663852886e38)
+FLOAT32_MAX = 3.4028234663852886e38
 
 Timestamp = Annotated[datetime, stated("an RFC 3339 timestamp", format="date-time")]
 

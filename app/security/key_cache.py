@@ -82,7 +82,7 @@ class KeyCache:
     async def _listen(self) -> None:
         try:
             await self.listener.ensure()
-        except (OSError, asyncio.TimeoutError, asyncpg.PostgresError) as exc:
+        except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
             log.warning("API key cache off until the database is reachable for LISTEN: %s", exc)
 
     async def _reconnect(self) -> None:

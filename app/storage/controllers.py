@@ -2,7 +2,7 @@
 by signed URL (/v1/signed) and from the public bucket (/v1/public)."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from typing import Annotated
 from urllib.parse import unquote_to_bytes
 
@@ -119,7 +119,7 @@ class StorageController(Controller):
         body = await read_body(request) if (await request.body()).strip() else SignIn()
         target = target.removesuffix(SIGN_SUFFIX)
         url, expires = await services.storage.sign(tenant_id, bucket, target, body.expires_in, str(request.base_url))
-        return SignedUrl(url, datetime.fromtimestamp(expires, timezone.utc), bucket, target)
+        return SignedUrl(url, datetime.fromtimestamp(expires, UTC), bucket, target)
 
     @get("/{bucket:str}", operation_id="listObjects", opt={"scope": "storage:read"})
     async def list_objects(

@@ -7,7 +7,7 @@ import io
 import json
 import uuid
 from collections.abc import AsyncIterator
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from typing import Any
 
 from litestar import Controller, Request, post
@@ -72,9 +72,9 @@ class ExportsController(Controller):
 
             rows = listed()
         chunks = as_csv(rows, columns) if data.format == "csv" else ndjson(rows)
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         key = f"{data.what}/{stamp}-{uuid.uuid4().hex[:8]}.{data.format}"
         storage = services.storage
         obj, _ = await storage.put(tenant_id, "exports", key, chunks, MEDIA[data.format], uploader=uploader(principal))
         url, expires = await storage.sign(tenant_id, "exports", key, data.expires_in, str(request.base_url))
-        return ExportOut(ObjectOut.of(obj), url, datetime.fromtimestamp(expires, timezone.utc))
+        return ExportOut(ObjectOut.of(obj), url, datetime.fromtimestamp(expires, UTC))

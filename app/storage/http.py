@@ -3,7 +3,7 @@ Range and If-None-Match, and who uploaded what."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterable
-from datetime import timezone
+from datetime import UTC
 from email.utils import format_datetime
 from urllib.parse import quote
 
@@ -19,7 +19,7 @@ from sql.errors import PayloadTooLarge
 def object_headers(obj: StoredObject) -> dict[str, str]:
     """A stored file's headers. It goes out as an attachment, unsniffed and sandboxed: an HTML or SVG file someone
     stored never runs as a page of the service's origin (an <img> or a download still works)."""
-    return {"ETag": obj.etag, "Last-Modified": format_datetime(obj.updated_at.astimezone(timezone.utc), usegmt=True),
+    return {"ETag": obj.etag, "Last-Modified": format_datetime(obj.updated_at.astimezone(UTC), usegmt=True),
             "Accept-Ranges": "bytes", "X-Content-Type-Options": "nosniff",
             "Content-Disposition": content_disposition(obj.key.rsplit("/", 1)[-1]),
             "Content-Security-Policy": "default-src 'none'; sandbox"}
