@@ -469,6 +469,21 @@ async def test_real_documents_whole_sentences_flags_and_declines(services: Servi
     assert not answer.grounded and answer.answer == NOT_COVERED
     answer = await assistant.ask("Which product location does the pick list show?", tenant_id="default")
     assert answer.grounded, "words naming the kind of answer asked for ('which product location') need not be there"
+    # A question asking for a count is not answered by text that states none.
+    answer = await assistant.ask("How many transfers can warehouse staff select to print pick lists?",
+                                 tenant_id="default")
+    assert not answer.grounded and answer.answer == NOT_COVERED
+
+
+def test_a_question_asking_for_a_count_or_an_amount_needs_one_in_the_answer() -> None:
+    from app.assistant.coverage import lacks_quantity
+
+    assert lacks_quantity("How much does an IoT Box cost?", "Connecting a terminal requires an IoT Box.")
+    assert lacks_quantity("What's the maximum number of variants of a product?", "Variants add complexity.")
+    assert not lacks_quantity("How much does an IoT Box cost?", "An IoT Box costs 200 euros.")
+    assert not lacks_quantity("How many users can I add?", "You can add as many users as you need.")
+    assert not lacks_quantity("How many steps does cross-docking use?", "Set both routes to two steps.")
+    assert not lacks_quantity("How often are leads scored?", "Leads are scored daily."), "a frequency, not a count"
 
 
 def test_key_terms_name_things_not_the_kind_of_answer() -> None:

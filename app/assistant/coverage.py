@@ -2,8 +2,8 @@
 Pay", "Google Tag Manager") is not answered by text that merely shares its other words. Every name the
 question uses must occur in the retrieved text (fuzzily: a misspelt name still counts); every key term the
 knowledge base (almost) never uses ("kiosk", "gift", "expiry") must be written in the cited passage or be close
-in meaning to a word of it; besides, the answerer needs a share of the question's weight in one sentence
-(ExtractiveAnswerer.min_support)."""
+in meaning to a word of it; a question asking for a quantity needs an answer that states one; besides, the
+answerer needs a share of the question's weight in one sentence (ExtractiveAnswerer.min_support)."""
 from __future__ import annotations
 
 import re
@@ -12,7 +12,7 @@ from lemminflect import getAllLemmas
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import DamerauLevenshtein
 
-from app.assistant.extractive import BRAND, QUESTION_WORDS, STOPWORDS, asked_for, norm, words
+from app.assistant.extractive import BRAND, NUMBER, QUESTION_WORDS, STOPWORDS, asked_for, expanded, norm, words
 from retrieval.retriever import TermCounts
 
 _NAME_TOKEN = re.compile(r"[A-Za-z0-9][\w'’\-&/]*[\w]|[A-Za-z0-9]|[.?!:;,()\"“”]")
@@ -182,3 +182,24 @@ def misspelt(word: str, counts: TermCounts) -> bool:
 MIN_TERM_MEANING = 0.45
 """The cosine (the local model's contextual word vectors) from which a word of the cited passage is close enough
 in meaning to a rare key term ("unhappy" / "dissatisfied": 0.70); unrelated words mostly score 0.1-0.4."""
+
+
+_ASKS_QUANTITY = re.compile(r"\bhow (?:many|much)\b|\bwhat (?:percentage|percent|number|amount|proportion|fraction)\b|"
+                            r"\b(?:maximum|minimum|max|min|total|largest|smallest|highest|lowest)\s+(?:number|amount|"
+                            r"count|quantity|price|cost)\b", re.IGNORECASE)
+_STATES_QUANTITY = re.compile(r"\b(?:free|unlimited|no limit|none|all|as many|as much|any number|few|couple|dozens|"
+                              r"hundreds|thousands|millions)\b", re.IGNORECASE)
+"""A quantity in words that NUMBER does not read ("it is free", "as many as you need")."""
+
+
+def asks_quantity(question: str) -> bool:
+    """A question asking for a count or an amount: how many, how much, what percentage, the maximum number of ...
+    (not how long or how often: "daily", "until the invoice is paid" answer those without a number)."""
+    return _ASKS_QUANTITY.search(expanded(question)) is not None
+
+
+def lacks_quantity(question: str, answer: str) -> bool:
+    """A question asking for a count or an amount that the answer does not state (no number, in digits or words):
+    whatever else the answer says, it does not answer ("How much does the IoT Box cost?" answered with "Connecting
+    a terminal requires an IoT Box")."""
+    return asks_quantity(question) and NUMBER.search(answer) is None and _STATES_QUANTITY.search(answer) is None

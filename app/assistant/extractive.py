@@ -42,7 +42,7 @@ _DATE = re.compile(
     rf"(?:{MONTHS})\s+\d{{3,4}}|(?:{MONTHS})\s+\d{{1,2}}(?:st|nd|rd|th)?|(?:early |late |mid-|the )?\d{{3,4}}s?|"
     rf"(?:the )?\d{{1,2}}(?:st|nd|rd|th) century|(?:{MONTHS}))\b"
 )
-_NUMBER = re.compile(
+NUMBER = re.compile(
     rf"(?:(?:about|approximately|around|over|nearly|almost|more than|less than|up to)\s+)?"
     rf"[$£€¥]?\d[\d,]*(?:\.\d+)?(?:\s*(?:{UNITS})\b)?|\b(?:{NUMBER_WORDS})(?:[\s-](?:{NUMBER_WORDS}))*(?:\s+(?:{UNITS})\b)?",
     re.IGNORECASE,
@@ -55,7 +55,7 @@ _WORD = re.compile(r"[A-Za-z0-9][\w'’\-\.]*[\w]|[A-Za-z0-9]")
 _HEADING = re.compile(r"^\s*(#{1,6}\s|[=\-~^*+`:.'\"_#]{3,}\s*$|\.\. )")
 
 
-PATTERNS = (("quoted", _QUOTED), ("proper", _PROPER), ("date", _DATE), ("number", _NUMBER))
+PATTERNS = (("quoted", _QUOTED), ("proper", _PROPER), ("date", _DATE), ("number", NUMBER))
 PATTERN_NAMES = ("quoted", "proper", "date", "number", "phrase")
 KINDS = ("thing", "person", "date", "number", "place", "explain")
 SPAN_WEIGHTS = Path(__file__).with_name("span_weights.json")

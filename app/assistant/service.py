@@ -10,7 +10,7 @@ import numpy as np
 from app.metrics import ANSWERS
 from app.assistant.answer_log import AnswerLog
 from app.assistant.citations import Citation, Removed, citation, verify
-from app.assistant.coverage import MIN_TERM_MEANING, key_terms, rare, unknown_names, unwritten
+from app.assistant.coverage import MIN_TERM_MEANING, key_terms, lacks_quantity, rare, unknown_names, unwritten
 from app.assistant.extractive import ExtractiveAnswerer, Passage, SentenceCandidate, sentence_candidates
 from app.assistant.llm import ChatModel, Sampling
 from app.assistant.prompting import SYSTEM_PROMPT, pack_context, sanitise, user_message
@@ -204,11 +204,13 @@ class Assistant:
         if found is None or found.support < self.extractive.min_support:
             return declined
         hit = hits[found.passage]
+        quote = hit.content[found.sentence_start:found.sentence_end]
+        if lacks_quantity(question, quote):
+            return declined
         cited = [in_context(passages[c.passage].topic, c.text(passages)) for c in candidates
                  if c.passage == found.passage]
         if await self.uncovered_terms(question, tenant_id, hit, cited, encoded):
             return declined
-        quote = hit.content[found.sentence_start:found.sentence_end]
         text = f"{sanitise(quote, self.allowed_hosts)} [{found.passage + 1}]"
         short = found.short.strip()
         short = short if short and short != quote.strip() else None
