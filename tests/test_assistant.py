@@ -480,6 +480,7 @@ def test_a_question_asking_for_a_count_or_an_amount_needs_one_in_the_answer() ->
 
     assert lacks_quantity("How much does an IoT Box cost?", "Connecting a terminal requires an IoT Box.")
     assert lacks_quantity("What's the maximum number of variants of a product?", "Variants add complexity.")
+    assert lacks_quantity("How much does a credit note cost?", "A credit note cancels all or part of an invoice.")
     assert not lacks_quantity("How much does an IoT Box cost?", "An IoT Box costs 200 euros.")
     assert not lacks_quantity("How many users can I add?", "You can add as many users as you need.")
     assert not lacks_quantity("How many steps does cross-docking use?", "Set both routes to two steps.")

@@ -187,7 +187,7 @@ in meaning to a rare key term ("unhappy" / "dissatisfied": 0.70); unrelated word
 _ASKS_QUANTITY = re.compile(r"\bhow (?:many|much)\b|\bwhat (?:percentage|percent|number|amount|proportion|fraction)\b|"
                             r"\b(?:maximum|minimum|max|min|total|largest|smallest|highest|lowest)\s+(?:number|amount|"
                             r"count|quantity|price|cost)\b", re.IGNORECASE)
-_STATES_QUANTITY = re.compile(r"\b(?:free|unlimited|no limit|none|all|as many|as much|any number|few|couple|dozens|"
+_STATES_QUANTITY = re.compile(r"\b(?:free|unlimited|no limit|none|as many|as much|any number|few|couple|dozens|"
                               r"hundreds|thousands|millions)\b", re.IGNORECASE)
 """A quantity in words that NUMBER does not read ("it is free", "as many as you need")."""
 
