@@ -12,7 +12,8 @@ from lemminflect import getAllLemmas
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import DamerauLevenshtein
 
-from app.assistant.extractive import BRAND, NUMBER, QUESTION_WORDS, STOPWORDS, asked_for, expanded, norm, words
+from app.assistant.extractive import (BRAND, COUNT_OR_AMOUNT, NUMBER, QUESTION_WORDS, STOPWORDS, asked_for, expanded,
+                                      norm, words)
 from retrieval.retriever import TermCounts
 
 _NAME_TOKEN = re.compile(r"[A-Za-z0-9][\w'’\-&/]*[\w]|[A-Za-z0-9]|[.?!:;,()\"“”]")
@@ -184,9 +185,8 @@ MIN_TERM_MEANING = 0.45
 in meaning to a rare key term ("unhappy" / "dissatisfied": 0.70); unrelated words mostly score 0.1-0.4."""
 
 
-_ASKS_QUANTITY = re.compile(r"\bhow (?:many|much)\b|\bwhat (?:percentage|percent|number|amount|proportion|fraction)\b|"
-                            r"\b(?:maximum|minimum|max|min|total|largest|smallest|highest|lowest)\s+(?:number|amount|"
-                            r"count|quantity|price|cost)\b", re.IGNORECASE)
+_EXTREME_QUANTITY = re.compile(r"\b(?:maximum|minimum|max|min|total|largest|smallest|highest|lowest)\s+(?:number|"
+                               r"amount|count|quantity|price|cost)\b", re.IGNORECASE)
 _STATES_QUANTITY = re.compile(r"\b(?:free|unlimited|no limit|none|as many|as much|any number|few|couple|dozens|"
                               r"hundreds|thousands|millions)\b", re.IGNORECASE)
 """A quantity in words that NUMBER does not read ("it is free", "as many as you need")."""
@@ -195,7 +195,8 @@ _STATES_QUANTITY = re.compile(r"\b(?:free|unlimited|no limit|none|as many|as muc
 def asks_quantity(question: str) -> bool:
     """A question asking for a count or an amount: how many, how much, what percentage, the maximum number of ...
     (not how long or how often: "daily", "until the invoice is paid" answer those without a number)."""
-    return _ASKS_QUANTITY.search(expanded(question)) is not None
+    question = expanded(question)
+    return COUNT_OR_AMOUNT.search(question) is not None or _EXTREME_QUANTITY.search(question) is not None
 
 
 def lacks_quantity(question: str, answer: str) -> bool:

@@ -124,10 +124,15 @@ def asks(question: str, word: str) -> bool:
     return opening is not None and not _WH.search(question, opening.end())
 
 
+COUNT_OR_AMOUNT = re.compile(r"\bhow (?:many|much)\b|\bwhat (?:percentage|percent|number|amount|proportion|"
+                             r"fraction)\b", re.IGNORECASE)
+"""A question asking how many or how much (app.assistant.coverage declines an answer that states no quantity)."""
+_MEASURE = re.compile(r"\bhow (?:long|far|old|large|big|tall|high|fast|often)\b")
+
+
 def answer_type(question: str) -> str:
     q = expanded(question.lower())
-    if re.search(r"\bhow (many|much|long|far|old|large|big|tall|high|fast|often)\b|\bwhat (percentage|percent|"
-                 r"number|amount|proportion|fraction)\b|\bhow many\b", q):
+    if COUNT_OR_AMOUNT.search(q) or _MEASURE.search(q):
         return "number"
     if asks(q, "when") and re.search(r"\bwhen (?:does|do)\b", q):
         return "explain"  # what always happens ("when does Odoo compute the cost?"): an event, not a date
