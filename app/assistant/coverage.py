@@ -12,8 +12,17 @@ from lemminflect import getAllLemmas
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import DamerauLevenshtein
 
-from app.assistant.extractive import (BRAND, COUNT_OR_AMOUNT, NUMBER, QUESTION_WORDS, STOPWORDS, asked_for, expanded,
-                                      norm, words)
+from app.assistant.extractive import (
+    BRAND,
+    COUNT_OR_AMOUNT,
+    NUMBER,
+    QUESTION_WORDS,
+    STOPWORDS,
+    asked_for,
+    expanded,
+    norm,
+    words,
+)
 from retrieval.retriever import TermCounts
 
 _NAME_TOKEN = re.compile(r"[A-Za-z0-9][\w'’\-&/]*[\w]|[A-Za-z0-9]|[.?!:;,()\"“”]")
