@@ -166,7 +166,7 @@ def cmd_bench_api(args: argparse.Namespace) -> int:
 
     result = asyncio.run(bench_api(get_settings(), [Path(p) for p in args.paths], Path(args.queries),
                                    chunks=args.chunks, seconds=args.seconds, connections=args.connections,
-                                   replicas=args.replicas, rounds=args.rounds))
+                                   replicas=args.replicas, rounds=args.rounds, against=args.against))
     print(format_api(result))
     if args.json:
         print(json.dumps(result, indent=2))
@@ -347,6 +347,8 @@ def add_eval_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[
     p.add_argument("--connections", type=int, default=32)
     p.add_argument("--replicas", type=int, default=1, help="serve processes sharing the connections (rates summed)")
     p.add_argument("--rounds", type=int, default=4, help="turns the HTTP and in-process searches take, alternating")
+    p.add_argument("--against", metavar="REV", help="also measure this git revision of the code, in turns with the "
+                   "current one (a baseline in the same run), and report the ratios")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench_api)
 
