@@ -35,6 +35,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from app.asgi import create_app
     from app.settings import get_settings
+    from app.system import heap
 
     settings = get_settings()
     sample = [SAMPLE_DIR] if args.sample else []
@@ -42,6 +43,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"ipai-rag on http://{args.host or settings.server.host}:{args.port or settings.server.port} "
           f"(API docs at /docs); database: {'DATABASE_URL' if settings.database.url else 'embedded, ' + str(settings.database.data_dir)}",
           flush=True)
+    heap.settle()  # after the imports and the app are made: the start-up objects are not collected again and again
     uvicorn.run(app, host=args.host or settings.server.host, port=args.port or settings.server.port,
                 log_level="info", lifespan="on", log_config=None,  # uvicorn's lines go through setup_logging's handler
                 access_log=False)  # the access line is the service's own (app.system.middleware)
