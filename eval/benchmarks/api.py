@@ -57,7 +57,8 @@ class Tree:
     host: subprocess.Popen[str] | None = None
     servers: list[subprocess.Popen[bytes]] = field(default_factory=list)
     bases: list[str] = field(default_factory=list)
-    url: str = ""
+    bodies: Path | None = None
+    """Its queries as search request bodies (the ones its in-process searches run), for wrk."""
     token: str = ""
     chunks: int = 0
     queries: int = 0
@@ -98,6 +99,8 @@ async def bench_api(settings: Settings, paths: list[Path], queries_path: Path, c
     turn = max(1, round(seconds / rounds))
     folder = Path(tempfile.mkdtemp())
     trees = [Tree("current", ROOT, folder / "host0.log")]
+    (folder / "search.lua").write_text(SEARCH_LUA)
+    (folder / "livez.lua").write_text(LIVEZ_LUA)
     server = Database.start(settings.database.url, settings.database.data_dir)
     try:
         if against:
@@ -108,7 +111,7 @@ async def bench_api(settings: Settings, paths: list[Path], queries_path: Path, c
         for tree in trees:  # warm up
             tree.ask(f"search 3 {connections}")
             for base in tree.bases:
-                _wrk_search(base, folder, tree.token, 3, share)
+                _wrk_search(base, folder, tree, 3, share)
         livez = run_wrk(trees[0].bases[0], folder / "livez.lua", None, seconds, connections, "/livez")
         for _ in range(rounds):
             for tree in trees:
@@ -117,7 +120,7 @@ async def bench_api(settings: Settings, paths: list[Path], queries_path: Path, c
                 tree.local_rounds.append(tree.ask(f"search {turn} {connections}"))
                 tree.clock.add("in_process", before, tree.local_rounds[-1]["requests"])
                 before = tree.clock.read()
-                runs = await asyncio.gather(*(asyncio.to_thread(_wrk_search, base, folder, tree.token, turn, share)
+                runs = await asyncio.gather(*(asyncio.to_thread(_wrk_search, base, folder, tree, turn, share)
                                               for base in tree.bases))
                 tree.api_rounds.append({"per_second": sum(r["per_second"] for r in runs),
                                         "p50": max(r["p50"] for r in runs), "p99": max(r["p99"] for r in runs),
@@ -168,15 +171,13 @@ def _start(tree: Tree, n: int, server_url: str, settings: Settings, paths: list[
             cwd=tree.root, env=tree.env(DATABASE_URL=server_url, EMBEDDING_PROVIDER="hash"),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True)
     loaded = tree.hear()
-    tree.url, tree.token, tree.chunks, tree.queries = loaded["url"], loaded["token"], loaded["chunks"], \
-        len(loaded["queries"])
-    bodies = folder / "bodies.jsonl"
-    bodies.write_text("\n".join(json.dumps({"query": q, "k": 10, "mode": "hybrid"}) for q in loaded["queries"]) + "\n")
-    (folder / "search.lua").write_text(SEARCH_LUA)
-    (folder / "livez.lua").write_text(LIVEZ_LUA)
+    tree.token, tree.chunks, tree.queries = loaded["token"], loaded["chunks"], len(loaded["queries"])
+    tree.bodies = folder / f"bodies{n}.jsonl"
+    tree.bodies.write_text("\n".join(json.dumps({"query": q, "k": 10, "mode": "hybrid"})
+                                     for q in loaded["queries"]) + "\n")
     for _ in range(replicas):
         port = free_port()
-        env = tree.env(DATABASE_URL=tree.url, RUN_WORKER="0", EMBEDDING_PROVIDER="hash", PORT=str(port),
+        env = tree.env(DATABASE_URL=loaded["url"], RUN_WORKER="0", EMBEDDING_PROVIDER="hash", PORT=str(port),
                        DB_POOL_MAX=str(settings.database.pool_max), RATE_LIMIT_PER_MINUTE="0", LOG_FORMAT="json",
                        IPAI_DATA_DIR=str(folder / f"data{n}"))
         tree.servers.append(subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--no-sample"], cwd=tree.root,
@@ -277,8 +278,8 @@ def _pooled(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     return pooled
 
 
-def _wrk_search(base: str, folder: Path, token: str, seconds: int, connections: int) -> dict[str, Any]:
-    return run_wrk(base, folder / "search.lua", folder / "bodies.jsonl", seconds, connections, "/v1/search", token)
+def _wrk_search(base: str, folder: Path, tree: Tree, seconds: int, connections: int) -> dict[str, Any]:
+    return run_wrk(base, folder / "search.lua", tree.bodies, seconds, connections, "/v1/search", tree.token)
 
 
 def format_api(r: dict[str, Any]) -> str:
