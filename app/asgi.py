@@ -125,10 +125,10 @@ def create_app(
         state_dimensions(app, services.embedder.dimensions)
         listener = Listener(services.db.url)  # the process's one LISTEN connection
         keys = KeyCache(listener, settings.security.key_cache_seconds)
-        await keys.start()
         app.state.authenticator = Authenticator(services.db, settings.security, keys)
         app.state.hub = Hub(listener, max_streams=settings.server.max_streams,
                             max_streams_per_caller=settings.server.max_streams_per_caller)
+        await listener.start()  # the channels of both, heard from now on (and again after a loss)
         if dev_key:
             await _development_key(services)
         stop = asyncio.Event()
@@ -150,7 +150,6 @@ def create_app(
             stop.set()
             await asyncio.gather(*tasks, return_exceptions=True)
             await http.aclose()
-            await keys.close()
             await listener.close()
             await services.close()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -11,6 +12,7 @@ import asyncpg
 import pytest
 
 from app.asgi import create_app
+from app.realtime.controllers import KEEPALIVE_SECONDS
 from sql.db import Database
 from app.services import Services
 from tests.conftest import CountingEmbedder, bearer, issue_key, make_settings
@@ -153,3 +155,35 @@ async def test_two_hundred_streams_of_one_key_leave_the_database_to_others(db_ur
             assert cli.returncode == 0, cli.stderr
             for _, stream in opened:
                 await stream.__aexit__(None, None, None)  # type: ignore[attr-defined]
+
+
+async def test_a_stream_outlives_the_loss_of_the_listen_connection(db_url: str, tmp_path: Path,
+                                                                  owner: asyncpg.Pool) -> None:
+    """The process's LISTEN connection killed under an open stream (the API key cache off, so nothing else keeps
+    it): the listener connects again by itself, and an event published after the loss arrives in seconds, not at
+    the stream's next keepalive."""
+    settings = make_settings(db_url, tmp_path)
+    settings = replace(settings, security=replace(settings.security, key_cache_seconds=0))
+    app = create_app(settings, embedder=CountingEmbedder(), database=Database(db_url))
+
+    async def listen_pid() -> int | None:
+        return await owner.fetchval("SELECT pid FROM pg_stat_activity WHERE query LIKE 'LISTEN%ipai_realtime%'")
+
+    with LiveServer(app) as server:
+        key = bearer(await issue_key(db_url, scopes=["sync"]))
+        async with httpx.AsyncClient(base_url=server.url, timeout=20, headers=key) as client:
+            async with client.stream("GET", "/v1/realtime/approvals") as stream:
+                lines = stream.aiter_lines()
+                await asyncio.wait_for(anext(lines), 10)  # the opening comment: the stream listens
+                lost = await listen_pid()
+                assert lost is not None
+                await owner.execute("SELECT pg_terminate_backend($1)", lost)
+                for _ in range(100):
+                    if (await listen_pid()) not in (None, lost):
+                        break
+                    await asyncio.sleep(0.05)
+                assert (await listen_pid()) not in (None, lost), "the LISTEN connection is back by itself"
+                r = await client.post("/v1/realtime/approvals", json={"payload": {"n": "after"}})
+                assert r.status_code == 201
+                [event] = await asyncio.wait_for(read_events(lines, 1), KEEPALIVE_SECONDS / 3)
+                assert event[1] == "approvals" and event[2] == {"n": "after"}

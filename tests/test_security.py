@@ -69,7 +69,7 @@ async def test_verified_keys_are_held_until_the_database_announces_a_change(serv
     would) drops it at once; without the LISTEN connection nothing is held."""
     listener = Listener(services.db.url)
     cache = KeyCache(listener, seconds=60)
-    await cache.start()
+    await listener.start()
     try:
         assert cache.listening
         _, token = await create_key(services.db, "acme", ["ask"], "bot")
@@ -101,26 +101,31 @@ async def test_verified_keys_are_held_until_the_database_announces_a_change(serv
         # bounded: the least recently used key goes first
         own = Listener(services.db.url)
         small = KeyCache(own, seconds=60, max_keys=2)
-        await small.start()
+        await own.start()
         try:
             for name in ("a", "b", "c"):
                 small.put(name, row, small.generation)
             assert [small.get(n) is not None for n in ("a", "b", "c")] == [False, True, True]
         finally:
-            await small.close()
             await own.close()
 
-        # the LISTEN connection lost: nothing is held, every lookup goes to the database
+        # the LISTEN connection lost: what was held is dropped, the listener connects again by itself and a change
+        # is heard again
         _, third = await create_key(services.db, "acme", ["ask"], "third")
-        assert await verify_key(services.db, third, cache) is not None
-        await owner.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                            "WHERE query LIKE 'LISTEN%ipai_api_keys%' AND pid <> pg_backend_pid()")
-        assert await _until(lambda: _true(not cache.listening))
-        await owner.execute("UPDATE control_plane.api_keys SET revoked_at = now() WHERE prefix = $1",
-                            third.split("_")[1])
+        third_prefix = third.split("_")[1]
+        assert await verify_key(services.db, third, cache) is not None and cache.get(third_prefix) is not None
+        lost = await owner.fetchval("SELECT pid FROM pg_stat_activity WHERE query LIKE 'LISTEN%ipai_api_keys%'")
+        started = cache.generation
+        await owner.execute("SELECT pg_terminate_backend($1)", lost)
+        assert await _until(lambda: _true(cache.generation != started))
+        assert cache.get(third_prefix) is None, "nothing held survives the loss"
+        assert await _until(lambda: _true(cache.listening), 3.0), "connected again without being asked"
+        assert await owner.fetchval("SELECT pid FROM pg_stat_activity WHERE query LIKE 'LISTEN%ipai_api_keys%'") != lost
+        assert await verify_key(services.db, third, cache) is not None and cache.get(third_prefix) is not None
+        await owner.execute("UPDATE control_plane.api_keys SET revoked_at = now() WHERE prefix = $1", third_prefix)
+        assert await _until(lambda: _none(cache.get(third_prefix)), 2.0), "heard on the new connection"
         assert await verify_key(services.db, third, cache) is None
     finally:
-        await cache.close()
         await listener.close()
 
 

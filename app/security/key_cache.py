@@ -1,13 +1,10 @@
 """The API keys this process has verified, held in memory so that a request's credentials cost no database round
 trip. They are held only while the process's LISTEN connection (sql/listener.py) hears the channel ipai_api_keys,
 where a trigger announces every change to a key (revoked, deleted, its scopes edited): a change drops the key at
-once, on every replica. Without that connection (not up yet, lost) every request looks its key up in the database,
-as without a cache."""
+once, on every replica. Without that connection (not up yet, lost: the listener connects again by itself) every
+request looks its key up in the database, as without a cache."""
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 import time
 from collections import OrderedDict
 
@@ -15,9 +12,7 @@ import asyncpg
 
 from sql.listener import Listener
 
-log = logging.getLogger(__name__)
 CHANNEL = "ipai_api_keys"
-RECONNECT_SECONDS = 5.0
 
 
 class KeyCache:
@@ -31,27 +26,12 @@ class KeyCache:
         self.generation = 0
         """Moves on with every announced change and every loss of the connection."""
         self._rows: OrderedDict[str, tuple[asyncpg.Record, float]] = OrderedDict()
-        self._task: asyncio.Task[None] | None = None
         if seconds > 0:
             listener.on(CHANNEL, self._forget, lambda: self._forget("*"))
 
     @property
     def listening(self) -> bool:
         return self.seconds > 0 and self.listener.hears(CHANNEL)
-
-    async def start(self) -> None:
-        """Listen (a failure is logged: lookups then go to the database), and keep reconnecting."""
-        if self.seconds <= 0:
-            return
-        await self._listen()
-        self._task = asyncio.create_task(self._reconnect())
-
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        self._forget("*")
 
     def get(self, prefix: str) -> asyncpg.Record | None:
         held = self._rows.get(prefix)
@@ -78,15 +58,3 @@ class KeyCache:
             self._rows.clear()
         else:
             self._rows.pop(prefix, None)
-
-    async def _listen(self) -> None:
-        try:
-            await self.listener.ensure()
-        except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
-            log.warning("API key cache off until the database is reachable for LISTEN: %s", exc)
-
-    async def _reconnect(self) -> None:
-        while True:
-            await asyncio.sleep(RECONNECT_SECONDS)
-            if not self.listening:
-                await self._listen()
