@@ -420,9 +420,7 @@ SELECT count(*) FROM d;
 -- name: job_fail
 -- A failed job: back to pending after a backoff, or dead once its attempts are used up; done when a job of its
 -- dedupe key was enqueued while it ran (that one, waiting, does the work again on the newer state).
-WITH twin AS (
-    SELECT EXISTS (SELECT 1 FROM rag.jobs AS j JOIN rag.jobs AS t ON t.queue = j.queue AND t.dedupe_key = j.dedupe_key
-                    WHERE j.id = $1 AND t.status = 'pending') AS waiting)
+WITH twin AS (SELECT rag.job_twin_waiting_v1($1) AS waiting)
 UPDATE rag.jobs
       SET status = CASE WHEN attempts >= max_attempts THEN 'dead' WHEN twin.waiting THEN 'done' ELSE 'pending' END,
           run_at = now() + make_interval(secs => $3), last_error = $4,
@@ -435,9 +433,7 @@ RETURNING status;
 -- name: job_replay
 -- A dead job back to pending, its attempts reset; done when a job of its dedupe key is already waiting (that
 -- one does the work).
-WITH twin AS (
-    SELECT EXISTS (SELECT 1 FROM rag.jobs AS j JOIN rag.jobs AS t ON t.queue = j.queue AND t.dedupe_key = j.dedupe_key
-                    WHERE j.id = $1 AND t.status = 'pending') AS waiting)
+WITH twin AS (SELECT rag.job_twin_waiting_v1($1) AS waiting)
 UPDATE rag.jobs SET status = CASE WHEN twin.waiting THEN 'done' ELSE 'pending' END,
                     attempts = CASE WHEN twin.waiting THEN attempts ELSE 0 END, run_at = now(), updated_at = now(),
                     finished_at = CASE WHEN twin.waiting THEN now() END

@@ -897,6 +897,14 @@ BEGIN
 END
 $$;
 
+CREATE FUNCTION rag.job_twin_waiting_v1(p_job bigint) RETURNS boolean
+    LANGUAGE sql STABLE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+    SELECT EXISTS (SELECT 1 FROM rag.jobs AS j JOIN rag.jobs AS t ON t.queue = j.queue AND t.dedupe_key = j.dedupe_key
+                    WHERE j.id = p_job AND t.status = 'pending')
+$$;
+
 CREATE FUNCTION rag.jobs_publish() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
@@ -2313,6 +2321,9 @@ REVOKE ALL ON FUNCTION rag.hybrid_search_v2(query_embedding public.vector, query
 REVOKE ALL ON FUNCTION rag.index_lexical_partitions_v1(p_tenant text) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION rag.index_postings_partition_v1(p_tenant text) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION rag.job_twin_waiting_v1(p_job bigint) FROM PUBLIC;
+GRANT ALL ON FUNCTION rag.job_twin_waiting_v1(p_job bigint) TO ipai_app;
 
 REVOKE ALL ON FUNCTION rag.passes_filters_v1(p_chunk_id bigint, p_sources text[], p_languages text[], p_document_ids bigint[], p_metadata jsonb, p_updated_from timestamp with time zone, p_updated_to timestamp with time zone) FROM PUBLIC;
 

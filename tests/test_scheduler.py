@@ -19,8 +19,6 @@ from app.services import Services
 from app.settings import OdooSettings
 from tests.conftest import CountingEmbedder, make_settings
 
-UTC = UTC
-
 
 def test_next_runs_of_the_seeded_jobs() -> None:
     now = datetime(2026, 11, 26, 7, 1, tzinfo=UTC)  # a Thursday, 15:01 in Manila
