@@ -326,8 +326,11 @@ async def test_revoked_key_is_refused_at_once_and_jwts_carry_tenant_and_user(
         app_client: AsyncTestClient, services: Services) -> None:
     key_id, token = await create_key(services.db, "acme", ["admin"])
     assert (await app_client.get("/v1/kb/documents", headers=bearer(token))).status_code == 200
-    await revoke_key(services.db, "acme", key_id)
-    assert (await app_client.get("/v1/kb/documents", headers=bearer(token))).status_code == 401
+    await revoke_key(services.db, "acme", key_id)  # as `ipai-rag keys revoke` does, from another process
+
+    async def refused() -> bool:  # once the database's announcement reaches the app's LISTEN connection
+        return (await app_client.get("/v1/kb/documents", headers=bearer(token))).status_code == 401
+    assert await _until(refused, 2.0)
 
     claims = {"sub": "user-1", "aud": "authenticated", "iss": ISSUER, "exp": int(time.time()) + 60,
               "app_metadata": {"tenant_id": "acme"}}
