@@ -159,9 +159,9 @@ async def test_two_hundred_streams_of_one_key_leave_the_database_to_others(db_ur
 
 async def test_a_stream_outlives_the_loss_of_the_listen_connection(db_url: str, tmp_path: Path,
                                                                   owner: asyncpg.Pool) -> None:
-    """The process's LISTEN connection killed under an open stream (the API key cache off, so nothing else keeps
-    it): the listener connects again by itself, and an event published after the loss arrives in seconds, not at
-    the stream's next keepalive."""
+    """The process's LISTEN connection killed under an open stream, with the API key cache off (no other user of
+    the connection asks for it): the listener connects again by itself, and an event published after the loss
+    arrives in seconds, not at the stream's next keepalive."""
     settings = make_settings(db_url, tmp_path)
     settings = replace(settings, security=replace(settings.security, key_cache_seconds=0))
     app = create_app(settings, embedder=CountingEmbedder(), database=Database(db_url))
