@@ -56,9 +56,8 @@ class Listener:
             return
         try:
             await self.ensure()
-        except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
-            log.warning("LISTEN connection down (realtime streams and the API key cache wait): %s", exc)
-            self._lost.set()
+        except (TimeoutError, OSError, asyncpg.PostgresError):
+            self._lost.set()  # the keeper tries again at once, and logs it if that fails too
         self._keeper = asyncio.create_task(self._keep())
 
     async def ensure(self) -> None:
@@ -88,7 +87,8 @@ class Listener:
                 await self.ensure()
             except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
                 if attempt == 0:
-                    log.warning("LISTEN connection lost; connecting again: %s", exc)
+                    log.warning("LISTEN connection down (realtime streams and the API key cache wait); "
+                                "connecting again: %s", exc)
                 attempt += 1
                 continue
             attempt = 0
