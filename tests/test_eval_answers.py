@@ -131,6 +131,9 @@ async def test_token_similarity_with_the_local_model() -> None:
     from ingest.embedding import LocalEmbedder
 
     embedder = LocalEmbedder()
+    assert embedder.dimensions == 384 and embedder._loaded is None, "its size is read from the folder, not the model"
+    await embedder.load()
+    assert embedder._model.get_embedding_dimension() == embedder.dimensions
     question, answer, other = ("Who signs the payroll?", "The payroll is signed by Maria Lopez every month.",
                                "Our canteen opens at noon.")
     encodings = await embedder.encode_tokens([question, answer])
@@ -164,3 +167,21 @@ async def test_word_similarity_finds_close_meaning_with_the_local_model() -> Non
     question = await similarity.encode("Can I sell gift cards in the Point of Sale?")
     far = await similarity.word_similarity(question, ["gift"], ["The Point of Sale prints a receipt for each sale."])
     assert far["gift"] < MIN_TERM_MEANING
+
+
+def test_a_model_with_a_dense_layer_is_loaded_to_learn_its_size(tmp_path: Path) -> None:
+    """The vector size comes from the pooling config only when nothing after pooling changes it."""
+    from ingest.embedding import _pooled_dimensions
+
+    def model(*kinds: str) -> Path:
+        folder = tmp_path / "-".join(kinds)
+        (folder / "1_Pooling").mkdir(parents=True)
+        (folder / "1_Pooling" / "config.json").write_text(json.dumps({"word_embedding_dimension": 768}))
+        (folder / "modules.json").write_text(json.dumps([
+            {"path": "1_Pooling" if k == "Pooling" else f"x_{k}", "type": f"sentence_transformers.models.{k}"}
+            for k in kinds]))
+        return folder
+
+    assert _pooled_dimensions(model("Transformer", "Pooling", "Normalize")) == 768
+    assert _pooled_dimensions(model("Transformer", "Pooling", "Dense", "Normalize")) is None
+    assert _pooled_dimensions(tmp_path / "missing") is None

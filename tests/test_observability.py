@@ -135,6 +135,7 @@ def test_serve_settles_its_heap_and_cycles_are_still_collected() -> None:
     out of the collector's reach, young collections are rarer, and a reference cycle made later is still freed."""
     script = """
 import gc, weakref
+import app.asgi  # what serve imports before it settles
 from app.system import heap
 heap.settle()
 class Node: pass
