@@ -4,6 +4,9 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from functools import cached_property
+
+import tiktoken
 
 from ingest.instructions import instruction_spans
 from ingest.sentences import sentence_spans
@@ -96,7 +99,11 @@ class Chunker:
             raise ValueError("chunk overlap must be >= 0 and smaller than the chunk size")
         self.size = size
         self.overlap = overlap
-        self._enc = encoding()
+
+    @cached_property
+    def _enc(self) -> tiktoken.Encoding:
+        """The encoding, loaded when text is first chunked (~0.5 s): a command that never chunks does not wait."""
+        return encoding()
 
     def _tokens(self, text: str) -> int:
         return len(self._enc.encode_ordinary(text))
