@@ -78,6 +78,29 @@ def test_a_where_question_is_answered_by_a_menu_path() -> None:
         assert "Inventory → Operations → Run scheduler" in candidates[ranked[0][0]].text(passages), question
 
 
+def test_a_how_often_question_is_answered_by_a_frequency_and_a_why_question_by_a_condition() -> None:
+    """A frequency often holds no number ("every night") while the page's introduction restates the question; a
+    manual answers "why does (not) X happen" with the condition X depends on, not with the sentence introducing X."""
+    passages = [Passage("Stock forecasts\n\nThe forecast module computes stock forecasts for your products in the "
+                        "warehouse. Forecasts are computed again every night for the products without a forecast.",
+                        1, 1.0, frozenset({"Stock forecasts"})),
+                Passage("Stock forecasts limits\n\nForecasts of stock for products are shown on the product form. "
+                        "Forecasts are only computed for storable products with a reordering rule.", 2, 0.9,
+                        frozenset({"Stock forecasts limits"}))]
+    candidates = sentence_candidates(passages)
+    answerer = ExtractiveAnswerer()
+    for question, expected in (
+            ("How often does the forecast module compute stock forecasts for my products?", "every night"),
+            ("Why is there no forecast for some of my products?", "only computed for")):
+        ranked = answerer.ranking(question, passages, None, candidates)
+        assert ranked is not None
+        assert expected in candidates[ranked[0][0]].text(passages), question
+    from app.assistant.extractive import gives_reason, states_frequency
+    assert all(map(states_frequency, ("updated every 12 hours", "twice a year", "runs daily", "each week")))
+    assert not any(map(states_frequency, ("45000 URLs per file", "every product", "a year ago")))
+    assert gives_reason("Keep in mind that, if you add time after production, ...") and not gives_reason("Click Save.")
+
+
 def test_a_how_to_answer_names_the_button_in_any_sentence_it_shows() -> None:
     """For a how-to question the answer a person reads is the chosen sentence and the ones shown with it: naming the
     button in the next sentence counts as naming it."""
