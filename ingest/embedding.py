@@ -45,14 +45,17 @@ class TokenEncoding:
 
 def _pooled_dimensions(model: Path) -> int | None:
     """A sentence-transformers model's vector size, read from its folder without loading it, when its modules are
-    a transformer, mean/CLS pooling and normalisation only (a later Dense layer would change it): else None."""
+    a transformer, one pooling mode and normalisation only (a later Dense layer, or pooling modes concatenated,
+    would change it): else None."""
     try:
         modules = json.loads((model / "modules.json").read_text())
         kinds = [m["type"].rsplit(".", 1)[-1] for m in modules]
         pooling = next(m["path"] for m in modules if m["type"].endswith(".Pooling"))
-        if set(kinds) - {"Transformer", "Pooling", "Normalize"}:
+        config = json.loads((model / pooling / "config.json").read_text())
+        if set(kinds) - {"Transformer", "Pooling", "Normalize"} or sum(
+                bool(v) for k, v in config.items() if k.startswith("pooling_mode_")) != 1:
             return None
-        return int(json.loads((model / pooling / "config.json").read_text())["word_embedding_dimension"])
+        return int(config["word_embedding_dimension"])
     except (OSError, ValueError, KeyError, StopIteration, TypeError):
         return None
 

@@ -170,13 +170,16 @@ async def test_word_similarity_finds_close_meaning_with_the_local_model() -> Non
 
 
 def test_a_model_with_a_dense_layer_is_loaded_to_learn_its_size(tmp_path: Path) -> None:
-    """The vector size comes from the pooling config only when nothing after pooling changes it."""
+    """The vector size comes from the pooling config only when nothing changes it: no layer after pooling, one
+    pooling mode (several are concatenated)."""
     from ingest.embedding import _pooled_dimensions
 
-    def model(*kinds: str) -> Path:
-        folder = tmp_path / "-".join(kinds)
+    def model(*kinds: str, modes: tuple[str, ...] = ("mean_tokens",)) -> Path:
+        folder = tmp_path / "-".join((*kinds, *modes))
         (folder / "1_Pooling").mkdir(parents=True)
-        (folder / "1_Pooling" / "config.json").write_text(json.dumps({"word_embedding_dimension": 768}))
+        (folder / "1_Pooling" / "config.json").write_text(json.dumps({
+            "word_embedding_dimension": 768, "pooling_mode_cls_token": "cls_token" in modes,
+            "pooling_mode_mean_tokens": "mean_tokens" in modes, "pooling_mode_max_tokens": "max_tokens" in modes}))
         (folder / "modules.json").write_text(json.dumps([
             {"path": "1_Pooling" if k == "Pooling" else f"x_{k}", "type": f"sentence_transformers.models.{k}"}
             for k in kinds]))
@@ -184,4 +187,5 @@ def test_a_model_with_a_dense_layer_is_loaded_to_learn_its_size(tmp_path: Path) 
 
     assert _pooled_dimensions(model("Transformer", "Pooling", "Normalize")) == 768
     assert _pooled_dimensions(model("Transformer", "Pooling", "Dense", "Normalize")) is None
+    assert _pooled_dimensions(model("Transformer", "Pooling", modes=("mean_tokens", "max_tokens"))) is None, "1536"
     assert _pooled_dimensions(tmp_path / "missing") is None

@@ -197,8 +197,8 @@ def names_ui(sentence: str, q_words: set[str]) -> bool:
     return any(set(content_words(m.group())) - q_words - {BRAND} for m in _UI_NAME.finditer(sentence))
 
 
-_HOW_OFTEN = re.compile(r"\bhow (?:often|frequently)\b|\bat what (?:interval|frequency)\b|\bhow many times (?:a|an|per)\b",
-                        re.IGNORECASE)
+_HOW_OFTEN = re.compile(r"\bhow (?:often|frequently)\b|\bat what (?:interval|frequency)\b|"
+                        r"\bhow many times (?:a|an|per)\b", re.IGNORECASE)
 _PERIOD = r"(?:second|minute|hour|day|night|week|month|quarter|year)s?"
 _FREQUENCY = re.compile(
     rf"\b(?:every|each|per)\s+(?:other\s+|few\s+|[\d.,]+\s+|(?:{NUMBER_WORDS})\s+)?{_PERIOD}\b|"
@@ -214,9 +214,9 @@ answered the same; on SQuAD 6 of 5,696 answers change with both (2 gained, 2 los
 
 _WHY = re.compile(r"\bwhy\b|\bhow come\b|\bwhat (?:is|was|are|were) the reasons?\b", re.IGNORECASE)
 _REASON = re.compile(
-    r"\b(?:because|due to|owing to|as a result|so that|in order to|only (?:\w+ ){0,2}(?:if|when|for|after|once)|unless|"
-    r"otherwise|the reason|this is why|"
-    r"that is why|as long as|provided that|keep in mind|be careful|beware|make sure)\b", re.IGNORECASE)
+    r"\b(?:because|due to|owing to|as a result|so that|in order to|only (?:\w+ ){0,2}(?:if|when|for|after|once)|"
+    r"unless|otherwise|the reason|this is why|that is why|as long as|provided that|keep in mind|be careful|beware|"
+    r"make sure)\b", re.IGNORECASE)
 REASON_WEIGHT = 3.0
 """What giving a cause or a condition ("because ...", "only if ...", "keep in mind that, if ...") is worth to a
 sentence's score, for a question asking why: in a manual the answer to "why does (not) X happen" is the condition
