@@ -76,7 +76,7 @@ async def read_body(request: Request) -> Any:
 
 async def check_request(request: Request) -> Response | None:
     """Before any handler. A query parameter the operation does not take is a 400 (as an unknown body field is a
-    422). A NUL character in the path or query (%00) is a 400, in a JSON body's string a 422,
+    422), and so is one given twice that takes one value (Litestar would keep one of them silently). A NUL character in the path or query (%00) is a 400, in a JSON body's string a 422,
     since no PostgreSQL text can hold it (and a streamed response could not report the error once started). A
     typed JSON body is decoded strictly here: Litestar's own conversion is lenient (it takes 0 for false, as it
     must for query strings). The webhook receivers read and audit their raw bodies themselves."""
@@ -86,9 +86,14 @@ async def check_request(request: Request) -> Response | None:
         return _options(request)
     handler = request.route_handler
     known = handler.opt.get("query")
-    if known is not None and (unknown := sorted(set(request.query_params) - known)):
-        takes = f"it takes {', '.join(sorted(known))}" if known else "it takes none"
-        raise BadRequest(f"unknown query parameter {unknown[0][:64]!r}; {takes}")
+    params = request.query_params
+    if known is not None and params:
+        if unknown := sorted(set(params) - known):
+            takes = f"it takes {', '.join(sorted(known))}" if known else "it takes none"
+            raise BadRequest(f"unknown query parameter {unknown[0][:64]!r}; {takes}")
+        for name in params:
+            if len(values := params.getall(name)) > 1 and name not in handler.opt["query_lists"]:
+                raise BadRequest(f"query parameter {name!r} is given {len(values)} times; it takes one value")
     if request.method not in ("POST", "PUT", "PATCH") or handler.opt.get("raw_body") or "body" in handler.opt:
         return None
     content_type = request.headers.get("content-type", "")

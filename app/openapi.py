@@ -77,9 +77,11 @@ def document_api(app: Litestar) -> None:
                                    "JsonObject": JSON_OBJECT}
     for operation in operations:
         handler = handlers.get(operation.operation_id)
-        if handler is not None:  # the query parameters it takes: any other is refused (app.bodies)
-            handler.opt["query"] = frozenset(p.name for p in operation.parameters or ()
-                                             if isinstance(p, Parameter) and p.param_in == "query")
+        if handler is not None:  # the query parameters it takes, and those that take a list: any other is
+            # refused (app.bodies), as is a parameter given twice that takes one value
+            query = [p for p in operation.parameters or () if isinstance(p, Parameter) and p.param_in == "query"]
+            handler.opt["query"] = frozenset(p.name for p in query)
+            handler.opt["query_lists"] = frozenset(p.name for p in query if _takes_list(p.schema))
         for parameter in operation.parameters or ():
             if not isinstance(parameter, Parameter):
                 continue
@@ -209,6 +211,14 @@ def _state_storable(schema: Any, value: bool = True) -> None:
         schema.update(JSON_OBJECT)
     elif value and not any(k in schema for k in _SCHEMA_KEYS):
         schema["$ref"] = "#/components/schemas/JsonValue"
+
+
+def _takes_list(schema: Schema | Reference | None) -> bool:
+    """Whether a query parameter's schema (or one of its alternatives) is an array: it may be repeated."""
+    if not isinstance(schema, Schema):
+        return False
+    kinds = schema.type if isinstance(schema.type, list) else [schema.type]
+    return OpenAPIType.ARRAY in kinds or any(_takes_list(s) for s in (*(schema.one_of or ()), *(schema.any_of or ())))
 
 
 def state_dimensions(app: Litestar, dimensions: int) -> None:

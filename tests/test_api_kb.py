@@ -128,6 +128,9 @@ async def test_bad_input_gets_problem_details(client: AsyncTestClient) -> None:
     big = b"x" * (65 * 1024)
     assert_problem(await client.post("/v1/kb/documents", files={"file": ("big.txt", big, "text/plain")}), 413)
     assert_problem(await client.get("/v1/kb/documents?limit=0"), 400)
+    assert_problem(await client.get("/v1/kb/documents?colour=red"), 400, "unknown query parameter 'colour'")
+    assert_problem(await client.get("/v1/kb/documents?source=a&source=b"), 400,
+                   "query parameter 'source' is given 2 times; it takes one value")
     assert_problem(await client.get("/v1/kb/documents?metadata=notjson"), 422, "metadata must be a JSON object")
     assert_problem(await client.get("/v1/kb/documents", headers={"authorization": "Bearer bad"}), 401, "neither")
     assert (await client.get("/v1/kb/documents")).json()["items"] == [], "nothing was half-written"
