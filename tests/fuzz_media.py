@@ -9,7 +9,7 @@ import schemathesis
 from hypothesis import strategies as st
 
 from ingest.loaders.files import CONTENT_TYPES
-from tests.samples import make_docx, make_pdf, make_xlsx
+from tests.samples import make_docx, make_opendocument, make_pdf, make_pptx, make_xlsx
 
 WORDS = st.lists(st.sampled_from(["invoice", "payment", "journal", "stock", "reordering", "rule", "vendor",
                                   "bill", "the", "a", "is", "posted", "Odoo", "2024", "v14.0"]),
@@ -27,6 +27,13 @@ SAMPLES = {
     "pdf": WORDS.map(lambda t: make_pdf([t])),
     "docx": WORDS.map(lambda t: make_docx("Guide", [t])),
     "xlsx": WORDS.map(lambda t: make_xlsx([["topic", "note"], ["guide", t]])),
+    "pptx": WORDS.map(lambda t: make_pptx("Guide", [t])),
+    "odt": WORDS.map(lambda t: make_opendocument("odt", f"<text:h>Guide</text:h><text:p>{t}</text:p>")),
+    "ods": WORDS.map(lambda t: make_opendocument("ods", '<table:table table:name="Guide"><table:table-row>'
+                                                         f"<table:table-cell><text:p>{t}</text:p></table:table-cell>"
+                                                         "</table:table-row></table:table>")),
+    "odp": WORDS.map(lambda t: make_opendocument("odp", f"<draw:page><draw:custom-shape><text:p>{t}</text:p>"
+                                                         "</draw:custom-shape></draw:page>")),
 }
 
 for media_type, kind in CONTENT_TYPES.items():

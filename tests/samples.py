@@ -55,3 +55,53 @@ def make_xlsx(rows: list[list[object]]) -> bytes:
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()
+
+
+def make_pptx(title: str, bullets: list[str]) -> bytes:
+    import pptx
+
+    deck = pptx.Presentation()
+    slide = deck.slides.add_slide(deck.slide_layouts[1])  # title and content
+    slide.shapes.title.text = title
+    body = slide.placeholders[1].text_frame
+    body.text = bullets[0] if bullets else ""
+    for bullet in bullets[1:]:
+        body.add_paragraph().text = bullet
+    buffer = io.BytesIO()
+    deck.save(buffer)
+    return buffer.getvalue()
+
+
+ODF_MEDIA = {"odt": "application/vnd.oasis.opendocument.text",
+             "ods": "application/vnd.oasis.opendocument.spreadsheet",
+             "odp": "application/vnd.oasis.opendocument.presentation"}
+ODF_BODY = {"odt": "text", "ods": "spreadsheet", "odp": "presentation"}
+
+
+def make_opendocument(kind: str, body: str, title: str | None = None, doctype: str = "") -> bytes:
+    """An OpenDocument file (odt, ods, odp) as LibreOffice writes one: the media type first and stored, then
+    content.xml with body as its office:text (spreadsheet, presentation), meta.xml with the title, the manifest."""
+    import zipfile
+
+    namespaces = " ".join(f'xmlns:{p}="urn:oasis:names:tc:opendocument:xmlns:{n}:1.0"' for p, n in (
+        ("office", "office"), ("text", "text"), ("table", "table"), ("draw", "drawing"),
+        ("presentation", "presentation")))
+    content = (f'<?xml version="1.0" encoding="UTF-8"?>{doctype}<office:document-content {namespaces} '
+               f'office:version="1.3"><office:body><office:{ODF_BODY[kind]}>{body}</office:{ODF_BODY[kind]}>'
+               '</office:body></office:document-content>')
+    meta = ('<?xml version="1.0" encoding="UTF-8"?><office:document-meta '
+            'xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
+            'xmlns:dc="http://purl.org/dc/elements/1.1/" office:version="1.3"><office:meta>'
+            + (f"<dc:title>{title}</dc:title>" if title else "") + "</office:meta></office:document-meta>")
+    manifest = ('<?xml version="1.0" encoding="UTF-8"?><manifest:manifest '
+                'xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0" manifest:version="1.3">'
+                f'<manifest:file-entry manifest:full-path="/" manifest:media-type="{ODF_MEDIA[kind]}"/>'
+                '<manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml"/>'
+                '</manifest:manifest>')
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(zipfile.ZipInfo("mimetype"), ODF_MEDIA[kind], compress_type=zipfile.ZIP_STORED)
+        archive.writestr("content.xml", content)
+        archive.writestr("meta.xml", meta)
+        archive.writestr("META-INF/manifest.xml", manifest)
+    return buffer.getvalue()

@@ -9,7 +9,7 @@ import pytest
 
 from sql.errors import BadRequest, InvalidInput, UnsupportedMediaType
 from ingest.loaders import iter_paths, load_bytes, load_path
-from tests.samples import make_pdf
+from tests.samples import make_opendocument, make_pdf
 
 
 def assert_offsets(doc: object) -> None:
@@ -197,6 +197,95 @@ def test_xlsx_sheets_and_csv_rows(tmp_path: Path) -> None:
     assert doc.text.split("\n\n") == ["people", "name: Ana; city: Cebu", "name: Ben; city: Davao, PH"]
 
 
+def test_pptx_slides_in_reading_order_with_tables_groups_and_notes() -> None:
+    import io
+
+    import pptx
+    from pptx.util import Inches
+
+    deck = pptx.Presentation()
+    slide = deck.slides.add_slide(deck.slide_layouts[1])  # title and content
+    slide.shapes.title.text = "Month-end close"
+    body = slide.placeholders[1].text_frame
+    body.text = "Lock the period"
+    body.add_paragraph().text = "Reconcile the banks"
+    slide.notes_slide.notes_text_frame.text = "Ask finance first.\nThey sign it off."
+    slide = deck.slides.add_slide(deck.slide_layouts[6])  # blank: no title
+    low = slide.shapes.add_textbox(Inches(1), Inches(5), Inches(4), Inches(1))
+    low.text_frame.text = "Written last, read last."
+    group = slide.shapes.add_group_shape()
+    box = group.shapes.add_textbox(Inches(1), Inches(1), Inches(4), Inches(1))
+    box.text_frame.text = "Grouped, and at the top."
+    table = slide.shapes.add_table(2, 2, Inches(1), Inches(3), Inches(4), Inches(1)).table
+    for (r, c), value in zip([(0, 0), (0, 1), (1, 0), (1, 1)], ["Account", "Owner", "Bank", "Ana"]):
+        table.cell(r, c).text = value
+    buffer = io.BytesIO()
+    deck.save(buffer)
+    [doc] = load_bytes(buffer.getvalue(), "close.pptx")
+    assert doc.title == "Month-end close"
+    assert doc.text.split("\n\n") == [
+        "Month-end close", "- Lock the period", "- Reconcile the banks", "Speaker notes: Ask finance first.",
+        "They sign it off.", "Slide 2", "Grouped, and at the top.", "Account: Bank; Owner: Ana",
+        "Written last, read last."]
+    assert ("Month-end close",) in [s.path for s in doc.sections] and ("Slide 2",) in [s.path for s in doc.sections]
+    assert_offsets(doc)
+    [doc] = load_bytes(buffer.getvalue(), "upload", "application/octet-stream")  # known by its parts
+    assert doc.provenance["loader"] == "pptx"
+
+
+def test_opendocument_text_spreadsheet_and_presentation() -> None:
+    p = "text:p"
+    text = (
+        '<text:h text:outline-level="1">Travel</text:h>'
+        f'<{p}>Trains are <text:span>booked</text:span><text:s text:c="400000000"/>in second class.'
+        f'<text:note><text:note-body><{p}>A footnote.</{p}></text:note-body></text:note></{p}>'
+        f'<text:table-of-content><text:index-body><{p}>Travel 1</{p}></text:index-body></text:table-of-content>'
+        f'<text:section><text:list><text:list-item><{p}>Keep every receipt</{p}><text:list><text:list-item>'
+        f'<{p}>Even taxis</{p}></text:list-item></text:list></text:list-item></text:list></text:section>'
+        '<table:table><table:table-header-rows><table:table-row><table:table-cell><text:p>Item</text:p>'
+        '</table:table-cell><table:table-cell><text:p>Limit</text:p></table:table-cell></table:table-row>'
+        '</table:table-header-rows><table:table-row><table:table-cell><text:p>Hotel</text:p></table:table-cell>'
+        '<table:table-cell><text:p>120 EUR</text:p><text:p>a night</text:p></table:table-cell></table:table-row>'
+        '</table:table>')
+    [doc] = load_bytes(make_opendocument("odt", text, title="Expense policy"), "policy.odt")
+    assert doc.title == "Expense policy"
+    assert doc.text.split("\n\n") == ["Travel", "Trains are booked in second class.", "- Keep every receipt",
+                                       "- Even taxis", "Item: Hotel; Limit: 120 EUR a night"]
+    assert_offsets(doc)
+    sheet = ('<table:table table:name="Rates"><table:table-row><table:table-cell><text:p>Tax</text:p>'
+             '</table:table-cell><table:table-cell><text:p>Rate</text:p></table:table-cell></table:table-row>'
+             '<table:table-row><table:table-cell><text:p>VAT</text:p></table:table-cell><table:table-cell>'
+             '<text:p>12%</text:p></table:table-cell></table:table-row>'
+             '<table:table-row table:number-rows-repeated="1048574"><table:table-cell/></table:table-row></table:table>')
+    [doc] = load_bytes(make_opendocument("ods", sheet), "rates.ods")
+    assert doc.text.split("\n\n") == ["rates", "Rates", "Tax: VAT; Rate: 12%"]
+    slide = ('<draw:page draw:name="page1"><draw:frame presentation:class="title"><draw:text-box><text:p>Close'
+             '</text:p></draw:text-box></draw:frame><draw:frame presentation:class="outline"><draw:text-box>'
+             '<text:list><text:list-item><text:p>Lock the period</text:p></text:list-item></text:list>'
+             '</draw:text-box></draw:frame><draw:frame presentation:class="page-number"><draw:text-box><text:p>1'
+             '</text:p></draw:text-box></draw:frame><presentation:notes><draw:frame><draw:text-box><text:p>Ask '
+             'finance.</text:p></draw:text-box></draw:frame></presentation:notes></draw:page>'
+             '<draw:page><draw:custom-shape><text:p>No title here.</text:p></draw:custom-shape></draw:page>')
+    [doc] = load_bytes(make_opendocument("odp", slide), "close.odp")
+    assert doc.text.split("\n\n") == ["Close", "- Lock the period", "Speaker notes: Ask finance.", "Slide 2",
+                                       "No title here."]
+    for kind in ("odt", "ods", "odp"):  # an unnamed upload is known by the media type its archive names
+        [doc] = load_bytes(make_opendocument(kind, ""), "upload")
+        assert doc.provenance["loader"] == kind
+
+
+def test_opendocument_entities_are_never_expanded_and_a_mislabelled_file_is_refused(tmp_path: Path) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("the vault password")
+    doctype = (f'<!DOCTYPE office:document-content [<!ENTITY leak SYSTEM "file://{secret}">'
+               '<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;"><!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;">]>')
+    data = make_opendocument("odt", "<text:p>Before &leak; after &c;.</text:p>", doctype=doctype)
+    [doc] = load_bytes(data, "hostile.odt")
+    assert "vault" not in doc.text and "aaaa" not in doc.text and doc.text.startswith("Before")
+    with pytest.raises(UnsupportedMediaType, match="not an OpenDocument text document"):
+        list(load_bytes(make_opendocument("ods", ""), "sheet.odt"))
+
+
 def test_pdf_lines_are_joined_and_dehyphenated() -> None:
     from ingest.loaders.pdf import page_blocks
 
@@ -313,6 +402,9 @@ def test_broken_office_files_csv_and_pdfs_are_the_uploads_fault() -> None:
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("word/document.xml", b"<not xml")
     for data, name in ((buffer.getvalue(), "broken.docx"), (buffer.getvalue(), "broken.xlsx"),
+                       (buffer.getvalue(), "broken.pptx"), (buffer.getvalue(), "broken.odt"),
+                       (make_opendocument("odt", "<text:p>unclosed"), "unclosed.odt"),
+                       (make_opendocument("odt", "<text:p>cut</text:p>")[:-1], "cut.odt"),
                        (b"%PDF-1.4 garbage", "broken.pdf"), (b'a,b\nc,"' + b"x" * 200_000 + b'"\n', "huge.csv")):
         with pytest.raises((InvalidInput, BadRequest)):
             list(load_bytes(data, name))

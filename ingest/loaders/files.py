@@ -15,7 +15,8 @@ from ingest.loaders.document import Block, LoadedDocument, assemble
 from ingest.loaders.html import parse_html
 from ingest.loaders.limits import DEFAULT_MAX_DECOMPRESSED, gunzip
 from ingest.loaders.markdown import parse_markdown
-from ingest.loaders.office import parse_csv, parse_docx, parse_xlsx
+from ingest.loaders.office import parse_csv, parse_docx, parse_pptx, parse_xlsx
+from ingest.loaders.opendocument import MEDIA_TYPES as OPENDOCUMENT_TYPES, parse_opendocument
 from ingest.loaders.pdf import parse_pdf
 from ingest.loaders.rst import parse_rst
 
@@ -39,7 +40,7 @@ def text_blocks(text: str) -> Iterator[Block]:
 SUFFIXES = {
     ".md": "markdown", ".markdown": "markdown", ".rst": "rst", ".txt": "text", ".text": "text",
     ".html": "html", ".htm": "html", ".pdf": "pdf", ".jsonl": "jsonl", ".ndjson": "jsonl", ".docx": "docx",
-    ".xlsx": "xlsx", ".csv": "csv",
+    ".xlsx": "xlsx", ".pptx": "pptx", ".csv": "csv", ".odt": "odt", ".ods": "ods", ".odp": "odp",
 }
 CONTENT_TYPES = {
     "text/markdown": "markdown", "text/x-markdown": "markdown", "text/x-rst": "rst", "text/plain": "text",
@@ -47,8 +48,11 @@ CONTENT_TYPES = {
     "application/x-ndjson": "jsonl", "text/csv": "csv",
     "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "docx",
     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "xlsx",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation": "pptx",
+    **OPENDOCUMENT_TYPES,
 }
-BINARY_KINDS = ("pdf", "docx", "xlsx")
+BINARY_KINDS = ("pdf", "docx", "xlsx", "pptx", "odt", "ods", "odp")
+OFFICE_PARSERS = {"docx": parse_docx, "xlsx": parse_xlsx, "pptx": parse_pptx}
 MAX_SNIFFED = 1 << 20
 """charset-normalizer judges a file's encoding from its first MiB."""
 
@@ -78,18 +82,24 @@ def kind_of(name: str, content_type: str | None = None, data: bytes | None = Non
 
 
 def sniff(data: bytes) -> str:
-    """The kind of an unnamed file from its signature: PDF, a Word or Excel archive, else text."""
+    """The kind of an unnamed file from its signature: PDF, a Word, Excel, PowerPoint or OpenDocument archive,
+    else text."""
     if data[:2] == b"\x1f\x8b":
         return "text"  # decompressed (and limited) by load_bytes; a text file is the one kind without a signature
     if data.startswith(b"%PDF-"):
         return "pdf"
     if data.startswith(b"PK\x03\x04"):
         head = data[:4096]
-        if b"word/" in head:
-            return "docx"
-        if b"xl/" in head:
-            return "xlsx"
-        raise UnsupportedMediaType("the file is a zip archive that is neither a Word (.docx) nor an Excel (.xlsx) file")
+        if head[30:38] == b"mimetype":  # OpenDocument: its first part, stored uncompressed, names its media type
+            start = 38 + int.from_bytes(head[28:30], "little")  # after the (usually empty) extra field
+            media = head[start:start + int.from_bytes(head[18:22], "little")].decode("ascii", "replace")
+            if media in OPENDOCUMENT_TYPES:
+                return OPENDOCUMENT_TYPES[media]
+        for part, kind in ((b"word/", "docx"), (b"xl/", "xlsx"), (b"ppt/", "pptx")):
+            if part in head:
+                return kind
+        raise UnsupportedMediaType("the file is a zip archive that is none of Word (.docx), Excel (.xlsx), PowerPoint "
+                                   "(.pptx) or OpenDocument (.odt, .ods, .odp)")
     return "text"
 
 
@@ -132,10 +142,10 @@ def load_bytes(data: bytes, name: str, content_type: str | None = None, *,
     if kind in BINARY_KINDS:
         if kind == "pdf":
             title, text, sections = parse_pdf(data, stem)
-        elif kind == "docx":
-            title, text, sections = parse_docx(data, name, stem, max_decompressed)
+        elif kind in OFFICE_PARSERS:
+            title, text, sections = OFFICE_PARSERS[kind](data, name, stem, max_decompressed)
         else:
-            title, text, sections = parse_xlsx(data, name, stem, max_decompressed)
+            title, text, sections = parse_opendocument(data, name, kind, stem, max_decompressed)
         yield LoadedDocument(name, title, text, sections, provenance=provenance)
         return
     text = decode_text(data, name)

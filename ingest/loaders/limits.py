@@ -8,7 +8,7 @@ import zlib
 from sql.errors import BadRequest, PayloadTooLarge
 
 DEFAULT_MAX_DECOMPRESSED = 256 * 1024 * 1024
-"""Largest decompressed size of one file (a .gz, or all the parts of a .docx/.xlsx together)."""
+"""Largest decompressed size of one file (a .gz, or all the parts of an office file's zip container together)."""
 _STEP = 1 << 20
 
 

@@ -1,5 +1,5 @@
-"""Office files: Word (.docx, python-docx), Excel (.xlsx, openpyxl) and CSV, as headings, paragraphs, list
-items and "header: value" table rows."""
+"""Office files: Word (.docx, python-docx), Excel (.xlsx, openpyxl), PowerPoint (.pptx, python-pptx) and CSV, as
+headings, paragraphs, list items and "header: value" table rows."""
 from __future__ import annotations
 
 import csv
@@ -56,7 +56,62 @@ def parse_docx(data: bytes, name: str, fallback_title: str,
     return core_title or title, text, sections
 
 
-def _sheet_blocks(name: str, rows: Iterator[list[str]]) -> Iterator[Block]:
+def _slide_blocks(shapes: object, skip: int | None = None) -> Iterator[Block]:
+    """A slide's shapes in reading order (top to bottom, left to right; groups opened): a body placeholder's
+    paragraphs as list items, other text as paragraphs, tables as rows. Footers, dates and slide numbers,
+    repeated on every slide, are left out."""
+    from pptx.enum.shapes import MSO_SHAPE_TYPE, PP_PLACEHOLDER
+
+    boilerplate = {PP_PLACEHOLDER.DATE, PP_PLACEHOLDER.FOOTER, PP_PLACEHOLDER.SLIDE_NUMBER, PP_PLACEHOLDER.HEADER}
+    bullets = {PP_PLACEHOLDER.BODY, PP_PLACEHOLDER.OBJECT, PP_PLACEHOLDER.VERTICAL_BODY, PP_PLACEHOLDER.VERTICAL_OBJECT}
+    for shape in sorted(shapes, key=lambda s: (s.top or 0, s.left or 0)):  # type: ignore[attr-defined]
+        placeholder = shape.placeholder_format.type if shape.is_placeholder else None
+        if shape.shape_id == skip or placeholder in boilerplate:
+            continue
+        if shape.shape_type == MSO_SHAPE_TYPE.GROUP:
+            yield from _slide_blocks(shape.shapes)
+        elif shape.has_table:
+            rows = [[cell.text for cell in row.cells] for row in shape.table.rows]
+            if rows:
+                yield from table_rows(rows[1:], rows[0]) if len(rows) > 1 else table_rows(rows, None)
+        elif shape.has_text_frame:
+            for paragraph in shape.text_frame.paragraphs:
+                text = inline(paragraph.text)
+                if text:
+                    yield Block("item", f"- {text}") if placeholder in bullets else Block("paragraph", text)
+
+
+def _pptx_blocks(presentation: object) -> Iterator[Block]:
+    """Each slide a section headed by its title ("Slide N" without one), then its speaker notes."""
+    for number, slide in enumerate(presentation.slides, 1):  # type: ignore[attr-defined]
+        title = slide.shapes.title
+        heading = inline(title.text_frame.text) if title is not None and title.has_text_frame else ""
+        yield Block("heading", heading or f"Slide {number}", 2)
+        yield from _slide_blocks(slide.shapes, skip=title.shape_id if title is not None else None)
+        frame = slide.notes_slide.notes_text_frame if slide.has_notes_slide else None
+        notes = [text for text in (inline(p.text) for p in frame.paragraphs) if text] if frame is not None else []
+        for i, text in enumerate(notes):
+            yield Block("paragraph", f"Speaker notes: {text}" if i == 0 else text)
+
+
+def parse_pptx(data: bytes, name: str, fallback_title: str,
+               limit: int = DEFAULT_MAX_DECOMPRESSED) -> tuple[str, str, list]:
+    """(title, normalised text, sections) of a PowerPoint deck; its core title wins over its first slide's."""
+    import pptx
+
+    open_zip(data, name, limit).close()
+    try:
+        presentation = pptx.Presentation(io.BytesIO(data))
+        blocks = list(_pptx_blocks(presentation))
+        core_title = inline(presentation.core_properties.title or "")
+    except Exception as exc:  # noqa: BLE001 - any parser failure on an upload is the upload's fault
+        raise InvalidInput(f"{name} could not be read as a PowerPoint deck: {exc.__class__.__name__}: {exc}") from exc
+    title, text, sections = assemble(blocks, fallback_title)
+    # python-pptx names a deck without core properties (written by another tool) "PowerPoint Presentation"
+    return core_title if core_title and core_title != "PowerPoint Presentation" else title, text, sections
+
+
+def sheet_blocks(name: str, rows: Iterator[list[str]]) -> Iterator[Block]:
     """A sheet (or a CSV file) as rows: its first non-empty row is the header."""
     header: list[str] | None = None
     batch: list[list[str]] = []
@@ -88,7 +143,7 @@ def parse_xlsx(data: bytes, name: str, fallback_title: str,
         try:
             for sheet in book.worksheets:
                 rows = ([_cell(v) for v in row] for row in sheet.iter_rows(values_only=True))
-                blocks.extend(_sheet_blocks(sheet.title, rows))
+                blocks.extend(sheet_blocks(sheet.title, rows))
         finally:
             book.close()
     except Exception as exc:  # noqa: BLE001 - any parser failure on an upload is the upload's fault
@@ -112,7 +167,7 @@ def parse_csv(text: str, fallback_title: str) -> tuple[str, str, list]:
     except csv.Error:
         dialect = csv.excel
     try:
-        blocks = [Block("heading", fallback_title, 1), *_sheet_blocks("", csv.reader(io.StringIO(text), dialect))]
+        blocks = [Block("heading", fallback_title, 1), *sheet_blocks("", csv.reader(io.StringIO(text), dialect))]
     except csv.Error as exc:
         raise InvalidInput(f"the CSV file could not be read: {exc}") from exc
     return assemble(blocks, fallback_title)
