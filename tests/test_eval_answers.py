@@ -121,6 +121,7 @@ async def test_sentence_scorer_uses_similarity_only_from_the_model_it_was_traine
     assert np.allclose(first[:, 0], await embedder.embed(texts) @ (await embedder.embed(["capital of France"]))[0])
 
 
+@pytest.mark.xdist_group("local_model")
 async def test_token_similarity_with_the_local_model() -> None:
     """The local MiniLM gives sentence and token vectors in one pass; the question's tokens find their
     match in the sentence that answers it better than in one that does not."""
@@ -149,6 +150,7 @@ async def test_token_similarity_with_the_local_model() -> None:
     assert np.allclose(await similarity(question, [answer, other]), rows, atol=1e-6), "cached: the same rows"
 
 
+@pytest.mark.xdist_group("local_model")
 async def test_word_similarity_finds_close_meaning_with_the_local_model() -> None:
     """A rare word of the question counts as covered when a word of the cited text is close to it in meaning,
     not when the text only shares the question's other words."""
