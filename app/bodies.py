@@ -76,7 +76,8 @@ async def read_body(request: Request) -> Any:
 
 async def check_request(request: Request) -> Response | None:
     """Before any handler. A query parameter the operation does not take is a 400 (as an unknown body field is a
-    422), and so is one given twice that takes one value (Litestar would keep one of them silently). A NUL character in the path or query (%00) is a 400, in a JSON body's string a 422,
+    422), and so is one given twice that takes one value (Litestar would keep one of them silently). A NUL
+    character in the path or query (%00) is a 400, in a JSON body's string a 422,
     since no PostgreSQL text can hold it (and a streamed response could not report the error once started). A
     typed JSON body is decoded strictly here: Litestar's own conversion is lenient (it takes 0 for false, as it
     must for query strings). The webhook receivers read and audit their raw bodies themselves."""

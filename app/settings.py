@@ -103,7 +103,8 @@ class ServerSettings:
     max_streams_per_caller: int = field(default_factory=lambda: _env_int("REALTIME_MAX_STREAMS_PER_KEY", 20))
     """REALTIME_MAX_STREAMS_PER_KEY: realtime streams one API key (or token subject) holds at once (429 beyond)."""
     max_decompressed_bytes: int = field(default_factory=lambda: _env_int("MAX_DECOMPRESSED_BYTES", 256 * 1024 * 1024))
-    """MAX_DECOMPRESSED_BYTES: largest decompressed size of one uploaded file (.gz and the zip containers of office files; 413 beyond)."""
+    """MAX_DECOMPRESSED_BYTES: largest decompressed size of one uploaded file (.gz, an office file's zip container;
+    413 beyond)."""
     tenant_id: str = field(default_factory=lambda: _env("DEFAULT_TENANT", "default"))
     """DEFAULT_TENANT: tenant of the development key and of CLI commands without --tenant."""
 

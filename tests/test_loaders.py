@@ -274,7 +274,7 @@ def test_opendocument_text_spreadsheet_and_presentation() -> None:
         assert doc.provenance["loader"] == kind
 
 
-def test_opendocument_entities_are_never_expanded_and_a_mislabelled_file_is_refused(tmp_path: Path) -> None:
+def test_hostile_opendocument_files_expand_no_entity_and_fail_cleanly(tmp_path: Path) -> None:
     secret = tmp_path / "secret.txt"
     secret.write_text("the vault password")
     doctype = (f'<!DOCTYPE office:document-content [<!ENTITY leak SYSTEM "file://{secret}">'
@@ -284,6 +284,11 @@ def test_opendocument_entities_are_never_expanded_and_a_mislabelled_file_is_refu
     assert "vault" not in doc.text and "aaaa" not in doc.text and doc.text.startswith("Before")
     with pytest.raises(UnsupportedMediaType, match="not an OpenDocument text document"):
         list(load_bytes(make_opendocument("ods", ""), "sheet.odt"))
+    for level in ("²", "9" * 5000):  # a digit int() refuses, more digits than it reads: a plain heading
+        [doc] = load_bytes(make_opendocument("odt", f'<text:h text:outline-level="{level}">Odd</text:h>'), "odd.odt")
+        assert doc.text == "Odd"
+    with pytest.raises(InvalidInput, match="depth"):
+        list(load_bytes(make_opendocument("odt", "<text:section>" * 300 + "</text:section>" * 300), "deep.odt"))
 
 
 def test_pdf_lines_are_joined_and_dehyphenated() -> None:

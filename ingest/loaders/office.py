@@ -60,7 +60,8 @@ def _slide_blocks(shapes: object, skip: int | None = None) -> Iterator[Block]:
     """A slide's shapes in reading order (top to bottom, left to right; groups opened): a body placeholder's
     paragraphs as list items, other text as paragraphs, tables as rows. Footers, dates and slide numbers,
     repeated on every slide, are left out."""
-    from pptx.enum.shapes import MSO_SHAPE_TYPE, PP_PLACEHOLDER
+    from pptx.enum.shapes import PP_PLACEHOLDER
+    from pptx.shapes.group import GroupShape
 
     boilerplate = {PP_PLACEHOLDER.DATE, PP_PLACEHOLDER.FOOTER, PP_PLACEHOLDER.SLIDE_NUMBER, PP_PLACEHOLDER.HEADER}
     bullets = {PP_PLACEHOLDER.BODY, PP_PLACEHOLDER.OBJECT, PP_PLACEHOLDER.VERTICAL_BODY, PP_PLACEHOLDER.VERTICAL_OBJECT}
@@ -68,7 +69,7 @@ def _slide_blocks(shapes: object, skip: int | None = None) -> Iterator[Block]:
         placeholder = shape.placeholder_format.type if shape.is_placeholder else None
         if shape.shape_id == skip or placeholder in boilerplate:
             continue
-        if shape.shape_type == MSO_SHAPE_TYPE.GROUP:
+        if isinstance(shape, GroupShape):  # (shape_type raises on shapes python-pptx does not know)
             yield from _slide_blocks(shape.shapes)
         elif shape.has_table:
             rows = [[cell.text for cell in row.cells] for row in shape.table.rows]

@@ -43,6 +43,7 @@ declarations) are left out."""
 UNSEEN = {_tag("text:note"), _tag("office:annotation"), _tag("text:tracked-changes"), FRAME}
 """Inside a paragraph, not part of its text: footnotes, comments, deleted text kept for review; frames (an image,
 a text box) are blocks of their own."""
+OUTLINE_LEVELS = {str(n) for n in range(1, 11)}
 _CLASS = _tag("presentation:class")
 SLIDE_BOILERPLATE = {"title", "date-time", "footer", "header", "page-number"}
 PARSER = etree.XMLParser(resolve_entities=False, load_dtd=False, no_network=True, huge_tree=False)
@@ -68,7 +69,7 @@ def _blocks(elements: Iterable[etree._Element], item: bool = False) -> Iterator[
     for child in elements:
         if child.tag == H:
             level = child.get(_tag("text:outline-level")) or "1"
-            yield Block("heading", _text(child), min(int(level), 9) + 1 if level.isdigit() else 2)
+            yield Block("heading", _text(child), int(level) + 1 if level in OUTLINE_LEVELS else 2)
         elif child.tag == P:
             if item:
                 yield Block("item", f"- {inline(_text(child))}")
@@ -147,7 +148,7 @@ def parse_opendocument(data: bytes, name: str, kind: str, fallback_title: str,
         if meta is not None:
             found = etree.fromstring(meta, PARSER).find(".//dc:title", _NS)
             own_title = inline(found.text or "") if found is not None else ""
-    except (etree.XMLSyntaxError, RecursionError) as exc:
+    except (etree.XMLSyntaxError, RecursionError, ValueError) as exc:
         raise InvalidInput(f"{name} could not be read as an OpenDocument {KINDS[kind]}: {exc}") from exc
     title, text, sections = assemble(blocks, fallback_title)
     return own_title or title, text, sections
