@@ -5,7 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from sql.errors import InvalidInput
 from ingest.loaders.document import Block, assemble, inline, table_rows
@@ -45,15 +46,22 @@ def parse_docx(data: bytes, name: str, fallback_title: str,
     """(title, normalised text, sections) of a Word document; its core title wins over its first heading."""
     import docx
 
+    return _office_file(data, name, fallback_title, limit, "a Word document", docx.Document, _docx_blocks)
+
+
+def _office_file(data: bytes, name: str, fallback_title: str, limit: int, what: str, read: Callable[[Any], Any],
+                 blocks_of: Callable[[Any], Iterator[Block]], invented: str = "") -> tuple[str, str, list]:
+    """(title, normalised text, sections) of a Word or PowerPoint file, read by its library: the core title wins
+    (unless it is the one the library invents for a file without one)."""
     open_zip(data, name, limit).close()
     try:
-        document = docx.Document(io.BytesIO(data))
-        blocks = list(_docx_blocks(document))
+        document = read(io.BytesIO(data))
+        blocks = list(blocks_of(document))
         core_title = inline(document.core_properties.title or "")
     except Exception as exc:  # noqa: BLE001 - any parser failure on an upload is the upload's fault
-        raise InvalidInput(f"{name} could not be read as a Word document: {exc.__class__.__name__}: {exc}") from exc
+        raise InvalidInput(f"{name} could not be read as {what}: {exc.__class__.__name__}: {exc}") from exc
     title, text, sections = assemble(blocks, fallback_title)
-    return core_title or title, text, sections
+    return core_title if core_title and core_title != invented else title, text, sections
 
 
 def _slide_blocks(shapes: object, skip: int | None = None) -> Iterator[Block]:
@@ -100,16 +108,9 @@ def parse_pptx(data: bytes, name: str, fallback_title: str,
     """(title, normalised text, sections) of a PowerPoint deck; its core title wins over its first slide's."""
     import pptx
 
-    open_zip(data, name, limit).close()
-    try:
-        presentation = pptx.Presentation(io.BytesIO(data))
-        blocks = list(_pptx_blocks(presentation))
-        core_title = inline(presentation.core_properties.title or "")
-    except Exception as exc:  # noqa: BLE001 - any parser failure on an upload is the upload's fault
-        raise InvalidInput(f"{name} could not be read as a PowerPoint deck: {exc.__class__.__name__}: {exc}") from exc
-    title, text, sections = assemble(blocks, fallback_title)
     # python-pptx names a deck without core properties (written by another tool) "PowerPoint Presentation"
-    return core_title if core_title and core_title != "PowerPoint Presentation" else title, text, sections
+    return _office_file(data, name, fallback_title, limit, "a PowerPoint deck", pptx.Presentation, _pptx_blocks,
+                        invented="PowerPoint Presentation")
 
 
 def sheet_blocks(name: str, rows: Iterator[list[str]]) -> Iterator[Block]:
