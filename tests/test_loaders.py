@@ -289,6 +289,15 @@ def test_hostile_opendocument_files_expand_no_entity_and_fail_cleanly(tmp_path: 
         assert doc.text == "Odd"
     with pytest.raises(InvalidInput, match="depth"):
         list(load_bytes(make_opendocument("odt", "<text:section>" * 300 + "</text:section>" * 300), "deep.odt"))
+    damaged = bytearray(make_opendocument("odt", "<text:p>" + "hello world " * 200 + "</text:p>"))
+    damaged[damaged.index(b"content.xml") + 31] ^= 0xFF  # inside its deflated bytes
+    encrypted = bytearray(make_opendocument("odt", "<text:p>x</text:p>"))
+    for header, flags in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):  # each part marked as needing a password
+        for at in [i for i in range(len(encrypted)) if encrypted.startswith(header, i)]:
+            encrypted[at + flags] |= 1
+    for data, error in ((damaged, "error"), (encrypted, "password required")):
+        with pytest.raises(InvalidInput, match=error):
+            list(load_bytes(bytes(data), "damaged.odt"))
 
 
 def test_pdf_lines_are_joined_and_dehyphenated() -> None:

@@ -132,6 +132,8 @@ def parse_opendocument(data: bytes, name: str, kind: str, fallback_title: str,
             meta = archive.read("meta.xml") if "meta.xml" in archive.namelist() else None
         except KeyError as exc:
             raise InvalidInput(f"{name} is not an OpenDocument file: {exc.args[0]}") from exc
+        except Exception as exc:  # noqa: BLE001 - damaged or encrypted parts (zlib, CRC, password): the upload's fault
+            raise InvalidInput(f"{name} could not be read: {exc.__class__.__name__}: {exc}") from exc
     if MEDIA_TYPES.get(media) != kind:
         raise UnsupportedMediaType(f"{name} holds {media or 'no media type'!r}, not an OpenDocument "
                                    f"{KINDS[kind]}")
