@@ -256,7 +256,8 @@ def test_opendocument_text_spreadsheet_and_presentation() -> None:
              '</table:table-cell><table:table-cell><text:p>Rate</text:p></table:table-cell></table:table-row>'
              '<table:table-row><table:table-cell><text:p>VAT</text:p></table:table-cell><table:table-cell>'
              '<text:p>12%</text:p></table:table-cell></table:table-row>'
-             '<table:table-row table:number-rows-repeated="1048574"><table:table-cell/></table:table-row></table:table>')
+             '<table:table-row table:number-rows-repeated="1048574"><table:table-cell/></table:table-row>'
+             '</table:table>')
     [doc] = load_bytes(make_opendocument("ods", sheet), "rates.ods")
     assert doc.text.split("\n\n") == ["rates", "Rates", "Tax: VAT; Rate: 12%"]
     slide = ('<draw:page draw:name="page1"><draw:frame presentation:class="title"><draw:text-box><text:p>Close'
@@ -278,7 +279,8 @@ def test_hostile_opendocument_files_expand_no_entity_and_fail_cleanly(tmp_path: 
     secret = tmp_path / "secret.txt"
     secret.write_text("the vault password")
     doctype = (f'<!DOCTYPE office:document-content [<!ENTITY leak SYSTEM "file://{secret}">'
-               '<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;"><!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;">]>')
+               '<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">'
+               '<!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;">]>')
     data = make_opendocument("odt", "<text:p>Before &leak; after &c;.</text:p>", doctype=doctype)
     [doc] = load_bytes(data, "hostile.odt")
     assert "vault" not in doc.text and "aaaa" not in doc.text and doc.text.startswith("Before")
