@@ -31,7 +31,7 @@ from sql.db import Database
 from sql.listener import Listener
 from sql.errors import Unauthorized
 from app.kb.controllers import KnowledgeBaseController
-from app.openapi import document_api, state_dimensions
+from app.openapi import JsonDocument, query_parameters
 from app.bodies import check_request
 from app.problems import EXCEPTION_HANDLERS
 from app.realtime.controllers import RealtimeController
@@ -124,7 +124,7 @@ def create_app(
         services = await Services.start(settings, embedder=embedder, database=database, llm=llm)
         app.state.services = services
         await warm(services.embedder)  # the model, before the first request (not on it)
-        state_dimensions(app, services.embedder.dimensions)
+        app.state.embedding_dimensions = services.embedder.dimensions  # for the OpenAPI document
         listener = Listener(services.db.url)  # the process's one LISTEN connection
         keys = KeyCache(listener, settings.security.key_cache_seconds)
         app.state.authenticator = Authenticator(services.db, settings.security, keys)
@@ -173,10 +173,10 @@ def create_app(
         openapi_config=OpenAPIConfig(
             title="ipai-rag", version="0.1.0", path="/docs",
             description="Knowledge base, hybrid retrieval and Odoo integration service.",
-            render_plugins=[ScalarRenderPlugin()],
+            render_plugins=[ScalarRenderPlugin(), JsonDocument()],
         ),
     )
-    document_api(app)
+    query_parameters(app)
     # Around the router (and the traces): Litestar runs its own middleware on matched routes only
     app.asgi_handler = request_context(app.asgi_handler)
     return app

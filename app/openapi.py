@@ -6,8 +6,10 @@ from typing import Any
 import re
 
 import msgspec
-from litestar import Litestar
+from litestar import Litestar, Request
 from litestar.handlers import BaseRouteHandler
+from litestar.openapi.plugins import JsonRenderPlugin
+from litestar.routes import HTTPRoute
 from litestar.openapi.spec import (
     Components, OpenAPIHeader, OpenAPIMediaType, OpenAPIResponse, Operation, Parameter, Reference, RequestBody,
     Schema, SecurityScheme,
@@ -61,6 +63,38 @@ SECURITY_SCHEMES = {
 }
 
 
+def query_parameters(app: Litestar) -> None:
+    """Each documented handler's query parameters, and those that take a list (as its OpenAPI document states
+    them: both come from the handler's signature and dependencies): any other is refused (app.bodies), as is a
+    parameter given twice that takes one value."""
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute):
+            continue
+        for handler, kwargs in route.route_handler_map.values():
+            if handler.resolve_include_in_schema():
+                handler.opt["query"] = frozenset(p.field_alias for p in kwargs.expected_query_params)
+                handler.opt["query_lists"] = frozenset(p.field_alias for p in kwargs.expected_query_params
+                                                       if p.is_sequence)
+
+
+class JsonDocument(JsonRenderPlugin):
+    """The document (/docs/openapi.json, which the reference page at /docs loads), completed."""
+
+    def render(self, request: Request, openapi_schema: dict[str, Any]) -> bytes:
+        return super().render(request, completed_document(request.app))
+
+
+def completed_document(app: Litestar) -> dict[str, Any]:
+    """Litestar's document completed by document_api, built on its first request (building it takes as long
+    as the rest of the app's start), then kept."""
+    if (document := app.state.get("openapi_document")) is None:
+        document_api(app)
+        if (dimensions := app.state.get("embedding_dimensions")) is not None:
+            state_dimensions(app, dimensions)
+        document = app.state.openapi_document = app.openapi_schema.to_schema()
+    return document
+
+
 def document_api(app: Litestar) -> None:
     """Complete Litestar's document: request bodies, the errors every operation may answer with (its own 400
     entries included: every error is problem+json), and for each operation the credentials and scope it needs."""
@@ -76,12 +110,6 @@ def document_api(app: Litestar) -> None:
     document.components.schemas = {**schemas, "Problem": PROBLEM_SCHEMA, "JsonValue": JSON_VALUE,  # type: ignore[dict-item]
                                    "JsonObject": JSON_OBJECT}
     for operation in operations:
-        handler = handlers.get(operation.operation_id)
-        if handler is not None:  # the query parameters it takes, and those that take a list: any other is
-            # refused (app.bodies), as is a parameter given twice that takes one value
-            query = [p for p in operation.parameters or () if isinstance(p, Parameter) and p.param_in == "query"]
-            handler.opt["query"] = frozenset(p.name for p in query)
-            handler.opt["query_lists"] = frozenset(p.name for p in query if _takes_list(p.schema))
         for parameter in operation.parameters or ():
             if not isinstance(parameter, Parameter):
                 continue
@@ -211,14 +239,6 @@ def _state_storable(schema: Any, value: bool = True) -> None:
         schema.update(JSON_OBJECT)
     elif value and not any(k in schema for k in _SCHEMA_KEYS):
         schema["$ref"] = "#/components/schemas/JsonValue"
-
-
-def _takes_list(schema: Schema | Reference | None) -> bool:
-    """Whether a query parameter's schema (or one of its alternatives) is an array: it may be repeated."""
-    if not isinstance(schema, Schema):
-        return False
-    kinds = schema.type if isinstance(schema.type, list) else [schema.type]
-    return OpenAPIType.ARRAY in kinds or any(_takes_list(s) for s in (*(schema.one_of or ()), *(schema.any_of or ())))
 
 
 def state_dimensions(app: Litestar, dimensions: int) -> None:

@@ -47,6 +47,25 @@ async def test_every_operation_states_its_errors_credentials_and_scope(client: A
                 assert scopes[name] in SCOPES and f"Needs the scope `{scopes[name]}`." in op["description"], name
     assert "Needs the scope `ask`." in operations["ask"]["description"]
     assert "Needs the scope `admin`." in operations["putSecret"]["description"]
+    # the query parameters a handler accepts (app.bodies refuses others) are those its operation states
+    handlers = {h.operation_id: h for route in client.app.routes for h in getattr(route, "route_handlers", ())}
+    for name, op in operations.items():
+        query = [p for p in op.get("parameters", ()) if p["in"] == "query"]
+        assert handlers[name].opt["query"] == {p["name"] for p in query}, name
+        lists = {p["name"] for p in query if p.get("schema", {}).get("type") == "array"}
+        assert handlers[name].opt["query_lists"] == lists, name
+    assert {"limit", "source"} <= handlers["listDocuments"].opt["query"]
+
+
+async def test_the_reference_page_loads_the_completed_document(client: AsyncTestClient) -> None:  # noqa: F811
+    doc = (await client.get("/docs/openapi.json")).json()  # built on this first request, then kept
+    dimensions = client.app.state.services.embedder.dimensions  # known once the server started
+    vector = doc["components"]["schemas"]["SearchIn"]["properties"]["query_embedding"]["anyOf"][0]
+    assert (vector["minItems"], vector["maxItems"]) == (dimensions, dimensions)
+    page = await client.get("/docs")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert 'data-url="/docs/openapi.json"' in page.text  # the page loads the document
+    assert (await client.get("/docs/openapi.json")).json() == doc
 
 
 async def test_streamed_answers_are_documented_event_by_event(client: AsyncTestClient) -> None:  # noqa: F811
