@@ -68,14 +68,14 @@ def test_a_where_question_is_answered_by_a_menu_path() -> None:
     not the one naming more of the question's words."""
     passages = [Passage("Reordering rules\n\nImportant: You need to install the Inventory app to use reordering "
                         "rules.", 1, 1.0, frozenset({"Reordering rules"})),
-                Passage("Replenishment\n\nI will run the scheduler by going to Inventory → Operations → Run "
+                Passage("Replenishment\n\nI will run the scheduler by going to Inventory --> Operations --> Run "
                         "scheduler.", 2, 0.9, frozenset({"Replenishment"}))]
     candidates = sentence_candidates(passages)
     for question in ("Where's the menu to run the stock scheduler by hand so my reordering rules are processed?",
                      "Where do I run the scheduler for my reordering rules?"):
         ranked = ExtractiveAnswerer().ranking(question, passages, None, candidates)
         assert ranked is not None
-        assert "Inventory → Operations → Run scheduler" in candidates[ranked[0][0]].text(passages), question
+        assert "Inventory --> Operations --> Run scheduler" in candidates[ranked[0][0]].text(passages), question
 
 
 def test_a_how_often_question_is_answered_by_a_frequency_and_a_why_question_by_a_condition() -> None:

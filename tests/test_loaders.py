@@ -84,7 +84,7 @@ def test_rst_roles_and_directives_become_what_a_reader_sees() -> None:
     [doc] = load_bytes(RST.encode(), "settings.rst")
     blocks = doc.text.split("\n\n")
     assert blocks[0] == "Activate the settings" and doc.title == "Activate the settings"
-    assert blocks[1] == ("Go to Settings → Activate the developer mode, click and read the guide. This line is "
+    assert blocks[1] == ("Go to Settings --> Activate the developer mode, click and read the guide. This line is "
                          "hard-wrapped, see Activate the settings and invoicing policy.")
     assert "Note: Only an administrator can do this." in blocks
     assert "- first item of the list goes on here" in blocks and "- second item" in blocks

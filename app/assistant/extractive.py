@@ -168,7 +168,7 @@ range (0.75-1.25) over which the Odoo documentation questions are answered the s
 
 _MENU_PATH = re.compile(r"[A-Z][\w&'’-]*(?:\s+[\w&'’-]+){0,4}\s*(?:→|‣|›|»|-->|->|>)\s*[A-Z]")
 MENU_PATH_WEIGHT = 1.5
-"""What giving a menu path ("Inventory → Operations → Run scheduler", as the loaders render a menu selection) in the
+"""What giving a menu path ("Inventory --> Operations --> Run scheduler", as the loaders render a menu selection) in the
 answer a sentence makes (answer_text) is worth to its score, for a question asking where something is done or which
 menu does it: in a software manual the answer to "where" is a place in the software, as a place name answers it in
 an encyclopedia. Set by hand as UI_NAME_WEIGHT is, the middle of the range (1.0-2.0) over which the Odoo

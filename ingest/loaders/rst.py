@@ -139,11 +139,13 @@ def _humanise(target: str) -> str:
 
 def _role(name: str, rawtext: str, text: str, lineno: int, inliner: object, options: dict | None = None,
           content: list | None = None) -> tuple[list[nodes.Node], list[nodes.Node]]:
-    """Every role renders to the text a reader sees (Sphinx's rendering, without the cross-reference)."""
+    """Every role renders to the text a reader sees (Sphinx's rendering, without the cross-reference); a menu
+    selection keeps the source's own arrows ("Sales --> Configuration"): a quote of it is found in the file as
+    written."""
     text = unescape(text)
     base = name.split(":")[-1].lower()
     if base == "menuselection":
-        return [nodes.inline(text=" → ".join(p.strip() for p in text.split("-->")))], []
+        return [nodes.inline(text=" --> ".join(p.strip() for p in text.split("-->")))], []
     if base == "guilabel":
         return [nodes.inline(text=text.replace("&&", "\x00").replace("&", "").replace("\x00", "&"))], []
     if base in ("ref", "doc", "download", "term", "numref", "any", "envvar", "token", "keyword", "option"):
