@@ -16,7 +16,9 @@ from litestar.testing import AsyncTestClient
 
 from app.asgi import create_app
 from app.assistant.citations import verify
-from app.assistant.extractive import SIMILARITY_COLUMNS, ExtractiveAnswerer, Passage, answer_type, sentence_candidates
+from app.assistant.extractive import (
+    SIMILARITY_COLUMNS, ExtractiveAnswerer, Passage, answer_type, norm, sentence_candidates,
+)
 from app.assistant.llm import OpenAIChat
 from app.assistant.prompting import FLAGGED, sanitise
 from app.assistant.service import NOT_COVERED, Assistant
@@ -556,3 +558,18 @@ async def test_term_frequencies_count_chunks_per_word(services: Services) -> Non
     assert counts.lexemes["notes"] == "note" and "payslip" in counts.near["payslipz"] and counts.near["credit"] == []
     other = await services.retriever.term_frequencies("another-tenant", ["credit"])
     assert (other.df, other.chunks) == ({}, 0), "its own index only"
+
+
+def test_the_forms_of_a_word_are_one_word() -> None:
+    """The answerer matches a question's words with a sentence's in any of their forms ("delete", "deleted")."""
+    for forms in (("invoice", "invoices", "invoiced", "invoicing"), ("delete", "deleted", "deletes", "deleting"),
+                  ("cancel", "cancelled", "cancelling", "cancels"), ("use", "used", "using", "uses"),
+                  ("product's", "products", "product")):
+        assert len({norm(w) for w in forms}) == 1, forms
+    passages = [Passage("API keys\n\nStore the API key carefully, and if you lose the API key you can get a new one. "
+                        "A deleted API key can not be undeleted or re-set.", 1, 1.0, frozenset({"API keys"}))]
+    candidates = sentence_candidates(passages)
+    ranked = ExtractiveAnswerer().ranking("If I delete an API key by mistake, can I get it back?", passages, None,
+                                          candidates)
+    assert ranked is not None
+    assert candidates[ranked[0][0]].text(passages).startswith("A deleted API key")

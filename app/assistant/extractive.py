@@ -6,12 +6,15 @@ from __future__ import annotations
 import json
 import math
 import re
+import threading
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+import snowballstemmer
 
 from ingest.instructions import overlaps
 from ingest.sentences import list_marker, sentence_spans
@@ -69,15 +72,23 @@ mean over the sentence's tokens of each one's best cosine with a question token.
 
 
 def norm(word: str) -> str:
-    """Lower-case, crude English stemming: enough to match 'invoices' with 'invoice'."""
+    """Lower-case, without a possessive, stemmed (Snowball's English stemmer): 'invoice', 'invoices', 'invoiced'
+    and 'invoicing' are one word, as are 'delete' and 'deleted'."""
     w = word.lower().strip(".'’-")
     for suffix in ("'s", "’s"):
         if w.endswith(suffix):
             w = w[: -len(suffix)]
-    for suffix, keep in (("ies", "y"), ("sses", "ss"), ("ing", ""), ("ed", ""), ("es", ""), ("s", "")):
-        if w.endswith(suffix) and len(w) - len(suffix) >= 3:
-            return w[: -len(suffix)] + keep
-    return w
+    return _stem(w)
+
+
+_STEMMER = snowballstemmer.stemmer("english")
+_STEMMING = threading.Lock()
+
+
+@lru_cache(maxsize=65536)
+def _stem(word: str) -> str:
+    with _STEMMING:  # a Snowball stemmer keeps the word it works on in itself
+        return _STEMMER.stemWord(word)
 
 
 def words(text: str) -> list[str]:
