@@ -20,7 +20,7 @@ PROBLEM = "application/problem+json"
 
 @pytest.fixture
 async def client(db_url: str, tmp_path: Path, embedder: CountingEmbedder) -> AsyncIterator[AsyncTestClient]:
-    app = create_app(make_settings(db_url, tmp_path, max_upload_bytes=64 * 1024, max_decompressed_bytes=1024 * 1024),
+    app = create_app(make_settings(db_url, tmp_path, max_upload_bytes=64 * 1024, max_decompressed_bytes=4 * 1024 * 1024),
                      embedder=embedder,
                      database=Database(db_url), run_worker=True)
     async with AsyncTestClient(app) as c:
@@ -132,9 +132,11 @@ async def test_bad_input_gets_problem_details(client: AsyncTestClient) -> None:
     assert_problem(await client.post("/v1/kb/documents", files={"file": ("a.txt", bytes(range(256)), "text/plain")}),
                    400, "is not text")
     assert_problem(await client.post("/v1/kb/documents", content=b"x", headers={"content-type": "text/csv"}), 415)
-    bomb = gzip.compress(b"a" * (8 * 1024 * 1024))  # 8 KB compressed; past the test app's 1 MiB decompressed limit
+    bomb = gzip.compress(b"a" * (8 * 1024 * 1024))  # 8 KB compressed; past the test app's 4 MiB decompressed limit
     assert_problem(await client.post("/v1/kb/documents", files={"file": ("bomb.txt.gz", bomb, "application/gzip")}),
                    413, "decompresses to more than")
+    tree = make_opendocument("odt", "<text:p>x</text:p>" * 70_000)  # 1.2 MB of XML: past a quarter of 4 MiB
+    assert_problem(await client.post("/v1/kb/documents", files={"file": ("tree.odt", tree)}), 413, "bytes of XML")
     big = b"x" * (65 * 1024)
     assert_problem(await client.post("/v1/kb/documents", files={"file": ("big.txt", big, "text/plain")}), 413)
     assert_problem(await client.get("/v1/kb/documents?limit=0"), 400)

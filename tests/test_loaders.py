@@ -410,6 +410,40 @@ def test_a_decompression_bomb_stops_at_the_limit_in_memory() -> None:
     assert peak < limit + (8 << 20), f"peak {peak / 2**20:.1f} MiB for a {limit / 2**20:.0f} MiB limit"
 
 
+def test_office_xml_that_would_parse_into_a_huge_tree_is_refused_before_parsing() -> None:
+    """Word, PowerPoint and OpenDocument files are parsed into whole XML trees (about 12x the XML in memory): their
+    XML may be a quarter of the decompressed limit. A 100 KiB .odt holding 96 MiB of paragraphs would take over
+    a GiB parsed; it is a 413 from the sizes its archive declares."""
+    import io
+    import time
+    import zipfile
+
+    from sql.errors import PayloadTooLarge
+    from tests.samples import make_docx, make_pptx
+
+    bomb = make_opendocument("odt", "<text:p>x</text:p>" * (96 * 2**20 // 17))
+    assert len(bomb) < 512 * 1024
+    started = time.perf_counter()
+    with pytest.raises(PayloadTooLarge, match="bytes of XML, more than 67,108,864"):
+        list(load_bytes(bomb, "bomb.odt"))
+    assert time.perf_counter() - started < 1.0  # refused from the declared sizes, nothing parsed
+    limit = 16 * 2**20  # XML up to 4 MiB (python-docx's own template holds about 0.8)
+    for data, name in ((make_docx("Title", ["text"]), "padded.docx"), (make_pptx("Title", ["text"]), "padded.pptx"),
+                       (make_opendocument("odt", "<text:p>text</text:p>"), "padded.odt")):
+        for pad, refused in ((2_000_000, False), (4_300_000, True)):
+            buffer = io.BytesIO()
+            with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as out:
+                for info in source.infolist():
+                    out.writestr(info, source.read(info))
+                out.writestr("customXml/item9.xml", b"<x>" + b" " * pad + b"</x>")  # a part the parser reads whole
+            if refused:
+                with pytest.raises(PayloadTooLarge, match="XML"):
+                    list(load_bytes(buffer.getvalue(), name, max_decompressed=limit))
+            else:
+                [doc] = load_bytes(buffer.getvalue(), name, max_decompressed=limit)
+                assert "text" in doc.text, name
+
+
 def test_broken_office_files_csv_and_pdfs_are_the_uploads_fault() -> None:
     import io
     import zipfile

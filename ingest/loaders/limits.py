@@ -39,9 +39,16 @@ def gunzip(data: bytes, name: str, limit: int = DEFAULT_MAX_DECOMPRESSED) -> byt
     return bytes(out)
 
 
-def open_zip(data: bytes, name: str, limit: int = DEFAULT_MAX_DECOMPRESSED) -> zipfile.ZipFile:
+XML_TREE_SHARE = 4
+"""The XML parts of a Word, PowerPoint or OpenDocument file, which their parsers hold whole as trees (about 12
+times the XML's size in memory), may together take this fraction of the decompressed limit: 64 MiB of XML by
+default, where a 500-page document has about 10."""
+
+
+def open_zip(data: bytes, name: str, limit: int = DEFAULT_MAX_DECOMPRESSED, *, trees: bool = False) -> zipfile.ZipFile:
     """An office file's zip container, once its parts' declared sizes fit the limit (zipfile never reads a
-    part past its declared size, so the declaration bounds what a parser can inflate)."""
+    part past its declared size, so the declaration bounds what a parser can inflate). trees: its XML parts are
+    parsed whole into trees, and must fit 1/XML_TREE_SHARE of the limit."""
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except (zipfile.BadZipFile, ValueError, OSError) as exc:
@@ -50,4 +57,9 @@ def open_zip(data: bytes, name: str, limit: int = DEFAULT_MAX_DECOMPRESSED) -> z
     if total > limit:
         raise PayloadTooLarge(f"{name} decompresses to {total:,} bytes, more than {limit:,}; split it or raise "
                               "MAX_DECOMPRESSED_BYTES")
+    if trees and (xml := sum(info.file_size for info in archive.infolist()
+                             if info.filename.endswith((".xml", ".rels")))) > limit // XML_TREE_SHARE:
+        raise PayloadTooLarge(f"{name} holds {xml:,} bytes of XML, more than {limit // XML_TREE_SHARE:,} (a quarter "
+                              "of MAX_DECOMPRESSED_BYTES: parsed, XML takes about 12 times its size in memory); split "
+                              "it or raise MAX_DECOMPRESSED_BYTES")
     return archive
