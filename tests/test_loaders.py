@@ -444,6 +444,28 @@ def test_office_xml_that_would_parse_into_a_huge_tree_is_refused_before_parsing(
                 assert "text" in doc.text, name
 
 
+def test_markup_past_what_its_parser_takes_whole_is_refused_before_parsing() -> None:
+    """markdown-it and docutils hold a whole document's tokens or tree (160 and 210 times its size in memory) and
+    take 5 and 50 s per MiB: a Markdown, reStructuredText or HTML document past its bound is a 413, unparsed."""
+    import gzip
+    import time
+
+    from ingest.loaders.limits import MAX_MARKUP_CHARS
+    from sql.errors import PayloadTooLarge
+
+    pieces = {"markdown": ("md", "Some *text* and `code`.\n\n"), "rst": ("rst", "Some *text* and ``code``.\n\n"),
+              "html": ("html", "<p>Some <em>text</em>.</p>")}
+    for kind, (suffix, piece) in pieces.items():
+        text = piece * (MAX_MARKUP_CHARS[kind] // len(piece) + 1)
+        started = time.perf_counter()
+        for data, name in ((text.encode(), f"big.{suffix}"), (gzip.compress(text.encode()), f"big.{suffix}.gz")):
+            with pytest.raises(PayloadTooLarge, match="characters of .* its parser takes whole"):
+                list(load_bytes(data, name))
+        assert time.perf_counter() - started < 2.0, kind  # nothing parsed
+        [doc] = load_bytes((piece * 100).encode(), f"small.{suffix}")
+        assert doc.text.startswith("Some text"), kind
+
+
 def test_broken_office_files_csv_and_pdfs_are_the_uploads_fault() -> None:
     import io
     import zipfile

@@ -13,7 +13,7 @@ from sql.values import MAX_JSON_DEPTH
 from ingest.chunking import Section
 from ingest.loaders.document import Block, LoadedDocument, assemble
 from ingest.loaders.html import parse_html
-from ingest.loaders.limits import DEFAULT_MAX_DECOMPRESSED, gunzip
+from ingest.loaders.limits import DEFAULT_MAX_DECOMPRESSED, check_markup, gunzip
 from ingest.loaders.markdown import parse_markdown
 from ingest.loaders.office import parse_csv, parse_docx, parse_pptx, parse_xlsx
 from ingest.loaders.opendocument import MEDIA_TYPES as OPENDOCUMENT_TYPES, parse_opendocument
@@ -164,6 +164,7 @@ def parse_text(text: str, kind: str, title: str, external_id: str, fallback_titl
     """A document from text in one of TEXT_FORMATS, as normalised blocks; an explicit title wins over the
     parsed one."""
     fallback = title or fallback_title
+    check_markup(text, kind, external_id or fallback or "the document")
     if kind == "markdown":
         parsed, text, sections = parse_markdown(text, fallback)
     elif kind == "rst":

@@ -39,6 +39,21 @@ def gunzip(data: bytes, name: str, limit: int = DEFAULT_MAX_DECOMPRESSED) -> byt
     return bytes(out)
 
 
+MAX_MARKUP_CHARS = {"markdown": 4 << 20, "rst": 1 << 20, "html": 8 << 20}
+"""Largest Markdown, reStructuredText and HTML document (in characters, decompressed) its parser takes whole: the
+parsers hold the whole document's tokens or tree, 60 (HTML) to 210 (reStructuredText) times its size in memory,
+and take about 5 s (markdown-it) and 50 s (docutils) per MiB. The largest page of the Odoo documentation is 86 KiB."""
+_FORMAT_NAMES = {"markdown": "Markdown", "rst": "reStructuredText", "html": "HTML"}
+
+
+def check_markup(text: str, kind: str, name: str) -> None:
+    """A 413 for a document of a markup format past its MAX_MARKUP_CHARS."""
+    limit = MAX_MARKUP_CHARS.get(kind)
+    if limit is not None and len(text) > limit:
+        raise PayloadTooLarge(f"{name} is {len(text):,} characters of {_FORMAT_NAMES[kind]}, more than the "
+                              f"{limit:,} its parser takes whole; split it into several documents")
+
+
 XML_TREE_SHARE = 4
 """The XML parts of a Word, PowerPoint or OpenDocument file, which their parsers hold whole as trees (about 12
 times the XML's size in memory), may together take this fraction of the decompressed limit: 64 MiB of XML by
