@@ -20,7 +20,7 @@ PROBLEM = "application/problem+json"
 
 @pytest.fixture
 async def client(db_url: str, tmp_path: Path, embedder: CountingEmbedder) -> AsyncIterator[AsyncTestClient]:
-    app = create_app(make_settings(db_url, tmp_path, max_upload_bytes=64 * 1024, max_decompressed_bytes=4 * 1024 * 1024),
+    app = create_app(make_settings(db_url, tmp_path, max_upload_bytes=64 * 1024, max_decompressed_bytes=4 << 20),
                      embedder=embedder,
                      database=Database(db_url), run_worker=True)
     async with AsyncTestClient(app) as c:
