@@ -94,6 +94,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from ingest.pipeline import LOADER_PROCESSES, IngestOptions
     from ingest.store import StoreResult
 
+    skipped: list[Path] = []
+
     async def run(services: Services) -> None:
         files = list(iter_paths([Path(p) for p in args.paths]))
         options = IngestOptions(tenant_id=args.tenant, source=args.source, language=args.language)
@@ -102,7 +104,10 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         bar = tqdm(total=len(files), unit="file", desc="ingest")
 
         def documents():  # type: ignore[no-untyped-def]
-            for _, loaded in load_files(files, LOADER_PROCESSES):
+            for path, loaded, refused in load_files(files, LOADER_PROCESSES):
+                if refused is not None:  # the others still load; the exit status tells a script
+                    skipped.append(path)
+                    tqdm.write(f"skipped {path}: {refused.detail}", file=sys.stderr)
                 yield from loaded
                 bar.update(1)
                 bar.set_postfix(new=total.inserted, updated=total.updated, unchanged=total.unchanged,
@@ -115,7 +120,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         print(f"{len(files)} files: {total.inserted} new, {total.updated} updated, {total.unchanged} unchanged "
               f"documents; {total.chunks_inserted} chunks stored, {total.chunks_kept} kept, "
               f"{total.chunks_deleted} deleted in {elapsed:.1f}s "
-              f"({total.chunks_inserted / max(elapsed, 1e-9):.0f} chunks/s)")
+              f"({total.chunks_inserted / max(elapsed, 1e-9):.0f} chunks/s)"
+              + (f"; {len(skipped)} skipped (above)" if skipped else ""))
         if args.wait:
             started = time.perf_counter()
             await services.embed_pending(args.tenant)
@@ -126,7 +132,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             await services.vacuum_knowledge_base()
             print(f"vacuumed and analyzed the knowledge-base tables in {time.perf_counter() - started:.1f}s")
 
-    return run_with_services(run)
+    return run_with_services(run) or (1 if skipped else 0)
 
 
 def cmd_worker(args: argparse.Namespace) -> int:

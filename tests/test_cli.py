@@ -39,9 +39,12 @@ def test_ingest_search_export_roundtrip_ask_and_chat(db_url: str, tmp_path: Path
     (docs / "sub").mkdir(parents=True)
     (docs / "refunds.md").write_text("# Refunds\n\nA credit note refunds a posted invoice. The clerk is Maria Santos.")
     (docs / "sub" / "payroll.rst").write_text("Payroll\n=======\n\nPayslips are computed monthly.\n")
+    (docs / "sub" / "scan.txt").write_bytes(b"\xff\xfe\x00\x81")  # a loader refuses it; the others are stored
     out = run(["ingest", str(docs), "--source", "handbook", "--wait", "--vacuum-after", "2"], db_url, tmp_path)
-    assert out.returncode == 0, out.stderr
-    assert "2 new" in out.stdout and "embedded in" in out.stdout and "vacuumed and analyzed" in out.stdout
+    assert out.returncode == 1, out.stderr
+    assert f"skipped {docs / 'sub' / 'scan.txt'}: sub/scan.txt is not text" in out.stderr
+    assert "2 new" in out.stdout and "1 skipped" in out.stdout and "embedded in" in out.stdout
+    assert "vacuumed and analyzed" in out.stdout
     assert asyncio.run(last_vacuums(db_url)) == {"postings", "term_stats", "chunks", "chunk_embeddings"}
 
     out = run(["search", "credit note refund", "-k", "2"], db_url, tmp_path)

@@ -501,3 +501,22 @@ def test_a_file_without_a_name_or_type_is_known_by_its_bytes() -> None:
         list(load_bytes(b"PK\x03\x04" + b"\x00" * 40, "archive", None))
     with pytest.raises(UnsupportedMediaType):
         list(load_bytes(b"\x89PNG", "photo.png", "image/png"))
+
+
+@pytest.mark.parametrize("processes", [0, 2])
+def test_a_refused_file_is_reported_and_the_others_load(tmp_path: Path, processes: int) -> None:
+    """load_files (ingest's reader, in worker processes when there are enough files) gives each file's documents,
+    or why a loader refused it; one refused file stops nothing."""
+    from ingest.loaders import load_files
+
+    names = ["a.md", "b.txt", "c.md", "d.md"]
+    for name in names:
+        (tmp_path / name).write_text(f"# {name}\n\nText of {name}.")
+    (tmp_path / "b.txt").write_bytes(b"\xff\xfe\x00\x81")
+    loaded = list(load_files([(tmp_path, tmp_path / n) for n in names], processes))
+    assert [path.name for path, _, _ in loaded] == names
+    for path, documents, refused in loaded:
+        if path.name == "b.txt":
+            assert documents == [] and isinstance(refused, BadRequest) and "is not text" in refused.detail
+        else:
+            assert refused is None and [d.title for d in documents] == [path.name]

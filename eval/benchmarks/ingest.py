@@ -27,7 +27,9 @@ from sql.queries import q
 def iter_documents(paths: list[Path]) -> Iterator[LoadedDocument]:
     """The documents of every file under the paths, as `ipai-rag ingest` reads them (parsed in
     LOADER_PROCESSES worker processes)."""
-    for _, documents in load_files(list(iter_paths(paths)), LOADER_PROCESSES):
+    for _, documents, refused in load_files(list(iter_paths(paths)), LOADER_PROCESSES):
+        if refused is not None:
+            raise refused
         yield from documents
 
 

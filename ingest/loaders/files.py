@@ -8,7 +8,7 @@ from pathlib import Path
 
 import charset_normalizer
 
-from sql.errors import BadRequest, InvalidInput, UnsupportedMediaType
+from sql.errors import BadRequest, InvalidInput, IpaiError, UnsupportedMediaType
 from sql.values import MAX_JSON_DEPTH
 from ingest.chunking import Section
 from ingest.loaders.document import Block, LoadedDocument, assemble
@@ -236,21 +236,26 @@ def load_path(root: Path, path: Path) -> Iterator[LoadedDocument]:
         yield document
 
 
-def _load_file(item: tuple[Path, Path]) -> list[LoadedDocument]:
-    return list(load_path(*item))
+def _load_file(item: tuple[Path, Path]) -> tuple[list[LoadedDocument], IpaiError | None]:
+    try:
+        return list(load_path(*item)), None
+    except IpaiError as exc:  # the file's own fault (not text, too large, damaged): the others still load
+        return [], exc
 
 
-def load_files(files: list[tuple[Path, Path]], processes: int = 0) -> Iterator[tuple[Path, list[LoadedDocument]]]:
-    """(file, its documents) for (root, file) pairs, in order. processes > 1 parses the files in that many
-    worker processes (reStructuredText through docutils takes some 10 ms a file; the GIL would serialise it)."""
+def load_files(files: list[tuple[Path, Path]], processes: int = 0
+               ) -> Iterator[tuple[Path, list[LoadedDocument], IpaiError | None]]:
+    """(file, its documents, why a loader refused it or None) for (root, file) pairs, in order. processes > 1
+    parses the files in that many worker processes (reStructuredText through docutils takes some 10 ms a file; the
+    GIL would serialise it)."""
     if processes <= 1 or len(files) < 2 * processes:
-        for root, path in files:
-            yield path, list(load_path(root, path))
+        for item in files:
+            yield item[1], *_load_file(item)
         return
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     context = multiprocessing.get_context("forkserver")
     with ProcessPoolExecutor(processes, mp_context=context) as pool:
-        for (_, path), documents in zip(files, pool.map(_load_file, files, chunksize=8)):
-            yield path, documents
+        for (_, path), (documents, refused) in zip(files, pool.map(_load_file, files, chunksize=8)):
+            yield path, documents, refused
