@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import io
+import zlib
 
 
-def make_pdf(pages: list[str]) -> bytes:
-    """A minimal valid PDF with one text line per page (Helvetica)."""
+def make_pdf(pages: list[str], repeat: int = 1) -> bytes:
+    """A minimal valid PDF with one text line per page (Helvetica); repeat > 1: each page's line drawn that many
+    times, its content stream deflated (a small file whose pages decompress to much more)."""
     objects: list[bytes] = []
     kids = " ".join(f"{3 + 2 * i} 0 R" for i in range(len(pages)))
     objects.append(b"<< /Type /Catalog /Pages 2 0 R >>")
@@ -17,8 +19,11 @@ def make_pdf(pages: list[str]) -> bytes:
             f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {content_id} 0 R "
             f"/Resources << /Font << /F1 {font_id} 0 R >> >> >>".encode()
         )
-        stream = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode()
-        objects.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
+        stream = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET\n".encode() * repeat
+        deflate = b""
+        if repeat > 1:
+            stream, deflate = zlib.compress(stream, 9), b" /Filter /FlateDecode"
+        objects.append(b"<< /Length %d%s >>\nstream\n" % (len(stream), deflate) + stream + b"\nendstream")
     objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
     out = bytearray(b"%PDF-1.4\n")
     offsets = []

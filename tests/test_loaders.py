@@ -466,6 +466,23 @@ def test_markup_past_what_its_parser_takes_whole_is_refused_before_parsing() -> 
         assert doc.text.startswith("Some text"), kind
 
 
+def test_pdf_pages_past_their_share_are_refused_before_any_text_is_extracted() -> None:
+    """A few KiB of PDF can hold hundreds of MiB of page content, which pypdf extracts at about 3 s per MiB: the
+    pages' content may decompress to a quarter of the decompressed limit, checked before extraction."""
+    import time
+
+    from sql.errors import PayloadTooLarge
+
+    bomb = make_pdf(["Hello world"] * 3, repeat=20_000)  # three pages of 0.84 MiB each, ~8 KiB in all
+    assert len(bomb) < 16 * 1024
+    started = time.perf_counter()
+    with pytest.raises(PayloadTooLarge, match="bytes of content by page 3"):
+        list(load_bytes(bomb, "bomb.pdf", max_decompressed=8 << 20))  # pages: 2 MiB
+    assert time.perf_counter() - started < 2.0  # refused before extracting (the three pages take about 8 s)
+    [doc] = load_bytes(make_pdf(["Hello world"] * 2, repeat=3), "two.pdf", max_decompressed=8 << 20)
+    assert doc.text.startswith("Hello world") and len(doc.sections) == 2
+
+
 def test_broken_office_files_csv_and_pdfs_are_the_uploads_fault() -> None:
     import io
     import zipfile

@@ -141,7 +141,7 @@ def load_bytes(data: bytes, name: str, content_type: str | None = None, *,
     provenance = {"file": name, "loader": kind}
     if kind in BINARY_KINDS:
         if kind == "pdf":
-            title, text, sections = parse_pdf(data, stem)
+            title, text, sections = parse_pdf(data, stem, max_decompressed)
         elif kind in OFFICE_PARSERS:
             title, text, sections = OFFICE_PARSERS[kind](data, name, stem, max_decompressed)
         else:

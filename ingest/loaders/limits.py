@@ -54,16 +54,17 @@ def check_markup(text: str, kind: str, name: str) -> None:
                               f"{limit:,} its parser takes whole; split it into several documents")
 
 
-XML_TREE_SHARE = 4
-"""The XML parts of a Word, PowerPoint or OpenDocument file, which their parsers hold whole as trees (about 12
-times the XML's size in memory), may together take this fraction of the decompressed limit: 64 MiB of XML by
-default, where a 500-page document has about 10."""
+PARSED_SHARE = 4
+"""What a parser works through whole may take this fraction of the decompressed limit (64 MiB by default): the XML
+parts of a Word, PowerPoint or OpenDocument file, which their parsers hold as trees (about 12 times the XML's size
+in memory; a 500-page document has about 10 MiB), and the page content streams of a PDF, whose text extraction
+takes about 3 s per MiB (a 500-page book has about 15)."""
 
 
 def open_zip(data: bytes, name: str, limit: int = DEFAULT_MAX_DECOMPRESSED, *, trees: bool = False) -> zipfile.ZipFile:
     """An office file's zip container, once its parts' declared sizes fit the limit (zipfile never reads a
     part past its declared size, so the declaration bounds what a parser can inflate). trees: its XML parts are
-    parsed whole into trees, and must fit 1/XML_TREE_SHARE of the limit."""
+    parsed whole into trees, and must fit 1/PARSED_SHARE of the limit."""
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except (zipfile.BadZipFile, ValueError, OSError) as exc:
@@ -73,8 +74,8 @@ def open_zip(data: bytes, name: str, limit: int = DEFAULT_MAX_DECOMPRESSED, *, t
         raise PayloadTooLarge(f"{name} decompresses to {total:,} bytes, more than {limit:,}; split it or raise "
                               "MAX_DECOMPRESSED_BYTES")
     if trees and (xml := sum(info.file_size for info in archive.infolist()
-                             if info.filename.endswith((".xml", ".rels")))) > limit // XML_TREE_SHARE:
-        raise PayloadTooLarge(f"{name} holds {xml:,} bytes of XML, more than {limit // XML_TREE_SHARE:,} (a quarter "
+                             if info.filename.endswith((".xml", ".rels")))) > limit // PARSED_SHARE:
+        raise PayloadTooLarge(f"{name} holds {xml:,} bytes of XML, more than {limit // PARSED_SHARE:,} (a quarter "
                               "of MAX_DECOMPRESSED_BYTES: parsed, XML takes about 12 times its size in memory); split "
                               "it or raise MAX_DECOMPRESSED_BYTES")
     return archive
