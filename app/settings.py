@@ -104,8 +104,8 @@ class ServerSettings:
     """REALTIME_MAX_STREAMS_PER_KEY: realtime streams one API key (or token subject) holds at once (429 beyond)."""
     max_decompressed_bytes: int = field(default_factory=lambda: _env_int("MAX_DECOMPRESSED_BYTES", 256 * 1024 * 1024))
     """MAX_DECOMPRESSED_BYTES: largest decompressed size of one uploaded file (.gz, an office file's zip container;
-    413 beyond); a quarter of it bounds the XML of a Word, PowerPoint or OpenDocument file (parsed into trees)
-    and the page content of a PDF (its text extraction)."""
+    413 beyond); a quarter of it bounds the XML of an office file and the page content of a PDF (what their
+    parsers work through whole)."""
     tenant_id: str = field(default_factory=lambda: _env("DEFAULT_TENANT", "default"))
     """DEFAULT_TENANT: tenant of the development key and of CLI commands without --tenant."""
 

@@ -56,15 +56,15 @@ def check_markup(text: str, kind: str, name: str) -> None:
 
 PARSED_SHARE = 4
 """What a parser works through whole may take this fraction of the decompressed limit (64 MiB by default): the XML
-parts of a Word, PowerPoint or OpenDocument file, which their parsers hold as trees (about 12 times the XML's size
-in memory), and the page content streams of a PDF, whose text extraction takes about 3 s per MiB. A page of text
-typically takes a few KiB of either (python-docx's empty document: 0.8 MiB of XML, mostly styles)."""
+parts of an office file (Word, PowerPoint and OpenDocument parsers hold them as trees, about 12 times the XML's size
+in memory; Excel's is read cell by cell, about 0.6 s per MiB), and the page content streams of a PDF, whose text
+extraction takes about 3 s per MiB. A page of text typically takes a few KiB of either (python-docx's empty
+document: 0.8 MiB of XML, mostly styles)."""
 
 
-def open_zip(data: bytes, name: str, limit: int = DEFAULT_MAX_DECOMPRESSED, *, trees: bool = False) -> zipfile.ZipFile:
-    """An office file's zip container, once its parts' declared sizes fit the limit (zipfile never reads a
-    part past its declared size, so the declaration bounds what a parser can inflate). trees: its XML parts are
-    parsed whole into trees, and must fit 1/PARSED_SHARE of the limit."""
+def open_zip(data: bytes, name: str, limit: int = DEFAULT_MAX_DECOMPRESSED) -> zipfile.ZipFile:
+    """An office file's zip container, once its parts' declared sizes fit the limit, and its XML parts' 1/PARSED_SHARE
+    of it (zipfile never reads a part past its declared size, so the declaration bounds what a parser can inflate)."""
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except (zipfile.BadZipFile, ValueError, OSError) as exc:
@@ -73,9 +73,9 @@ def open_zip(data: bytes, name: str, limit: int = DEFAULT_MAX_DECOMPRESSED, *, t
     if total > limit:
         raise PayloadTooLarge(f"{name} decompresses to {total:,} bytes, more than {limit:,}; split it or raise "
                               "MAX_DECOMPRESSED_BYTES")
-    if trees and (xml := sum(info.file_size for info in archive.infolist()
-                             if info.filename.endswith((".xml", ".rels")))) > limit // PARSED_SHARE:
+    xml = sum(info.file_size for info in archive.infolist() if info.filename.endswith((".xml", ".rels")))
+    if xml > limit // PARSED_SHARE:
         raise PayloadTooLarge(f"{name} holds {xml:,} bytes of XML, more than {limit // PARSED_SHARE:,} (a quarter "
-                              "of MAX_DECOMPRESSED_BYTES: parsed, XML takes about 12 times its size in memory); split "
-                              "it or raise MAX_DECOMPRESSED_BYTES")
+                              "of MAX_DECOMPRESSED_BYTES: its parser works through all of it); split it or raise "
+                              "MAX_DECOMPRESSED_BYTES")
     return archive

@@ -53,7 +53,7 @@ def _office_file(data: bytes, name: str, fallback_title: str, limit: int, what: 
                  blocks_of: Callable[[Any], Iterator[Block]], invented: str = "") -> tuple[str, str, list]:
     """(title, normalised text, sections) of a Word or PowerPoint file, read by its library: the core title wins
     (unless it is the one the library invents for a file without one)."""
-    open_zip(data, name, limit, trees=True).close()
+    open_zip(data, name, limit).close()
     try:
         document = read(io.BytesIO(data))
         blocks = list(blocks_of(document))

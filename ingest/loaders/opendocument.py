@@ -125,7 +125,7 @@ def parse_opendocument(data: bytes, name: str, kind: str, fallback_title: str,
                        limit: int = DEFAULT_MAX_DECOMPRESSED) -> tuple[str, str, list]:
     """(title, normalised text, sections) of an OpenDocument file; its own title (meta.xml) wins over its first
     heading. kind: odt, ods or odp; a file of another OpenDocument kind than its name says is a 415."""
-    with open_zip(data, name, limit, trees=True) as archive:
+    with open_zip(data, name, limit) as archive:
         try:
             media = archive.read("mimetype").decode("ascii", "replace").strip()
             content = archive.read("content.xml")
