@@ -373,7 +373,8 @@ async def test_odoo_attachments_land_in_the_bucket_and_the_knowledge_base(client
     assert (await apply(change(res_model="res.partner", write_date="2026-12-01 12:00:00"))).startswith("ignored")
     binary = change(data=b"\x00\x01binary", name="scan.bin", mimetype="application/octet-stream",
                     write_date="2026-12-01 13:00:00")
-    assert (await apply(binary)).startswith("stored attachment (a type")
+    outcome = await apply(binary)
+    assert outcome.startswith("stored attachment, not read into the knowledge base: unsupported file type '.bin'")
     assert await apply(change(kind="unlink", write_date="2026-12-01 14:00:00")) == "deleted attachment (1 stored files)"
     assert (await client.get("/v1/storage/attachments")).json()["items"] == []
     assert await owner.fetchval("SELECT count(*) FROM rag.documents WHERE external_id = 'ir.attachment/31'") == 0

@@ -196,8 +196,8 @@ class ChangeHandlers:
         try:
             docs = list(load_bytes(data, name, mimetype,
                                    max_decompressed=self.services.settings.server.max_decompressed_bytes))
-        except IpaiError:
-            return "stored attachment (a type the knowledge base does not read)"
+        except IpaiError as exc:  # a type it does not read, past a parser's bound, damaged: the file is kept
+            return f"stored attachment, not read into the knowledge base: {exc.detail}"
         doc = docs[0]
         doc.external_id, doc.source, doc.title = external_id, source, doc.title or name
         doc.provenance = {**doc.provenance, "uri": f"odoo://{c.instance}/{res_model}/{r.get('res_id')}/{name}",
