@@ -331,7 +331,7 @@ def cmd_routes(args: argparse.Namespace) -> int:
 
     import msgspec
 
-    from app.odoo.route_controllers import RouteIn
+    from app.odoo.route_schemas import RouteIn
     from app.odoo.routing import Routes
 
     async def run(services: Services) -> None:

@@ -5,8 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import msgspec
-from litestar.params import Parameter
-from litestar.types import Empty
 
 from ingest.pipeline import ISO_LANGUAGES
 
@@ -20,6 +18,8 @@ INTEGER_MAX = 2**31 - 1
 def row_id(description: str | None = None, *, ge: int = 1, **parameter: Any) -> Any:
     """A path or query parameter holding a bigint row id: ge (1) to 2^63 - 1 (the schema states the maximum as
     an integer: Litestar writes it as a float, 2^63, one past it)."""
+    from litestar.params import Parameter  # here: the body types of this module are read without Litestar (CLI)
+
     return Parameter(ge=ge, le=BIGINT_MAX, description=description, schema_extra={"maximum": BIGINT_MAX},
                      **parameter)
 
@@ -30,9 +30,15 @@ def stated(description: str, **rules: Any) -> msgspec.Meta:
     return msgspec.Meta(description=description, extra_json_schema=rules)
 
 
-def stated_param(description: str, *, default: Any = Empty, **rules: Any) -> Any:
+_REQUIRED = object()
+
+
+def stated_param(description: str, *, default: Any = _REQUIRED, **rules: Any) -> Any:
     """The same for a path or query parameter (a query parameter may have a default)."""
-    return Parameter(description=description, schema_extra=rules, default=default)
+    from litestar.params import Parameter
+    from litestar.types import Empty
+
+    return Parameter(description=description, schema_extra=rules, default=Empty if default is _REQUIRED else default)
 
 
 RowId = Annotated[int, msgspec.Meta(ge=1, le=BIGINT_MAX)]
