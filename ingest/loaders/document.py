@@ -1,7 +1,7 @@
 """The one document model every loader produces: blocks of what a reader sees, joined into normalised text."""
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from ingest.chunking import Section
@@ -94,3 +94,14 @@ def table_rows(rows: list[list[str]], header: list[str] | None) -> list[Block]:
             pairs = [c for c in cells if c]
         out.append(Block("row", "; ".join(pairs)))
     return out
+
+
+def headed_table(rows: list[list[str]]) -> list[Block]:
+    """A table whose first row is its header (Word, PowerPoint, OpenDocument); a table of one row is cells alone."""
+    return table_rows(rows[1:], rows[0]) if len(rows) > 1 else table_rows(rows, None)
+
+
+def speaker_notes(notes: list[str]) -> Iterator[Block]:
+    """A slide's speaker notes after its shapes: paragraphs, the first labelled."""
+    for i, text in enumerate(notes):
+        yield Block("paragraph", f"Speaker notes: {text}" if i == 0 else text)

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from sql.errors import InvalidInput
-from ingest.loaders.document import Block, assemble, inline, table_rows
+from ingest.loaders.document import Block, assemble, headed_table, inline, speaker_notes, table_rows
 from ingest.loaders.limits import DEFAULT_MAX_DECOMPRESSED, open_zip
 
 _HEADING_STYLE = re.compile(r"^(?:heading|überschrift|titre|título|kop)\s*(\d)$", re.IGNORECASE)
@@ -37,8 +37,7 @@ def _docx_blocks(document: object) -> Iterator[Block]:
                 yield Block("paragraph", text)
         elif isinstance(item, Table):
             rows = [[cell.text for cell in row.cells] for row in item.rows]
-            if rows:
-                yield from table_rows(rows[1:], rows[0]) if len(rows) > 1 else table_rows(rows, None)
+            yield from headed_table(rows)
 
 
 def parse_docx(data: bytes, name: str, fallback_title: str,
@@ -81,8 +80,7 @@ def _slide_blocks(shapes: object, skip: int | None = None) -> Iterator[Block]:
             yield from _slide_blocks(shape.shapes)
         elif shape.has_table:
             rows = [[cell.text for cell in row.cells] for row in shape.table.rows]
-            if rows:
-                yield from table_rows(rows[1:], rows[0]) if len(rows) > 1 else table_rows(rows, None)
+            yield from headed_table(rows)
         elif shape.has_text_frame:
             for paragraph in shape.text_frame.paragraphs:
                 text = inline(paragraph.text)
@@ -99,8 +97,7 @@ def _pptx_blocks(presentation: object) -> Iterator[Block]:
         yield from _slide_blocks(slide.shapes, skip=title.shape_id if title is not None else None)
         frame = slide.notes_slide.notes_text_frame if slide.has_notes_slide else None
         notes = [text for text in (inline(p.text) for p in frame.paragraphs) if text] if frame is not None else []
-        for i, text in enumerate(notes):
-            yield Block("paragraph", f"Speaker notes: {text}" if i == 0 else text)
+        yield from speaker_notes(notes)
 
 
 def parse_pptx(data: bytes, name: str, fallback_title: str,

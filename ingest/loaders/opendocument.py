@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator
 from lxml import etree
 
 from sql.errors import InvalidInput, UnsupportedMediaType
-from ingest.loaders.document import Block, assemble, inline, table_rows
+from ingest.loaders.document import Block, assemble, headed_table, inline, speaker_notes
 from ingest.loaders.limits import DEFAULT_MAX_DECOMPRESSED, open_zip
 from ingest.loaders.office import sheet_blocks
 
@@ -84,8 +84,7 @@ def _blocks(elements: Iterable[etree._Element], item: bool = False) -> Iterator[
             yield from _blocks(child, item=True)
         elif child.tag == TABLE:
             rows = _rows(child)
-            if rows:
-                yield from table_rows(rows[1:], rows[0]) if len(rows) > 1 else table_rows(rows, None)
+            yield from headed_table(rows)
         elif child.tag in CONTAINERS:
             yield from _blocks(child, item)
 
@@ -117,8 +116,7 @@ def _slides(presentation: etree._Element) -> Iterator[Block]:
             if shape.tag != NOTES and shape.get(_CLASS) not in SLIDE_BOILERPLATE:
                 yield from _blocks([shape], item=shape.get(_CLASS) == "outline")
         notes = [b.text for n in page if n.tag == NOTES for b in _blocks(n) if inline(b.text)]
-        for i, text in enumerate(notes):
-            yield Block("paragraph", f"Speaker notes: {text}" if i == 0 else text)
+        yield from speaker_notes(notes)
 
 
 def parse_opendocument(data: bytes, name: str, kind: str, fallback_title: str,
